@@ -1,0 +1,25 @@
+# Both targets set everything up from nothing: a fresh clone needs only python3 (3.10+).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# Pin torch to the CPU build that lies on local disk; an unpinned torch would pull a multi-GB CUDA wheel.
+CONSTRAINTS := constraints.txt
+
+.PHONY: demo test install clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --constraint $(CONSTRAINTS) --editable '.[torch,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m hdrfix.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

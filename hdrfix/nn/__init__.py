@@ -1,0 +1,1 @@
+"""Standalone torch modules for the patched log-domain path."""

@@ -1,0 +1,1 @@
+"""Built-in hdrfix phases, installed as the `hdrfix_plugins` package."""
