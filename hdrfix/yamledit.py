@@ -1,0 +1,747 @@
+"""Minimal-diff value edits on YAML text.
+
+A plain ruamel load-and-dump rewrites ``\\u2192`` escapes, turns ``null`` into an empty
+value, drops whitespace-only lines and reindents. So this module uses ruamel only to
+*locate* things (the round-trip loader's ``.lc`` line/column data and the scanner's token
+offsets), replaces the text of the changed values alone, and then re-parses the result and
+checks it holds exactly the intended data. Every byte outside the edited values stays as it was.
+
+Rules (see :func:`set_values`):
+
+- A value equal to the intended one is left alone: ``6`` and ``6.0`` are equal, and so are
+  ``huber``, ``'huber'`` and ``"huber"``. An unchanged file comes back byte for byte.
+- The quoting style is kept: single stays single, double stays double, plain stays plain
+  unless the new string needs quotes (then single quotes). Numbers and booleans are always
+  written plain, as quotes would turn them into strings.
+- Comment column: an inline comment after a changed value keeps its column when it can; the
+  gap before ``#`` grows or shrinks by the change in value length and never drops below one
+  space. (Columns are counted in characters.)
+- A key that a mapping gets from a merge (``<<: *base``) is edited where it is DEFINED, in
+  the anchored mapping; the alias is never touched. Every mapping that merges the same anchor
+  therefore sees the new value too, which is what the definition means; the verification
+  models exactly that.
+- Scalar values carrying an anchor or tag, scalar aliases (``key: *x``) and block scalars
+  (``|``, ``>``) are refused with a YamlEditError: editing them safely needs a human.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, merge_attrib
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    ScalarEvent,
+)
+from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scalarbool import ScalarBoolean
+from ruamel.yaml.tokens import (
+    AliasToken,
+    AnchorToken,
+    BlockEndToken,
+    BlockMappingStartToken,
+    BlockSequenceStartToken,
+    FlowEntryToken,
+    FlowMappingEndToken,
+    FlowMappingStartToken,
+    FlowSequenceEndToken,
+    FlowSequenceStartToken,
+    KeyToken,
+    ScalarToken,
+    TagToken,
+    Token,
+    ValueToken,
+)
+
+from hdrfix.errors import HdrfixError
+
+__all__ = [
+    "ALIAS_NODE_LIMIT",
+    "MISSING",
+    "Missing",
+    "Scalar",
+    "YamlEditError",
+    "get",
+    "has_key",
+    "load",
+    "load_all",
+    "set_values",
+]
+
+Scalar = bool | int | float | str
+
+#: Nodes that alias expansion may add to one stream before it counts as an alias bomb.
+ALIAS_NODE_LIMIT: Final = 10_000
+
+_BREAKS: Final = "\r\n\x85\u2028\u2029"  # what the YAML scanner treats as line breaks
+
+
+class YamlEditError(HdrfixError):
+    """Bad YAML input or an edit that cannot be made safely.
+
+    ``str()`` is one line: ``<path>:<line>: <what is wrong>; <what to do>`` (line is 1-based).
+    """
+
+
+class Missing(enum.Enum):
+    """Type of :data:`MISSING`, what :func:`get` returns for an absent key (falsy)."""
+
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = Missing.MISSING
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_all(text: str, path: str) -> list[Any]:
+    """Round-trip parse every document of ``text``.
+
+    Raises YamlEditError for malformed YAML (with the line of ruamel's problem mark),
+    duplicate keys, recursive aliases and alias bombs. The alias check streams parser events
+    and never expands anything, so a billion-laughs document fails fast in bounded memory.
+    """
+    _check_aliases(text, path)
+    try:
+        return list(YAML(typ="rt").load_all(text))
+    except YAMLError as exc:
+        raise _syntax_error(exc, text, path) from None
+
+
+def load(text: str, path: str) -> Any:
+    """Round-trip parse a single-document ``text`` (None for an empty one).
+
+    A stream of several documents is a YamlEditError; use :func:`load_all` for those.
+    """
+    docs = load_all(text, path)
+    if len(docs) > 1:
+        raise YamlEditError(
+            f"holds {len(docs)} YAML documents, expected one",
+            path,
+            1,
+            "use yamledit.load_all for multi-document files",
+        )
+    return docs[0] if docs else None
+
+
+def _check_aliases(text: str, path: str) -> None:
+    """Refuse recursive aliases and alias expansion beyond ALIAS_NODE_LIMIT nodes.
+
+    Walks parser events keeping only a size per anchor and a stack of open collections,
+    so memory is bounded by the number of anchors and the nesting depth, not by the expansion.
+    """
+    sizes: dict[str, int] = {}  # anchor -> nodes in its expanded subtree
+    stack: list[list[Any]] = [[None, 0]]  # open collections: [anchor, node count]
+    expanded = 0
+    try:
+        for event in YAML(typ="safe", pure=True).parse(text):
+            if isinstance(event, AliasEvent):
+                if any(anchor == event.anchor for anchor, _ in stack):
+                    raise YamlEditError(
+                        f"alias *{event.anchor} refers to a mapping or sequence that contains it",
+                        path,
+                        event.start_mark.line + 1,
+                        "remove the recursive alias",
+                    )
+                # An undefined alias counts 1 here; the composer reports it properly.
+                size = sizes.get(event.anchor, 1)
+                expanded += size
+                if expanded > ALIAS_NODE_LIMIT:
+                    raise YamlEditError(
+                        f"aliases expand to more than {ALIAS_NODE_LIMIT} nodes (alias bomb?)",
+                        path,
+                        event.start_mark.line + 1,
+                        "expand the aliases by hand or drop them",
+                    )
+                stack[-1][1] += size
+            elif isinstance(event, ScalarEvent):
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+                stack[-1][1] += 1
+            elif isinstance(event, CollectionStartEvent):
+                stack.append([event.anchor, 1])
+            elif isinstance(event, CollectionEndEvent):
+                anchor, count = stack.pop()
+                if anchor is not None:
+                    sizes[anchor] = count
+                stack[-1][1] += count
+    except YAMLError as exc:
+        raise _syntax_error(exc, text, path) from None
+
+
+def _syntax_error(exc: YAMLError, text: str, path: str) -> YamlEditError:
+    """Turn a ruamel error into a one-line YamlEditError at the problem's line."""
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = exc.problem or exc.context or "cannot parse"
+        if exc.context and exc.problem:
+            what = f"{exc.problem} ({exc.context})"
+        hint = "fix the YAML at that line"
+        if "duplicate key" in what:
+            hint = "remove one of the duplicate keys"
+        return YamlEditError(f"malformed YAML: {what}", path, line, hint)
+    if isinstance(exc, ReaderError):
+        line = _line_of_offset(text, exc.position)
+        return YamlEditError(
+            f"unacceptable character #x{exc.character:04x} in YAML",
+            path,
+            line,
+            "remove the special character or escape it in a double-quoted string",
+        )
+    return YamlEditError(f"malformed YAML: {exc}", path, 1, "fix the YAML")
+
+
+def _line_of_offset(text: str, offset: int) -> int:
+    # Count line breaks the way the YAML scanner does: '\r\n' once, or any one of _BREAKS.
+    head = text[:offset].replace("\r\n", "\n")
+    return sum(head.count(ch) for ch in _BREAKS) + 1
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def get(data: Any, dotted: str) -> Any | Missing:
+    """Value at ``dotted`` ("model.normalization.type"), looking through merge keys; or MISSING."""
+    node = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def has_key(text: str, path: str, dotted: str) -> bool:
+    """Whether any document of ``text`` holds ``dotted``, e.g. "normalization.log_delta_abs_max"."""
+    return any(get(doc, dotted) is not MISSING for doc in load_all(text, path))
+
+
+# --------------------------------------------------------------------------- editing
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """Replace ``text[start:end]`` (offsets into the original text) by ``new``."""
+
+    start: int
+    end: int
+    new: str
+
+
+class _Tokens:
+    """Scanner tokens of a text, found by the (line, column) the round-trip loader reports."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.tokens: list[Token] = list(YAML(typ="safe", pure=True).scan(text))
+        self._at: dict[tuple[int, int], int] = {}
+        for i, tok in enumerate(self.tokens):
+            self._at.setdefault((tok.start_mark.line, tok.start_mark.column), i)
+
+    def index_at(self, line: int, column: int) -> int:
+        """Index of the first token starting at (line, column), both 0-based."""
+        try:
+            return self._at[(line, column)]
+        except KeyError:
+            raise YamlEditError(
+                "internal error: no YAML token where the parser put a key or mapping",
+                self.path,
+                line + 1,
+                "edit this file by hand and report the bug",
+            ) from None
+
+    def start(self, tok: Token) -> int:
+        return int(tok.start_mark.index)
+
+    def end(self, tok: Token) -> int:
+        return int(tok.end_mark.index)
+
+
+def set_values(
+    text: str,
+    path: str,
+    section: str,
+    values: dict[str, Scalar],
+    *,
+    add_missing: bool = True,
+) -> str:
+    """Return ``text`` with ``section``'s keys set to ``values``, changing only those values.
+
+    ``section`` may be dotted ("model.normalization"). Every document holding the section is
+    edited; the others are left alone. A key absent from the section is added when
+    ``add_missing`` (block mapping: a new line after the section's last entry, indented like
+    its siblings, with the file's line ending; flow mapping: ``, key: value`` after the last
+    entry) and skipped otherwise. See the module docstring for quoting, comments and merges.
+
+    Raises YamlEditError when no document holds the section, when the section or a key's
+    current value is not what can be edited (a non-mapping section, a non-scalar value, an
+    anchored/tagged/aliased/block scalar), and, as a safety net, when the edited text does
+    not parse to exactly the intended data.
+    """
+    for key, value in values.items():
+        if not isinstance(value, (bool, int, float, str)):
+            raise TypeError(f"{key}: expected bool, int, float or str, got {type(value).__name__}")
+    docs = load_all(text, path)
+    sections = _find_sections(docs, section, path)
+    tokens = _Tokens(text, path)
+    edits: list[_Edit] = []
+    overrides: dict[tuple[int, Any], Scalar] = {}  # (id(owner mapping), key) -> new value
+    additions: dict[int, dict[str, Scalar]] = {}  # id(section mapping) -> added keys
+    for sec in sections:
+        missing: dict[str, Scalar] = {}
+        for key, value in values.items():
+            owner = _owner(sec, key)
+            if owner is None:
+                if add_missing:
+                    missing[key] = value
+                continue
+            current = owner[key]
+            if isinstance(current, (Mapping, list, tuple, AbstractSet)):
+                raise YamlEditError(
+                    f"{section}.{key} is {_kind(current)}, expected a scalar",
+                    path,
+                    owner.lc.key(key)[0] + 1,
+                    "make it a single value or edit it by hand",
+                )
+            if same_value(current, value) or (id(owner), key) in overrides:
+                continue
+            overrides[(id(owner), key)] = value
+            edits.extend(_value_edits(tokens, owner, key, value, path))
+        if missing:
+            additions[id(sec)] = missing
+            edits.append(_insertion(tokens, sec, missing, path))
+    if not edits:
+        return text  # nothing differs: no churn, not even a re-parse
+    new_text = _apply(text, edits, path)
+    _verify(docs, new_text, path, overrides, additions)
+    return new_text
+
+
+def _find_sections(docs: list[Any], section: str, path: str) -> list[CommentedMap]:
+    """The section mapping of every document that holds one."""
+    found: list[CommentedMap] = []
+    for doc in docs:
+        node = get(doc, section)
+        if node is MISSING:
+            continue
+        if not isinstance(node, CommentedMap):
+            parent = get(doc, section.rpartition(".")[0]) if "." in section else doc
+            leaf = section.rpartition(".")[2]
+            raise YamlEditError(
+                f"'{section}' is {_kind(node)}, expected a mapping",
+                path,
+                _owner(parent, leaf).lc.key(leaf)[0] + 1,  # type: ignore[union-attr]
+                "make it a mapping of keys and values",
+            )
+        found.append(node)
+    if not found:
+        raise YamlEditError(
+            f"no '{section}' mapping in any YAML document",
+            path,
+            _nearest_line(docs, section),
+            f"add a '{section}:' section or choose another file",
+        )
+    return found
+
+
+def _nearest_line(docs: list[Any], section: str) -> int:
+    """1-based line of the deepest existing mapping on the way to ``section`` (1 if none)."""
+    line = 1
+    for doc in docs:
+        node = doc
+        for part in section.split("."):
+            if not isinstance(node, CommentedMap):
+                break
+            line = node.lc.line + 1
+            if part not in node:
+                return line
+            node = node[part]
+    return line
+
+
+def _kind(value: Any) -> str:
+    """'a mapping', 'a number', ... for messages."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a sequence"
+    if isinstance(value, AbstractSet):
+        return "a set"
+    if value is None:
+        return "null"
+    if _is_bool(value):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _merged(mapping: CommentedMap) -> list[CommentedMap]:
+    """Mappings merged into ``mapping`` by ``<<``, earliest (highest precedence) first."""
+    return list(getattr(mapping, merge_attrib, []))
+
+
+def _own_keys(mapping: CommentedMap) -> set[Any]:
+    return {key for key, _ in mapping.non_merged_items()}
+
+
+def _owner(mapping: Any, key: Any) -> CommentedMap | None:
+    """The mapping whose text defines ``mapping[key]``: itself or, through merges, an anchor."""
+    if not isinstance(mapping, CommentedMap):
+        return None
+    if key in _own_keys(mapping):
+        return mapping
+    for base in _merged(mapping):
+        owner = _owner(base, key)
+        if owner is not None:
+            return owner
+    return None
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, ScalarBoolean))
+
+
+def same_value(current: Any, new: Scalar) -> bool:
+    """Whether writing ``new`` would change nothing (6 == 6.0; quoting does not matter)."""
+    if _is_bool(new) or _is_bool(current):
+        return _is_bool(new) and _is_bool(current) and bool(new) == bool(current)
+    if isinstance(new, (int, float)):
+        if not isinstance(current, (int, float)):
+            return False
+        both_nan = isinstance(current, float) and math.isnan(current) and math.isnan(new)
+        return both_nan or current == new
+    return isinstance(current, str) and str(current) == new
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def _value_edits(
+    tokens: _Tokens, owner: CommentedMap, key: Any, value: Scalar, path: str
+) -> list[_Edit]:
+    """Edits that replace ``owner[key]``'s value text (and keep a following comment's column).
+
+    Navigates from the key's token rather than the value's ``.lc`` position, which for an
+    empty value (``key:``) points at the next key.
+    """
+    line = owner.lc.key(key)[0] + 1
+    i = tokens.index_at(*owner.lc.key(key))
+    # A first key shares its place with the mapping's start token and a KeyToken.
+    while isinstance(tokens.tokens[i], (BlockMappingStartToken, FlowMappingStartToken, KeyToken)):
+        i += 1
+    key_tok, colon = tokens.tokens[i], tokens.tokens[i + 1]
+    if not isinstance(key_tok, ScalarToken) or not isinstance(colon, ValueToken):
+        raise YamlEditError(
+            f"cannot find the value of '{key}'", path, line, "write it as 'key: value'"
+        )
+    tok = tokens.tokens[i + 2]
+    if isinstance(tok, (AnchorToken, TagToken, AliasToken)):
+        what = {AnchorToken: "an anchor", TagToken: "a tag", AliasToken: "an alias"}[type(tok)]
+        raise YamlEditError(
+            f"the value of '{key}' is {what}; editing it could change other places",
+            path,
+            line,
+            "edit this value by hand",
+        )
+    _check_key_text(tokens, key_tok, key, path, line)
+    flow = bool(owner.fa.flow_style())
+    if not isinstance(tok, ScalarToken):
+        # Empty value ("key:" or "key:  # comment"): insert after the colon.
+        start = end = tokens.end(colon)
+        new = " " + _render(value, None, flow)
+    else:
+        if tok.style in ("|", ">"):
+            raise YamlEditError(
+                f"the value of '{key}' is a block scalar", path, line, "edit this value by hand"
+            )
+        start, end = tokens.start(tok), tokens.end(tok)
+        new = _render(value, tok.style, flow)
+        if _has_break(tokens.text[start:end]):
+            return [_Edit(start, end, new)]  # multi-line value: no column to keep
+    edits = [_Edit(start, end, new)]
+    gap = _comment_gap(tokens.text, end)
+    if gap is not None:
+        width = max(1, len(gap) + (end - start) - len(new))
+        if width != len(gap):
+            edits.append(_Edit(end, end + len(gap), " " * width))
+    return edits
+
+
+def _check_key_text(tokens: _Tokens, key_tok: ScalarToken, key: Any, path: str, line: int) -> None:
+    """Safety net: a plain key's text must be where the offsets say, or edits would land wrong."""
+    located = tokens.text[tokens.start(key_tok) : tokens.end(key_tok)]
+    if key_tok.style is None and isinstance(key, str) and located != key:
+        raise YamlEditError(
+            f"internal error: cannot locate key '{key}' in the text",
+            path,
+            line,
+            "edit this file by hand and report the bug",
+        )
+
+
+def _comment_gap(text: str, pos: int) -> str | None:
+    """The blanks between ``pos`` and an inline ``#`` comment on the same line, if any."""
+    match = re.compile(r"[ \t]+#").match(text, pos)
+    return match.group(0)[:-1] if match else None
+
+
+def _has_break(fragment: str) -> bool:
+    return any(ch in fragment for ch in _BREAKS)
+
+
+def _insertion(
+    tokens: _Tokens, section: CommentedMap, items: dict[str, Scalar], path: str
+) -> _Edit:
+    """The edit that adds ``items`` to ``section`` in the section's own style."""
+    i = tokens.index_at(section.lc.line, section.lc.col)
+    while isinstance(tokens.tokens[i], (AnchorToken, TagToken)):  # "&anchor" before the mapping
+        i += 1
+    start_tok = tokens.tokens[i]
+    j = _closing(tokens.tokens, i) - 1
+    while isinstance(tokens.tokens[j], BlockEndToken):  # nested ends sit at the NEXT token
+        j -= 1
+    last = tokens.tokens[j]  # last token of the last entry
+    if isinstance(start_tok, FlowMappingStartToken):
+        pairs = ", ".join(
+            f"{_render(k, None, True)}: {_render(v, None, True)}" for k, v in items.items()
+        )
+        if isinstance(last, FlowEntryToken):
+            pairs = " " + pairs  # a trailing comma "{a: 1,}" already separates
+        elif not isinstance(last, FlowMappingStartToken):  # "{}" needs no separator
+            pairs = ", " + pairs
+        return _Edit(tokens.end(last), tokens.end(last), pairs)
+    if not isinstance(start_tok, BlockMappingStartToken):
+        raise YamlEditError(
+            "internal error: cannot locate the section's text",
+            path,
+            section.lc.line + 1,
+            "edit this file by hand and report the bug",
+        )
+    indent = " " * start_tok.start_mark.column
+    text = tokens.text
+    pos = tokens.end(last)
+    line_break = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+    eol_here = line_break.search(text, pos)
+    if tokens.end(last) > 0 and last.end_mark.column == 0:
+        at, eol = pos, _dominant_eol(text)  # a block scalar already ate its line break
+    elif eol_here is not None:
+        at, eol = eol_here.end(), eol_here.group(0)
+    else:
+        at, eol = len(text), _dominant_eol(text)
+    lines = [
+        f"{indent}{_render(k, None, False)}: {_render(v, None, False)}" for k, v in items.items()
+    ]
+    if at == len(text) and not (text and text[-1] in _BREAKS):
+        return _Edit(at, at, eol + eol.join(lines))  # keep "no final line break" as it was
+    return _Edit(at, at, "".join(line + eol for line in lines))
+
+
+def _closing(toks: list[Token], i: int) -> int:
+    """Index of the token closing the block or flow collection opened at ``toks[i]``."""
+    opening = (
+        BlockMappingStartToken,
+        BlockSequenceStartToken,
+        FlowMappingStartToken,
+        FlowSequenceStartToken,
+    )
+    closing = (BlockEndToken, FlowMappingEndToken, FlowSequenceEndToken)
+    depth = 0
+    for j in range(i, len(toks)):
+        if isinstance(toks[j], opening):
+            depth += 1
+        elif isinstance(toks[j], closing):
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(toks) - 1
+
+
+def _dominant_eol(text: str) -> str:
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf and crlf * 2 >= text.count("\n") else "\n"
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _render(value: Scalar, style: str | None, flow: bool) -> str:
+    """YAML text for ``value``; strings keep ``style`` (None plain, "'" or '"') when they can."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _format_float(value)
+    if style == '"' or not value.isprintable():
+        return _double_quoted(value)
+    if style == "'" or not _plain_ok(value, flow):
+        return "'" + value.replace("'", "''") + "'"
+    return value
+
+
+def _format_float(value: float) -> str:
+    """Like a human writes it: 6.0, 2.0, 1e-06, 11.090354889 (repr, which always round-trips)."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    return repr(value)
+
+
+def _double_quoted(value: str) -> str:
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = []
+    for ch in value:
+        if ch in escapes:
+            out.append(escapes[ch])
+        elif not ch.isprintable():
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _plain_ok(value: str, flow: bool) -> bool:
+    """Whether ``value`` written plain reads back as the same string in its context.
+
+    Asking the parser is simpler and safer than re-implementing YAML's plain-scalar rules
+    ("true", "1e3", "a: b", " x", "a #b", "[x" all need quotes). The probe runs under YAML 1.2
+    and 1.1, so "yes"/"on" get quotes too: they are booleans in files marked ``%YAML 1.1``.
+    """
+    if not value or value != value.strip() or _has_break(value):
+        return False
+    probe = f"{{k: {value}}}\n" if flow else f"k: {value}\n"
+    return all(_reads_as(value, header + probe) for header in ("", "%YAML 1.1\n---\n"))
+
+
+def _reads_as(value: str, probe: str) -> bool:
+    try:
+        parsed = YAML(typ="safe", pure=True).load(probe)
+    except YAMLError:
+        return False
+    return isinstance(parsed, dict) and type(parsed.get("k")) is str and parsed["k"] == value
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _apply(text: str, edits: Iterable[_Edit], path: str) -> str:
+    """Apply non-overlapping edits, given as offsets into the original text."""
+    out: list[str] = []
+    pos = 0
+    for edit in sorted(edits, key=lambda e: (e.start, e.end)):
+        if edit.start < pos:
+            raise YamlEditError(
+                "internal error: overlapping YAML edits",
+                path,
+                _line_of_offset(text, edit.start),
+                "edit this file by hand and report the bug",
+            )
+        out.append(text[pos : edit.start])
+        out.append(edit.new)
+        pos = edit.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _verify(
+    old_docs: list[Any],
+    new_text: str,
+    path: str,
+    overrides: dict[tuple[int, Any], Scalar],
+    additions: dict[int, dict[str, Scalar]],
+) -> None:
+    """Safety net: the edited text must parse to the old data with exactly our edits applied."""
+    try:
+        new_docs = load_all(new_text, path)
+    except YamlEditError as exc:
+        raise YamlEditError(
+            f"internal error: the edited YAML does not parse ({exc.message})",
+            path,
+            exc.line,
+            "edit this file by hand and report the bug",
+        ) from None
+    expected = [_Canon(overrides, additions).of(doc) for doc in old_docs]
+    actual = [_Canon({}, {}).of(doc) for doc in new_docs]
+    if expected != actual:
+        raise YamlEditError(
+            "internal error: the edited YAML does not hold the intended data",
+            path,
+            1,
+            "edit this file by hand and report the bug",
+        )
+
+
+class _Canon:
+    """Comparable form of parsed documents as they read after ``overrides`` and ``additions``.
+
+    Types stay apart (True is not 1, "6" is not 6, 6 is not 6.0); key order does not matter.
+    Always finite, because load_all refuses recursive aliases.
+    """
+
+    def __init__(
+        self,
+        overrides: dict[tuple[int, Any], Scalar],
+        additions: dict[int, dict[str, Scalar]],
+    ) -> None:
+        self.overrides = overrides  # (id(owner mapping), key) -> new value
+        self.additions = additions  # id(mapping) -> keys added to it
+
+    def of(self, node: Any) -> Hashable:
+        if isinstance(node, CommentedMap):
+            keys = dict.fromkeys([*node.keys(), *self._added_keys(node)])
+            return ("map", frozenset((self.of(k), self.of(self._resolve(node, k))) for k in keys))
+        if isinstance(node, Mapping):
+            return ("map", frozenset((self.of(k), self.of(v)) for k, v in node.items()))
+        if isinstance(node, (list, tuple)):
+            return ("seq", tuple(self.of(v) for v in node))
+        if isinstance(node, AbstractSet):
+            return ("set", frozenset(self.of(v) for v in node))
+        if _is_bool(node):
+            return ("bool", bool(node))
+        if isinstance(node, int):
+            return ("int", int(node))
+        if isinstance(node, float):
+            return ("float", "nan" if math.isnan(node) else float(node))
+        if isinstance(node, str):
+            return ("str", str(node))
+        if node is None:
+            return ("null",)
+        return ("other", type(node).__name__, str(node))
+
+    def _added_keys(self, mapping: CommentedMap) -> Iterable[str]:
+        """Keys added to ``mapping`` itself or to a mapping it merges."""
+        yield from self.additions.get(id(mapping), {})
+        for base in _merged(mapping):
+            yield from self._added_keys(base)
+
+    def _resolve(self, mapping: CommentedMap, key: Any) -> Any:
+        """``mapping[key]`` after the edits, by YAML's precedence: own keys, then merges in order."""
+        if key in _own_keys(mapping):
+            return self.overrides.get((id(mapping), key), mapping[key])
+        if key in self.additions.get(id(mapping), {}):
+            return self.additions[id(mapping)][key]
+        for base in _merged(mapping):
+            value = self._resolve(base, key)
+            if value is not MISSING:
+                return value
+        return MISSING
