@@ -1,0 +1,3 @@
+from hdrfix.cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""The ``hdrfix`` command line. Thin: parse, call the engine, render.
+
+Heavy modules (libcst, torch) are imported inside the commands that need them, so that
+``hdrfix --help`` and ``hdrfix list`` stay instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hdrfix import __version__
+from hdrfix.errors import HdrfixError
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(exc: HdrfixError) -> None:
+    click.echo(f"hdrfix: error: {exc}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+class _Group(click.Group):
+    """Every bad input ends the same way: one line on stderr, exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HdrfixError as exc:
+            _fail(exc)
+
+
+def _use_color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hdrfix")
+@click.option("--plugins", "plugin_dirs", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also load phases from the .py modules in DIR (repeatable).")
+@click.pass_context
+def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
+    """Apply the HDR log-residual review's phases to a training framework, safely.
+
+    \b
+    hdrfix apply phase1 --repo PATH --dry-run   show the diff, change nothing
+    hdrfix apply phase1 --repo PATH             apply it (all files or none)
+    hdrfix apply phase1 --repo PATH --check     exit 1 while the phase is pending
+    """
+    ctx.obj = {"plugin_dirs": plugin_dirs}
+
+
+def _phases(ctx: click.Context) -> dict:
+    from hdrfix.plugin import discover
+
+    return discover(ctx.obj["plugin_dirs"])
+
+
+@main.command("list")
+@click.pass_context
+def list_cmd(ctx: click.Context) -> None:
+    """List the phases hdrfix knows, with what each requires."""
+    from hdrfix.plugin import resolve
+
+    phases = _phases(ctx)
+    rows = [(name, ", ".join(phases[name].requires) or "-", phases[name].summary)
+            for name in resolve(sorted(phases), phases, with_deps=False)]
+    width = max((len(r[0]) for r in rows), default=5)
+    rwidth = max((len(r[1]) for r in rows), default=8)
+    click.echo(f"{'phase':<{width}}  {'requires':<{rwidth}}  summary")
+    for name, requires, summary in rows:
+        click.echo(f"{name:<{width}}  {requires:<{rwidth}}  {summary}")
+
+
+def _target_options(func: Callable) -> Callable:
+    options = [
+        click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
+                     show_default=True, help="The framework checkout to migrate."),
+        click.option("--config", multiple=True, metavar="FILE",
+                     help="Only these YAML configs (repeatable); default: every YAML file "
+                          "holding normalization.log_delta_abs_max."),
+        click.option("--framework", metavar="FILE",
+                     help="The trainer file; default: train/patch_training_framework.py, "
+                          "else the one trainer with log-domain sites."),
+        click.option("--network", metavar="FILE",
+                     help="The file defining PatchNetwork; default: found by its class."),
+        click.option("--include", multiple=True, metavar="PATH",
+                     help="Also patch log-domain sites in this file (repeatable)."),
+        click.option("--clamp", type=float, help="phase1: bound for |delta_log| (default 8.0)."),
+        click.option("--scale-init", type=float,
+                     help="phase2: initial residual_output_scale (default alpha*abs_max)."),
+        click.option("--loss", type=click.Choice(["histogram", "moment", "sparsity", "none"]),
+                     help="phase3: residual distribution loss (default histogram)."),
+        click.option("--weight", type=float, help="phase3: weight of that loss (default 0.5)."),
+        click.option("--ceiling", type=float,
+                     help="bound: largest output value, linear (default 65504)."),
+        click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
+                     help="An option for a third-party phase (repeatable)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    options = {k: v for k, v in kwargs.items() if k not in {"extra", "repo", "fmt"}}
+    for item in kwargs.get("extra") or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise HdrfixError(f"--set takes KEY=VALUE, got {item!r}")
+        options[key] = value
+    return options
+
+
+@main.command()
+@click.argument("phases", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 if the phases would change anything, else 0.")
+@click.option("--with-deps", is_flag=True, help="Also apply the phases these require.")
+@_target_options
+@click.pass_context
+def apply(ctx: click.Context, phases: tuple[str, ...], dry_run: bool, check: bool,
+          with_deps: bool, repo: Path, fmt: str, **kwargs: Any) -> None:
+    """Apply PHASES to the repository: all files or none.
+
+    Exit codes: 0 done or nothing to do, 1 with --check when changes are pending,
+    2 bad input (nothing written).
+    """
+    from hdrfix import render
+    from hdrfix.changes import verify_parses, write_all
+    from hdrfix.engine import plan_run
+    from hdrfix.repo import Repo
+
+    options = _options({**kwargs, "repo": repo})
+    the_repo = Repo(repo)
+    run = plan_run(the_repo, list(phases), _phases(ctx), options, with_deps)
+    if run.changes and not (dry_run or check):
+        verify_parses(run.changes)
+        write_all(the_repo.root, run.changes)
+    mode = "check" if check else "dry-run" if dry_run else "apply"
+    if fmt == "json":
+        click.echo(json.dumps(render.run_json(run, mode), indent=2))
+    else:
+        if dry_run:
+            for change in run.changes:
+                diff = change.diff()
+                click.echo(render.colorize(diff) if _use_color() else diff, nl=False)
+        for line in render.run_summary(run, mode):
+            click.echo(line, err=True)
+    if check and run.changes:
+        sys.exit(1)
+
+
+@main.command()
+@_target_options
+@click.pass_context
+def status(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
+    """Show each phase's state, read from the files themselves."""
+    from hdrfix import render
+    from hdrfix.engine import status as phase_status
+    from hdrfix.repo import Repo
+
+    plans = phase_status(Repo(repo), _phases(ctx), _options({**kwargs, "repo": repo}))
+    if fmt == "json":
+        click.echo(json.dumps(render.status_json(plans), indent=2))
+    else:
+        for line in render.status_lines(plans):
+            click.echo(line)

@@ -1,0 +1,154 @@
+"""Small structural helpers over libcst nodes, shared by the phases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import libcst as cst
+
+
+def unparen(node: cst.BaseExpression) -> cst.BaseExpression:
+    """libcst keeps parentheses on the node itself; structure is the same without them."""
+    return node.with_changes(lpar=[], rpar=[]) if getattr(node, "lpar", None) else node
+
+
+def call_name(node: cst.CSTNode) -> str | None:
+    """``torch.tanh(x)`` and ``tanh(x)`` are both ``tanh``; ``x.clamp(...)`` is ``clamp``."""
+    if not isinstance(node, cst.Call):
+        return None
+    func = node.func
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
+
+
+def call_owner(node: cst.Call) -> str | None:
+    """``torch`` for ``torch.exp(...)``: the alias under which the file imported torch."""
+    func = node.func
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        return func.value.value
+    return None
+
+
+def name_of(node: cst.CSTNode) -> str | None:
+    node = unparen(node) if isinstance(node, cst.BaseExpression) else node
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def attr_of_self(node: cst.CSTNode) -> str | None:
+    """``log_delta_alpha`` for ``self.log_delta_alpha``."""
+    node = unparen(node) if isinstance(node, cst.BaseExpression) else node
+    if (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)
+            and node.value.value == "self"):
+        return node.attr.value
+    return None
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self, kind: type[cst.CSTNode]) -> None:
+        self.kind = kind
+        self.found: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, self.kind):
+            self.found.append(node)
+        return True
+
+
+def find_all(node: cst.CSTNode, kind: type[cst.CSTNode]) -> list[cst.CSTNode]:
+    collector = _Collector(kind)
+    node.visit(collector)
+    return collector.found
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    return {n.value for n in find_all(node, cst.Name) if isinstance(n, cst.Name)}
+
+
+def calls_in(node: cst.CSTNode) -> set[str]:
+    return {name for c in find_all(node, cst.Call) if (name := call_name(c))}
+
+
+def product_factors(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """``a * (b * c) * d`` -> ``[a, b, c, d]``: the factors of a product, parentheses ignored."""
+    node = unparen(node)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply):
+        return product_factors(node.left) + product_factors(node.right)
+    return [node]
+
+
+def join_product(factors: list[cst.BaseExpression]) -> cst.BaseExpression:
+    result = factors[0]
+    for factor in factors[1:]:
+        result = cst.BinaryOperation(result, cst.Multiply(), factor)
+    return result
+
+
+@dataclass(frozen=True)
+class Place:
+    """A statement and the block that holds it (``index`` in ``block.body``)."""
+
+    block: cst.BaseSuite
+    index: int
+    stmt: cst.CSTNode
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``target = value`` as one small statement; ``chain`` leads to it from the function body.
+
+    ``chain[0]`` is the statement of the function's own body that holds the assignment,
+    ``chain[-1]`` the assignment's own line (or the small statement in a one-line ``if``).
+    """
+
+    target: str
+    value: cst.BaseExpression
+    small: cst.Assign
+    chain: tuple[Place, ...]
+
+
+def sub_suites(stmt: cst.CSTNode) -> Iterator[cst.BaseSuite]:
+    """The blocks directly inside a compound statement: if/elif/else, loops, with, try."""
+    if isinstance(stmt, cst.If):
+        yield stmt.body
+        if isinstance(stmt.orelse, cst.If):
+            yield from sub_suites(stmt.orelse)
+        elif isinstance(stmt.orelse, cst.Else):
+            yield stmt.orelse.body
+    elif isinstance(stmt, (cst.For, cst.While)):
+        yield stmt.body
+        if stmt.orelse is not None:
+            yield stmt.orelse.body
+    elif isinstance(stmt, cst.With):
+        yield stmt.body
+    elif isinstance(stmt, cst.Try):
+        yield stmt.body
+        for handler in stmt.handlers:
+            yield handler.body
+        if stmt.orelse is not None:
+            yield stmt.orelse.body
+        if stmt.finalbody is not None:
+            yield stmt.finalbody.body
+
+
+def assignments(block: cst.BaseSuite, chain: tuple[Place, ...] = ()) -> Iterator[Assignment]:
+    """Every ``name = value`` in a block and its nested blocks (not nested functions), in order."""
+    for index, stmt in enumerate(block.body):
+        place = chain + (Place(block, index, stmt),)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            smalls: list[cst.CSTNode] = list(stmt.body)
+        elif isinstance(stmt, cst.BaseSmallStatement):  # the body of a one-line ``if c: x = 1``
+            smalls = [stmt]
+        else:
+            smalls = []
+            if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                for suite in sub_suites(stmt):
+                    yield from assignments(suite, place)
+        for small in smalls:
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                target = name_of(small.targets[0].target)
+                if target is not None:
+                    yield Assignment(target, small.value, small, place)

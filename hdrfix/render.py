@@ -1,0 +1,89 @@
+"""What the commands print: summaries for people, JSON for machines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from hdrfix.engine import Run
+from hdrfix.plugin import Item, PhasePlan
+
+def colorize(diff: str) -> str:
+    out = []
+    for line in diff.splitlines(keepends=True):
+        if line.startswith(("+++", "---")):
+            out.append(f"\x1b[1m{line.rstrip(chr(10))}\x1b[0m\n")
+        elif line.startswith("@@"):
+            out.append(f"\x1b[36m{line.rstrip(chr(10))}\x1b[0m\n")
+        elif line.startswith("+"):
+            out.append(f"\x1b[32m{line.rstrip(chr(10))}\x1b[0m\n")
+        elif line.startswith("-"):
+            out.append(f"\x1b[31m{line.rstrip(chr(10))}\x1b[0m\n")
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def run_summary(run: Run, mode: str) -> Iterator[str]:
+    for plan in run.plans:
+        todo = plan.missing
+        if mode == "apply":
+            verb = "applied" if todo else "already applied"
+        else:
+            verb = f"would change {len(todo)} item(s)" if todo else "already applied"
+        if plan.state == "not applicable":
+            verb = "nothing to do (no targets)"
+        yield f"{plan.phase}: {verb}"
+        for item in todo:
+            yield f"  {item.where}  {item.what}"
+        yield from _notes(plan)
+    files = ", ".join(c.rel for c in run.changes)
+    if mode == "apply" and run.changes:
+        yield f"wrote {len(run.changes)} file(s): {files}"
+    elif mode == "check" and run.changes:
+        yield f"would change {len(run.changes)} file(s): {files}"
+    elif not run.changes:
+        yield "no changes"
+
+
+def _notes(plan: PhasePlan) -> Iterator[str]:
+    for note in plan.notes:
+        yield f"  note: {note}"
+    for item in plan.not_patched:
+        yield f"  not patched: {item.where}  {item.what}  (add --include {item.path})"
+
+
+def status_lines(plans: list[PhasePlan]) -> Iterator[str]:
+    for plan in plans:
+        yield f"{plan.phase}: {plan.state}"
+        for item in plan.items:
+            mark = "ok " if item.done else "-- "
+            yield f"  {mark}{item.where}  {item.what}"
+        yield from _notes(plan)
+
+
+def _item(item: Item) -> dict[str, Any]:
+    return {"path": item.path, "line": item.line, "what": item.what, "done": item.done}
+
+
+def _plan_json(plan: PhasePlan) -> dict[str, Any]:
+    return {
+        "phase": plan.phase,
+        "state": plan.state,
+        "items": [_item(i) for i in plan.items],
+        "not_patched": [_item(i) for i in plan.not_patched],
+        "notes": plan.notes,
+    }
+
+
+def run_json(run: Run, mode: str) -> dict[str, Any]:
+    return {
+        "mode": mode,
+        "phases": [_plan_json(p) for p in run.plans],
+        "files": [c.rel for c in run.changes],
+        "written": mode == "apply" and bool(run.changes),
+    }
+
+
+def status_json(plans: list[PhasePlan]) -> dict[str, Any]:
+    return {"phases": [_plan_json(p) for p in plans]}

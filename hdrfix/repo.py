@@ -1,0 +1,122 @@
+"""The user's repository as one run sees it: files found cheaply, read once, edited in memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdrfix.errors import HdrfixError
+from hdrfix.pyfile import PyFile
+from hdrfix.sourcefile import SourceFile
+
+# Folders that never hold the user's framework code, whatever .gitignore says.
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".hdrfix", ".venv", "venv", "env", ".env", "node_modules",
+    "__pycache__", "build", "dist", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
+    ".ruff_cache", ".hypothesis", "site-packages", ".eggs",
+})
+
+
+@dataclass
+class Repo:
+    """Reads go through here so that each file is read and parsed at most once per run.
+
+    Phases never write: they hand edits to :meth:`set_text` (YAML) or to a :class:`PyFile`'s
+    functions, and the engine turns the difference against disk into one change set.
+    """
+
+    root: Path
+    _sources: dict[str, SourceFile] = field(default_factory=dict)
+    _py: dict[str, PyFile] = field(default_factory=dict)
+    _texts: dict[str, str] = field(default_factory=dict)
+    _listing: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise HdrfixError("repository folder not found", str(self.root),
+                              hint="pass the framework checkout with --repo PATH")
+
+    # -- finding files -----------------------------------------------------------------------
+    def files(self, suffixes: tuple[str, ...]) -> list[str]:
+        if self._listing is None:
+            self._listing = sorted(_list_files(self.root))
+        return [rel for rel in self._listing if rel.endswith(suffixes)]
+
+    def exists(self, rel: str) -> bool:
+        return (self.root / rel).exists()
+
+    def candidates(self, suffixes: tuple[str, ...], *needles: bytes) -> list[str]:
+        """Files whose bytes contain every needle: a cheap filter before any parse."""
+        found = []
+        for rel in self.files(suffixes):
+            if rel in self._sources:
+                raw = self._sources[rel].raw
+            else:
+                try:
+                    raw = (self.root / rel).read_bytes()
+                except OSError:
+                    # An unreadable file is reported if it turns out to be a target.
+                    raw = b"".join(needles)
+            if all(n in raw for n in needles):
+                found.append(rel)
+        return found
+
+    # -- reading -----------------------------------------------------------------------------
+    def source(self, rel: str) -> SourceFile:
+        if rel not in self._sources:
+            self._sources[rel] = SourceFile.read(self.root, rel)
+        return self._sources[rel]
+
+    def python(self, rel: str) -> PyFile:
+        if rel not in self._py:
+            self._py[rel] = PyFile.parse(self.source(rel))
+        return self._py[rel]
+
+    def text(self, rel: str) -> str:
+        """The current text: as edited by earlier phases of this run, else as on disk."""
+        if rel in self._py and self._py[rel].edited:
+            return self._py[rel].text()
+        if rel in self._texts:
+            return self._texts[rel]
+        return self.source(rel).text
+
+    def set_text(self, rel: str, text: str) -> None:
+        if rel.endswith(".py"):
+            raise ValueError("Python files are edited per function through Repo.python()")
+        self._texts[rel] = text
+
+    def changed(self) -> Iterator[tuple[SourceFile, str]]:
+        """(original, new text) for each file whose text differs from disk, in path order."""
+        rels = sorted(set(self._texts) | {r for r, f in self._py.items() if f.edited})
+        for rel in rels:
+            new = self.text(rel)
+            source = self.source(rel)
+            if new != source.text:
+                yield source, new
+
+
+def _list_files(root: Path) -> Iterable[str]:
+    """Files git would consider (tracked or not ignored); a plain walk outside git."""
+    if (root / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=root, capture_output=True, check=True, timeout=60,
+            ).stdout
+            listed = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+            return [p for p in listed if not SKIP_DIRS.intersection(p.split("/")[:-1])]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return _walk(root)
+
+
+def _walk(root: Path) -> Iterator[str]:
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        rel_folder = os.path.relpath(folder, root)
+        for name in names:
+            yield name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")

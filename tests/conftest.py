@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import contextlib
+import importlib
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORK = ROOT / "fixtures" / "framework"
+VARIANTS = ROOT / "fixtures" / "variants"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def hdrfix(*args: str | Path) -> Result:
+    """Run the CLI in-process, as a user would type it."""
+    from hdrfix.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def copy_tree(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@pytest.fixture
+def framework(tmp_path: Path) -> Path:
+    return copy_tree(FRAMEWORK, tmp_path / "framework")
+
+
+@pytest.fixture
+def variant(tmp_path: Path):
+    def make(name: str) -> Path:
+        return copy_tree(VARIANTS / name, tmp_path / name)
+
+    return make
+
+
+@contextlib.contextmanager
+def imported(repo: Path, *modules: str) -> Iterator[list]:
+    """Import modules from a framework checkout, then forget them (each copy is different)."""
+    roots = ("train", "src", "tools")
+    sys.path.insert(0, str(repo))
+    try:
+        yield [importlib.import_module(m) for m in modules]
+    finally:
+        sys.path.remove(str(repo))
+        for name in list(sys.modules):
+            if name.split(".")[0] in roots:
+                del sys.modules[name]
