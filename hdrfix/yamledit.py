@@ -327,7 +327,7 @@ def set_values(
             edits.extend(_value_edits(tokens, owner, key, value, path))
         if missing:
             additions[id(sec)] = missing
-            edits.append(_insertion(tokens, sec, missing, path))
+            edits.extend(_insertions(tokens, sec, missing, path))
     if not edits:
         return text  # nothing differs: no churn, not even a re-parse
     new_text = _apply(text, edits, path)
@@ -506,6 +506,37 @@ def _comment_gap(text: str, pos: int) -> str | None:
 
 def _has_break(fragment: str) -> bool:
     return any(ch in fragment for ch in _BREAKS)
+
+
+def _insertions(
+    tokens: _Tokens, section: CommentedMap, items: dict[str, Scalar], path: str
+) -> list[_Edit]:
+    """Added keys keep a block section's alphabetical order when it has one; else they go last.
+
+    A sorted section gets each new key as its own line just before the first key that sorts
+    after it, so a file kept sorted by hand (or by a formatter) stays sorted.
+    """
+    keys = [k for k in section if isinstance(k, str)]
+    block = section.fa.flow_style() is not True
+    if not (block and len(keys) > 1 and keys == sorted(keys) and len(keys) == len(section)):
+        return [_insertion(tokens, section, items, path)]
+    line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", tokens.text)]
+    eol = _dominant_eol(tokens.text)
+    indent = " " * section.lc.col
+    before: dict[int, list[str]] = {}
+    last: dict[str, Scalar] = {}
+    for key, value in sorted(items.items()):
+        successor = next((k for k in keys if k > key), None)
+        if successor is None:
+            last[key] = value
+            continue
+        at = line_starts[section.lc.key(successor)[0]]
+        line = f"{indent}{_render(key, None, False)}: {_render(value, None, False)}{eol}"
+        before.setdefault(at, []).append(line)
+    edits = [_Edit(at, at, "".join(lines)) for at, lines in before.items()]
+    if last:
+        edits.append(_insertion(tokens, section, last, path))
+    return edits
 
 
 def _insertion(

@@ -613,11 +613,19 @@ def test_property_only_changed_values_change(cfg: Config) -> None:
         assert len(new_lines) == len(old_lines)
         assert {i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b} == changed
     else:
-        at = cfg.last_line + 1
-        inserted = new_lines[at : at + len(added)]
-        assert [line.split(":")[0] for line in inserted] == [cfg.indent + k for k in added]
+        # Added keys go last, or just before their successor when the section is sorted.
+        ordered = list(cfg.entries)
+        is_sorted = len(ordered) > 1 and ordered == sorted(ordered)
+        expected = sorted(added) if is_sorted else added
+        bases = []
+        for k in expected:
+            successor = next((e for e in ordered if e > k), None) if is_sorted else None
+            bases.append(cfg.entries[successor][1] if successor else cfg.last_line + 1)
+        positions = [base + i for i, base in enumerate(bases)]
+        inserted = [new_lines[p] for p in positions]
+        assert [line.split(":")[0] for line in inserted] == [cfg.indent + k for k in expected]
         assert all(line.endswith(cfg.eol) and not line.endswith(" " + cfg.eol) for line in inserted)
-        kept = new_lines[:at] + new_lines[at + len(added) :]
+        kept = [line for i, line in enumerate(new_lines) if i not in set(positions)]
         assert len(kept) == len(old_lines)
         assert {i for i, (a, b) in enumerate(zip(old_lines, kept)) if a != b} == changed
         for i in changed:  # the key and an inline comment stay on a changed line
