@@ -62,7 +62,7 @@ def write_all(root: Path, changes: list[FileChange]) -> None:
     staged are they moved into place with ``os.replace``. If a move fails, the files already
     moved get their original bytes back, so a failure at any point leaves the repo as it was.
     """
-    _preflight(root, changes)
+    preflight(root, changes)
     staged: list[tuple[Path, Path, FileChange]] = []
     try:
         for change in changes:
@@ -89,9 +89,19 @@ def replace(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def _preflight(root: Path, changes: list[FileChange]) -> None:
+def preflight(root: Path, changes: list[FileChange]) -> None:
     for change in changes:
         target = root / change.rel
+        if not change.source.exists:
+            if target.exists():
+                raise HdrfixError("appeared on disk while hdrfix was planning", change.rel,
+                                  hint="nothing was written; run hdrfix again")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise HdrfixError(f"cannot create the folder ({exc.strerror})", change.rel,
+                                  hint="nothing was changed") from None
+            continue
         try:
             current = target.read_bytes()
         except OSError as exc:
@@ -113,15 +123,27 @@ def _stage(target: Path, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, target.stat().st_mode & 0o7777)
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _restore(done: list[tuple[Path, FileChange]]) -> None:
     for target, change in reversed(done):
+        if not change.source.exists:
+            target.unlink(missing_ok=True)
+            continue
         tmp = _stage(target, change.source.raw)
         os.replace(tmp, target)
 

@@ -72,8 +72,8 @@ def list_cmd(ctx: click.Context) -> None:
     phases = _phases(ctx)
     rows = [(name, ", ".join(phases[name].requires) or "-", phases[name].summary)
             for name in resolve(sorted(phases), phases, with_deps=False)]
-    width = max((len(r[0]) for r in rows), default=5)
-    rwidth = max((len(r[1]) for r in rows), default=8)
+    width = max([len("phase")] + [len(r[0]) for r in rows])
+    rwidth = max([len("requires")] + [len(r[1]) for r in rows])
     click.echo(f"{'phase':<{width}}  {'requires':<{rwidth}}  summary")
     for name, requires, summary in rows:
         click.echo(f"{name:<{width}}  {requires:<{rwidth}}  {summary}")
@@ -137,7 +137,7 @@ def apply(ctx: click.Context, phases: tuple[str, ...], dry_run: bool, check: boo
     2 bad input (nothing written).
     """
     from hdrfix import render
-    from hdrfix.changes import verify_parses, write_all
+    from hdrfix.changes import preflight, verify_parses, write_all
     from hdrfix.engine import plan_run
     from hdrfix.repo import Repo
 
@@ -145,8 +145,15 @@ def apply(ctx: click.Context, phases: tuple[str, ...], dry_run: bool, check: boo
     the_repo = Repo(repo)
     run = plan_run(the_repo, list(phases), _phases(ctx), options, with_deps)
     if run.changes and not (dry_run or check):
+        from hdrfix.journal import Journal
+        from hdrfix.lock import repo_lock
+
         verify_parses(run.changes)
-        write_all(the_repo.root, run.changes)
+        record = Journal.load(the_repo.root).record([p.phase for p in run.plans], run.changes)
+        # Planned without the lock; a run that wrote meanwhile fails the hash check in write_all.
+        preflight(the_repo.root, run.changes)
+        with repo_lock(the_repo.root):
+            write_all(the_repo.root, run.changes + [record])
     mode = "check" if check else "dry-run" if dry_run else "apply"
     if fmt == "json":
         click.echo(json.dumps(render.run_json(run, mode), indent=2))
@@ -168,11 +175,72 @@ def status(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     """Show each phase's state, read from the files themselves."""
     from hdrfix import render
     from hdrfix.engine import status as phase_status
+    from hdrfix.journal import Journal
     from hdrfix.repo import Repo
 
-    plans = phase_status(Repo(repo), _phases(ctx), _options({**kwargs, "repo": repo}))
+    the_repo = Repo(repo)
+    plans = phase_status(the_repo, _phases(ctx), _options({**kwargs, "repo": repo}))
+    entries = Journal.load(the_repo.root).entries
     if fmt == "json":
-        click.echo(json.dumps(render.status_json(plans), indent=2))
+        click.echo(json.dumps(render.status_json(plans, entries), indent=2))
     else:
-        for line in render.status_lines(plans):
+        for line in render.status_lines(plans, entries):
             click.echo(line)
+    if any(plan.error for plan in plans):
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+@click.argument("phases", nargs=-1, required=True)
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print the diff that reverting would make.")
+@click.option("--force-structural", is_flag=True,
+              help="For files edited since, take back only hdrfix's hunks, by context.")
+@click.pass_context
+def revert(ctx: click.Context, phases: tuple[str, ...], repo: Path, dry_run: bool,
+           force_structural: bool) -> None:
+    """Take back recorded applies of PHASES (see .hdrfix/journal.json)."""
+    from hdrfix import render
+    from hdrfix.changes import preflight, write_all
+    from hdrfix.lock import repo_lock
+    from hdrfix.repo import Repo
+    from hdrfix.revert import plan_revert
+
+    root = Repo(repo).root
+    plan = plan_revert(root, list(phases), _phases(ctx), force_structural)
+    if dry_run:
+        for change in plan.changes:
+            diff = change.diff()
+            click.echo(render.colorize(diff) if _use_color() else diff, nl=False)
+        return
+    preflight(root, plan.changes)
+    with repo_lock(root):
+        write_all(root, plan.changes + [plan.journal])
+    ids = ", ".join(str(e["id"]) for e in plan.entries)
+    files = ", ".join(c.rel for c in plan.changes) or "none"
+    click.echo(f"reverted journal entry {ids}: {files}", err=True)
+
+
+@main.command("migrate-checkpoint")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Training config to read log_delta_alpha * log_delta_abs_max from.")
+@click.option("--scale-init", type=float, help="Value for residual_output_scale (overrides).")
+def migrate_checkpoint(src: Path, dest: Path, config: Path | None,
+                       scale_init: float | None) -> None:
+    """Add phase2's residual_output_scale to a checkpoint so it loads with strict=True."""
+    from hdrfix.checkpoint import run_cli
+
+    for line in run_cli(src, dest, config, scale_init):
+        click.echo(line)
+
+
+def _register_validate() -> None:
+    from hdrfix.validate_cli import validate
+
+    main.add_command(validate)
+
+
+_register_validate()

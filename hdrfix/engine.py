@@ -59,5 +59,10 @@ def _check_requirements(repo: Repo, order: list[str], phases: Mapping[str, type[
 def status(repo: Repo, phases: Mapping[str, type[Phase]],
            options: Mapping[str, Any]) -> list[PhasePlan]:
     """Each phase's state as read from the files, every phase against the same unedited repo."""
-    order = resolve(sorted(phases), phases, with_deps=False)
-    return [phases[name]().plan(repo, options) for name in order]
+    plans = []
+    for name in resolve(sorted(phases), phases, with_deps=False):
+        try:
+            plans.append(phases[name]().plan(repo, options))
+        except HdrfixError as exc:
+            plans.append(PhasePlan(name, error=str(exc)))
+    return plans

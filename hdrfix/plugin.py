@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from hdrfix.repo import Repo
 
 GROUP = "hdrfix.plugins"
-State = Literal["applied", "partial", "pending", "not applicable"]
+State = Literal["applied", "partial", "pending", "not applicable", "error"]
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,12 @@ class PhasePlan:
     function_edits: list[tuple[str, FunctionRef, cst.FunctionDef]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     not_patched: list[Item] = field(default_factory=list)
+    error: str | None = None  # status only: why the phase could not be read
 
     @property
     def state(self) -> State:
+        if self.error:
+            return "error"
         done = any(i.done for i in self.items)
         todo = any(not i.done for i in self.items)
         if done and todo:

@@ -53,13 +53,17 @@ def _notes(plan: PhasePlan) -> Iterator[str]:
         yield f"  not patched: {item.where}  {item.what}  (add --include {item.path})"
 
 
-def status_lines(plans: list[PhasePlan]) -> Iterator[str]:
+def status_lines(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> Iterator[str]:
     for plan in plans:
-        yield f"{plan.phase}: {plan.state}"
+        yield f"{plan.phase}: {plan.state}" + (f": {plan.error}" if plan.error else "")
         for item in plan.items:
             mark = "ok " if item.done else "-- "
             yield f"  {mark}{item.where}  {item.what}"
         yield from _notes(plan)
+    for entry in entries:
+        done = f"reverted {entry['reverted']}" if entry.get("reverted") else "in effect"
+        yield (f"journal #{entry['id']}: {'+'.join(entry['phases'])} applied {entry['time']} "
+               f"by hdrfix {entry['hdrfix']}, {len(entry['files'])} file(s), {done}")
 
 
 def _item(item: Item) -> dict[str, Any]:
@@ -73,6 +77,7 @@ def _plan_json(plan: PhasePlan) -> dict[str, Any]:
         "items": [_item(i) for i in plan.items],
         "not_patched": [_item(i) for i in plan.not_patched],
         "notes": plan.notes,
+        "error": plan.error,
     }
 
 
@@ -85,5 +90,7 @@ def run_json(run: Run, mode: str) -> dict[str, Any]:
     }
 
 
-def status_json(plans: list[PhasePlan]) -> dict[str, Any]:
-    return {"phases": [_plan_json(p) for p in plans]}
+def status_json(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    journal = [{k: e.get(k) for k in ("id", "phases", "time", "hdrfix", "reverted")}
+               | {"files": sorted(e["files"])} for e in entries]
+    return {"phases": [_plan_json(p) for p in plans], "journal": journal}

@@ -31,6 +31,7 @@ class SourceFile:
     encoding: str
     bom: bytes
     text: str
+    exists: bool = True
 
     @property
     def path(self) -> Path:
@@ -42,6 +43,11 @@ class SourceFile:
 
     def encode(self, text: str) -> bytes:
         return self.bom + text.encode(self.encoding)
+
+    @classmethod
+    def new(cls, root: Path, rel: str) -> SourceFile:
+        """A file hdrfix is about to create (its journal): empty, and absent on disk."""
+        return cls(root, rel, b"", "utf-8", b"", "", exists=False)
 
     @classmethod
     def read(cls, root: Path, rel: str) -> SourceFile:

@@ -1,0 +1,30 @@
+"""One writer per repository: ``.hdrfix/lock``, held while a run plans and writes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from hdrfix.errors import HdrfixError
+from hdrfix.journal import LOCK
+
+WAIT_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def repo_lock(root: Path, wait: float = WAIT_SECONDS) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    path = root / LOCK
+    try:
+        path.parent.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise HdrfixError(f"cannot create the lock folder ({exc.strerror})", LOCK,
+                          hint="make the repository writable; nothing was changed") from None
+    try:
+        with FileLock(str(path), timeout=wait):
+            yield
+    except Timeout:
+        raise HdrfixError(f"another hdrfix run has held the lock for {wait:.0f} s", LOCK,
+                          hint="wait for it to finish and run again; nothing was changed") from None

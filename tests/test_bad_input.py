@@ -1,0 +1,87 @@
+"""Bad input: one line naming the file and line, exit code 2, and not one byte written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import hdrfix, snapshot
+
+
+def refused(repo: Path, *args: str) -> str:
+    before = snapshot(repo)
+    result = hdrfix("apply", *args, "--repo", repo)
+    assert result.code == 2
+    assert snapshot(repo) == before
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hdrfix: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(("name", "where"), [
+    ("syntax_error", "train/patch_training_framework.py:35: Python syntax error"),
+    ("nonscalar_yaml", "configs/colleague_training_config.yaml:17: normalization.log_delta_alpha "
+                       "is a mapping, expected a scalar"),
+    ("malformed_yaml", "configs/colleague_training_config.yaml:20: malformed YAML"),
+])
+def test_broken_files_are_named_with_their_line(name: str, where: str, variant) -> None:
+    assert where in refused(variant(name), "phase1")
+
+
+def test_ambiguous_framework_names_the_candidates(variant) -> None:
+    repo = variant("two_frameworks")
+    message = refused(repo, "phase1")
+    assert "trainers/a.py, trainers/b.py" in message and "--framework" in message
+    chosen = hdrfix("apply", "phase1", "--repo", repo, "--framework", repo / "trainers/b.py")
+    assert chosen.code == 0
+    assert "torch.clamp(delta_log" in (repo / "trainers/b.py").read_text()
+    assert "torch.clamp(delta_log" not in (repo / "trainers/a.py").read_text()
+
+
+def test_framework_found_without_default_path(variant) -> None:
+    repo = variant("no_default_path")
+    result = hdrfix("apply", "phase1", "--repo", repo)
+    assert result.code == 0
+    assert (repo / "trainers/hdr_trainer.py").read_text().count("torch.clamp(delta_log") == 2
+    assert "torch.clamp" not in (repo / "trainers/baseline_trainer.py").read_text()
+
+
+def test_no_config_says_what_was_searched(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    message = refused(tmp_path, "phase1")
+    assert "normalization.log_delta_abs_max" in message and "--config" in message
+
+
+def test_no_framework_says_what_was_searched(framework: Path) -> None:
+    (framework / "train/patch_training_framework.py").unlink()
+    message = refused(framework, "phase1")
+    assert "no framework found" in message and "--framework" in message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_target_leaves_every_file_untouched(framework: Path) -> None:
+    (framework / "train/patch_training_framework.py").chmod(0o444)
+    assert "read-only" in refused(framework, "phase1")
+
+
+def test_read_only_folder_leaves_every_file_untouched(framework: Path) -> None:
+    """Works as root too: an immutable-looking target is simulated by the write preflight."""
+    from hdrfix import changes
+
+    target = framework / "train/patch_training_framework.py"
+    real_access = os.access
+    try:
+        changes.os.access = lambda p, mode: False if Path(p) == target else real_access(p, mode)
+        assert "train/patch_training_framework.py: is read-only" in refused(framework, "phase1")
+    finally:
+        changes.os.access = real_access
+
+
+def test_unknown_phase_is_bad_input(framework: Path) -> None:
+    assert "unknown phase 'phase9'" in refused(framework, "phase9")
+
+
+def test_config_without_the_section_is_refused(framework: Path) -> None:
+    message = refused(framework, "phase1", "--config", str(framework / "configs/data/dataset.yaml"))
+    assert "configs/data/dataset.yaml: has no normalization.log_delta_abs_max" in message
