@@ -17,8 +17,8 @@ def plan_values(plan: PhasePlan, repo: Repo, configs: list[str],
 
     for rel in configs:
         text = repo.text(rel)
-        section = yamledit.get(yamledit.load(text, rel), SECTION)
-        lines = _key_lines(section)
+        section, offset = yamledit.section(text, rel, SECTION)
+        lines = {k: line + offset for k, line in _key_lines(section).items()}
         for key, value in values.items():
             current = yamledit.get(section, key)
             what = f"{SECTION}.{key}: {_show(value)}"
@@ -34,7 +34,7 @@ def plan_values(plan: PhasePlan, repo: Repo, configs: list[str],
 def section_value(repo: Repo, rel: str, key: str) -> Any:
     from hdrfix import yamledit
 
-    section = yamledit.get(yamledit.load(repo.text(rel), rel), SECTION)
+    section, _ = yamledit.section(repo.text(rel), rel, SECTION)
     return section.get(key) if hasattr(section, "get") else None
 
 

@@ -13,9 +13,10 @@ WAIT_SECONDS = 10.0
 
 
 @contextlib.contextmanager
-def repo_lock(root: Path, wait: float = WAIT_SECONDS) -> Iterator[None]:
+def repo_lock(root: Path, wait: float | None = None) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
+    wait = WAIT_SECONDS if wait is None else wait
     path = root / LOCK
     try:
         path.parent.mkdir(exist_ok=True)

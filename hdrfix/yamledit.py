@@ -230,7 +230,63 @@ def get(data: Any, dotted: str) -> Any | Missing:
 
 def has_key(text: str, path: str, dotted: str) -> bool:
     """Whether any document of ``text`` holds ``dotted``, e.g. "normalization.log_delta_abs_max"."""
+    narrow = _narrow(text, dotted)
+    if narrow is not None:
+        start, end, lines = narrow
+        return _shifted(lines, lambda: has_key(text[start:end], path, dotted))
     return any(get(doc, dotted) is not MISSING for doc in load_all(text, path))
+
+
+def section(text: str, path: str, dotted: str) -> tuple[Any, int]:
+    """The mapping at ``dotted`` (or MISSING) and the number of lines before the text parsed.
+
+    Line numbers from the mapping's ``.lc`` plus that offset are lines of ``text``.
+    """
+    narrow = _narrow(text, dotted)
+    if narrow is not None:
+        start, end, lines = narrow
+        data = _shifted(lines, lambda: load(text[start:end], path))
+        return get(data, dotted), lines
+    return get(load(text, path), dotted), 0
+
+
+# --------------------------------------------------------------------------- large files
+
+# Above this size only the top-level entry holding the section is parsed: ruamel's pure-Python
+# parser needs seconds per megabyte, and a 10 MB config should not cost minutes.
+LARGE = 256 * 1024
+_DOC_MARKER = re.compile(r"^(?:---|\.\.\.)(?:\s|$)", re.M)
+_TOP_KEY = re.compile(r"^[^\s#\-?:,\[\]{}&*!|>'\"%@`][^\r\n]*?:(?:[ \t]|\r?$)", re.M)
+_REFERENCES = re.compile(r"[&*][^\s,\[\]{}]|<<\s*:")
+
+
+def _narrow(text: str, dotted: str) -> tuple[int, int, int] | None:
+    """(start, end, lines before start) of the top-level entry named by ``dotted``'s first part.
+
+    Only for large single-document block mappings whose entry for that key stands alone (no
+    anchors, aliases or merges inside it, so it means the same parsed on its own); anything
+    else returns None and the whole text is parsed.
+    """
+    if len(text) <= LARGE or _DOC_MARKER.search(text):
+        return None
+    top = dotted.split(".")[0]
+    tops = [m for m in _TOP_KEY.finditer(text)]
+    named = [i for i, m in enumerate(tops) if m.group(0).split(":")[0].strip() == top]
+    if len(named) != 1:
+        return None
+    start = tops[named[0]].start()
+    end = tops[named[0] + 1].start() if named[0] + 1 < len(tops) else len(text)
+    if _REFERENCES.search(text, start, end):
+        return None
+    return start, end, text.count("\n", 0, start)
+
+
+def _shifted(lines: int, call: Any) -> Any:
+    """Run ``call`` on a slice of a file, reporting errors at the file's own line numbers."""
+    try:
+        return call()
+    except YamlEditError as exc:
+        raise YamlEditError(exc.message, exc.path, (exc.line or 1) + lines, exc.hint) from None
 
 
 # --------------------------------------------------------------------------- editing
@@ -299,6 +355,12 @@ def set_values(
     for key, value in values.items():
         if not isinstance(value, (bool, int, float, str)):
             raise TypeError(f"{key}: expected bool, int, float or str, got {type(value).__name__}")
+    narrow = _narrow(text, section)
+    if narrow is not None:
+        start, end, lines = narrow
+        part = _shifted(lines, lambda: set_values(
+            text[start:end], path, section, values, add_missing=add_missing))
+        return text[:start] + part + text[end:]
     docs = load_all(text, path)
     sections = _find_sections(docs, section, path)
     tokens = _Tokens(text, path)
@@ -399,7 +461,11 @@ def _merged(mapping: CommentedMap) -> list[CommentedMap]:
     return list(getattr(mapping, merge_attrib, []))
 
 
-def _own_keys(mapping: CommentedMap) -> set[Any]:
+def _own_keys(mapping: CommentedMap) -> AbstractSet[Any]:
+    """Keys the mapping defines itself; ruamel keeps them as ``_ok`` (rebuilding is O(n))."""
+    own = getattr(mapping, "_ok", None)
+    if isinstance(own, AbstractSet):
+        return own
     return {key for key, _ in mapping.non_merged_items()}
 
 
