@@ -97,7 +97,7 @@ def _site_for(call: cst.Call, by_name: dict[str, list[Assignment]]) -> Site | No
     computes = [a for a in by_name.get(residual, []) if residual not in names_in(a.value)]
     if not computes:
         return None
-    compute = _lift(computes[0], residual)
+    compute = _lift(computes[0], recon.small if recon else call)
     inside = tuple(a for a in computes if compute in a.chain)
     torch = call_owner(call) or "torch"
     return Site(residual, log_image, compute, inside, recon, call, torch)
@@ -116,11 +116,12 @@ def _reads_log(value: cst.BaseExpression) -> bool:
     return any(call_name(c) in {"log", "log1p"} for c in find_all(value, cst.Call))
 
 
-def _lift(a: Assignment, residual: str) -> Place:
-    """The statement to clamp after: the assignment, or the if/else that only assigns it."""
+def _lift(a: Assignment, use: cst.CSTNode) -> Place:
+    """The statement to clamp after: the assignment, lifted out of every enclosing ``if`` that
+    does not also hold the residual's use, so that all branches (Mode A and B) are covered."""
     place = a.chain[-1]
     for outer in reversed(a.chain[:-1]):
-        if isinstance(outer.stmt, cst.If) and _only_assigns(outer.stmt, residual):
+        if isinstance(outer.stmt, cst.If) and not _contains(outer.stmt, use):
             place = outer
         else:
             break
@@ -130,18 +131,8 @@ def _lift(a: Assignment, residual: str) -> Place:
     return place
 
 
-def _only_assigns(stmt: cst.CSTNode, residual: str) -> bool:
-    for suite in sub_suites(stmt):
-        for inner in suite.body:
-            smalls = inner.body if isinstance(inner, cst.SimpleStatementLine) else [inner]
-            for small in smalls:
-                if isinstance(small, cst.If):
-                    if not _only_assigns(small, residual):
-                        return False
-                elif not (isinstance(small, cst.Assign) and len(small.targets) == 1
-                          and name_of(small.targets[0].target) == residual):
-                    return False
-    return True
+def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
+    return any(found is node for found in find_all(tree, type(node)))
 
 
 def is_clamp_of(stmt: cst.CSTNode, name: str) -> bool:
