@@ -152,3 +152,102 @@ def assignments(block: cst.BaseSuite, chain: tuple[Place, ...] = ()) -> Iterator
                 target = name_of(small.targets[0].target)
                 if target is not None:
                     yield Assignment(target, small.value, small, place)
+
+
+def statements(block: cst.BaseSuite) -> Iterator[Place]:
+    """Every statement of a block and of its nested blocks (not nested functions), outer first."""
+    for index, stmt in enumerate(block.body):
+        yield Place(block, index, stmt)
+        if not isinstance(stmt, (cst.SimpleStatementLine, cst.BaseSmallStatement, cst.FunctionDef,
+                                 cst.ClassDef)):
+            for suite in sub_suites(stmt):
+                if isinstance(suite, cst.IndentedBlock):
+                    yield from statements(suite)
+
+
+def statement_holding(block: cst.BaseSuite, node: cst.CSTNode) -> Place | None:
+    """The innermost statement of an indented block that contains ``node`` (matched by identity).
+
+    A statement on a one-line ``if c: ...`` is held by the ``if`` itself: new statements can
+    only go into indented blocks.
+    """
+    found = None
+    for place in statements(block):
+        if any(n is node for n in find_all(place.stmt, type(node))):
+            found = place
+    return found
+
+
+def string_value(node: cst.CSTNode) -> str | None:
+    """``'l1'`` and ``"l1"`` are both ``l1``; anything but a plain string literal is None."""
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def fresh_name(node: cst.CSTNode, base: str) -> str:
+    """``base``, or ``base_2``, ``base_3``...: the first that ``node`` does not use yet."""
+    used = names_in(node)
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """The source text of an expression node, to splice into a statement being built."""
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def small_statements(block: cst.BaseSuite, chain: tuple[Place, ...] = ()
+                     ) -> Iterator[tuple[cst.CSTNode, tuple[Place, ...]]]:
+    """Every small statement (assignment, return, expression...) of a block, in source order.
+
+    Like :func:`assignments`, it descends into if/loop/with/try blocks but not into nested
+    functions or classes; ``chain`` leads to the statement from ``block``.
+    """
+    for index, stmt in enumerate(block.body):
+        place = chain + (Place(block, index, stmt),)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                yield small, place
+        elif isinstance(stmt, cst.BaseSmallStatement):  # the body of a one-line ``if c: x = 1``
+            yield stmt, place
+        elif not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            for suite in sub_suites(stmt):
+                yield from small_statements(suite, place)
+
+
+def loaded_names(node: cst.CSTNode) -> set[str]:
+    """Names an expression reads: ``self.head(x, k=y)`` reads ``self``, ``x`` and ``y``.
+
+    Unlike :func:`names_in`, attribute names (``head``) and keyword names (``k``) are not reads.
+    """
+    skip = {id(n.attr) for n in find_all(node, cst.Attribute) if isinstance(n, cst.Attribute)}
+    skip |= {id(a.keyword) for a in find_all(node, cst.Arg)
+             if isinstance(a, cst.Arg) and a.keyword is not None}
+    return {n.value for n in find_all(node, cst.Name)
+            if isinstance(n, cst.Name) and id(n) not in skip}
+
+
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float,
+          cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.Tuple, cst.List,
+          cst.Dict, cst.Set)
+
+
+def as_factor(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` safe as an operand of ``*``: parenthesised unless it is an atom or a product."""
+    node = unparen(node)
+    if isinstance(node, _ATOMS) or (isinstance(node, cst.BinaryOperation)
+                                    and isinstance(node.operator, cst.Multiply)):
+        return node
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+def holding_place(a: Assignment) -> Place:
+    """Where statements can go after ``a``: its own line, or the one-line ``if`` holding it."""
+    if len(a.chain) > 1 and not isinstance(a.chain[-1].stmt, cst.SimpleStatementLine):
+        return a.chain[-2]
+    return a.chain[-1]

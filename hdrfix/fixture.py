@@ -5,16 +5,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-FRAMEWORK = Path(__file__).resolve().parent.parent / "fixtures" / "framework"
+_PACKAGE = Path(__file__).resolve().parent
+# In a checkout the fixture sits beside the package; an installed wheel carries it inside.
+CANDIDATES = (_PACKAGE.parent / "fixtures" / "framework", _PACKAGE / "fixtures" / "framework")
 
 
 def framework_dir() -> Path:
-    if not FRAMEWORK.is_dir():
-        from hdrfix.errors import HdrfixError
+    for candidate in CANDIDATES:
+        if (candidate / "train").is_dir():
+            return candidate
+    from hdrfix.errors import HdrfixError
 
-        raise HdrfixError("the bundled fixture framework is missing", str(FRAMEWORK),
-                          hint="run hdrfix from a checkout of the hdrfix repository")
-    return FRAMEWORK
+    raise HdrfixError("the bundled fixture framework is missing", str(CANDIDATES[-1]),
+                      hint="reinstall hdrfix")
 
 
 def copy_framework(dest: Path) -> Path:

@@ -27,6 +27,7 @@ Rules (see :func:`set_values`):
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from collections.abc import Hashable, Iterable, Mapping
@@ -117,10 +118,17 @@ def load_all(text: str, path: str) -> list[Any]:
     Raises YamlEditError for malformed YAML (with the line of ruamel's problem mark),
     duplicate keys, recursive aliases and alias bombs. The alias check streams parser events
     and never expands anything, so a billion-laughs document fails fast in bounded memory.
+    Callers must not mutate the result: one run asks about the same text several times
+    (is it a target? which values? edit it) and the parse is shared.
     """
+    return list(_parsed(text, path))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str, path: str) -> tuple[Any, ...]:
     _check_aliases(text, path)
     try:
-        return list(YAML(typ="rt").load_all(text))
+        return tuple(YAML(typ="rt").load_all(text))
     except YAMLError as exc:
         raise _syntax_error(exc, text, path) from None
 
@@ -147,6 +155,8 @@ def _check_aliases(text: str, path: str) -> None:
     Walks parser events keeping only a size per anchor and a stack of open collections,
     so memory is bounded by the number of anchors and the nesting depth, not by the expansion.
     """
+    if "*" not in text:
+        return  # no alias, nothing to expand; spares a whole parse of every config
     sizes: dict[str, int] = {}  # anchor -> nodes in its expanded subtree
     stack: list[list[Any]] = [[None, 0]]  # open collections: [anchor, node count]
     expanded = 0

@@ -1,0 +1,203 @@
+"""phase2 — the review's learnable output scale: the network bounds its own residual.
+
+In the file defining ``class PatchNetwork`` (found by its class, or ``--network``)::
+
+    self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))   # end of __init__
+    residual = torch.tanh(residual) * self.residual_output_scale     # forward, once per path
+
+and in the framework, at every log-domain site, Mode A takes that residual as it comes::
+
+    delta_log = residual_pred_log * scale    # was alpha * tanh(residual_pred_log) * abs_max * scale
+
+Mode B and phase1's clamp stay. The scale starts at ``log_delta_alpha * log_delta_abs_max`` from
+the config (6.0 after phase1; ``--scale-init`` overrides), so the patched model computes what it
+computed before. Checkpoints saved before phase2 lack the parameter: ``hdrfix migrate-checkpoint``
+adds it so they load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hdrfix.plugin import Phase, PhasePlan
+from hdrfix.repo import Repo
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from hdrfix.cst_edit import FunctionEdit
+    from hdrfix.cst_match import Assignment
+    from hdrfix.logdomain import Site
+
+DEFAULT_SCALE = 6.0
+#: The trainer attributes that make up Mode A's cap; the network's scale replaces them.
+CAP_ATTRS = frozenset({"log_delta_alpha", "log_delta_abs_max"})
+
+
+class Phase2(Phase):
+    name = "phase2"
+    summary = "learnable residual_output_scale: PatchNetwork returns tanh * scale, Mode A uses it"
+    requires = ("phase1",)
+
+    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+        from hdrfix.sitepatch import plan_sites
+
+        plan = PhasePlan(self.name)
+        _plan_network(plan, repo, options)
+        plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale",
+                   _ModeASite())
+        return plan
+
+
+def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
+    from hdrfix import cst_network as net
+    from hdrfix.cst_lines import FunctionLines
+    from hdrfix.errors import HdrfixError
+
+    rel = net.network_file(repo, options)
+    pyfile = repo.python(rel)
+    torch, nn = net.torch_names(pyfile.tree, rel)
+    refs = {m: pyfile.function(f"{net.CLASS}.{m}") for m in ("__init__", "forward")}
+    for method, ref in refs.items():
+        if ref is None:
+            raise HdrfixError(f"class {net.CLASS} has no {method} method", rel,
+                              pyfile.classes[net.CLASS].lineno, hint="point at the network with "
+                              "--network FILE")
+    init, forward = refs["__init__"], refs["forward"]
+    assert init is not None and forward is not None
+
+    init_fn = pyfile.cst(init)
+    what = f"{net.CLASS}.__init__: {net.SCALE_ATTR} parameter"
+    if net.has_scale_parameter(init_fn):
+        plan.done(rel, init.line, what)
+    else:
+        value, source = _scale_init(repo, options)
+        plan.todo(rel, init.line, what)
+        try:
+            edit = net.add_scale_parameter(init_fn, torch, nn, value)
+        except net.Unrecognised as exc:
+            raise HdrfixError(f"{net.CLASS}.__init__: {exc.why}", rel, init.line,
+                              hint="give it an indented body") from None
+        plan.function_edits.append((rel, init, edit.apply(init_fn)))
+        plan.notes.append(f"{net.SCALE_ATTR} starts at {value!r} ({source}); checkpoints saved "
+                          "before phase2 need `hdrfix migrate-checkpoint IN OUT` to load")
+
+    forward_fn = pyfile.cst(forward)
+    try:
+        bounded = net.bound_forward(forward_fn, torch)
+    except net.Unrecognised as exc:
+        line = FunctionLines(forward, forward_fn).line(exc.node)
+        raise HdrfixError(f"{net.CLASS}.forward: cannot tell which returned value is the "
+                          f"residual ({exc.why})", rel, line,
+                          hint=f"looked for {net.SHAPES}; write `torch.tanh(<residual>) * "
+                          f"self.{net.SCALE_ATTR}` there by hand") from None
+    what = f"{net.CLASS}.forward: tanh * {net.SCALE_ATTR}"
+    if bounded.done:
+        plan.done(rel, forward.line, what)
+    else:
+        plan.todo(rel, forward.line, what)
+        plan.function_edits.append((rel, forward, bounded.edit.apply(forward_fn)))
+
+
+def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
+    """``--scale-init``, else alpha * abs_max from the config (as phase1 left it), else 6.0."""
+    import math
+
+    from hdrfix.configedit import section_value
+    from hdrfix.errors import HdrfixError
+    from hdrfix.targets import DEFAULT_CONFIG, config_files
+
+    if options.get("scale_init") is not None:
+        value = float(options["scale_init"])
+        if not (math.isfinite(value) and value > 0):
+            raise HdrfixError(f"--scale-init must be a positive number, got {value}")
+        return value, "--scale-init"
+    try:
+        configs = sorted(config_files(repo, options), key=lambda rel: rel != DEFAULT_CONFIG)
+    except HdrfixError:
+        configs = []
+    for rel in configs:
+        alpha = section_value(repo, rel, "log_delta_alpha")
+        abs_max = section_value(repo, rel, "log_delta_abs_max")
+        if _number(alpha) and _number(abs_max) and alpha * abs_max > 0:
+            return float(alpha * abs_max), f"log_delta_alpha x log_delta_abs_max in {rel}"
+    return DEFAULT_SCALE, "the default: no config gives alpha x abs_max"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _ModeASite:
+    """Mode A becomes ``<residual> * <the other factors>``: its tanh and its cap go.
+
+    The cap is ``self.log_delta_alpha``/``self.log_delta_abs_max``, locals assigned from them,
+    names that say alpha/abs_max, and (where Mode B exists) any factor Mode B does not share:
+    the scale, whatever its name, appears in both modes and stays.
+    """
+
+    def done(self, site: Site) -> bool:
+        return _tanh_of(site) is None
+
+    def edit(self, site: Site) -> FunctionEdit:
+        from hdrfix.cst_edit import FunctionEdit
+        from hdrfix.cst_match import as_factor, join_product, product_factors
+
+        mode_a, tanh = site.mode_a, _tanh_of(site)
+        assert mode_a is not None and tanh is not None
+        inner = tanh.args[0].value if tanh.args else tanh.func.value  # type: ignore[attr-defined]
+        is_cap = _cap_test(site, mode_a)
+        kept = [f for f in product_factors(mode_a.value) if f is not tanh and not is_cap(f)]
+        new = join_product([as_factor(inner)] + [as_factor(f) for f in kept])
+        return FunctionEdit().swap(mode_a.value, new)
+
+
+def _tanh_of(site: Site) -> cst.Call | None:
+    """Mode A's tanh factor; ``None`` once phase2 removed it (or when there is no Mode A)."""
+    import libcst as cst
+
+    from hdrfix.cst_match import call_name, product_factors
+
+    mode_a = site.mode_a
+    if mode_a is None:
+        return None
+    factors = product_factors(mode_a.value)
+    tanh = next((f for f in factors if call_name(f) == "tanh"), None)
+    if tanh is not None and not isinstance(site.compute.stmt, cst.If):
+        # a lone assignment is Mode A only if it has a cap (else it is Mode B alone)
+        is_cap = _cap_test(site, mode_a)
+        if not any(is_cap(f) for f in factors if f is not tanh):
+            return None
+    return tanh  # type: ignore[return-value]
+
+
+def _cap_test(site: Site, mode_a: Assignment) -> Callable[[cst.BaseExpression], bool]:
+    """Whether a factor of Mode A is part of its cap (see :class:`_ModeASite`)."""
+    import libcst as cst
+
+    from hdrfix.cst_match import (
+        assignments,
+        attr_of_self,
+        call_name,
+        code_of,
+        find_all,
+        name_of,
+        product_factors,
+    )
+
+    def reads_cap(value: cst.CSTNode) -> bool:
+        return any(attr_of_self(a) in CAP_ATTRS for a in find_all(value, cst.Attribute))
+
+    cap_locals = {a.target for a in assignments(mode_a.chain[0].block) if reads_cap(a.value)}
+    mode_b = [a for a in site.assigns if a is not mode_a
+              and any(call_name(f) == "tanh" for f in product_factors(a.value))]
+    shared = {code_of(f) for f in product_factors(mode_b[0].value)} if mode_b else None
+
+    def is_cap(factor: cst.BaseExpression) -> bool:
+        ident = attr_of_self(factor) or name_of(factor) or ""
+        return (ident in CAP_ATTRS or ident in cap_locals
+                or "alpha" in ident or "abs_max" in ident
+                or (shared is not None and code_of(factor) not in shared))
+
+    return is_cap

@@ -1,0 +1,433 @@
+"""phase2: the network bounds its own residual (tanh * residual_output_scale), Mode A uses it.
+
+Structural tests run on the fixture and on every network/trainer variant; the runtime tests
+import the patched copies and check that every return path is bounded exactly once and that a
+migrated checkpoint computes what the phase1 model computed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from conftest import FRAMEWORK, hdrfix, imported, snapshot
+from hdrfix_plugins.phase2 import Phase2
+
+from hdrfix.cst_network import Unrecognised, bound_forward
+from hdrfix.repo import Repo
+
+CONFIG = "configs/colleague_training_config.yaml"
+TRAINER = "train/patch_training_framework.py"
+NETWORK = "src/npu/networks/patch/patch_network.py"
+BOUND = "residual = torch.tanh(residual) * self.residual_output_scale"
+PARAM = "self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))"
+NET_VARIANTS = ["net_tuple_return", "net_interpolate", "net_two_returns", "net_renamed"]
+
+
+def with_network(repo: Path) -> Path:
+    """Variants without a network of their own import the fixture's: give them a copy."""
+    target = repo / NETWORK
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (repo / "src", repo / "src/npu", repo / "src/npu/networks", target.parent):
+            (folder / "__init__.py").touch()
+        shutil.copy(FRAMEWORK / NETWORK, target)
+    return repo
+
+
+def state(repo: Path, **options) -> str:
+    return Phase2().plan(Repo(repo), options).state
+
+
+# -- the CLI on the fixture ----------------------------------------------------------------------
+
+def test_dry_run_shows_config_trainer_and_network(framework: Path) -> None:
+    before = snapshot(framework)
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, "--dry-run")
+    assert result.code == 0, result.err
+    assert snapshot(framework) == before
+    for rel in (CONFIG, TRAINER, NETWORK):
+        assert f"--- a/{rel}\n+++ b/{rel}\n" in result.out
+    assert result.out.count(f"+        {PARAM}") == 1
+    assert result.out.count(f"+        {BOUND}") == 1
+    assert result.out.count("+            delta_log = residual_pred_log * scale") == 2
+    assert "not patched: src/npu/deploy/patch_inference.py:" in result.err
+
+
+def test_apply_check_and_second_apply_is_a_no_op(framework: Path) -> None:
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, "--check").code == 1
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework).code == 0
+    applied = snapshot(framework)
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, "--check").code == 0
+    assert hdrfix("apply", "phase2", "--repo", framework, "--check").code == 0
+    again = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    assert again.code == 0 and "no changes" in again.err
+    assert snapshot(framework) == applied
+    trainer = (framework / TRAINER).read_text(encoding="utf-8")
+    assert trainer.count("delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)") == 2  # kept
+    assert trainer.count("(self.log_delta_scale * denom) * torch.tanh(residual_pred_log)") == 2
+    assert state(framework) == "applied"
+
+
+def test_phase2_alone_needs_phase1(framework: Path) -> None:
+    before = snapshot(framework)
+    result = hdrfix("apply", "phase2", "--repo", framework)
+    assert result.code == 2 and "phase1" in result.err
+    assert snapshot(framework) == before
+    assert hdrfix("apply", "phase2", "--repo", framework, "--with-deps").code == 0
+    assert state(framework) == "applied"
+    assert hdrfix("apply", "phase1", "--repo", framework, "--check").code == 0
+
+
+def test_phase2_refused_while_phase1_is_partial(framework: Path) -> None:
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    config = framework / CONFIG
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "log_delta_alpha: 1.0", "log_delta_alpha: 1.2"), encoding="utf-8")
+    before = snapshot(framework)
+    result = hdrfix("apply", "phase2", "--repo", framework)
+    assert result.code == 2 and "phase1" in result.err and "partial" in result.err
+    assert snapshot(framework) == before
+
+
+def test_scale_init_and_config_value(framework: Path) -> None:
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, "--dry-run",
+                    "--scale-init", "2.5")
+    assert "nn.Parameter(torch.tensor([2.5]))" in result.out
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    config = framework / CONFIG
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "log_delta_abs_max: 6.0", "log_delta_abs_max: 4.0"), encoding="utf-8")
+    plan = Phase2().plan(Repo(framework), {})  # phase1 no longer applied: plan it directly
+    assert any("torch.tensor([4.0])" in cst.Module([]).code_for_node(fn)
+               for _, ref, fn in plan.function_edits if ref.name == "__init__")
+
+
+def test_hand_patched_network_counts(framework: Path) -> None:
+    net = framework / NETWORK
+    text = net.read_text(encoding="utf-8")
+    text = text.replace("        residual = residual[:, :, :h, :w]\n",
+                        "        residual = residual[:, :, :h, :w]\n"
+                        "        residual = self.residual_output_scale * residual.tanh()\n")
+    net.write_text(text.replace("kernel_size=1)\n", "kernel_size=1)\n        "
+                                "self.residual_output_scale = nn.Parameter(torch.ones(1))\n", 1),
+                   encoding="utf-8")
+    plan = Phase2().plan(Repo(framework), {})
+    assert [i.done for i in plan.items if i.path == NETWORK] == [True, True]
+    assert plan.state == "partial"  # the trainer is not patched yet
+    assert not [e for e in plan.function_edits if e[0] == NETWORK]
+
+
+def test_include_patches_inference_sites(framework: Path) -> None:
+    inference, tool = "src/npu/deploy/patch_inference.py", "tools/diagnose_overflow.py"
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework,
+                    "--include", framework / inference, "--include", framework / tool)
+    assert result.code == 0, result.err
+    assert "            delta_log = batch_delta_log\n" in (framework / inference).read_text()
+    assert "    delta_log = pred\n" in (framework / tool).read_text()
+
+
+# -- variants: trainer shapes --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "mode_a"), [
+    ("no_scale", "            delta_log = residual_pred_log\n"),
+    ("helper_method", "            delta_log = residual_pred_log * residual_scale\n"),
+    ("one_line_if", ("        if self.log_delta_abs_max > 0.0: delta_log = residual_pred_log "
+                     "* scale\n")),
+    ("multiline", "            delta_log = residual_pred_log * scale  # Mode A\n"),
+    ("mode_a_only", "        delta_log = residual_pred_log * scale\n"),
+    ("crlf", "            delta_log = residual_pred_log * scale\r\n"),
+])
+def test_mode_a_shapes(name: str, mode_a: str, variant) -> None:
+    repo = with_network(variant(name))
+    result = hdrfix("apply", "phase1", "phase2", "--repo", repo)
+    assert result.code == 0, result.err
+    trainer = next(repo.glob("train*/*.py")).read_bytes().decode("utf-8")
+    assert mode_a in trainer
+    assert "log_delta_alpha * torch.tanh" not in trainer
+    assert trainer.count("torch.clamp(delta_log, min=-8.0, max=8.0)") == \
+        (1 if name == "helper_method" else 2)
+    if name == "multiline":
+        assert "# Mode A: absolute cap" in trainer
+    applied = snapshot(repo)
+    assert hdrfix("apply", "phase1", "phase2", "--repo", repo).code == 0
+    assert snapshot(repo) == applied
+
+
+# -- variants: network shapes --------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NET_VARIANTS)
+def test_network_variant_bounded_once_and_idempotent(name: str, variant) -> None:
+    repo = variant(name)
+    result = hdrfix("apply", "phase1", "phase2", "--repo", repo)
+    assert result.code == 0, result.err
+    text = (repo / NETWORK).read_text(encoding="utf-8")
+    assert text.count("self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))") == 1
+    applied = snapshot(repo)
+    assert hdrfix("apply", "phase2", "--repo", repo, "--check").code == 0
+    assert hdrfix("apply", "phase1", "phase2", "--repo", repo).code == 0
+    assert snapshot(repo) == applied
+
+
+def test_two_network_classes_are_ambiguous(variant) -> None:
+    repo = variant("net_two_classes")
+    before = snapshot(repo)
+    result = hdrfix("apply", "phase1", "phase2", "--repo", repo)
+    assert result.code == 2
+    assert "patch_network_large.py" in result.err and "patch_network_small.py" in result.err
+    assert "--network" in result.err
+    assert snapshot(repo) == before
+    small = "src/npu/networks/patch/patch_network_small.py"
+    chosen = hdrfix("apply", "phase1", "phase2", "--repo", repo, "--network", repo / small)
+    assert chosen.code == 0, chosen.err
+    assert "residual_output_scale" in (repo / small).read_text(encoding="utf-8")
+    assert "residual_output_scale" not in \
+        (repo / "src/npu/networks/patch/patch_network_large.py").read_text(encoding="utf-8")
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+def _break(framework: Path, old: str, new: str) -> dict[str, bytes]:
+    net = framework / NETWORK
+    text = net.read_text(encoding="utf-8")
+    assert old in text
+    net.write_text(text.replace(old, new), encoding="utf-8")
+    return snapshot(framework)
+
+
+def test_network_syntax_error(framework: Path) -> None:
+    before = _break(framework, "        e2 = self.enc2(e1)\n", "        e2 = self.enc2(e1\n")
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    assert result.code == 2 and f"{NETWORK}:" in result.err and "syntax" in result.err
+    assert snapshot(framework) == before
+
+
+def test_forward_without_a_recognisable_residual(framework: Path) -> None:
+    before = _break(framework, "            return residual, reconstructed\n        return residual\n",
+                    "            return {'residual': residual}\n        return x\n")
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    assert result.code == 2
+    assert f"{NETWORK}:" in result.err and "looked for" in result.err
+    assert snapshot(framework) == before
+
+
+def test_two_classes_in_one_file_and_no_network(framework: Path) -> None:
+    net = framework / NETWORK
+    net.write_text(net.read_text(encoding="utf-8") + "\n\nclass PatchNetwork(nn.Module):\n"
+                   "    pass\n", encoding="utf-8")
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    assert result.code == 2 and "2 times" in result.err
+    net.unlink()
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    assert result.code == 2 and "no network found" in result.err
+
+
+# -- the forward analysis on small shapes --------------------------------------------------------
+
+def bounded(source: str) -> str:
+    fn = cst.parse_module(textwrap.dedent(source)).body[0]
+    assert isinstance(fn, cst.FunctionDef)
+    plan = bound_forward(fn, "torch")
+    return cst.Module([plan.edit.apply(fn)]).code if not plan.done else "done"
+
+
+def test_producer_in_both_branches_is_bounded_after_the_if() -> None:
+    out = bounded("""
+        def forward(self, x):
+            if self.big:
+                r = self.a(x)
+            else:
+                r = self.b(x)
+            y = x * 2
+            return r, y + r
+    """)
+    assert out.count("tanh") == 1
+    assert out.index("r = torch.tanh(r)") > out.index("r = self.b(x)")
+    assert out.index("r = torch.tanh(r)") < out.index("y = x * 2")
+
+
+def test_returned_calls_are_wrapped() -> None:
+    out = bounded("""
+        def forward(self, x, fast=False):
+            if fast:
+                return self.head(x)[:, :3], x + self.head(x)[:, :3]
+            out = self.head(self.body(x))
+            out = out.clamp(-50, 50)
+            return self.refine(out)
+    """)
+    assert "return torch.tanh(self.head(x)[:, :3]) * self.residual_output_scale, " \
+           "x + torch.tanh(self.head(x)[:, :3]) * self.residual_output_scale" in out
+    # no plain ``return out`` to share a bound with: the returned call itself is wrapped
+    assert "return torch.tanh(self.refine(out)) * self.residual_output_scale" in out
+    assert out.count("tanh") == 3
+
+
+def test_derived_names_are_not_bounded_twice() -> None:
+    out = bounded("""
+        def forward(self, x):
+            out = self.head(x)
+            cropped = out[:, :, :4]
+            if self.full:
+                return cropped
+            return out
+    """)
+    assert out.count("tanh") == 1 and "out = torch.tanh(out)" in out
+
+
+def test_already_bounded_by_hand() -> None:
+    assert bounded("""
+        def forward(self, x):
+            y = self.residual_output_scale * torch.tanh(self.head(x))
+            return y
+    """) == "done"
+
+
+@pytest.mark.parametrize("body", ["return x", "return {'r': self.head(x)}", "pass"])
+def test_unrecognised_returns(body: str) -> None:
+    with pytest.raises(Unrecognised):
+        bounded(f"def forward(self, x):\n    {body}\n")
+
+
+# -- running the patched networks ----------------------------------------------------------------
+
+@pytest.fixture
+def torch():
+    """torch for the runtime tests only (the structural tests above run without it).
+
+    One thread: these models are tiny, and spinning OpenMP threads on a busy CI box cost
+    seconds per step.
+    """
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+def _net_kwargs(repo: Path) -> dict:
+    from hdrfix import yamledit
+
+    data = yamledit.load((repo / CONFIG).read_text(encoding="utf-8"), CONFIG)
+    return {k: int(v) for k, v in data["network"].items()}
+
+
+def _raw_outputs(repo: Path, x):
+    """The unpatched network's state and plain output, for comparing after the patch."""
+    import torch
+
+    with imported(repo, "src.npu.networks.patch.patch_network") as (module,):
+        torch.manual_seed(0)
+        net = module.PatchNetwork(**_net_kwargs(repo)).eval()
+        with torch.no_grad():
+            return net.state_dict(), net(x)
+
+
+@pytest.mark.parametrize("name", ["framework"] + NET_VARIANTS)
+def test_every_return_path_is_bounded_exactly_once(name: str, variant, framework: Path,
+                                                   torch) -> None:
+    repo = framework if name == "framework" else variant(name)
+    torch.manual_seed(1)
+    x = torch.randn(2, _net_kwargs(repo)["input_channels"], 12, 20)
+    raw_state, raw = _raw_outputs(repo, x)
+    assert hdrfix("apply", "phase1", "phase2", "--repo", repo).code == 0
+    with imported(repo, "src.npu.networks.patch.patch_network") as (module,):
+        net = module.PatchNetwork(**_net_kwargs(repo)).eval()
+        missing = net.load_state_dict(raw_state, strict=False).missing_keys
+        assert missing == ["residual_output_scale"]
+        scale = net.residual_output_scale
+        with torch.no_grad():
+            assert float(scale) == 6.0
+            if name != "net_two_returns":  # unsaturated: exactly tanh(raw) * scale
+                torch.testing.assert_close(net(x), torch.tanh(raw) * 6.0)
+            scale.fill_(0.5)
+            out_conv = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            for bias in (1e4, -1e4):  # saturated: once gives +-0.5, twice 0.5 * tanh(0.5)
+                out_conv.weight.zero_()
+                out_conv.bias.fill_(bias)
+                paths = _paths(net, x)
+                for residual in paths:
+                    torch.testing.assert_close(residual, torch.full_like(residual, bias / 2e4))
+            out_conv.weight.fill_(1e4)
+            out_conv.bias.fill_(1e4)
+            for residual in _paths(net, x):
+                assert float(residual.abs().max()) <= 0.5
+            full = net(x, return_full_image=True)
+            if isinstance(full, tuple):
+                residual, reconstructed = full
+                torch.testing.assert_close(reconstructed, x[:, :3] + residual)
+
+
+def _paths(net, x) -> list:
+    """The residual from every way of calling forward."""
+    import torch
+
+    full = net(x, return_full_image=True)
+    override = net(x, boundary_override=torch.zeros_like(x[:, :1]))
+    return [net(x), full[0] if isinstance(full, tuple) else full, override]
+
+
+# -- the patched framework: same numbers from a migrated checkpoint, and it trains ---------------
+
+def _steps(repo: Path, state_dict=None, ckpt: Path | None = None):
+    """delta_log and prediction of a training and a validation step; the model's state."""
+    import torch
+
+    from hdrfix.synth import make_batch
+
+    with imported(repo, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(repo / CONFIG)
+        torch.manual_seed(0)
+        model = trainer.PatchTrainingFramework(config)
+        if ckpt is not None:
+            model.load_state_dict(torch.load(ckpt, weights_only=True), strict=True)
+        results = []
+        with torch.no_grad():
+            model.training_step(make_batch(2, 24, 32, seed=0), 0)
+            results.append(dict(model.last_log_branch))
+            model.validation_step(make_batch(2, 24, 32, seed=1), 0)
+            results.append(dict(model.last_log_branch))
+        return results, model.state_dict()
+
+
+def test_migrated_checkpoint_reproduces_phase1(tmp_path: Path, torch) -> None:
+    from conftest import copy_tree
+
+    from hdrfix.checkpoint import migrate_checkpoint
+
+    before = copy_tree(FRAMEWORK, tmp_path / "phase1")
+    after = copy_tree(FRAMEWORK, tmp_path / "phase2")
+    assert hdrfix("apply", "phase1", "--repo", before).code == 0
+    assert hdrfix("apply", "phase1", "phase2", "--repo", after).code == 0
+    expected, state_dict = _steps(before)
+    ckpt, migrated = tmp_path / "phase1.pt", tmp_path / "phase2.pt"
+    torch.save(state_dict, ckpt)
+    report = migrate_checkpoint(ckpt, migrated, config=after / CONFIG, scale_init=None)
+    assert report.value == 6.0 and report.added == ("patch_network.residual_output_scale",)
+    got, _ = _steps(after, ckpt=migrated)
+    for old, new in zip(expected, got):
+        for key in ("delta_log", "prediction"):
+            torch.testing.assert_close(new[key], old[key], rtol=1e-6, atol=1e-6)
+
+
+def test_patched_framework_trains_and_learns_the_scale(framework: Path, torch) -> None:
+    from hdrfix.synth import SyntheticHDR
+
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework).code == 0
+    with imported(framework, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(framework / CONFIG)
+        torch.manual_seed(0)
+        model = trainer.PatchTrainingFramework(config)
+        optimiser = model.configure_optimizers()
+        scale = model.patch_network.residual_output_scale
+        for step, batch in zip(range(3), SyntheticHDR(24, 32, seed=0, batch_size=2)):
+            out = model.training_step(batch, step)
+            optimiser.zero_grad()
+            out["loss"].backward()
+            assert scale.grad is not None and float(scale.grad.abs()) > 0
+            optimiser.step()
+            assert torch.isfinite(out["loss"])
+        assert float(scale.detach()) != 6.0
+        assert float(model.last_log_branch["delta_log"].abs().max()) <= 8.0
