@@ -28,7 +28,6 @@ from hdrfix.cst_match import (
     find_all,
     name_of,
     names_in,
-    sub_suites,
     unparen,
 )
 
@@ -60,24 +59,42 @@ class Site:
 def find_sites(fn: cst.FunctionDef) -> list[Site]:
     from hdrfix.cst_match import assignments
 
-    assigns = list(assignments(fn.body))
     by_name: dict[str, list[Assignment]] = {}
-    for a in assigns:
+    for a in assignments(fn.body):
         by_name.setdefault(a.target, []).append(a)
+    calls = _ExpCalls()
+    fn.visit(calls)
     sites: list[Site] = []
     seen: set[int] = set()
-    for call in find_all(fn, cst.Call):
-        assert isinstance(call, cst.Call)
-        if call_name(call) != "exp" or not call.args:
-            continue
-        found = _site_for(call, by_name)
+    for call, enclosing in calls.found:
+        found = _site_for(call, enclosing, by_name)
         if found is not None and id(found.compute.stmt) not in seen:
             seen.add(id(found.compute.stmt))
             sites.append(found)
     return sites
 
 
-def _site_for(call: cst.Call, by_name: dict[str, list[Assignment]]) -> Site | None:
+class _ExpCalls(cst.CSTVisitor):
+    """Every ``exp(...)`` call with the ids of the statements enclosing it, in one traversal."""
+
+    def __init__(self) -> None:
+        self.stack: list[int] = []
+        self.found: list[tuple[cst.Call, frozenset[int]]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.BaseStatement, cst.BaseSmallStatement)):
+            self.stack.append(id(node))
+        elif isinstance(node, cst.Call) and call_name(node) == "exp" and node.args:
+            self.found.append((node, frozenset(self.stack)))
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, (cst.BaseStatement, cst.BaseSmallStatement)):
+            self.stack.pop()
+
+
+def _site_for(call: cst.Call, enclosing: frozenset[int],
+              by_name: dict[str, list[Assignment]]) -> Site | None:
     arg = unparen(call.args[0].value)
     recon: Assignment | None = None
     name = name_of(arg)
@@ -86,6 +103,7 @@ def _site_for(call: cst.Call, by_name: dict[str, list[Assignment]]) -> Site | No
         if recon is None:
             return None
         arg = unparen(recon.value)
+        enclosing = frozenset(id(p.stmt) for p in recon.chain)
     operands = _sum_of_names(arg)
     if operands is None:
         return None
@@ -97,7 +115,7 @@ def _site_for(call: cst.Call, by_name: dict[str, list[Assignment]]) -> Site | No
     computes = [a for a in by_name.get(residual, []) if residual not in names_in(a.value)]
     if not computes:
         return None
-    compute = _lift(computes[0], recon.small if recon else call)
+    compute = _lift(computes[0], enclosing)
     inside = tuple(a for a in computes if compute in a.chain)
     torch = call_owner(call) or "torch"
     return Site(residual, log_image, compute, inside, recon, call, torch)
@@ -116,12 +134,13 @@ def _reads_log(value: cst.BaseExpression) -> bool:
     return any(call_name(c) in {"log", "log1p"} for c in find_all(value, cst.Call))
 
 
-def _lift(a: Assignment, use: cst.CSTNode) -> Place:
+def _lift(a: Assignment, use: frozenset[int]) -> Place:
     """The statement to clamp after: the assignment, lifted out of every enclosing ``if`` that
-    does not also hold the residual's use, so that all branches (Mode A and B) are covered."""
+    does not also hold the residual's use (``use``: ids of the statements around it), so that
+    all branches (Mode A and B) are covered."""
     place = a.chain[-1]
     for outer in reversed(a.chain[:-1]):
-        if isinstance(outer.stmt, cst.If) and not _contains(outer.stmt, use):
+        if isinstance(outer.stmt, cst.If) and id(outer.stmt) not in use:
             place = outer
         else:
             break
@@ -131,17 +150,13 @@ def _lift(a: Assignment, use: cst.CSTNode) -> Place:
     return place
 
 
-def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
-    return any(found is node for found in find_all(tree, type(node)))
-
-
 def is_clamp_of(stmt: cst.CSTNode, name: str) -> bool:
     """``x = torch.clamp(x, ...)``, ``x = x.clamp(...)``, ``x.clamp_(...)`` and the like."""
     smalls = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else [stmt]
     for small in smalls:
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
-            if name_of(small.targets[0].target) == name and _clamps(small.value, name):
-                return True
+        if (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and name_of(small.targets[0].target) == name and _clamps(small.value, name)):
+            return True
         if isinstance(small, cst.Expr) and _clamps(small.value, name):
             return True
     return False
