@@ -1,0 +1,180 @@
+"""bound — bound the reconstruction, not the residual (ours, beyond the review; DESIGN §3, §4).
+
+In every target config, under ``normalization``::
+
+    log_output_max: 11.089865684509277     # log of the largest output, 65504 (half-float max)
+
+and in the framework, at every log-domain site, right after the reconstruction::
+
+    Ln_hat = log_img + delta_log
+    Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)
+
+with ``__init__`` reading ``log_output_max`` next to its other settings. Why: a residual capped
+at 6 (phase1) still overflows where the log image is already bright, and it cannot lift a hole
+(log(eps) = -13.8) to its true value; a ceiling on the output removes every overflow pixel and
+leaves the residual free (DESIGN §4: 0 overflow pixels, no cost in frame error).
+
+- Where the sum is written inside ``exp(...)`` with no name, it gets one (``Ln_hat``, or a
+  fresh variant), bounded the same way, and ``exp`` takes the name. Wrapping the clamp inside
+  ``exp(...)`` would hide the site from the structural search every phase relies on.
+- Sites in ``--include`` files (an export module, a tools script) get the literal value: there
+  ``self`` has no ``log_output_max``.
+- The value is not exactly ``math.log(ceiling)``: log(65504) rounds *up* to a float32 whose
+  exp is 65504.0078, so every clamped pixel would itself read as overflow by the framework's
+  own test ``prediction > 65504``. It is the largest float32 whose exp does not exceed the
+  ceiling (see ``hdrfix.nn.functional.log_ceiling``).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hdrfix.plugin import Phase, PhasePlan
+from hdrfix.repo import Repo
+
+KEY = "log_output_max"
+DEFAULT_CEILING = 65504.0  # the largest half-float: HDR frames are stored as half-float EXR
+
+
+def log_ceiling(ceiling: float) -> float:
+    """The largest float32 ``v`` whose exp, in float64 and rounded to float32, is <= ceiling.
+
+    The same value as ``hdrfix.nn.log_ceiling`` (tests check it), computed without torch, as
+    ``hdrfix status`` must not import it. ``ceiling`` must be finite and above 1.
+    """
+    if not (math.isfinite(ceiling) and ceiling > 1.0):
+        raise ValueError(f"ceiling must be finite and above 1, got {ceiling!r}")
+    value = _f32(math.log(ceiling))
+    while math.exp(value) > ceiling or _f32(math.exp(value)) > ceiling:
+        (bits,) = struct.unpack("<I", struct.pack("<f", value))
+        (value,) = struct.unpack("<f", struct.pack("<I", bits - 1))  # next float32 down (v > 0)
+    return value
+
+
+def _f32(x: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def _valid(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+class Bound(Phase):
+    name = "bound"
+    summary = "clamp Ln_hat at log(65504) at every site: no output above the half-float max"
+    requires = ()
+
+    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+        from hdrfix.configedit import plan_values
+        from hdrfix.cst_settings import Read, kept_values, plan_reads
+        from hdrfix.errors import HdrfixError
+        from hdrfix.sitepatch import plan_sites
+        from hdrfix.targets import config_files, framework_file, sites_in
+
+        ceiling = options.get("ceiling")
+        if ceiling is not None and not (math.isfinite(ceiling) and ceiling > 1.0):
+            raise HdrfixError(f"--ceiling must be a finite value above 1, got {ceiling}")
+        value = log_ceiling(float(ceiling or DEFAULT_CEILING))
+
+        plan = PhasePlan(self.name)
+        keep = {KEY: _valid} if ceiling is None else {}
+        for rel in config_files(repo, options):
+            plan_values(plan, repo, [rel], kept_values(repo, rel, {KEY: value}, keep))
+
+        framework = framework_file(repo, options)
+        found = sites_in(repo, framework)
+        classes = sorted({ref.class_name for ref, _, _ in found if ref.class_name})
+        with_attr = {c for c in classes
+                     if plan_reads(plan, repo, framework, c, [Read(KEY, "float", value)])}
+        for c in classes:
+            if c not in with_attr:
+                plan.notes.append(f"{framework}: {c}.__init__ does not read log_delta_abs_max "
+                                  f"from a settings mapping; its sites use the literal {value!r}")
+        uses_attr = {id(site.exp_call) for ref, _, sites in found if ref.class_name in with_attr
+                     for site in sites}
+        plan_sites(plan, repo, options, f"bound the reconstruction (max {KEY})",
+                   _BoundSite(value, uses_attr, lambda: _functions(repo, options)))
+        return plan
+
+
+class _BoundSite:
+    """``Ln_hat = torch.clamp(Ln_hat, max=...)`` right after ``Ln_hat = log_img + delta_log``."""
+
+    def __init__(self, value: float, uses_attr: set[int],
+                 functions: Callable[[], dict[int, Any]]) -> None:
+        self.value = value
+        self.uses_attr = uses_attr  # ids of the exp calls in the trainer: self.log_output_max
+        self._functions = functions  # id(exp call) -> the function holding it, when needed
+        self._roots: dict[int, Any] | None = None
+
+    def done(self, site) -> bool:
+        from hdrfix.cst_match import holding_place
+
+        if site.recon is None:
+            return False
+        place = holding_place(site.recon)
+        return any(_clamps_max(stmt, site.recon.target)
+                   for stmt in place.block.body[place.index + 1:])
+
+    def edit(self, site):
+        import libcst as cst
+
+        from hdrfix.cst_edit import FunctionEdit
+        from hdrfix.cst_match import code_of, fresh_name, holding_place, statement_holding, unparen
+        from hdrfix.errors import HdrfixError
+
+        ceiling = f"self.{KEY}" if id(site.exp_call) in self.uses_attr else repr(self.value)
+        if site.recon is not None:
+            name = site.recon.target
+            bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
+            return FunctionEdit().insert_after(holding_place(site.recon).stmt, bound)
+        if self._roots is None:
+            self._roots = self._functions()
+        fn = self._roots[id(site.exp_call)]
+        place = statement_holding(fn.body, site.exp_call)
+        if place is None or place.index == 0:
+            raise HdrfixError(f"{fn.name.value}: exp(log image + residual) opens its block, so "
+                              "there is no place to name and bound the sum first",
+                              hint="write `Ln_hat = log_img + delta_log` before it, then rerun")
+        name = fresh_name(fn, "Ln_hat")
+        arg = site.exp_call.args[0].value
+        stmt = place.stmt
+        recon = cst.parse_statement(f"{name} = {code_of(unparen(arg))}")
+        bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
+        renamed = stmt.deep_replace(arg, cst.Name(name)).with_changes(leading_lines=[])
+        return (FunctionEdit()
+                .insert_after(place.block.body[place.index - 1],
+                              recon.with_changes(leading_lines=stmt.leading_lines), bound)
+                .swap(stmt, renamed))
+
+
+def _functions(repo: Repo, options: Mapping[str, Any]) -> dict[int, Any]:
+    """id(exp call) -> function, over the patched files: only an unnamed sum needs it."""
+    from hdrfix.targets import site_files, sites_in
+
+    return {id(site.exp_call): fn for rel in site_files(repo, options).patched
+            for _, fn, sites in sites_in(repo, rel) for site in sites}
+
+
+def _clamps_max(stmt: Any, name: str) -> bool:
+    """``name = torch.clamp(name, max=...)``, ``name.clamp_(max=...)``, or with a positional max."""
+    import libcst as cst
+
+    from hdrfix.cst_match import call_name, find_all, name_of
+    from hdrfix.logdomain import CLAMP_CALLS, is_clamp_of
+
+    if not is_clamp_of(stmt, name):
+        return False
+    for call in find_all(stmt, cst.Call):
+        assert isinstance(call, cst.Call)
+        if call_name(call) not in CLAMP_CALLS:
+            continue
+        if any(a.keyword is not None and a.keyword.value == "max" for a in call.args):
+            return True
+        method = isinstance(call.func, cst.Attribute) and name_of(call.func.value) == name
+        if len([a for a in call.args if a.keyword is None]) >= (2 if method else 3):
+            return True
+    return False

@@ -1,0 +1,288 @@
+"""phase3 — the review's optional distribution loss on the log residual (its Phase 3).
+
+In every target config, under ``normalization``::
+
+    residual_distribution_loss: histogram     # histogram | moment | sparsity | none
+    residual_distribution_weight: 0.5
+
+and in the trainer: ``__init__`` reads both keys next to its other settings, and the training
+step adds the term right after the log-supervision term::
+
+    total_loss = total_loss + self.log_supervision_weight * log_loss
+    if self.residual_distribution_loss != 'none':
+        ...  # dist_loss from delta_log and target_delta = target_log - log_img
+        total_loss = total_loss + self.residual_distribution_weight * dist_loss
+
+- ``histogram`` (the review's Option A): L1 between the sorted predicted and the sorted target
+  log residuals of each sample; ``moment`` (Option B): |mean - mean'| + |var - var'| per
+  sample, averaged over the batch; ``sparsity`` (Option C): mean |delta_log|. The same
+  definitions and operation order as ``hdrfix.nn.losses`` (see there for why per sample).
+- The loss is chosen at run time by the config string, so a user switches it (or turns it off
+  with ``none``) by editing the config, without patching again. The inserted code is plain
+  torch: the framework must not need hdrfix to run.
+- Only the training step gets the term; validation keeps measuring what it measured.
+- There is no KL option, on purpose: the review shows that KL divergence is wrong here. The log
+  residuals are signed values, not a probability distribution; a softmax to make them one
+  throws away the sign and the magnitude ([-5, 5, -2, 2] becomes [0.0009, 0.993, 0.002,
+  0.005]), and flattening treats pixels as i.i.d. samples. ``--loss kl`` is refused by the CLI.
+- The term sits where the log-supervision term is added, so the target's log (``target_log``)
+  is at hand. In the field that is inside ``if self.log_supervision_enable:``: while log
+  supervision is off the term is off too, and the plan says so.
+
+Where the training step has no log-supervision term, the term goes before the ``return`` of
+the loss dict, with the target's log computed like the log image (same eps), the target being
+the second argument of the reconstruction-loss call that takes the prediction first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hdrfix.plugin import Phase, PhasePlan
+from hdrfix.repo import Repo
+
+if TYPE_CHECKING:  # the module stays light: `hdrfix list` imports it
+    import libcst as cst
+
+    from hdrfix.cst_match import Assignment, Place
+    from hdrfix.logdomain import Site
+    from hdrfix.pyfile import FunctionRef
+
+LOSSES = ("histogram", "moment", "sparsity", "none")
+DEFAULT_LOSS = "histogram"
+DEFAULT_WEIGHT = 0.5
+LOSS_KEY = "residual_distribution_loss"
+WEIGHT_KEY = "residual_distribution_weight"
+SUPERVISION_WEIGHT_KEY = "log_supervision_weight"
+
+# The same operations, in the same order, as hdrfix.nn.losses (so the values agree to the bit).
+# {q} is the file's quote; the other fields are names from the training step, or fresh ones.
+TERM = """\
+if self.{loss_key} != {q}none{q}:
+    {target_delta} = {target_log} - {log_img}
+    if self.{loss_key} == {q}histogram{q}:
+        {pred_sorted} = {torch}.sort({delta}.flatten(1), dim=1).values
+        {target_sorted} = {torch}.sort({target_delta}.flatten(1), dim=1).values
+        {dist} = ({pred_sorted} - {target_sorted}).abs().mean()
+    elif self.{loss_key} == {q}moment{q}:
+        {mean_diff} = ({delta}.flatten(1).mean(dim=1) - {target_delta}.flatten(1).mean(dim=1)).abs()
+        {var_diff} = ({delta}.flatten(1).var(dim=1) - {target_delta}.flatten(1).var(dim=1)).abs()
+        {dist} = ({mean_diff} + {var_diff}).mean()
+    elif self.{loss_key} == {q}sparsity{q}:
+        {dist} = {delta}.abs().mean()
+    else:
+        raise ValueError(f{q}unknown {loss_key}: {{self.{loss_key}!r}}{q})
+    {total} = {total} + self.{weight_key} * {dist}
+"""
+TEMPORARIES = ("target_delta", "pred_sorted", "target_sorted", "mean_diff", "var_diff",
+               "dist_loss")
+
+
+def _valid_loss(value: Any) -> bool:
+    return isinstance(value, str) and value in LOSSES
+
+
+def _valid_weight(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+class Phase3(Phase):
+    name = "phase3"
+    summary = "residual-distribution loss on delta_log (histogram|moment|sparsity|none), weighted"
+    requires = ("phase1",)
+
+    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+        from hdrfix.configedit import plan_values, section_value
+        from hdrfix.cst_settings import Read, attr_reading, find_settings, kept_values, plan_reads
+        from hdrfix.errors import HdrfixError
+        from hdrfix.targets import config_files, framework_file
+
+        loss = options.get("loss")
+        weight = options.get("weight")
+        if loss is not None and not _valid_loss(loss):
+            raise HdrfixError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}",
+                              hint="KL divergence is not offered: residuals are not a "
+                                   "probability distribution (see the review)")
+        if weight is not None and not _valid_weight(weight):
+            raise HdrfixError(f"--weight must be a number >= 0, got {weight!r}")
+        keep = {k: v for k, v, given in ((LOSS_KEY, _valid_loss, loss),
+                                          (WEIGHT_KEY, _valid_weight, weight)) if given is None}
+        values = {LOSS_KEY: loss or DEFAULT_LOSS,
+                  WEIGHT_KEY: float(weight if weight is not None else DEFAULT_WEIGHT)}
+
+        plan = PhasePlan(self.name)
+        for rel in config_files(repo, options):
+            plan_values(plan, repo, [rel], kept_values(repo, rel, values, keep))
+            if section_value(repo, rel, "log_supervision_enable") is False:
+                plan.notes.append(
+                    f"{rel}: log_supervision_enable is false; the residual-distribution term "
+                    "is added with the log-supervision term, so it has no effect until that "
+                    "is enabled")
+
+        rel = framework_file(repo, options)
+        pyfile = repo.python(rel)
+        ref = _training_step(repo, rel)
+        init_ref = pyfile.function(f"{ref.class_name}.__init__")
+        settings = find_settings(pyfile.cst(init_ref)) if init_ref else None
+        if init_ref is None or settings is None:
+            raise HdrfixError(f"{ref.qualname}: its class's __init__ does not read "
+                              "log_delta_abs_max from a settings mapping", rel, ref.line,
+                              hint="phase3 adds its two settings next to that read")
+        assert ref.class_name is not None
+        plan_reads(plan, repo, rel, ref.class_name,
+                   [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)])
+        weights = {SUPERVISION_WEIGHT_KEY, attr_reading(pyfile.cst(init_ref),
+                                                        SUPERVISION_WEIGHT_KEY)}
+        _plan_term(plan, rel, ref, pyfile.cst(ref), settings.quote, weights)
+        return plan
+
+
+def _training_step(repo: Repo, rel: str) -> FunctionRef:
+    """The framework's ``training_step`` method (the one with a log-domain site if several)."""
+    from hdrfix.errors import HdrfixError
+    from hdrfix.logdomain import find_sites
+
+    pyfile = repo.python(rel)
+    steps = [ref for ref in pyfile.functions if ref.name == "training_step" and ref.class_name]
+    if len(steps) > 1:
+        steps = [ref for ref in steps if find_sites(pyfile.cst(ref))]
+    if len(steps) != 1:
+        raise HdrfixError("expected one training_step method with a log-domain reconstruction, "
+                          f"found {len(steps)}", rel, hint="point at the trainer with --framework")
+    return steps[0]
+
+
+def _plan_term(plan: PhasePlan, rel: str, ref: FunctionRef, fn: cst.FunctionDef, quote: str,
+               weights: set[str | None]) -> None:
+    """The training-step item, and the edit that adds the term when it is missing."""
+    import libcst as cst
+
+    from hdrfix.cst_edit import FunctionEdit
+    from hdrfix.cst_lines import FunctionLines
+    from hdrfix.cst_match import assignments, fresh_name
+    from hdrfix.errors import HdrfixError
+    from hdrfix.logdomain import find_sites
+
+    lines = FunctionLines(ref, fn)
+    what = f"{ref.qualname}: add {WEIGHT_KEY} * residual-distribution loss"
+    assigns = list(assignments(fn.body))
+    added = next((a for a in assigns if _weighted_add(a, {WEIGHT_KEY})), None)
+    if added is not None:
+        plan.done(rel, lines.line(added.chain[-1].stmt), what)
+        return
+    sites = find_sites(fn)
+    if not sites:
+        raise HdrfixError(
+            f"{ref.qualname} has no log-domain reconstruction of its own (the residual is "
+            "computed elsewhere), so phase3 cannot reach delta_log there", rel, ref.line,
+            hint="add the residual-distribution term by hand where delta_log is in scope")
+    site = sites[0]
+    place, total, target_log = (_supervision_term(assigns, weights)
+                                or _loss_return(fn, assigns, site))
+    fresh = {name: fresh_name(fn, name) for name in TEMPORARIES}
+    code = TERM.format(
+        q=quote, loss_key=LOSS_KEY, weight_key=WEIGHT_KEY, torch=site.torch,
+        delta=site.residual, log_img=site.log_image, total=total, target_log=target_log,
+        dist=fresh.pop("dist_loss"), **fresh)
+    plan.todo(rel, lines.line(place.stmt), what)
+    edit = FunctionEdit().insert_after(place.stmt, cst.parse_statement(code))
+    plan.function_edits.append((rel, ref, edit.apply(fn)))
+
+
+def _weighted_add(a: Assignment, weights: set[str | None]) -> bool:
+    """``X = X + self.<w> * ...`` with ``w`` one of ``weights``."""
+    import libcst as cst
+
+    from hdrfix.cst_match import attr_of_self, name_of, product_factors, unparen
+
+    value = unparen(a.value)
+    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add)
+            and name_of(value.left) == a.target):
+        return False
+    return any(attr_of_self(f) in weights for f in product_factors(value.right))
+
+
+def _supervision_term(assigns: list[Assignment],
+                      weights: set[str | None]) -> tuple[Place, str, str] | None:
+    """(where to insert, the loss name, the target log's code) from the log-supervision add.
+
+    The target log is the second argument of the log-supervision loss call: the factor beside
+    the weight, or the call assigned to that factor's name.
+    """
+    import libcst as cst
+
+    from hdrfix.cst_match import (
+        attr_of_self,
+        code_of,
+        holding_place,
+        name_of,
+        product_factors,
+        unparen,
+    )
+
+    for a in assigns:
+        if not _weighted_add(a, weights):
+            continue
+        value = unparen(a.value)
+        assert isinstance(value, cst.BinaryOperation)
+        others = [f for f in product_factors(value.right) if attr_of_self(f) not in weights]
+        call = others[0] if len(others) == 1 else None
+        name = name_of(call) if call is not None else None
+        if name is not None:
+            call = next((unparen(b.value) for b in reversed(assigns) if b.target == name), None)
+        if isinstance(call, cst.Call) and len(call.args) >= 2:
+            return holding_place(a), a.target, code_of(call.args[1].value)
+    return None
+
+
+def _loss_return(fn: cst.FunctionDef, assigns: list[Assignment],
+                 site: Site) -> tuple[Place, str, str]:
+    """Fallback: before ``return {'loss': X, ...}``, with the target's log computed there."""
+    import libcst as cst
+
+    from hdrfix.cst_match import Place, find_all, name_of, statement_holding, string_value
+    from hdrfix.errors import HdrfixError
+
+    target = _target_log(fn, assigns, site)
+    for ret in find_all(fn, cst.Return):
+        assert isinstance(ret, cst.Return)
+        if not isinstance(ret.value, cst.Dict) or target is None:
+            continue
+        total = next((name_of(e.value) for e in ret.value.elements
+                      if isinstance(e, cst.DictElement) and string_value(e.key) == "loss"), None)
+        place = statement_holding(fn.body, ret)
+        if total and place is not None and place.index > 0:
+            before = place.block.body[place.index - 1]
+            return Place(place.block, place.index - 1, before), total, target
+    raise HdrfixError("training_step: found neither the log-supervision term nor a "
+                      "`return {'loss': ...}` after which to add the residual-distribution term",
+                      hint="add the term by hand")
+
+
+def _target_log(fn: cst.FunctionDef, assigns: list[Assignment], site: Site) -> str | None:
+    """``torch.log(torch.clamp(<target>, min=0) + <eps>)``, eps as in the log image's ``log``.
+
+    The target is the second argument of the first call taking the prediction (the name
+    assigned from the ``exp``) first, e.g. ``self._recon_terms(prediction, target_rgb, ...)``.
+    """
+    import libcst as cst
+
+    from hdrfix.cst_match import call_name, code_of, find_all, name_of, unparen
+
+    prediction = next((a.target for a in assigns
+                       if any(c is site.exp_call for c in find_all(a.value, cst.Call))), None)
+    logs = [c for a in assigns if a.target == site.log_image
+            for c in find_all(a.value, cst.Call) if isinstance(c, cst.Call)
+            and call_name(c) == "log" and c.args]
+    arg = unparen(logs[0].args[0].value) if logs else None
+    if prediction is None or not (isinstance(arg, cst.BinaryOperation)
+                                  and isinstance(arg.operator, cst.Add)):
+        return None
+    target = next((c.args[1].value for c in find_all(fn, cst.Call) if isinstance(c, cst.Call)
+                   and len(c.args) >= 2 and c.args[1].keyword is None
+                   and name_of(c.args[0].value) == prediction), None)
+    if target is None:
+        return None
+    torch = site.torch
+    return f"{torch}.log({torch}.clamp({code_of(target)}, min=0) + {code_of(arg.right)})"

@@ -1,0 +1,221 @@
+"""bound: the reconstruction clamped at log(ceiling) at every site; no output above the ceiling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import hdrfix, imported, snapshot
+from hdrfix_plugins.bound import log_ceiling
+from test_phase3 import diff_of
+
+from hdrfix.logdomain import is_clamp_of
+from hdrfix.repo import Repo
+from hdrfix.targets import sites_in
+
+CONFIG = "configs/colleague_training_config.yaml"
+PRESET = "configs/presets/fast_test.yaml"
+TRAINER = "train/patch_training_framework.py"
+INFERENCE = "src/npu/deploy/patch_inference.py"
+TOOLS = "tools/diagnose_overflow.py"
+LOG_MAX = "11.089865684509277"  # log_ceiling(65504): exp of it in float32 is 65503.945
+HALF_MAX = 65504.0
+
+
+def state(repo: Path, phase: str = "bound") -> str:
+    result = hdrfix("status", "--repo", repo, "--format", "json")
+    return next(p["state"] for p in json.loads(result.out)["phases"] if p["phase"] == phase)
+
+
+def bounds_per_site(repo: Path, rel: str) -> list[int]:
+    """For each log-domain site: how many clamps of the named reconstruction follow it."""
+    counts = []
+    for _, _, sites in sites_in(Repo(repo), rel):
+        for site in sites:
+            assert site.recon is not None, "every bounded site has a named reconstruction"
+            place = site.recon.chain[-1]
+            later = place.block.body[place.index + 1:]
+            counts.append(sum(is_clamp_of(s, site.recon.target) for s in later))
+    return counts
+
+
+def test_log_ceiling_is_hdrfix_nn_s_and_stays_below_the_ceiling() -> None:
+    torch = pytest.importorskip("torch")
+    from hdrfix.nn import log_ceiling as nn_log_ceiling
+
+    assert repr(log_ceiling(HALF_MAX)) == LOG_MAX
+    for ceiling in (HALF_MAX, 1000.0, 4096.0, 1e4, 2.5, 3.0e38, 123456.789):
+        value = log_ceiling(ceiling)
+        assert value == nn_log_ceiling(ceiling)
+        assert float(torch.exp(torch.tensor(value, dtype=torch.float32))) <= ceiling
+        assert value <= torch.log(torch.tensor(ceiling, dtype=torch.float64))
+
+
+def test_dry_run_apply_check_reapply(framework: Path) -> None:
+    before = snapshot(framework)
+    result = hdrfix("apply", "bound", "--repo", framework, "--dry-run")
+    assert result.code == 0, result.err
+    assert snapshot(framework) == before
+    assert diff_of(result.out, CONFIG) == ([f"  log_output_max: {LOG_MAX}"], [])
+    assert diff_of(result.out, PRESET) == ([f"    log_output_max: {LOG_MAX}"], [])
+    assert diff_of(result.out, TRAINER) == ([
+        f"        self.log_output_max = float(norm_cfg.get('log_output_max', {LOG_MAX}))",
+        "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+        "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+    ], [])
+    assert f"not patched: {INFERENCE}:" in result.err and f"not patched: {TOOLS}:" in result.err
+
+    assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 1
+    assert hdrfix("apply", "bound", "--repo", framework).code == 0
+    applied = snapshot(framework)
+    assert bounds_per_site(framework, TRAINER) == [1, 1]
+    assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 0
+    again = hdrfix("apply", "bound", "--repo", framework)
+    assert again.code == 0 and "no changes" in again.err
+    assert snapshot(framework) == applied
+    assert state(framework) == "applied"
+
+
+def test_ceiling_option(framework: Path) -> None:
+    bad = hdrfix("apply", "bound", "--repo", framework, "--ceiling", "0.5")
+    assert bad.code == 2 and "--ceiling must be a finite value above 1" in bad.err
+    assert hdrfix("apply", "bound", "--repo", framework, "--ceiling", "1000").code == 0
+    value = repr(log_ceiling(1000.0))
+    config = (framework / CONFIG).read_text(encoding="utf-8")
+    assert f"  log_output_max: {value}\n" in config
+    assert f"norm_cfg.get('log_output_max', {value})" in (framework / TRAINER).read_text()
+    # checked later without --ceiling, the chosen value counts as applied
+    assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 0
+    assert hdrfix("apply", "bound", "--repo", framework, "--check", "--ceiling", "65504").code == 1
+
+
+def test_include_uses_the_literal_value(framework: Path) -> None:
+    result = hdrfix("apply", "bound", "--repo", framework, "--dry-run",
+                    "--include", framework / INFERENCE, "--include", framework / TOOLS)
+    assert result.code == 0, result.err
+    assert "not patched" not in result.err
+    assert diff_of(result.out, INFERENCE) == (
+        [f"        log_hat = torch.clamp(log_hat, max={LOG_MAX})"], [])
+    assert diff_of(result.out, TOOLS) == ([f"    Ln_hat = torch.clamp(Ln_hat, max={LOG_MAX})"], [])
+
+
+def test_an_unnamed_sum_gets_a_name(variant) -> None:
+    repo = variant("exp_inline")
+    result = hdrfix("apply", "bound", "--repo", repo, "--dry-run")
+    added, removed = diff_of(result.out, TRAINER)
+    assert removed == ["        prediction = torch.exp(log_img + delta_log) - eps"] * 2
+    assert added[1:] == [
+        "        Ln_hat = log_img + delta_log",
+        "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+        "        prediction = torch.exp(Ln_hat) - eps",
+    ] * 2
+
+
+@pytest.mark.parametrize(("name", "rel", "include"), [
+    ("crlf", TRAINER, ()),
+    ("exp_inline", TRAINER, ()),
+    ("helper_method", TRAINER, ()),
+    ("multiline", TRAINER, ()),
+    ("one_line_if", TRAINER, ()),
+    ("inference_module", "src/npu/deploy/export.py",
+     ("src/npu/deploy/export.py", "tools/inspect_residuals.py")),
+])
+def test_variants(name: str, rel: str, include: tuple[str, ...], variant) -> None:
+    repo = variant(name)
+    args = [a for path in include for a in ("--include", repo / path)]
+    first = hdrfix("apply", "bound", "--repo", repo, *args)
+    assert first.code == 0, first.err
+    files = [TRAINER, *include]
+    assert all(set(bounds_per_site(repo, f)) == {1} for f in files)
+    applied = snapshot(repo)
+    for f in files:
+        compile(applied[f], f, "exec")
+    trainer = applied[TRAINER]
+    assert trainer.count(b"max=self.log_output_max)") == (1 if name == "helper_method" else 2)
+    if name == "crlf":
+        assert trainer.count(b"\n") == trainer.count(b"\r\n")
+    if include:
+        assert LOG_MAX.encode() + b")" in applied[rel]
+    assert state(repo) == "applied"
+    assert hdrfix("apply", "bound", "--repo", repo, *args).code == 0
+    assert snapshot(repo) == applied
+
+
+# --- the patched fixture, run -----------------------------------------------------------------
+
+
+def _step(trainer, config, batch, *, steps=1, seed=0):
+    """Train ``steps`` steps on ``batch(i)``; yield the raw branch tensors after each."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = trainer.PatchTrainingFramework(config)
+    optimiser = model.configure_optimizers()
+    for i in range(steps):
+        out = model.training_step(batch(i), i)
+        optimiser.zero_grad()
+        out["loss"].backward()
+        optimiser.step()
+        yield model, out
+
+
+@pytest.fixture
+def one_thread():
+    """These convolutions are tiny: one thread is faster, and far faster on a busy machine."""
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_bounded_ln_hat_equals_hdrfix_nn(framework: Path) -> None:
+    torch = pytest.importorskip("torch")
+    import hdrfix.nn as hnn
+    from hdrfix.synth import make_batch
+
+    assert hdrfix("apply", "bound", "--repo", framework).code == 0
+    batch = make_batch(2, 32, 48, seed=0)
+    with imported(framework, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(framework / CONFIG)
+        torch.manual_seed(0)
+        model = trainer.PatchTrainingFramework(config)
+        with torch.no_grad():
+            model.patch_network.output_conv.bias.fill_(1.0)  # a net that lifts every pixel
+            model.training_step(batch, 0)
+    branch = model.last_log_branch
+    log_img = hnn.log_normalize(batch["warped_rgb"], model.log_epsilon).log_img
+    expected = hnn.bound_log_output(log_img + branch["delta_log"])
+    torch.testing.assert_close(branch["Ln_hat"], expected, rtol=0, atol=1e-6)
+    assert float(branch["Ln_hat"].max()) == float(LOG_MAX)  # the clamp is active
+    assert float(branch["prediction"].max()) <= HALF_MAX
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_bounded_fixture_trains_without_overflow(framework: Path, tmp_path: Path) -> None:
+    """The seed and data on which the untouched fixture overflows (test_fixture_trains)."""
+    import torch
+
+    from hdrfix.synth import SyntheticHDR
+
+    stream = SyntheticHDR(48, 64, seed=0, batch_size=2)
+    untouched = snapshot(framework)
+    with imported(framework, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(framework / CONFIG)
+        model, _ = next(_step(trainer, config, stream.batch))
+        raw = model.last_log_branch["prediction"]
+        assert int((~torch.isfinite(raw) | (raw > HALF_MAX)).sum()) > 0
+
+    assert hdrfix("apply", "bound", "--repo", framework).code == 0
+    assert snapshot(framework) != untouched
+    highest = 0.0
+    with imported(framework, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(framework / CONFIG)
+        for model, out in _step(trainer, config, stream.batch, steps=24):
+            prediction = model.last_log_branch["prediction"]
+            assert bool(torch.isfinite(prediction).all()) and bool(torch.isfinite(out["loss"]))
+            assert int((prediction > HALF_MAX).sum()) == 0
+            highest = max(highest, float(prediction.max()))
+    assert highest > 0.99 * HALF_MAX  # the bound was reached, not merely never needed

@@ -1,0 +1,263 @@
+"""phase3: the residual-distribution loss, on the fixture and on the variants with its shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import FRAMEWORK, copy_tree, hdrfix, imported, snapshot
+
+CONFIG = "configs/colleague_training_config.yaml"
+PRESET = "configs/presets/fast_test.yaml"
+TRAINER = "train/patch_training_framework.py"
+LOSSES = ("histogram", "moment", "sparsity", "none")
+
+INIT_LINES = [
+    ("        self.residual_distribution_loss = str(norm_cfg.get('residual_distribution_loss', "
+     "'none'))"),
+    ("        self.residual_distribution_weight = float(norm_cfg.get('residual_distribution_weight'"
+     ", 0.0))"),
+]
+TERM_LINES = [
+    "            if self.residual_distribution_loss != 'none':",
+    "                target_delta = target_log - log_img",
+    "                if self.residual_distribution_loss == 'histogram':",
+    "                    pred_sorted = torch.sort(delta_log.flatten(1), dim=1).values",
+    "                    target_sorted = torch.sort(target_delta.flatten(1), dim=1).values",
+    "                    dist_loss = (pred_sorted - target_sorted).abs().mean()",
+    "                elif self.residual_distribution_loss == 'moment':",
+    ("                    mean_diff = (delta_log.flatten(1).mean(dim=1) - "
+     "target_delta.flatten(1).mean(dim=1)).abs()"),
+    ("                    var_diff = (delta_log.flatten(1).var(dim=1) - "
+     "target_delta.flatten(1).var(dim=1)).abs()"),
+    "                    dist_loss = (mean_diff + var_diff).mean()",
+    "                elif self.residual_distribution_loss == 'sparsity':",
+    "                    dist_loss = delta_log.abs().mean()",
+    "                else:",
+    ("                    raise ValueError(f'unknown residual_distribution_loss: "
+     "{self.residual_distribution_loss!r}')"),
+    "                total_loss = total_loss + self.residual_distribution_weight * dist_loss",
+]
+
+
+def diff_of(out: str, rel: str) -> tuple[list[str], list[str]]:
+    """(added, removed) lines of one file's section of a unified diff (test_bound uses it too)."""
+    section = out.split(f"--- a/{rel}\n+++ b/{rel}\n")[1].split("\n--- a/")[0]
+    lines = section.splitlines()
+    return ([line[1:] for line in lines if line.startswith("+")],
+            [line[1:] for line in lines if line.startswith("-")])
+
+
+def states(repo: Path) -> dict[str, str]:
+    """Each phase's state from ``status --format json``; "error: ..." for a phase that failed
+    (a variant without a network file is an error for phase2 alone)."""
+    result = hdrfix("status", "--repo", repo, "--format", "json")
+    return {p["phase"]: f"error: {p['error']}" if p.get("error") else p["state"]
+            for p in json.loads(result.out)["phases"]}
+
+
+@pytest.fixture(scope="module")
+def phase1_tree(tmp_path_factory) -> Path:
+    repo = copy_tree(FRAMEWORK, tmp_path_factory.mktemp("phase1") / "framework")
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    return repo
+
+
+@pytest.fixture
+def after_phase1(phase1_tree: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the fixture with phase1 applied (phase3 requires it)."""
+    return copy_tree(phase1_tree, tmp_path / "framework")
+
+
+def test_list_shows_four_phases_with_requirements() -> None:
+    result = hdrfix("list")
+    rows = {line.split()[0]: line.split()[1] for line in result.out.splitlines()[1:]}
+    assert rows == {"bound": "-", "phase1": "-", "phase2": "phase1", "phase3": "phase1"}
+
+
+def test_requires_phase1(framework: Path) -> None:
+    assert states(framework)["phase3"] == "pending"
+    before = snapshot(framework)
+    refused = hdrfix("apply", "phase3", "--repo", framework)
+    assert refused.code == 2 and "phase3 requires phase1" in refused.err
+    assert snapshot(framework) == before
+    both = hdrfix("apply", "phase3", "--repo", framework, "--with-deps")
+    assert both.code == 0, both.err
+    assert hdrfix("apply", "phase1", "phase3", "--repo", framework, "--check").code == 0
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_dry_run_apply_check_reapply(loss: str, after_phase1: Path) -> None:
+    repo = after_phase1
+    before = snapshot(repo)
+    result = hdrfix("apply", "phase3", "--repo", repo, "--dry-run", "--loss", loss)
+    assert result.code == 0, result.err
+    assert snapshot(repo) == before
+    assert diff_of(result.out, CONFIG) == (
+        [f"  residual_distribution_loss: {loss}", "  residual_distribution_weight: 0.5"], [])
+    assert diff_of(result.out, PRESET) == (
+        [f"    residual_distribution_loss: {loss}", "    residual_distribution_weight: 0.5"], [])
+    assert diff_of(result.out, TRAINER) == (INIT_LINES + TERM_LINES, [])
+
+    assert hdrfix("apply", "phase3", "--repo", repo, "--loss", loss).code == 0
+    applied = snapshot(repo)
+    changed = {rel for rel in applied if applied[rel] != before.get(rel)}
+    assert changed - {".hdrfix/journal.json"} == {CONFIG, PRESET, TRAINER}
+    again = hdrfix("apply", "phase3", "--repo", repo, "--loss", loss)
+    assert again.code == 0 and "no changes" in again.err
+    assert snapshot(repo) == applied
+
+
+def test_check_and_status_keep_the_values_the_user_chose(after_phase1: Path) -> None:
+    repo = after_phase1
+    assert hdrfix("apply", "phase3", "--repo", repo, "--check").code == 1
+    assert hdrfix("apply", "phase3", "--repo", repo, "--loss", "moment", "--weight", "0.25").code == 0
+    config = (repo / CONFIG).read_text(encoding="utf-8")
+    assert "  residual_distribution_loss: moment\n  residual_distribution_weight: 0.25\n" in config
+    # without --loss/--weight, status and --check accept what is there
+    assert states(repo)["phase3"] == "applied"
+    assert hdrfix("apply", "phase3", "--repo", repo, "--check").code == 0
+    # switching the loss is a config edit only: the code already dispatches on the string
+    switched = hdrfix("apply", "phase3", "--repo", repo, "--loss", "sparsity", "--dry-run")
+    assert TRAINER not in switched.out
+    assert diff_of(switched.out, CONFIG) == (["  residual_distribution_loss: sparsity"],
+                                             ["  residual_distribution_loss: moment"])
+
+
+def test_bad_options_are_refused(after_phase1: Path) -> None:
+    kl = hdrfix("apply", "phase3", "--repo", after_phase1, "--loss", "kl")
+    assert kl.code == 2 and "'kl' is not one of" in kl.err
+    negative = hdrfix("apply", "phase3", "--repo", after_phase1, "--weight", "-1")
+    assert negative.code == 2 and "--weight must be a number >= 0" in negative.err
+
+
+def test_only_the_training_step_gets_the_term(after_phase1: Path) -> None:
+    assert hdrfix("apply", "phase3", "--repo", after_phase1).code == 0
+    text = (after_phase1 / TRAINER).read_text(encoding="utf-8")
+    validation = text[text.index("def validation_step"):]
+    assert text.count("self.residual_distribution_weight * dist_loss") == 1
+    assert "residual_distribution" not in validation
+
+
+@pytest.mark.parametrize("name", ["crlf", "exp_inline", "multiline", "multi_config",
+                                  "no_default_path", "one_line_if"])
+def test_variants(name: str, variant) -> None:
+    repo = variant(name)
+    first = hdrfix("apply", "phase1", "phase3", "--repo", repo)
+    assert first.code == 0, first.err
+    applied = snapshot(repo)
+    trainer = next(rel for rel in applied if rel.endswith(".py") and
+                   b"residual_distribution_weight *" in applied[rel])
+    assert applied[trainer].count(b"self.residual_distribution_weight * dist_loss") == 1
+    compile(applied[trainer], trainer, "exec")
+    if name == "crlf":
+        assert applied[trainer].count(b"\n") == applied[trainer].count(b"\r\n")
+    assert states(repo)["phase3"] == "applied"  # every item done: nothing left to change
+
+
+def test_supervision_off_says_the_term_is_off_too(variant) -> None:
+    repo = variant("supervision_off")
+    result = hdrfix("apply", "phase1", "phase3", "--repo", repo)
+    assert result.code == 0
+    assert "log_supervision_enable is false; the residual-distribution term" in result.err
+
+
+def test_residual_computed_in_a_helper_is_refused(variant) -> None:
+    repo = variant("helper_method")
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    before = snapshot(repo)
+    result = hdrfix("apply", "phase3", "--repo", repo)
+    assert result.code == 2
+    assert "training_step has no log-domain reconstruction of its own" in result.err
+    assert snapshot(repo) == before
+    assert states(repo)["phase3"].startswith("error: ")
+
+
+def test_without_log_supervision_the_term_goes_before_the_return(after_phase1: Path) -> None:
+    framework = after_phase1
+    trainer = framework / TRAINER
+    text = trainer.read_text(encoding="utf-8")
+    start = text.index("        if self.log_supervision_enable:\n            target_log")
+    end = text.index("\n\n        return {'loss'", start)
+    trainer.write_text(text[:start] + "        pass" + text[end:], encoding="utf-8")
+    result = hdrfix("apply", "phase3", "--repo", framework, "--dry-run")
+    added, _ = diff_of(result.out, TRAINER)
+    assert added[2:4] == [
+        "        if self.residual_distribution_loss != 'none':",
+        "            target_delta = torch.log(torch.clamp(target_rgb, min=0) + eps) - log_img"]
+    assert added[-1] == "            total_loss = total_loss + self.residual_distribution_weight" \
+                        " * dist_loss"
+    assert hdrfix("apply", "phase3", "--repo", framework).code == 0
+    patched = trainer.read_text(encoding="utf-8")
+    assert patched.index("* dist_loss") < patched.index("return {'loss'")
+    assert hdrfix("apply", "phase3", "--repo", framework, "--check").code == 0
+
+
+# --- the inserted code computes hdrfix.nn's losses ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_copies(phase1_tree: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """The fixture with phase1 (the baseline) and with phase1 + phase3."""
+    both = copy_tree(phase1_tree, tmp_path_factory.mktemp("p3") / "framework")
+    assert hdrfix("apply", "phase3", "--repo", both).code == 0
+    return phase1_tree, both
+
+
+def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
+    """Training loss per kind (weight 0.5, float64) on one batch, plus delta_log and weights."""
+    out = {}
+    with imported(repo, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(repo / CONFIG)
+        for kind in kinds:
+            config["normalization"].update(residual_distribution_loss=kind,
+                                           residual_distribution_weight=0.5)
+            model = trainer.PatchTrainingFramework(config).double()
+            if state is not None:
+                model.load_state_dict(state)
+            out[kind] = model.training_step(batch, 0)["loss"]
+        out["delta_log"] = model.last_log_branch["delta_log"]
+        out["state"] = model.state_dict()
+    return out
+
+
+@pytest.fixture
+def one_thread():
+    """These convolutions are tiny: one thread is faster, and far faster on a busy machine."""
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_inserted_term_equals_hdrfix_nn(two_copies: tuple[Path, Path]) -> None:
+    torch = pytest.importorskip("torch")
+    import hdrfix.nn as hnn
+    from hdrfix.synth import make_batch
+
+    base, patched = two_copies
+    batch = {k: v.double() for k, v in make_batch(2, 32, 48, seed=0).items()}
+    torch.manual_seed(0)
+    with torch.no_grad():
+        baseline = _losses(base, ("unread",), batch)  # phase1 only: the keys are not read
+        got = _losses(patched, LOSSES, batch, baseline["state"])
+
+    eps = 1e-6
+    log_img = hnn.log_normalize(batch["warped_rgb"], eps).log_img
+    target_delta = hnn.target_log_residual(batch["target_rgb"], log_img, eps)
+    delta_log = got["delta_log"]
+    assert torch.equal(delta_log, baseline["delta_log"])
+    assert torch.equal(got["none"], baseline["unread"])
+    for kind in ("histogram", "moment", "sparsity"):
+        expected = 0.5 * hnn.residual_distribution_loss(kind, delta_log, target_delta)
+        assert float(expected) > 0
+        torch.testing.assert_close(got[kind] - baseline["unread"], expected, rtol=0, atol=1e-6)
+
+    with imported(patched, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(patched / CONFIG)
+        config["normalization"]["residual_distribution_loss"] = "kl"
+        with pytest.raises(ValueError, match="unknown residual_distribution_loss: 'kl'"):
+            trainer.PatchTrainingFramework(config).training_step(make_batch(1, 16, 16, seed=0), 0)
