@@ -1,0 +1,32 @@
+"""eps4 — an example third-party phase.
+
+A forward-warp hole holds 0, so the framework's log image there is ``log(eps)``: −13.8 with the
+shipped ``log_epsilon: 1.0e-6``. A residual capped at 6 (phase1) cannot lift that to the true
+value, which is why phase1 makes holes 5.7x worse (DESIGN §4). Raising ``log_epsilon`` to 1e-4
+starts holes at −9.2 instead. This phase sets it in every target config; it shows everything a
+phase needs: a name, a summary, requirements, and a read-only ``plan`` built from hdrfix's
+helpers, so ``--dry-run``, ``--check``, ``status`` and ``revert`` work as for the built-ins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hdrfix.plugin import Phase, PhasePlan
+from hdrfix.repo import Repo
+
+
+class RaiseLogEpsilon(Phase):
+    name = "eps4"
+    summary = "raise normalization.log_epsilon to 1e-4 (holes start at log 1e-4 = -9.2)"
+    requires = ()
+
+    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+        from hdrfix.configedit import plan_values
+        from hdrfix.targets import config_files
+
+        plan = PhasePlan(self.name)
+        value = float(options.get("eps", 1e-4))  # `hdrfix apply eps4 --set eps=1e-3`
+        plan_values(plan, repo, config_files(repo, options), {"log_epsilon": value})
+        return plan
