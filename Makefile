@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Pin torch to the CPU build that lies on local disk; an unpinned torch would pull a multi-GB CUDA wheel.
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m hdrfix.demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hdrfix plugins tests benchmarks examples
+	$(VENV)/bin/ruff format --check hdrfix plugins tests benchmarks examples
+	$(VENV)/bin/mypy hdrfix plugins
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

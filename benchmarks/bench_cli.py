@@ -53,7 +53,8 @@ def padded_trainer(lines: int) -> str:
             f"            diff = diff * mask\n"
             f"            return diff.sum() / mask.sum().clamp(min=1.0)\n"
             f"        scale = {i % 5 + 1}.0 / (1.0 + self.global_step)\n"
-            f"        return torch.log1p(diff.mean() * scale)\n\n")
+            f"        return torch.log1p(diff.mean() * scale)\n\n"
+        )
         i += 1
     marker = "    def training_step"
     return text.replace(marker, "".join(methods) + marker, 1)
@@ -68,7 +69,8 @@ def big_repo(dest: Path, files: int) -> None:
             f'"""Utility module {i}."""\n\nimport math\n\n\n'
             f"def area_{i}(r):\n    return math.pi * r * r\n\n\n"
             f"class Shape{i}:\n    def __init__(self, r):\n        self.r = r\n\n"
-            f"    def scaled(self, k):\n        return Shape{i}(self.r * k)\n")
+            f"    def scaled(self, k):\n        return Shape{i}(self.r * k)\n"
+        )
 
 
 def main() -> None:
@@ -93,19 +95,46 @@ def main() -> None:
         (large / TRAINER).write_text(padded_trainer(3000))
         n_lines = (large / TRAINER).read_text().count("\n")
         t_dry, m_dry = median(dry, args.runs, large)
-        floor_cmd = [PY, "-c", "import libcst, sys; libcst.parse_module(open(sys.argv[1]).read()).code",
-                     str(large / TRAINER)]
+        floor_cmd = [
+            PY,
+            "-c",
+            "import libcst, sys; libcst.parse_module(open(sys.argv[1]).read()).code",
+            str(large / TRAINER),
+        ]
         t_floor, _ = median(floor_cmd, args.runs)
-        rows.append((f"dry-run phase1 phase2, {n_lines}-line trainer", t_dry, m_dry,
-                     f"{t_dry / t_floor:.2f} × libcst parse+print floor ({t_floor:.2f} s); goal ≤ 0.6"))
+        rows.append(
+            (
+                f"dry-run phase1 phase2, {n_lines}-line trainer",
+                t_dry,
+                m_dry,
+                f"{t_dry / t_floor:.2f} × libcst parse+print floor ({t_floor:.2f} s); goal ≤ 0.6",
+            )
+        )
 
         repo = tmp_path / "repo"
         big_repo(repo, args.files)
         t_big, m_big = median(dry, max(1, args.runs // 2), repo)
-        codemod = [PY, "-m", "libcst.tool", "codemod", "-j", "2", "--no-format", "noop.NOOPCommand", "."]
+        codemod = [
+            PY,
+            "-m",
+            "libcst.tool",
+            "codemod",
+            "-j",
+            "2",
+            "--no-format",
+            "noop.NOOPCommand",
+            ".",
+        ]
         t_lib, _ = timed(codemod, repo)
-        rows.append((f"dry-run phase1 phase2, {args.files} files + fixture", t_big, m_big,
-                     f"libcst codemod no-op {t_lib:.1f} s: {t_lib / t_big:.0f}× faster; goal ≤ 2 s, ≥ 20×, ≤ 200 MB"))
+        rows.append(
+            (
+                f"dry-run phase1 phase2, {args.files} files + fixture",
+                t_big,
+                m_big,
+                f"libcst codemod no-op {t_lib:.1f} s: {t_lib / t_big:.0f}× faster; "
+                "goal ≤ 2 s, ≥ 20×, ≤ 200 MB",
+            )
+        )
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, median of {args.runs} runs\n")
     print("| what | wall s | peak MB | notes |\n|---|---|---|---|")
     for what, t, m, note in rows:

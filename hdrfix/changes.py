@@ -54,8 +54,11 @@ def verify_parses(changes: Iterable[FileChange]) -> None:
                 # (A large file was edited inside one entry that yamledit re-parsed already.)
                 list(YAML(typ="safe", pure=True).load_all(change.new_text))
         except (SyntaxError, YAMLError) as exc:
-            raise HdrfixError(f"internal error: the edited file would not parse ({exc})",
-                              change.rel, hint="nothing was written; please report this") from None
+            raise HdrfixError(
+                f"internal error: the edited file would not parse ({exc})",
+                change.rel,
+                hint="nothing was written; please report this",
+            ) from None
 
 
 def write_all(root: Path, changes: list[FileChange]) -> None:
@@ -73,8 +76,9 @@ def write_all(root: Path, changes: list[FileChange]) -> None:
             staged.append((_stage(target, change.new_bytes), target, change))
     except OSError as exc:
         _discard(tmp for tmp, _, _ in staged)
-        raise HdrfixError(f"could not write ({exc.strerror or exc})", _rel(root, exc),
-                          hint="nothing was changed") from None
+        raise HdrfixError(
+            f"could not write ({exc.strerror or exc})", _rel(root, exc), hint="nothing was changed"
+        ) from None
     done: list[tuple[Path, FileChange]] = []
     try:
         for tmp, target, change in staged:
@@ -83,8 +87,11 @@ def write_all(root: Path, changes: list[FileChange]) -> None:
     except OSError as exc:
         _restore(done)
         _discard(tmp for tmp, _, _ in staged)
-        raise HdrfixError(f"could not write ({exc.strerror or exc})", _rel(root, exc),
-                          hint="every file was restored; nothing was changed") from None
+        raise HdrfixError(
+            f"could not write ({exc.strerror or exc})",
+            _rel(root, exc),
+            hint="every file was restored; nothing was changed",
+        ) from None
 
 
 def replace(tmp: Path, target: Path) -> None:
@@ -97,25 +104,38 @@ def preflight(root: Path, changes: list[FileChange]) -> None:
         target = root / change.rel
         if not change.source.exists:
             if target.exists():
-                raise HdrfixError("appeared on disk while hdrfix was planning", change.rel,
-                                  hint="nothing was written; run hdrfix again")
+                raise HdrfixError(
+                    "appeared on disk while hdrfix was planning",
+                    change.rel,
+                    hint="nothing was written; run hdrfix again",
+                )
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise HdrfixError(f"cannot create the folder ({exc.strerror})", change.rel,
-                                  hint="nothing was changed") from None
+                raise HdrfixError(
+                    f"cannot create the folder ({exc.strerror})",
+                    change.rel,
+                    hint="nothing was changed",
+                ) from None
             continue
         try:
             current = target.read_bytes()
         except OSError as exc:
-            raise HdrfixError(f"cannot read the file ({exc.strerror})", change.rel,
-                              hint="nothing was changed") from None
+            raise HdrfixError(
+                f"cannot read the file ({exc.strerror})", change.rel, hint="nothing was changed"
+            ) from None
         if sha256(current) != change.source.digest:
-            raise HdrfixError("changed on disk while hdrfix was planning", change.rel,
-                              hint="nothing was written; run hdrfix again")
+            raise HdrfixError(
+                "changed on disk while hdrfix was planning",
+                change.rel,
+                hint="nothing was written; run hdrfix again",
+            )
         if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
-            raise HdrfixError("is read-only", change.rel,
-                              hint="make it and its folder writable; nothing was changed")
+            raise HdrfixError(
+                "is read-only",
+                change.rel,
+                hint="make it and its folder writable; nothing was changed",
+            )
 
 
 def _stage(target: Path, data: bytes) -> Path:

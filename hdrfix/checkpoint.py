@@ -33,13 +33,28 @@ DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 le
 
 #: ``PatchNetwork().state_dict()`` keys of the fixture network, in order (tests keep them in step).
 NETWORK_KEYS = (
-    "enc1.feature.weight", "enc1.feature.bias", "enc1.gate.weight", "enc1.gate.bias",
-    "enc2.feature.weight", "enc2.feature.bias", "enc2.gate.weight", "enc2.gate.bias",
-    "bottleneck.feature.weight", "bottleneck.feature.bias",
-    "bottleneck.gate.weight", "bottleneck.gate.bias",
-    "dec2.feature.weight", "dec2.feature.bias", "dec2.gate.weight", "dec2.gate.bias",
-    "dec1.feature.weight", "dec1.feature.bias", "dec1.gate.weight", "dec1.gate.bias",
-    "output_conv.weight", "output_conv.bias",
+    "enc1.feature.weight",
+    "enc1.feature.bias",
+    "enc1.gate.weight",
+    "enc1.gate.bias",
+    "enc2.feature.weight",
+    "enc2.feature.bias",
+    "enc2.gate.weight",
+    "enc2.gate.bias",
+    "bottleneck.feature.weight",
+    "bottleneck.feature.bias",
+    "bottleneck.gate.weight",
+    "bottleneck.gate.bias",
+    "dec2.feature.weight",
+    "dec2.feature.bias",
+    "dec2.gate.weight",
+    "dec2.gate.bias",
+    "dec1.feature.weight",
+    "dec1.feature.bias",
+    "dec1.gate.weight",
+    "dec1.gate.bias",
+    "output_conv.weight",
+    "output_conv.bias",
 )
 
 
@@ -48,8 +63,9 @@ def _layer(key: str) -> str:
 
 
 #: The two ends every PatchNetwork has, whatever its depth: the first and the last layer's keys.
-ENDS = tuple(k for k in NETWORK_KEYS if _layer(k) in {_layer(NETWORK_KEYS[0]),
-                                                       _layer(NETWORK_KEYS[-1])})
+ENDS = tuple(
+    k for k in NETWORK_KEYS if _layer(k) in {_layer(NETWORK_KEYS[0]), _layer(NETWORK_KEYS[-1])}
+)
 _OUTPUT_WEIGHT = next(k for k in ENDS if _layer(k) == _layer(NETWORK_KEYS[-1]))
 
 
@@ -66,8 +82,9 @@ class MigrationReport:
     kept: tuple[str, ...]  # the other top-level entries of a Lightning checkpoint
 
 
-def migrate_checkpoint(src: Path, dest: Path, *, config: Path | None,
-                       scale_init: float | None) -> MigrationReport:
+def migrate_checkpoint(
+    src: Path, dest: Path, *, config: Path | None, scale_init: float | None
+) -> MigrationReport:
     """Write ``dest``: ``src`` plus ``residual_output_scale`` for each PatchNetwork in it.
 
     Raises HdrfixError (nothing written) for: ``dest`` equal to ``src`` or already existing, a
@@ -81,8 +98,11 @@ def migrate_checkpoint(src: Path, dest: Path, *, config: Path | None,
     prefixes = find_prefixes(state)
     if not prefixes:
         layers = " and ".join(sorted({f"{_layer(k)}.*" for k in ENDS}))
-        raise HdrfixError(f"no PatchNetwork found: no prefix holds both {layers}", str(src),
-                          hint="pass a checkpoint of PatchNetwork or of a module holding it")
+        raise HdrfixError(
+            f"no PatchNetwork found: no prefix holds both {layers}",
+            str(src),
+            hint="pass a checkpoint of PatchNetwork or of a module holding it",
+        )
     import torch
 
     added, present = [], []
@@ -96,8 +116,17 @@ def migrate_checkpoint(src: Path, dest: Path, *, config: Path | None,
         added.append(key)
     _save_atomic(checkpoint, dest)
     kept = tuple(k for k in checkpoint if k != "state_dict") if layout == "lightning" else ()
-    return MigrationReport(src, dest, layout, tuple(prefixes), value, source, tuple(added),
-                           tuple(present), tuple(map(str, kept)))
+    return MigrationReport(
+        src,
+        dest,
+        layout,
+        tuple(prefixes),
+        value,
+        source,
+        tuple(added),
+        tuple(present),
+        tuple(map(str, kept)),
+    )
 
 
 def run_cli(src: Path, dest: Path, config: Path | None, scale_init: float | None) -> list[str]:
@@ -111,8 +140,10 @@ def run_cli(src: Path, dest: Path, config: Path | None, scale_init: float | None
     if r.kept:
         lines.append(f"  kept    {', '.join(r.kept)}")
     if "optimizer_states" in r.kept and r.added:
-        lines.append("  note: optimizer_states do not cover the new parameter; resume with a "
-                     "fresh optimizer (load the weights only)")
+        lines.append(
+            "  note: optimizer_states do not cover the new parameter; resume with a "
+            "fresh optimizer (load the weights only)"
+        )
     return lines
 
 
@@ -137,15 +168,23 @@ def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, s
     for key in ("log_delta_alpha", "log_delta_abs_max"):
         number = yamledit.get(section, key) if section else None
         if not isinstance(number, (int, float)) or isinstance(number, bool):
-            raise HdrfixError(f"has no numeric {SECTION}.{key}", str(config),
-                              hint="pass the training config, or --scale-init VALUE")
+            raise HdrfixError(
+                f"has no numeric {SECTION}.{key}",
+                str(config),
+                hint="pass the training config, or --scale-init VALUE",
+            )
         numbers[key] = float(number)
     value = numbers["log_delta_alpha"] * numbers["log_delta_abs_max"]
     if value <= 0:
-        raise HdrfixError(f"{SECTION}.log_delta_abs_max is not positive (Mode B): no Mode A "
-                          "scale to carry over", str(config), hint="pass --scale-init VALUE")
-    return value, (f"log_delta_alpha {numbers['log_delta_alpha']!r} x log_delta_abs_max "
-                   f"{numbers['log_delta_abs_max']!r} in {config}")
+        raise HdrfixError(
+            f"{SECTION}.log_delta_abs_max is not positive (Mode B): no Mode A scale to carry over",
+            str(config),
+            hint="pass --scale-init VALUE",
+        )
+    return value, (
+        f"log_delta_alpha {numbers['log_delta_alpha']!r} x log_delta_abs_max "
+        f"{numbers['log_delta_abs_max']!r} in {config}"
+    )
 
 
 def find_prefixes(state: Mapping[str, Any]) -> list[str]:
@@ -154,8 +193,11 @@ def find_prefixes(state: Mapping[str, Any]) -> list[str]:
     for key in state:
         if isinstance(key, str) and key.endswith(_OUTPUT_WEIGHT):
             prefix = key[: len(key) - len(_OUTPUT_WEIGHT)]
-            if (prefix == "" or prefix.endswith(".")) and prefix not in found \
-                    and all(prefix + end in state for end in ENDS):
+            if (
+                (prefix == "" or prefix.endswith("."))
+                and prefix not in found
+                and all(prefix + end in state for end in ENDS)
+            ):
                 found.append(prefix)
     return found
 
@@ -164,11 +206,15 @@ def _check_paths(src: Path, dest: Path) -> None:
     if not src.is_file():
         raise HdrfixError("no such checkpoint", str(src))
     if dest.exists() and dest.resolve() == src.resolve():
-        raise HdrfixError("refusing to overwrite the input checkpoint", str(dest),
-                          hint="write the migrated checkpoint to a new file")
+        raise HdrfixError(
+            "refusing to overwrite the input checkpoint",
+            str(dest),
+            hint="write the migrated checkpoint to a new file",
+        )
     if dest.exists():
-        raise HdrfixError("already exists", str(dest),
-                          hint="remove it first, or choose another output file")
+        raise HdrfixError(
+            "already exists", str(dest), hint="remove it first, or choose another output file"
+        )
     if not dest.parent.is_dir():
         raise HdrfixError("folder not found", str(dest.parent))
 
@@ -180,19 +226,22 @@ def _load(src: Path) -> Any:
 
     try:
         return torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - foreign bytes: torch fails in many ways
+    except Exception as exc:
         text = str(exc)
         refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
         if refused:
-            raise HdrfixError(f"torch.load(weights_only=True) refuses it: it holds a "
-                              f"{refused.group(1)} object, not only tensors and plain "
-                              "containers", str(src),
-                              hint="re-save its state_dict alone; hdrfix never runs pickled code") \
-                from None
+            raise HdrfixError(
+                f"torch.load(weights_only=True) refuses it: it holds a "
+                f"{refused.group(1)} object, not only tensors and plain "
+                "containers",
+                str(src),
+                hint="re-save its state_dict alone; hdrfix never runs pickled code",
+            ) from None
         detail = text.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0]
         detail = re.sub(r"\s+", " ", detail).strip()[:120]
-        raise HdrfixError(f"not a PyTorch checkpoint (torch.load: {type(exc).__name__} {detail})",
-                          str(src)) from None
+        raise HdrfixError(
+            f"not a PyTorch checkpoint (torch.load: {type(exc).__name__} {detail})", str(src)
+        ) from None
 
 
 def _state_dict(checkpoint: Any, src: Path) -> tuple[str, dict]:
@@ -202,15 +251,21 @@ def _state_dict(checkpoint: Any, src: Path) -> tuple[str, dict]:
     if isinstance(checkpoint, dict) and _is_state(checkpoint.get("state_dict")):
         return "lightning", checkpoint["state_dict"]
     kind = type(checkpoint).__name__
-    raise HdrfixError(f"unknown checkpoint layout ({kind}): expected a state_dict or a dict "
-                      "with a 'state_dict' entry", str(src))
+    raise HdrfixError(
+        f"unknown checkpoint layout ({kind}): expected a state_dict or a dict "
+        "with a 'state_dict' entry",
+        str(src),
+    )
 
 
 def _is_state(value: Any) -> bool:
     import torch
 
-    return (isinstance(value, dict) and bool(value)
-            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()))
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+    )
 
 
 def _save_atomic(checkpoint: Any, dest: Path) -> None:
@@ -227,7 +282,8 @@ def _save_atomic(checkpoint: Any, dest: Path) -> None:
             raise HdrfixError("already exists", str(dest), hint="remove it first")
         os.replace(tmp, dest)
     except OSError as exc:
-        raise HdrfixError(f"could not write ({exc.strerror or exc})", str(dest),
-                          hint="nothing was written") from None
+        raise HdrfixError(
+            f"could not write ({exc.strerror or exc})", str(dest), hint="nothing was written"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)

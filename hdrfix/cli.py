@@ -42,9 +42,13 @@ def _use_color() -> bool:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hdrfix")
-@click.option("--plugins", "plugin_dirs", multiple=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Also load phases from the .py modules in DIR (repeatable).")
+@click.option(
+    "--plugins",
+    "plugin_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also load phases from the .py modules in DIR (repeatable).",
+)
 @click.pass_context
 def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
     """Apply the HDR log-residual review's phases to a training framework, safely.
@@ -70,8 +74,10 @@ def list_cmd(ctx: click.Context) -> None:
     from hdrfix.plugin import resolve
 
     phases = _phases(ctx)
-    rows = [(name, ", ".join(phases[name].requires) or "-", phases[name].summary)
-            for name in resolve(sorted(phases), phases, with_deps=False)]
+    rows = [
+        (name, ", ".join(phases[name].requires) or "-", phases[name].summary)
+        for name in resolve(sorted(phases), phases, with_deps=False)
+    ]
     width = max([len("phase")] + [len(r[0]) for r in rows])
     rwidth = max([len("requires")] + [len(r[1]) for r in rows])
     click.echo(f"{'phase':<{width}}  {'requires':<{rwidth}}  summary")
@@ -81,30 +87,66 @@ def list_cmd(ctx: click.Context) -> None:
 
 def _target_options(func: Callable) -> Callable:
     options = [
-        click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
-                     show_default=True, help="The framework checkout to migrate."),
-        click.option("--config", multiple=True, metavar="FILE",
-                     help="Only these YAML configs (repeatable); default: every YAML file "
-                          "holding normalization.log_delta_abs_max."),
-        click.option("--framework", metavar="FILE",
-                     help="The trainer file; default: train/patch_training_framework.py, "
-                          "else the one trainer with log-domain sites."),
-        click.option("--network", metavar="FILE",
-                     help="The file defining PatchNetwork; default: found by its class."),
-        click.option("--include", multiple=True, metavar="PATH",
-                     help="Also patch log-domain sites in this file (repeatable)."),
+        click.option(
+            "--repo",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=".",
+            show_default=True,
+            help="The framework checkout to migrate.",
+        ),
+        click.option(
+            "--config",
+            multiple=True,
+            metavar="FILE",
+            help="Only these YAML configs (repeatable); default: every YAML file "
+            "holding normalization.log_delta_abs_max.",
+        ),
+        click.option(
+            "--framework",
+            metavar="FILE",
+            help="The trainer file; default: train/patch_training_framework.py, "
+            "else the one trainer with log-domain sites.",
+        ),
+        click.option(
+            "--network",
+            metavar="FILE",
+            help="The file defining PatchNetwork; default: found by its class.",
+        ),
+        click.option(
+            "--include",
+            multiple=True,
+            metavar="PATH",
+            help="Also patch log-domain sites in this file (repeatable).",
+        ),
         click.option("--clamp", type=float, help="phase1: bound for |delta_log| (default 8.0)."),
-        click.option("--scale-init", type=float,
-                     help="phase2: initial residual_output_scale (default alpha*abs_max)."),
-        click.option("--loss", type=click.Choice(["histogram", "moment", "sparsity", "none"]),
-                     help="phase3: residual distribution loss (default histogram)."),
+        click.option(
+            "--scale-init",
+            type=float,
+            help="phase2: initial residual_output_scale (default alpha*abs_max).",
+        ),
+        click.option(
+            "--loss",
+            type=click.Choice(["histogram", "moment", "sparsity", "none"]),
+            help="phase3: residual distribution loss (default histogram).",
+        ),
         click.option("--weight", type=float, help="phase3: weight of that loss (default 0.5)."),
-        click.option("--ceiling", type=float,
-                     help="bound: largest output value, linear (default 65504)."),
-        click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
-                     help="An option for a third-party phase (repeatable)."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                     show_default=True),
+        click.option(
+            "--ceiling", type=float, help="bound: largest output value, linear (default 65504)."
+        ),
+        click.option(
+            "--set",
+            "extra",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="An option for a third-party phase (repeatable).",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -124,13 +166,24 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
 @main.command()
 @click.argument("phases", nargs=-1, required=True)
 @click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
-@click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 if the phases would change anything, else 0.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 if the phases would change anything, else 0.",
+)
 @click.option("--with-deps", is_flag=True, help="Also apply the phases these require.")
 @_target_options
 @click.pass_context
-def apply(ctx: click.Context, phases: tuple[str, ...], dry_run: bool, check: bool,
-          with_deps: bool, repo: Path, fmt: str, **kwargs: Any) -> None:
+def apply(
+    ctx: click.Context,
+    phases: tuple[str, ...],
+    dry_run: bool,
+    check: bool,
+    with_deps: bool,
+    repo: Path,
+    fmt: str,
+    **kwargs: Any,
+) -> None:
     """Apply PHASES to the repository: all files or none.
 
     Exit codes: 0 done or nothing to do, 1 with --check when changes are pending,
@@ -192,14 +245,19 @@ def status(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
 
 @main.command()
 @click.argument("phases", nargs=-1, required=True)
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
-              show_default=True)
+@click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
+)
 @click.option("--dry-run", is_flag=True, help="Print the diff that reverting would make.")
-@click.option("--force-structural", is_flag=True,
-              help="For files edited since, take back only hdrfix's hunks, by context.")
+@click.option(
+    "--force-structural",
+    is_flag=True,
+    help="For files edited since, take back only hdrfix's hunks, by context.",
+)
 @click.pass_context
-def revert(ctx: click.Context, phases: tuple[str, ...], repo: Path, dry_run: bool,
-           force_structural: bool) -> None:
+def revert(
+    ctx: click.Context, phases: tuple[str, ...], repo: Path, dry_run: bool, force_structural: bool
+) -> None:
     """Take back recorded applies of PHASES (see .hdrfix/journal.json)."""
     from hdrfix import render
     from hdrfix.changes import preflight, write_all
@@ -225,11 +283,15 @@ def revert(ctx: click.Context, phases: tuple[str, ...], repo: Path, dry_run: boo
 @main.command("migrate-checkpoint")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
-              help="Training config to read log_delta_alpha * log_delta_abs_max from.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Training config to read log_delta_alpha * log_delta_abs_max from.",
+)
 @click.option("--scale-init", type=float, help="Value for residual_output_scale (overrides).")
-def migrate_checkpoint(src: Path, dest: Path, config: Path | None,
-                       scale_init: float | None) -> None:
+def migrate_checkpoint(
+    src: Path, dest: Path, config: Path | None, scale_init: float | None
+) -> None:
     """Add phase2's residual_output_scale to a checkpoint so it loads with strict=True."""
     from hdrfix.checkpoint import run_cli
 

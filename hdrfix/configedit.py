@@ -10,8 +10,7 @@ from hdrfix.repo import Repo
 from hdrfix.targets import SECTION
 
 
-def plan_values(plan: PhasePlan, repo: Repo, configs: list[str],
-                values: Mapping[str, Any]) -> None:
+def plan_values(plan: PhasePlan, repo: Repo, configs: list[str], values: Mapping[str, Any]) -> None:
     """Record each value as done or to do, and the edited text of each config that changes."""
     from hdrfix import yamledit
 

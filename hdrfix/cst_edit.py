@@ -49,7 +49,6 @@ class _Apply(cst.CSTTransformer):
         self.applied: set[int] = set()
 
     def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):  # type: ignore[override]
-        updated = super().on_leave(original, updated)
         key = id(original)
         if key in self.edit.replace:
             self.applied.add(key)

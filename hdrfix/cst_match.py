@@ -41,8 +41,11 @@ def name_of(node: cst.CSTNode) -> str | None:
 def attr_of_self(node: cst.CSTNode) -> str | None:
     """``log_delta_alpha`` for ``self.log_delta_alpha``."""
     node = unparen(node) if isinstance(node, cst.BaseExpression) else node
-    if (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)
-            and node.value.value == "self"):
+    if (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == "self"
+    ):
         return node.attr.value
     return None
 
@@ -158,8 +161,9 @@ def statements(block: cst.BaseSuite) -> Iterator[Place]:
     """Every statement of a block and of its nested blocks (not nested functions), outer first."""
     for index, stmt in enumerate(block.body):
         yield Place(block, index, stmt)
-        if not isinstance(stmt, (cst.SimpleStatementLine, cst.BaseSmallStatement, cst.FunctionDef,
-                                 cst.ClassDef)):
+        if not isinstance(
+            stmt, (cst.SimpleStatementLine, cst.BaseSmallStatement, cst.FunctionDef, cst.ClassDef)
+        ):
             for suite in sub_suites(stmt):
                 if isinstance(suite, cst.IndentedBlock):
                     yield from statements(suite)
@@ -201,8 +205,9 @@ def code_of(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-def small_statements(block: cst.BaseSuite, chain: tuple[Place, ...] = ()
-                     ) -> Iterator[tuple[cst.CSTNode, tuple[Place, ...]]]:
+def small_statements(
+    block: cst.BaseSuite, chain: tuple[Place, ...] = ()
+) -> Iterator[tuple[cst.CSTNode, tuple[Place, ...]]]:
     """Every small statement (assignment, return, expression...) of a block, in source order.
 
     Like :func:`assignments`, it descends into if/loop/with/try blocks but not into nested
@@ -226,22 +231,39 @@ def loaded_names(node: cst.CSTNode) -> set[str]:
     Unlike :func:`names_in`, attribute names (``head``) and keyword names (``k``) are not reads.
     """
     skip = {id(n.attr) for n in find_all(node, cst.Attribute) if isinstance(n, cst.Attribute)}
-    skip |= {id(a.keyword) for a in find_all(node, cst.Arg)
-             if isinstance(a, cst.Arg) and a.keyword is not None}
-    return {n.value for n in find_all(node, cst.Name)
-            if isinstance(n, cst.Name) and id(n) not in skip}
+    skip |= {
+        id(a.keyword)
+        for a in find_all(node, cst.Arg)
+        if isinstance(a, cst.Arg) and a.keyword is not None
+    }
+    return {
+        n.value for n in find_all(node, cst.Name) if isinstance(n, cst.Name) and id(n) not in skip
+    }
 
 
-_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float,
-          cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.Tuple, cst.List,
-          cst.Dict, cst.Set)
+_ATOMS = (
+    cst.Name,
+    cst.Attribute,
+    cst.Call,
+    cst.Subscript,
+    cst.Integer,
+    cst.Float,
+    cst.SimpleString,
+    cst.ConcatenatedString,
+    cst.FormattedString,
+    cst.Tuple,
+    cst.List,
+    cst.Dict,
+    cst.Set,
+)
 
 
 def as_factor(node: cst.BaseExpression) -> cst.BaseExpression:
     """``node`` safe as an operand of ``*``: parenthesised unless it is an atom or a product."""
     node = unparen(node)
-    if isinstance(node, _ATOMS) or (isinstance(node, cst.BinaryOperation)
-                                    and isinstance(node.operator, cst.Multiply)):
+    if isinstance(node, _ATOMS) or (
+        isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply)
+    ):
         return node
     return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 

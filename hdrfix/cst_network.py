@@ -48,11 +48,14 @@ if TYPE_CHECKING:
 
 CLASS = "PatchNetwork"
 SCALE_ATTR = "residual_output_scale"
-SHAPES = ("`return <name>` with <name> assigned in forward, `return <name>, <reconstructed>` "
-          "and `return <call>(...)`")
+SHAPES = (
+    "`return <name>` with <name> assigned in forward, `return <name>, <reconstructed>` "
+    "and `return <call>(...)`"
+)
 
 
 # -- the file ------------------------------------------------------------------------------------
+
 
 def network_file(repo: Repo, options: Mapping[str, Any]) -> str:
     """``--network``, else the one file defining ``class PatchNetwork(``."""
@@ -61,28 +64,46 @@ def network_file(repo: Repo, options: Mapping[str, Any]) -> str:
     if options.get("network"):
         rel = repo_rel(repo, options["network"])
         if not _class_lines(repo, rel):
-            raise HdrfixError(f"defines no class {CLASS}", rel,
-                              hint="pass the file that defines the network with --network")
+            raise HdrfixError(
+                f"defines no class {CLASS}",
+                rel,
+                hint="pass the file that defines the network with --network",
+            )
         return rel
-    found = [rel for rel in repo.candidates((".py",), f"class {CLASS}(".encode())
-             if _class_lines(repo, rel)]
+    found = [
+        rel
+        for rel in repo.candidates((".py",), f"class {CLASS}(".encode())
+        if _class_lines(repo, rel)
+    ]
     if not found:
-        raise HdrfixError(f"no network found: no .py file defines class {CLASS}",
-                          str(repo.root), hint="point at the network with --network FILE")
+        raise HdrfixError(
+            f"no network found: no .py file defines class {CLASS}",
+            str(repo.root),
+            hint="point at the network with --network FILE",
+        )
     if len(found) > 1:
-        raise HdrfixError(f"several files define class {CLASS}: {', '.join(found)}",
-                          str(repo.root), hint="choose one with --network FILE")
+        raise HdrfixError(
+            f"several files define class {CLASS}: {', '.join(found)}",
+            str(repo.root),
+            hint="choose one with --network FILE",
+        )
     return found[0]
 
 
 def _class_lines(repo: Repo, rel: str) -> list[int]:
     """Lines of the module-level ``class PatchNetwork`` statements (two in one file: error)."""
-    lines = [n.lineno for n in repo.python(rel).tree.body
-             if isinstance(n, ast.ClassDef) and n.name == CLASS]
+    lines = [
+        n.lineno
+        for n in repo.python(rel).tree.body
+        if isinstance(n, ast.ClassDef) and n.name == CLASS
+    ]
     if len(lines) > 1:
-        raise HdrfixError(f"defines class {CLASS} {len(lines)} times (lines "
-                          f"{', '.join(map(str, lines))})", rel, lines[1],
-                          hint="keep one definition, or rename the others")
+        raise HdrfixError(
+            f"defines class {CLASS} {len(lines)} times (lines {', '.join(map(str, lines))})",
+            rel,
+            lines[1],
+            hint="keep one definition, or rename the others",
+        )
     return lines
 
 
@@ -102,24 +123,31 @@ def torch_names(tree: ast.Module, rel: str) -> tuple[str, str]:
         elif isinstance(node, ast.ImportFrom) and node.module == "torch" and not node.level:
             nn = next((a.asname or a.name for a in node.names if a.name == "nn"), nn)
     if torch is None:
-        raise HdrfixError("the network file does not `import torch`", rel,
-                          hint="add `import torch` at its top, then run hdrfix again")
+        raise HdrfixError(
+            "the network file does not `import torch`",
+            rel,
+            hint="add `import torch` at its top, then run hdrfix again",
+        )
     return torch, nn or f"{torch}.nn"
 
 
 # -- __init__ ------------------------------------------------------------------------------------
 
+
 def has_scale_parameter(init: cst.FunctionDef) -> bool:
-    """``self.residual_output_scale = ...`` or ``register_parameter('residual_output_scale', ...)``."""
+    """``self.residual_output_scale = …`` or ``register_parameter("residual_output_scale", …)``."""
     for node in find_all(init, cst.AssignTarget):
         if attr_of_self(node.target) == SCALE_ATTR:  # type: ignore[attr-defined]
             return True
     for node in find_all(init, cst.AnnAssign):
         if attr_of_self(node.target) == SCALE_ATTR:  # type: ignore[attr-defined]
             return True
-    return any(call_name(c) == "register_parameter" and c.args  # type: ignore[attr-defined]
-               and SCALE_ATTR in code_of(c.args[0].value)  # type: ignore[attr-defined]
-               for c in find_all(init, cst.Call))
+    return any(
+        call_name(c) == "register_parameter"
+        and c.args  # type: ignore[attr-defined]
+        and SCALE_ATTR in code_of(c.args[0].value)  # type: ignore[attr-defined]
+        for c in find_all(init, cst.Call)
+    )
 
 
 def add_scale_parameter(init: cst.FunctionDef, torch: str, nn: str, value: float) -> FunctionEdit:
@@ -128,10 +156,14 @@ def add_scale_parameter(init: cst.FunctionDef, torch: str, nn: str, value: float
     if not isinstance(body, cst.IndentedBlock):
         raise Unrecognised(init, "__init__ is written on one line")
     stmts = list(body.body)
-    anchor = stmts[-2] if isinstance(_only_small(stmts[-1]), cst.Return) and len(stmts) > 1 \
+    anchor = (
+        stmts[-2]
+        if isinstance(_only_small(stmts[-1]), cst.Return) and len(stmts) > 1
         else stmts[-1]
+    )
     stmt = cst.parse_statement(
-        f"self.{SCALE_ATTR} = {nn}.Parameter({torch}.tensor([{float(value)!r}]))")
+        f"self.{SCALE_ATTR} = {nn}.Parameter({torch}.tensor([{float(value)!r}]))"
+    )
     return FunctionEdit().insert_after(anchor, stmt)
 
 
@@ -142,6 +174,7 @@ def _only_small(stmt: cst.CSTNode) -> cst.CSTNode | None:
 
 
 # -- forward -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ForwardPlan:
@@ -182,8 +215,11 @@ def bound_forward(fn: cst.FunctionDef, torch: str) -> ForwardPlan:
     Raises :class:`Unrecognised` when a return hands out something else than a name or a call.
     """
     smalls = list(small_statements(fn.body))
-    returns = [_return(i, s, c) for i, (s, c) in enumerate(smalls)
-               if isinstance(s, cst.Return) and not _returns_nothing(s)]
+    returns = [
+        _return(i, s, c)
+        for i, (s, c) in enumerate(smalls)
+        if isinstance(s, cst.Return) and not _returns_nothing(s)
+    ]
     if not returns:
         raise Unrecognised(fn, "forward has no `return` of a value")
     bounds: list[_NameBound] = []
@@ -202,8 +238,9 @@ def bound_forward(fn: cst.FunctionDef, torch: str) -> ForwardPlan:
             wraps.append(ret)
     edit = FunctionEdit()
     for b in bounds:
-        edit.insert_after(b.anchor, cst.parse_statement(
-            f"{b.name} = {torch}.tanh({b.name}) * self.{SCALE_ATTR}"))
+        edit.insert_after(
+            b.anchor, cst.parse_statement(f"{b.name} = {torch}.tanh({b.name}) * self.{SCALE_ATTR}")
+        )
     for r in wraps:
         _wrap(edit, r, torch)
     return ForwardPlan(edit)
@@ -234,14 +271,18 @@ def is_scaled_tanh(node: cst.CSTNode) -> bool:
         assert isinstance(op, cst.BinaryOperation)
         if isinstance(op.operator, cst.Multiply):
             factors = product_factors(op)
-            if (any(call_name(f) == "tanh" for f in factors)
-                    and any(attr_of_self(f) == SCALE_ATTR for f in factors)):
+            if any(call_name(f) == "tanh" for f in factors) and any(
+                attr_of_self(f) == SCALE_ATTR for f in factors
+            ):
                 return True
     return False
 
 
-def _uncovered(smalls: list[tuple[cst.CSTNode, tuple[Place, ...]]], returns: list[_Return],
-               bounds: list[_NameBound]) -> list[_Return]:
+def _uncovered(
+    smalls: list[tuple[cst.CSTNode, tuple[Place, ...]]],
+    returns: list[_Return],
+    bounds: list[_NameBound],
+) -> list[_Return]:
     """The returns whose residual has not gone through a bound, walking in source order.
 
     A name is *scaled* once assigned a bounded value or anything computed from a scaled name,
@@ -269,20 +310,27 @@ def _uncovered(smalls: list[tuple[cst.CSTNode, tuple[Place, ...]]], returns: lis
     return uncovered
 
 
-def _candidate(smalls: list[tuple[cst.CSTNode, tuple[Place, ...]]],
-               ret: _Return) -> _NameBound | _Return:
+def _candidate(
+    smalls: list[tuple[cst.CSTNode, tuple[Place, ...]]], ret: _Return
+) -> _NameBound | _Return:
     """Where to bound this return's residual: after its name's producer, or the call itself."""
     head = ret.head
     name = name_of(head)
     if name is None:
-        if isinstance(head, cst.Call) or (isinstance(head, cst.Subscript)
-                                          and isinstance(unparen(head.value), cst.Call)):
+        if isinstance(head, cst.Call) or (
+            isinstance(head, cst.Subscript) and isinstance(unparen(head.value), cst.Call)
+        ):
             return ret
         raise Unrecognised(ret.stmt, "its value is neither a name nor a call")
-    producers = [(i, c) for i, (s, c) in enumerate(smalls[: ret.index])
-                 if isinstance(s, cst.Assign) and len(s.targets) == 1
-                 and name_of(s.targets[0].target) == name and name not in loaded_names(s.value)]
-    for index, chain in reversed(producers):
+    producers = [
+        (i, c)
+        for i, (s, c) in enumerate(smalls[: ret.index])
+        if isinstance(s, cst.Assign)
+        and len(s.targets) == 1
+        and name_of(s.targets[0].target) == name
+        and name not in loaded_names(s.value)
+    ]
+    for _, chain in reversed(producers):
         depth = _divergence(chain, ret.chain)
         if depth is None:
             continue
@@ -340,8 +388,9 @@ def _reassigns_from_itself(small: cst.CSTNode, name: str) -> bool:
 
 
 def _assigns(small: cst.CSTNode, name: str) -> bool:
-    return (isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign))
-            and name in {name_of(t) for t in _targets(small)})
+    return isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)) and name in {
+        name_of(t) for t in _targets(small)
+    }
 
 
 def _targets(small: cst.CSTNode) -> list[cst.CSTNode]:
@@ -355,6 +404,7 @@ def _wrap(edit: FunctionEdit, ret: _Return, torch: str) -> None:
 
     In a tuple, copies of the call in the other elements (a reconstruction) are wrapped too.
     """
+
     def bounded(node: cst.BaseExpression) -> cst.BaseExpression:
         template = cst.parse_expression(f"{torch}.tanh(_) * self.{SCALE_ATTR}")
         assert isinstance(template, cst.BinaryOperation) and isinstance(template.left, cst.Call)
@@ -368,8 +418,11 @@ def _wrap(edit: FunctionEdit, ret: _Return, torch: str) -> None:
         edit.swap(value, bounded(value))  # the node itself: ``unparen`` copies
         return
     # ``unparen`` copies the tuple but not its elements, so these are the tree's own nodes
-    targets = [ret.head] + [n for element in tuple_.elements[1:]
-                            for n in find_all(element, type(ret.head))
-                            if n.deep_equals(ret.head)]
+    targets = [ret.head] + [
+        n
+        for element in tuple_.elements[1:]
+        for n in find_all(element, type(ret.head))
+        if n.deep_equals(ret.head)
+    ]
     for node in targets:
         edit.swap(node, bounded(node))  # type: ignore[arg-type]

@@ -68,8 +68,11 @@ def _gets(node: cst.CSTNode) -> list[tuple[cst.BaseExpression, str]]:
 def _self_assigns(stmt: cst.CSTNode) -> list[cst.Assign]:
     if not isinstance(stmt, cst.SimpleStatementLine):
         return []
-    return [s for s in stmt.body if isinstance(s, cst.Assign) and len(s.targets) == 1
-            and attr_of_self(s.targets[0].target)]
+    return [
+        s
+        for s in stmt.body
+        if isinstance(s, cst.Assign) and len(s.targets) == 1 and attr_of_self(s.targets[0].target)
+    ]
 
 
 def find_settings(init: cst.FunctionDef, marker: str = MARKER) -> Settings | None:
@@ -81,11 +84,17 @@ def find_settings(init: cst.FunctionDef, marker: str = MARKER) -> Settings | Non
                     continue
                 anchor = place.stmt
                 for other in place.block.body:
-                    if any(m.deep_equals(mapping) for a in _self_assigns(other)
-                           for m, _ in _gets(a.value)):
+                    if any(
+                        m.deep_equals(mapping)
+                        for a in _self_assigns(other)
+                        for m, _ in _gets(a.value)
+                    ):
                         anchor = other
-                quote = next(s.quote for s in find_all(assign.value, cst.SimpleString)
-                             if isinstance(s, cst.SimpleString))
+                quote = next(
+                    s.quote
+                    for s in find_all(assign.value, cst.SimpleString)
+                    if isinstance(s, cst.SimpleString)
+                )
                 assert isinstance(anchor, cst.BaseStatement)
                 return Settings(mapping, anchor, quote[0] if quote[0] in "'\"" else "'")
     return None
@@ -113,11 +122,13 @@ def read_statement(settings: Settings, read: Read) -> cst.BaseStatement:
     default = f"{q}{read.default}{q}" if isinstance(read.default, str) else repr(read.default)
     return cst.parse_statement(
         f"self.{read.key} = {read.cast}({code_of(settings.mapping)}.get({q}{read.key}{q}, "
-        f"{default}))")
+        f"{default}))"
+    )
 
 
-def plan_reads(plan: PhasePlan, repo: Repo, rel: str, class_name: str,
-               reads: Sequence[Read]) -> bool:
+def plan_reads(
+    plan: PhasePlan, repo: Repo, rel: str, class_name: str, reads: Sequence[Read]
+) -> bool:
     """One item per read in ``class_name.__init__``, and the edit adding the missing ones.
 
     Returns False (and plans nothing) when the class has no ``__init__`` reading the section.
@@ -149,9 +160,9 @@ def plan_reads(plan: PhasePlan, repo: Repo, rel: str, class_name: str,
     return True
 
 
-
-def kept_values(repo: Repo, rel: str, values: Mapping[str, Any],
-                keep: Mapping[str, Callable[[Any], bool]]) -> dict[str, Any]:
+def kept_values(
+    repo: Repo, rel: str, values: Mapping[str, Any], keep: Mapping[str, Callable[[Any], bool]]
+) -> dict[str, Any]:
     """``values`` for one config, except that a key of ``keep`` whose current value passes its
     test keeps that value.
 

@@ -18,8 +18,13 @@ class Run:
     changes: list[FileChange]
 
 
-def plan_run(repo: Repo, requested: list[str], phases: Mapping[str, type[Phase]],
-             options: Mapping[str, Any], with_deps: bool = False) -> Run:
+def plan_run(
+    repo: Repo,
+    requested: list[str],
+    phases: Mapping[str, type[Phase]],
+    options: Mapping[str, Any],
+    with_deps: bool = False,
+) -> Run:
     """Plan ``requested`` phases in dependency order, each seeing the edits of those before it."""
     order = resolve(requested, phases, with_deps)
     _check_requirements(repo, order, phases, options)
@@ -39,8 +44,9 @@ def stage(repo: Repo, plan: PhasePlan) -> None:
         repo.python(rel).replace(ref, fn)
 
 
-def _check_requirements(repo: Repo, order: list[str], phases: Mapping[str, type[Phase]],
-                        options: Mapping[str, Any]) -> None:
+def _check_requirements(
+    repo: Repo, order: list[str], phases: Mapping[str, type[Phase]], options: Mapping[str, Any]
+) -> None:
     for name in order:
         for dep in phases[name].requires:
             if dep in order:
@@ -53,11 +59,14 @@ def _check_requirements(repo: Repo, order: list[str], phases: Mapping[str, type[
                 detail = f" (missing: {missing})" if state.state == "partial" and missing else ""
                 raise HdrfixError(
                     f"{name} requires {dep}, which is {state.state} in this repo{detail}",
-                    str(repo.root), hint=f"run `hdrfix apply {dep} {name}` or add --with-deps")
+                    str(repo.root),
+                    hint=f"run `hdrfix apply {dep} {name}` or add --with-deps",
+                )
 
 
-def status(repo: Repo, phases: Mapping[str, type[Phase]],
-           options: Mapping[str, Any]) -> list[PhasePlan]:
+def status(
+    repo: Repo, phases: Mapping[str, type[Phase]], options: Mapping[str, Any]
+) -> list[PhasePlan]:
     """Each phase's state as read from the files, every phase against the same unedited repo."""
     plans = []
     for name in resolve(sorted(phases), phases, with_deps=False):

@@ -16,12 +16,14 @@ def framework_dir() -> Path:
             return candidate
     from hdrfix.errors import HdrfixError
 
-    raise HdrfixError("the bundled fixture framework is missing", str(CANDIDATES[-1]),
-                      hint="reinstall hdrfix")
+    raise HdrfixError(
+        "the bundled fixture framework is missing", str(CANDIDATES[-1]), hint="reinstall hdrfix"
+    )
 
 
 def copy_framework(dest: Path) -> Path:
     """A fresh copy of the fixture framework at ``dest`` (which must not exist)."""
-    shutil.copytree(framework_dir(), dest,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hdrfix"))
+    shutil.copytree(
+        framework_dir(), dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hdrfix")
+    )
     return dest

@@ -41,8 +41,11 @@ class Journal:
             entries = data["entries"]
             assert isinstance(entries, list)
         except (ValueError, KeyError, TypeError, AssertionError):
-            raise HdrfixError("is not a journal hdrfix can read", JOURNAL,
-                              hint="restore it from version control or delete it") from None
+            raise HdrfixError(
+                "is not a journal hdrfix can read",
+                JOURNAL,
+                hint="restore it from version control or delete it",
+            ) from None
         return cls(source, entries)
 
     def active(self) -> list[dict[str, Any]]:

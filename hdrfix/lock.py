@@ -21,11 +21,17 @@ def repo_lock(root: Path, wait: float | None = None) -> Iterator[None]:
     try:
         path.parent.mkdir(exist_ok=True)
     except OSError as exc:
-        raise HdrfixError(f"cannot create the lock folder ({exc.strerror})", LOCK,
-                          hint="make the repository writable; nothing was changed") from None
+        raise HdrfixError(
+            f"cannot create the lock folder ({exc.strerror})",
+            LOCK,
+            hint="make the repository writable; nothing was changed",
+        ) from None
     try:
         with FileLock(str(path), timeout=wait):
             yield
     except Timeout:
-        raise HdrfixError(f"another hdrfix run has held the lock for {wait:.0f} s", LOCK,
-                          hint="wait for it to finish and run again; nothing was changed") from None
+        raise HdrfixError(
+            f"another hdrfix run has held the lock for {wait:.0f} s",
+            LOCK,
+            hint="wait for it to finish and run again; nothing was changed",
+        ) from None

@@ -93,8 +93,9 @@ class _ExpCalls(cst.CSTVisitor):
             self.stack.pop()
 
 
-def _site_for(call: cst.Call, enclosing: frozenset[int],
-              by_name: dict[str, list[Assignment]]) -> Site | None:
+def _site_for(
+    call: cst.Call, enclosing: frozenset[int], by_name: dict[str, list[Assignment]]
+) -> Site | None:
     arg = unparen(call.args[0].value)
     recon: Assignment | None = None
     name = name_of(arg)
@@ -154,8 +155,12 @@ def is_clamp_of(stmt: cst.CSTNode, name: str) -> bool:
     """``x = torch.clamp(x, ...)``, ``x = x.clamp(...)``, ``x.clamp_(...)`` and the like."""
     smalls = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else [stmt]
     for small in smalls:
-        if (isinstance(small, cst.Assign) and len(small.targets) == 1
-                and name_of(small.targets[0].target) == name and _clamps(small.value, name)):
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and name_of(small.targets[0].target) == name
+            and _clamps(small.value, name)
+        ):
             return True
         if isinstance(small, cst.Expr) and _clamps(small.value, name):
             return True
@@ -176,11 +181,12 @@ def _clamps(value: cst.BaseExpression, name: str) -> bool:
 def clamped_after(site: Site) -> bool:
     """Whether the residual is clamped in the same block after its computation."""
     body = site.compute.block.body
-    return any(is_clamp_of(stmt, site.residual) for stmt in body[site.compute.index + 1:])
+    return any(is_clamp_of(stmt, site.residual) for stmt in body[site.compute.index + 1 :])
 
 
-def insert_after(fn: cst.FunctionDef, anchor: cst.CSTNode,
-                 new: list[cst.BaseStatement]) -> cst.FunctionDef:
+def insert_after(
+    fn: cst.FunctionDef, anchor: cst.CSTNode, new: list[cst.BaseStatement]
+) -> cst.FunctionDef:
     """``fn`` with ``new`` statements right after ``anchor`` in whichever block holds it."""
     inserter = _Inserter(anchor, new)
     result = fn.visit(inserter)
@@ -196,11 +202,12 @@ class _Inserter(cst.CSTTransformer):
         self.new = new
         self.done = False
 
-    def leave_IndentedBlock(self, original: cst.IndentedBlock,
-                            updated: cst.IndentedBlock) -> cst.IndentedBlock:
+    def leave_IndentedBlock(
+        self, original: cst.IndentedBlock, updated: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
         for index, stmt in enumerate(original.body):
             if stmt is self.anchor:
                 self.done = True
                 body = list(updated.body)
-                return updated.with_changes(body=body[: index + 1] + self.new + body[index + 1:])
+                return updated.with_changes(body=body[: index + 1] + self.new + body[index + 1 :])
         return updated

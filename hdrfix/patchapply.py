@@ -49,14 +49,14 @@ def apply_diff(text: str, diff: str) -> str:
     offset = 0
     for hunk in parse_hunks(diff):
         at = _locate(lines, hunk, hunk.start - 1 + offset)
-        lines[at: at + len(hunk.old)] = hunk.new
+        lines[at : at + len(hunk.old)] = hunk.new
         offset = at + len(hunk.new) - (hunk.start - 1 + len(hunk.old))
     return newline.join(lines)
 
 
 def _locate(lines: list[str], hunk: Hunk, expected: int) -> int:
     size = len(hunk.old)
-    matches = [i for i in range(len(lines) - size + 1) if lines[i: i + size] == hunk.old]
+    matches = [i for i in range(len(lines) - size + 1) if lines[i : i + size] == hunk.old]
     if not matches:
         raise PatchConflict(hunk.start, "the lines hdrfix wrote there were edited since")
     if len(matches) > 1:

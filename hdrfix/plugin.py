@@ -107,11 +107,13 @@ def discover(plugin_dirs: tuple[Path, ...] = ()) -> dict[str, type[Phase]]:
 
 def _register(phases: dict[str, type[Phase]], cls: Any, origin: str) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Phase) and getattr(cls, "name", None)):
-        raise HdrfixError("does not provide a Phase subclass with a name", origin,
-                          hint="see docs/plugins.md")
+        raise HdrfixError(
+            "does not provide a Phase subclass with a name", origin, hint="see docs/plugins.md"
+        )
     if cls.name in phases and phases[cls.name] is not cls:
-        raise HdrfixError(f"phase {cls.name!r} is defined twice", origin,
-                          hint="rename one of the phases")
+        raise HdrfixError(
+            f"phase {cls.name!r} is defined twice", origin, hint="rename one of the phases"
+        )
     phases[cls.name] = cls
 
 
@@ -127,20 +129,22 @@ def _phases_in_file(path: Path) -> list[type[Phase]]:
     except SyntaxError as exc:
         raise HdrfixError(f"plugin has a syntax error: {exc.msg}", str(path), exc.lineno) from None
     return [
-        obj for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, Phase) and obj is not Phase
-        and obj.__module__ == module_name and getattr(obj, "name", None)
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, Phase)
+        and obj is not Phase
+        and obj.__module__ == module_name
+        and getattr(obj, "name", None)
     ]
 
 
-def resolve(requested: list[str], phases: Mapping[str, type[Phase]],
-            with_deps: bool) -> list[str]:
+def resolve(requested: list[str], phases: Mapping[str, type[Phase]], with_deps: bool) -> list[str]:
     """The requested phases in dependency order; with ``with_deps`` their requirements too."""
     for name in requested:
         if name not in phases:
             known = ", ".join(sorted(phases)) or "none"
-            raise HdrfixError(f"unknown phase {name!r} (known: {known})",
-                              hint="see `hdrfix list`")
+            raise HdrfixError(f"unknown phase {name!r} (known: {known})", hint="see `hdrfix list`")
     wanted = set(requested)
     if with_deps:
         stack = list(requested)

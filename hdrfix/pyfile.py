@@ -18,6 +18,7 @@ from hdrfix.lines import line_starts, newline_of
 from hdrfix.sourcefile import SourceFile
 
 if TYPE_CHECKING:
+    import libcst
     import libcst as cst
 
 
@@ -50,8 +51,12 @@ class PyFile:
         try:
             tree = ast.parse(text, filename=source.rel)
         except SyntaxError as exc:
-            raise HdrfixError(f"Python syntax error: {exc.msg}", source.rel, exc.lineno,
-                              "fix the syntax error, then run hdrfix again") from None
+            raise HdrfixError(
+                f"Python syntax error: {exc.msg}",
+                source.rel,
+                exc.lineno,
+                "fix the syntax error, then run hdrfix again",
+            ) from None
         starts = line_starts(text)
         functions: list[FunctionRef] = []
         classes: dict[str, ast.ClassDef] = {}
@@ -73,18 +78,19 @@ class PyFile:
         return next((f for f in self.functions if f.qualname == qualname), None)
 
     def segment(self, ref: FunctionRef) -> str:
-        return self.source.text[ref.start: ref.end]
+        return self.source.text[ref.start : ref.end]
 
     def cst(self, ref: FunctionRef) -> cst.FunctionDef:
         """The function as libcst sees it now: edited by an earlier phase, or parsed once."""
         if ref.qualname in self._edited:
             return self._edited[ref.qualname]
         if ref.qualname not in self._cst:
-            self._cst[ref.qualname] = _parse_function(self.segment(ref), ref, self.rel,
-                                                      newline_of(self.source.text))
+            self._cst[ref.qualname] = _parse_function(
+                self.segment(ref), ref, self.rel, newline_of(self.source.text)
+            )
         return self._cst[ref.qualname][1]
 
-    def replace(self, ref: FunctionRef, node: cst.FunctionDef) -> None:
+    def replace(self, ref: FunctionRef, node: libcst.FunctionDef) -> None:
         self._edited[ref.qualname] = node
 
     @property
@@ -101,20 +107,24 @@ class PyFile:
             node = self._edited.get(ref.qualname)
             if node is None:
                 continue
-            parts.append(self.source.text[pos: ref.start])
+            parts.append(self.source.text[pos : ref.start])
             parts.append(_render_function(self._cst[ref.qualname][0], node))
             pos = ref.end
         parts.append(self.source.text[pos:])
         return "".join(parts)
 
 
-def _ref(node: ast.FunctionDef | ast.AsyncFunctionDef, class_name: str | None, text: str,
-         starts: list[int]) -> FunctionRef:
+def _ref(
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    class_name: str | None,
+    text: str,
+    starts: list[int],
+) -> FunctionRef:
     first = min([node.lineno] + [d.lineno for d in node.decorator_list])
     last = node.end_lineno or node.lineno
     start = starts[first - 1]
     end = starts[last] if last < len(starts) else len(text)
-    line_text = text[start: starts[first] if first < len(starts) else len(text)]
+    line_text = text[start : starts[first] if first < len(starts) else len(text)]
     indent = line_text[: len(line_text) - len(line_text.lstrip(" \t"))]
     qualname = f"{class_name}.{node.name}" if class_name else node.name
     return FunctionRef(qualname, node.name, class_name, first, last, start, end, indent)
@@ -124,8 +134,9 @@ def _ref(node: ast.FunctionDef | ast.AsyncFunctionDef, class_name: str | None, t
 _WRAPPER = "if True:"
 
 
-def _parse_function(segment: str, ref: FunctionRef, rel: str,
-                    newline: str) -> tuple[cst.Module, cst.FunctionDef]:
+def _parse_function(
+    segment: str, ref: FunctionRef, rel: str, newline: str
+) -> tuple[cst.Module, cst.FunctionDef]:
     """Parse one function; the module is kept so that rendering reuses its indent and newline."""
     import libcst as cst
 
@@ -135,9 +146,12 @@ def _parse_function(segment: str, ref: FunctionRef, rel: str,
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        raise HdrfixError(f"libcst cannot parse {ref.qualname}: {exc.message}", rel,
-                          ref.line + exc.raw_line - (2 if ref.indent else 1),
-                          "report this file's shape to hdrfix") from None
+        raise HdrfixError(
+            f"libcst cannot parse {ref.qualname}: {exc.message}",
+            rel,
+            ref.line + exc.raw_line - (2 if ref.indent else 1),
+            "report this file's shape to hdrfix",
+        ) from None
     return module, _function_of(module)
 
 
@@ -145,11 +159,9 @@ def _function_of(module: cst.Module) -> cst.FunctionDef:
     import libcst as cst
 
     stmt = module.body[0]
-    if isinstance(stmt, cst.If):
-        assert isinstance(stmt.body, cst.IndentedBlock)
-        stmt = stmt.body.body[0]
-    assert isinstance(stmt, cst.FunctionDef)
-    return stmt
+    inner = stmt.body.body[0] if isinstance(stmt, cst.If) else stmt
+    assert isinstance(inner, cst.FunctionDef)
+    return inner
 
 
 def _render_function(module: cst.Module, node: cst.FunctionDef) -> str:
@@ -161,5 +173,5 @@ def _render_function(module: cst.Module, node: cst.FunctionDef) -> str:
         wrapped = stmt.with_changes(body=stmt.body.with_changes(body=[node]))
         code = module.with_changes(body=[wrapped]).code
         newline = module.default_newline
-        return code[code.index(newline) + len(newline):]
+        return code[code.index(newline) + len(newline) :]
     return module.with_changes(body=[node]).code

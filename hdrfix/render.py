@@ -8,6 +8,7 @@ from typing import Any
 from hdrfix.engine import Run
 from hdrfix.plugin import Item, PhasePlan
 
+
 def colorize(diff: str) -> str:
     out = []
     for line in diff.splitlines(keepends=True):
@@ -62,8 +63,10 @@ def status_lines(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> Itera
         yield from _notes(plan)
     for entry in entries:
         done = f"reverted {entry['reverted']}" if entry.get("reverted") else "in effect"
-        yield (f"journal #{entry['id']}: {'+'.join(entry['phases'])} applied {entry['time']} "
-               f"by hdrfix {entry['hdrfix']}, {len(entry['files'])} file(s), {done}")
+        yield (
+            f"journal #{entry['id']}: {'+'.join(entry['phases'])} applied {entry['time']} "
+            f"by hdrfix {entry['hdrfix']}, {len(entry['files'])} file(s), {done}"
+        )
 
 
 def _item(item: Item) -> dict[str, Any]:
@@ -91,6 +94,9 @@ def run_json(run: Run, mode: str) -> dict[str, Any]:
 
 
 def status_json(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> dict[str, Any]:
-    journal = [{k: e.get(k) for k in ("id", "phases", "time", "hdrfix", "reverted")}
-               | {"files": sorted(e["files"])} for e in entries]
+    journal = [
+        {k: e.get(k) for k in ("id", "phases", "time", "hdrfix", "reverted")}
+        | {"files": sorted(e["files"])}
+        for e in entries
+    ]
     return {"phases": [_plan_json(p) for p in plans], "journal": journal}

@@ -13,11 +13,30 @@ from hdrfix.pyfile import PyFile
 from hdrfix.sourcefile import SourceFile
 
 # Folders that never hold the user's framework code, whatever .gitignore says.
-SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", ".hdrfix", ".venv", "venv", "env", ".env", "node_modules",
-    "__pycache__", "build", "dist", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
-    ".ruff_cache", ".hypothesis", "site-packages", ".eggs",
-})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".hdrfix",
+        ".venv",
+        "venv",
+        "env",
+        ".env",
+        "node_modules",
+        "__pycache__",
+        "build",
+        "dist",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        "site-packages",
+        ".eggs",
+    }
+)
 
 
 @dataclass
@@ -37,8 +56,11 @@ class Repo:
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         if not self.root.is_dir():
-            raise HdrfixError("repository folder not found", str(self.root),
-                              hint="pass the framework checkout with --repo PATH")
+            raise HdrfixError(
+                "repository folder not found",
+                str(self.root),
+                hint="pass the framework checkout with --repo PATH",
+            )
 
     # -- finding files -----------------------------------------------------------------------
     def files(self, suffixes: tuple[str, ...]) -> list[str]:
@@ -105,7 +127,10 @@ def _list_files(root: Path) -> Iterable[str]:
         try:
             out = subprocess.run(
                 ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                cwd=root, capture_output=True, check=True, timeout=60,
+                cwd=root,
+                capture_output=True,
+                check=True,
+                timeout=60,
             ).stdout
             listed = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
             return [p for p in listed if not SKIP_DIRS.intersection(p.split("/")[:-1])]

@@ -24,23 +24,28 @@ class RevertPlan:
     entries: list[dict[str, Any]]
 
 
-def plan_revert(root: Path, names: list[str], phases: Mapping[str, type[Phase]],
-                force_structural: bool) -> RevertPlan:
+def plan_revert(
+    root: Path, names: list[str], phases: Mapping[str, type[Phase]], force_structural: bool
+) -> RevertPlan:
     journal = Journal.load(root)
     active = journal.active()
     selected = [e for e in active if set(e["phases"]) & set(names)]
     for name in names:
         if not any(name in e["phases"] for e in selected):
-            raise HdrfixError(f"{name} has no apply recorded in the journal", JOURNAL,
-                              hint="a phase applied by hand or by another tool is reverted "
-                                   "by hand (e.g. git checkout)")
+            raise HdrfixError(
+                f"{name} has no apply recorded in the journal",
+                JOURNAL,
+                hint="a phase applied by hand or by another tool is reverted "
+                "by hand (e.g. git checkout)",
+            )
     for entry in selected:
         others = sorted(set(entry["phases"]) - set(names))
         if others:
             raise HdrfixError(
-                f"{', '.join(entry['phases'])} were applied together (journal entry "
-                f"{entry['id']})", JOURNAL,
-                hint=f"revert them together: hdrfix revert {' '.join(entry['phases'])}")
+                f"{', '.join(entry['phases'])} were applied together (journal entry {entry['id']})",
+                JOURNAL,
+                hint=f"revert them together: hdrfix revert {' '.join(entry['phases'])}",
+            )
     _refuse_dependents(active, selected, names, phases)
     texts: dict[str, bytes] = {}
     sources: dict[str, SourceFile] = {}
@@ -50,13 +55,20 @@ def plan_revert(root: Path, names: list[str], phases: Mapping[str, type[Phase]],
                 sources[rel] = SourceFile.read(root, rel)
                 texts[rel] = sources[rel].raw
             texts[rel] = _undo(rel, texts[rel], sources[rel], record, force_structural)
-    changes = [FileChange(sources[rel], _decode(sources[rel], data))
-               for rel, data in sorted(texts.items()) if data != sources[rel].raw]
+    changes = [
+        FileChange(sources[rel], _decode(sources[rel], data))
+        for rel, data in sorted(texts.items())
+        if data != sources[rel].raw
+    ]
     return RevertPlan(changes, journal.mark_reverted({e["id"] for e in selected}), selected)
 
 
-def _refuse_dependents(active: list[dict[str, Any]], selected: list[dict[str, Any]],
-                       names: list[str], phases: Mapping[str, type[Phase]]) -> None:
+def _refuse_dependents(
+    active: list[dict[str, Any]],
+    selected: list[dict[str, Any]],
+    names: list[str],
+    phases: Mapping[str, type[Phase]],
+) -> None:
     for entry in active:
         if entry in selected:
             continue
@@ -65,27 +77,39 @@ def _refuse_dependents(active: list[dict[str, Any]], selected: list[dict[str, An
             blocking = sorted(needs & set(names))
             if blocking:
                 raise HdrfixError(
-                    f"{phase} is applied and requires {', '.join(blocking)}", JOURNAL,
-                    hint=f"revert both: hdrfix revert {' '.join(blocking)} {phase}")
+                    f"{phase} is applied and requires {', '.join(blocking)}",
+                    JOURNAL,
+                    hint=f"revert both: hdrfix revert {' '.join(blocking)} {phase}",
+                )
 
 
-def _undo(rel: str, current: bytes, source: SourceFile, record: dict[str, Any],
-          force_structural: bool) -> bytes:
+def _undo(
+    rel: str, current: bytes, source: SourceFile, record: dict[str, Any], force_structural: bool
+) -> bytes:
     if sha256(current) == record["sha256_after"]:
         return pre_image(record)
     if not force_structural:
         raise HdrfixError(
-            "was edited since hdrfix wrote it", rel,
+            "was edited since hdrfix wrote it",
+            rel,
             hint="commit or stash your edits and revert, or use --force-structural to take "
-                 "back only hdrfix's edit (nothing was changed)")
+            "back only hdrfix's edit (nothing was changed)",
+        )
     text = _decode(source, current)
     try:
         return source.encode(apply_diff(text, record["reverse_diff"]))
     except PatchConflict as exc:
-        raise HdrfixError(f"cannot take back hdrfix's edit: {exc}", rel, exc.line,
-                          "revert this file by hand; nothing was changed") from None
+        raise HdrfixError(
+            f"cannot take back hdrfix's edit: {exc}",
+            rel,
+            exc.line,
+            "revert this file by hand; nothing was changed",
+        ) from None
 
 
 def _decode(source: SourceFile, data: bytes) -> str:
-    return data[len(source.bom):].decode(source.encoding) if data.startswith(source.bom) \
+    return (
+        data[len(source.bom) :].decode(source.encoding)
+        if data.startswith(source.bom)
         else data.decode(source.encoding)
+    )

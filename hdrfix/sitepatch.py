@@ -22,8 +22,9 @@ class SitePatcher(Protocol):
     def edit(self, site: Site) -> FunctionEdit: ...
 
 
-def plan_sites(plan: PhasePlan, repo: Repo, options: Mapping[str, Any], what: str,
-               patcher: SitePatcher) -> None:
+def plan_sites(
+    plan: PhasePlan, repo: Repo, options: Mapping[str, Any], what: str, patcher: SitePatcher
+) -> None:
     from hdrfix.cst_lines import FunctionLines
     from hdrfix.targets import site_files, sites_in
 
@@ -31,8 +32,11 @@ def plan_sites(plan: PhasePlan, repo: Repo, options: Mapping[str, Any], what: st
     for rel in files.patched:
         found = sites_in(repo, rel)
         if not found:
-            raise HdrfixError("no log-domain reconstruction found (exp of log image + residual)",
-                              rel, hint="point at the trainer with --framework FILE")
+            raise HdrfixError(
+                "no log-domain reconstruction found (exp of log image + residual)",
+                rel,
+                hint="point at the trainer with --framework FILE",
+            )
         for ref, fn, sites in found:
             lines = FunctionLines(ref, fn)
             edit = FunctionEdit()
@@ -52,4 +56,5 @@ def plan_sites(plan: PhasePlan, repo: Repo, options: Mapping[str, Any], what: st
             for site in sites:
                 if not patcher.done(site):
                     plan.not_patched.append(
-                        Item(rel, lines.line(site.compute.stmt), f"{ref.qualname}: {what}", False))
+                        Item(rel, lines.line(site.compute.stmt), f"{ref.qualname}: {what}", False)
+                    )

@@ -60,18 +60,22 @@ class SourceFile:
         except FileNotFoundError:
             raise HdrfixError("no such file", rel, hint="check the path") from None
         except PermissionError:
-            raise HdrfixError("cannot read the file (permission denied)", rel,
-                              hint="make it readable and run again") from None
+            raise HdrfixError(
+                "cannot read the file (permission denied)",
+                rel,
+                hint="make it readable and run again",
+            ) from None
         if rel.endswith(".py"):
             encoding, bom = _python_encoding(raw, rel)
         else:
             encoding, bom = "utf-8", (codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b"")
         try:
-            text = raw[len(bom):].decode(encoding)
+            text = raw[len(bom) :].decode(encoding)
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
-            raise HdrfixError(f"not valid {encoding}", rel, line,
-                              "save the file as UTF-8 or declare its encoding") from None
+            raise HdrfixError(
+                f"not valid {encoding}", rel, line, "save the file as UTF-8 or declare its encoding"
+            ) from None
         return cls(root, rel, raw, encoding, bom, text)
 
 
@@ -91,5 +95,8 @@ def _refuse_outside(root: Path, rel: str) -> None:
     resolved = os.path.realpath(root / rel)
     real_root = os.path.realpath(root)
     if os.path.commonpath([resolved, real_root]) != real_root:
-        raise HdrfixError("resolves to a path outside the repository", rel,
-                          hint="hdrfix only edits files inside --repo")
+        raise HdrfixError(
+            "resolves to a path outside the repository",
+            rel,
+            hint="hdrfix only edits files inside --repo",
+        )

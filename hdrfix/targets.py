@@ -34,16 +34,24 @@ def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
     if chosen:
         for rel in chosen:
             if not yamledit.has_key(repo.text(rel), rel, f"{SECTION}.{CONFIG_MARKER}"):
-                raise HdrfixError(f"has no {SECTION}.{CONFIG_MARKER}", rel,
-                                  hint="pass a training config that holds the section")
+                raise HdrfixError(
+                    f"has no {SECTION}.{CONFIG_MARKER}",
+                    rel,
+                    hint="pass a training config that holds the section",
+                )
         return chosen
-    found = [rel for rel in repo.candidates(YAML_SUFFIXES, CONFIG_MARKER.encode())
-             if yamledit.has_key(repo.text(rel), rel, f"{SECTION}.{CONFIG_MARKER}")]
+    found = [
+        rel
+        for rel in repo.candidates(YAML_SUFFIXES, CONFIG_MARKER.encode())
+        if yamledit.has_key(repo.text(rel), rel, f"{SECTION}.{CONFIG_MARKER}")
+    ]
     if not found:
         raise HdrfixError(
             f"no config found: no YAML file holds {SECTION}.{CONFIG_MARKER} "
-            f"(the default is {DEFAULT_CONFIG})", str(repo.root),
-            hint="point at the config with --config FILE")
+            f"(the default is {DEFAULT_CONFIG})",
+            str(repo.root),
+            hint="point at the config with --config FILE",
+        )
     return found
 
 
@@ -55,17 +63,25 @@ def framework_file(repo: Repo, options: Mapping[str, Any]) -> str:
         return rel
     if repo.exists(DEFAULT_FRAMEWORK):
         return DEFAULT_FRAMEWORK
-    found = [rel for rel in repo.candidates((".py",), b"training_step", b"exp(")
-             if _is_trainer(repo.python(rel)) and sites_in(repo, rel)]
+    found = [
+        rel
+        for rel in repo.candidates((".py",), b"training_step", b"exp(")
+        if _is_trainer(repo.python(rel)) and sites_in(repo, rel)
+    ]
     if len(found) == 1:
         return found[0]
     if not found:
         raise HdrfixError(
             f"no framework found: {DEFAULT_FRAMEWORK} is absent and no other file has a class "
             "with training_step and a log-domain reconstruction (exp of log image + residual)",
-            str(repo.root), hint="point at the trainer with --framework FILE")
-    raise HdrfixError(f"several candidate frameworks: {', '.join(found)}", str(repo.root),
-                      hint="choose one with --framework FILE")
+            str(repo.root),
+            hint="point at the trainer with --framework FILE",
+        )
+    raise HdrfixError(
+        f"several candidate frameworks: {', '.join(found)}",
+        str(repo.root),
+        hint="choose one with --framework FILE",
+    )
 
 
 @dataclass(frozen=True)
@@ -79,11 +95,17 @@ def site_files(repo: Repo, options: Mapping[str, Any]) -> SiteFiles:
     included = [repo_rel(repo, p) for p in options.get("include") or ()]
     for rel in included:
         if not sites_in(repo, rel):
-            raise HdrfixError("has no log-domain reconstruction to patch", rel,
-                              hint="--include takes files with exp(log image + residual)")
+            raise HdrfixError(
+                "has no log-domain reconstruction to patch",
+                rel,
+                hint="--include takes files with exp(log image + residual)",
+            )
     patched = [framework] + [r for r in included if r != framework]
-    others = [rel for rel in repo.candidates((".py",), b"exp(", b"log(")
-              if rel not in patched and sites_in(repo, rel)]
+    others = [
+        rel
+        for rel in repo.candidates((".py",), b"exp(", b"log(")
+        if rel not in patched and sites_in(repo, rel)
+    ]
     return SiteFiles(patched, others)
 
 

@@ -280,7 +280,7 @@ def _narrow(text: str, dotted: str) -> tuple[int, int, int] | None:
     if len(text) <= LARGE or _DOC_MARKER.search(text):
         return None
     top = dotted.split(".")[0]
-    tops = [m for m in _TOP_KEY.finditer(text)]
+    tops = list(_TOP_KEY.finditer(text))
     named = [i for i, m in enumerate(tops) if m.group(0).split(":")[0].strip() == top]
     if len(named) != 1:
         return None
@@ -368,8 +368,10 @@ def set_values(
     narrow = _narrow(text, section)
     if narrow is not None:
         start, end, lines = narrow
-        part = _shifted(lines, lambda: set_values(
-            text[start:end], path, section, values, add_missing=add_missing))
+        part = _shifted(
+            lines,
+            lambda: set_values(text[start:end], path, section, values, add_missing=add_missing),
+        )
         return text[:start] + part + text[end:]
     docs = load_all(text, path)
     sections = _find_sections(docs, section, path)
@@ -842,7 +844,7 @@ class _Canon:
             yield from self._added_keys(base)
 
     def _resolve(self, mapping: CommentedMap, key: Any) -> Any:
-        """``mapping[key]`` after the edits, by YAML's precedence: own keys, then merges in order."""
+        """``mapping[key]`` after the edits by YAML's precedence: own keys, then merges in order."""
         if key in _own_keys(mapping):
             return self.overrides.get((id(mapping), key), mapping[key])
         if key in self.additions.get(id(mapping), {}):

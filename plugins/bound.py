@@ -87,24 +87,37 @@ class Bound(Phase):
         framework = framework_file(repo, options)
         found = sites_in(repo, framework)
         classes = sorted({ref.class_name for ref, _, _ in found if ref.class_name})
-        with_attr = {c for c in classes
-                     if plan_reads(plan, repo, framework, c, [Read(KEY, "float", value)])}
+        with_attr = {
+            c for c in classes if plan_reads(plan, repo, framework, c, [Read(KEY, "float", value)])
+        }
         for c in classes:
             if c not in with_attr:
-                plan.notes.append(f"{framework}: {c}.__init__ does not read log_delta_abs_max "
-                                  f"from a settings mapping; its sites use the literal {value!r}")
-        uses_attr = {id(site.exp_call) for ref, _, sites in found if ref.class_name in with_attr
-                     for site in sites}
-        plan_sites(plan, repo, options, f"bound the reconstruction (max {KEY})",
-                   _BoundSite(value, uses_attr, lambda: _functions(repo, options)))
+                plan.notes.append(
+                    f"{framework}: {c}.__init__ does not read log_delta_abs_max "
+                    f"from a settings mapping; its sites use the literal {value!r}"
+                )
+        uses_attr = {
+            id(site.exp_call)
+            for ref, _, sites in found
+            if ref.class_name in with_attr
+            for site in sites
+        }
+        plan_sites(
+            plan,
+            repo,
+            options,
+            f"bound the reconstruction (max {KEY})",
+            _BoundSite(value, uses_attr, lambda: _functions(repo, options)),
+        )
         return plan
 
 
 class _BoundSite:
     """``Ln_hat = torch.clamp(Ln_hat, max=...)`` right after ``Ln_hat = log_img + delta_log``."""
 
-    def __init__(self, value: float, uses_attr: set[int],
-                 functions: Callable[[], dict[int, Any]]) -> None:
+    def __init__(
+        self, value: float, uses_attr: set[int], functions: Callable[[], dict[int, Any]]
+    ) -> None:
         self.value = value
         self.uses_attr = uses_attr  # ids of the exp calls in the trainer: self.log_output_max
         self._functions = functions  # id(exp call) -> the function holding it, when needed
@@ -116,8 +129,9 @@ class _BoundSite:
         if site.recon is None:
             return False
         place = holding_place(site.recon)
-        return any(_clamps_max(stmt, site.recon.target)
-                   for stmt in place.block.body[place.index + 1:])
+        return any(
+            _clamps_max(stmt, site.recon.target) for stmt in place.block.body[place.index + 1 :]
+        )
 
     def edit(self, site):
         import libcst as cst
@@ -136,27 +150,38 @@ class _BoundSite:
         fn = self._roots[id(site.exp_call)]
         place = statement_holding(fn.body, site.exp_call)
         if place is None or place.index == 0:
-            raise HdrfixError(f"{fn.name.value}: exp(log image + residual) opens its block, so "
-                              "there is no place to name and bound the sum first",
-                              hint="write `Ln_hat = log_img + delta_log` before it, then rerun")
+            raise HdrfixError(
+                f"{fn.name.value}: exp(log image + residual) opens its block, so "
+                "there is no place to name and bound the sum first",
+                hint="write `Ln_hat = log_img + delta_log` before it, then rerun",
+            )
         name = fresh_name(fn, "Ln_hat")
         arg = site.exp_call.args[0].value
         stmt = place.stmt
         recon = cst.parse_statement(f"{name} = {code_of(unparen(arg))}")
         bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
         renamed = stmt.deep_replace(arg, cst.Name(name)).with_changes(leading_lines=[])
-        return (FunctionEdit()
-                .insert_after(place.block.body[place.index - 1],
-                              recon.with_changes(leading_lines=stmt.leading_lines), bound)
-                .swap(stmt, renamed))
+        return (
+            FunctionEdit()
+            .insert_after(
+                place.block.body[place.index - 1],
+                recon.with_changes(leading_lines=stmt.leading_lines),
+                bound,
+            )
+            .swap(stmt, renamed)
+        )
 
 
 def _functions(repo: Repo, options: Mapping[str, Any]) -> dict[int, Any]:
     """id(exp call) -> function, over the patched files: only an unnamed sum needs it."""
     from hdrfix.targets import site_files, sites_in
 
-    return {id(site.exp_call): fn for rel in site_files(repo, options).patched
-            for _, fn, sites in sites_in(repo, rel) for site in sites}
+    return {
+        id(site.exp_call): fn
+        for rel in site_files(repo, options).patched
+        for _, fn, sites in sites_in(repo, rel)
+        for site in sites
+    }
 
 
 def _clamps_max(stmt: Any, name: str) -> bool:

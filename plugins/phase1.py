@@ -46,7 +46,8 @@ class Phase1(Phase):
             if section_value(repo, rel, "log_supervision_enable") is False:
                 plan.notes.append(
                     f"{rel}: log_supervision_enable is false, so the log-supervision changes "
-                    "have no effect until it is enabled")
+                    "have no effect until it is enabled"
+                )
         bound = float(options.get("clamp") or DEFAULT_CLAMP)
         if bound <= 0:
             from hdrfix.errors import HdrfixError
@@ -74,5 +75,6 @@ class _ClampSite:
 
         r = site.residual
         stmt = cst.parse_statement(
-            f"{r} = {site.torch}.clamp({r}, min=-{self.bound!r}, max={self.bound!r})")
+            f"{r} = {site.torch}.clamp({r}, min=-{self.bound!r}, max={self.bound!r})"
+        )
         return FunctionEdit().insert_after(site.compute.stmt, stmt)

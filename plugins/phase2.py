@@ -45,8 +45,7 @@ class Phase2(Phase):
 
         plan = PhasePlan(self.name)
         _plan_network(plan, repo, options)
-        plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale",
-                   _ModeASite())
+        plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", _ModeASite())
         return plan
 
 
@@ -61,9 +60,12 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
     refs = {m: pyfile.function(f"{net.CLASS}.{m}") for m in ("__init__", "forward")}
     for method, ref in refs.items():
         if ref is None:
-            raise HdrfixError(f"class {net.CLASS} has no {method} method", rel,
-                              pyfile.classes[net.CLASS].lineno, hint="point at the network with "
-                              "--network FILE")
+            raise HdrfixError(
+                f"class {net.CLASS} has no {method} method",
+                rel,
+                pyfile.classes[net.CLASS].lineno,
+                hint="point at the network with --network FILE",
+            )
     init, forward = refs["__init__"], refs["forward"]
     assert init is not None and forward is not None
 
@@ -77,21 +79,27 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
         try:
             edit = net.add_scale_parameter(init_fn, torch, nn, value)
         except net.Unrecognised as exc:
-            raise HdrfixError(f"{net.CLASS}.__init__: {exc.why}", rel, init.line,
-                              hint="give it an indented body") from None
+            raise HdrfixError(
+                f"{net.CLASS}.__init__: {exc.why}", rel, init.line, hint="give it an indented body"
+            ) from None
         plan.function_edits.append((rel, init, edit.apply(init_fn)))
-        plan.notes.append(f"{net.SCALE_ATTR} starts at {value!r} ({source}); checkpoints saved "
-                          "before phase2 need `hdrfix migrate-checkpoint IN OUT` to load")
+        plan.notes.append(
+            f"{net.SCALE_ATTR} starts at {value!r} ({source}); checkpoints saved "
+            "before phase2 need `hdrfix migrate-checkpoint IN OUT` to load"
+        )
 
     forward_fn = pyfile.cst(forward)
     try:
         bounded = net.bound_forward(forward_fn, torch)
     except net.Unrecognised as exc:
         line = FunctionLines(forward, forward_fn).line(exc.node)
-        raise HdrfixError(f"{net.CLASS}.forward: cannot tell which returned value is the "
-                          f"residual ({exc.why})", rel, line,
-                          hint=f"looked for {net.SHAPES}; write `torch.tanh(<residual>) * "
-                          f"self.{net.SCALE_ATTR}` there by hand") from None
+        raise HdrfixError(
+            f"{net.CLASS}.forward: cannot tell which returned value is the residual ({exc.why})",
+            rel,
+            line,
+            hint=f"looked for {net.SHAPES}; write `torch.tanh(<residual>) * "
+            f"self.{net.SCALE_ATTR}` there by hand",
+        ) from None
     what = f"{net.CLASS}.forward: tanh * {net.SCALE_ATTR}"
     if bounded.done:
         plan.done(rel, forward.line, what)
@@ -190,14 +198,21 @@ def _cap_test(site: Site, mode_a: Assignment) -> Callable[[cst.BaseExpression], 
         return any(attr_of_self(a) in CAP_ATTRS for a in find_all(value, cst.Attribute))
 
     cap_locals = {a.target for a in assignments(mode_a.chain[0].block) if reads_cap(a.value)}
-    mode_b = [a for a in site.assigns if a is not mode_a
-              and any(call_name(f) == "tanh" for f in product_factors(a.value))]
+    mode_b = [
+        a
+        for a in site.assigns
+        if a is not mode_a and any(call_name(f) == "tanh" for f in product_factors(a.value))
+    ]
     shared = {code_of(f) for f in product_factors(mode_b[0].value)} if mode_b else None
 
     def is_cap(factor: cst.BaseExpression) -> bool:
         ident = attr_of_self(factor) or name_of(factor) or ""
-        return (ident in CAP_ATTRS or ident in cap_locals
-                or "alpha" in ident or "abs_max" in ident
-                or (shared is not None and code_of(factor) not in shared))
+        return (
+            ident in CAP_ATTRS
+            or ident in cap_locals
+            or "alpha" in ident
+            or "abs_max" in ident
+            or (shared is not None and code_of(factor) not in shared)
+        )
 
     return is_cap

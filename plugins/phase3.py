@@ -75,8 +75,7 @@ if self.{loss_key} != {q}none{q}:
         raise ValueError(f{q}unknown {loss_key}: {{self.{loss_key}!r}}{q})
     {total} = {total} + self.{weight_key} * {dist}
 """
-TEMPORARIES = ("target_delta", "pred_sorted", "target_sorted", "mean_diff", "var_diff",
-               "dist_loss")
+TEMPORARIES = ("target_delta", "pred_sorted", "target_sorted", "mean_diff", "var_diff", "dist_loss")
 
 
 def _valid_loss(value: Any) -> bool:
@@ -101,15 +100,22 @@ class Phase3(Phase):
         loss = options.get("loss")
         weight = options.get("weight")
         if loss is not None and not _valid_loss(loss):
-            raise HdrfixError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}",
-                              hint="KL divergence is not offered: residuals are not a "
-                                   "probability distribution (see the review)")
+            raise HdrfixError(
+                f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}",
+                hint="KL divergence is not offered: residuals are not a "
+                "probability distribution (see the review)",
+            )
         if weight is not None and not _valid_weight(weight):
             raise HdrfixError(f"--weight must be a number >= 0, got {weight!r}")
-        keep = {k: v for k, v, given in ((LOSS_KEY, _valid_loss, loss),
-                                          (WEIGHT_KEY, _valid_weight, weight)) if given is None}
-        values = {LOSS_KEY: loss or DEFAULT_LOSS,
-                  WEIGHT_KEY: float(weight if weight is not None else DEFAULT_WEIGHT)}
+        keep = {
+            k: v
+            for k, v, given in ((LOSS_KEY, _valid_loss, loss), (WEIGHT_KEY, _valid_weight, weight))
+            if given is None
+        }
+        values = {
+            LOSS_KEY: loss or DEFAULT_LOSS,
+            WEIGHT_KEY: float(weight if weight is not None else DEFAULT_WEIGHT),
+        }
 
         plan = PhasePlan(self.name)
         for rel in config_files(repo, options):
@@ -118,7 +124,8 @@ class Phase3(Phase):
                 plan.notes.append(
                     f"{rel}: log_supervision_enable is false; the residual-distribution term "
                     "is added with the log-supervision term, so it has no effect until that "
-                    "is enabled")
+                    "is enabled"
+                )
 
         rel = framework_file(repo, options)
         pyfile = repo.python(rel)
@@ -126,14 +133,25 @@ class Phase3(Phase):
         init_ref = pyfile.function(f"{ref.class_name}.__init__")
         settings = find_settings(pyfile.cst(init_ref)) if init_ref else None
         if init_ref is None or settings is None:
-            raise HdrfixError(f"{ref.qualname}: its class's __init__ does not read "
-                              "log_delta_abs_max from a settings mapping", rel, ref.line,
-                              hint="phase3 adds its two settings next to that read")
+            raise HdrfixError(
+                f"{ref.qualname}: its class's __init__ does not read "
+                "log_delta_abs_max from a settings mapping",
+                rel,
+                ref.line,
+                hint="phase3 adds its two settings next to that read",
+            )
         assert ref.class_name is not None
-        plan_reads(plan, repo, rel, ref.class_name,
-                   [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)])
-        weights = {SUPERVISION_WEIGHT_KEY, attr_reading(pyfile.cst(init_ref),
-                                                        SUPERVISION_WEIGHT_KEY)}
+        plan_reads(
+            plan,
+            repo,
+            rel,
+            ref.class_name,
+            [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)],
+        )
+        weights = {
+            SUPERVISION_WEIGHT_KEY,
+            attr_reading(pyfile.cst(init_ref), SUPERVISION_WEIGHT_KEY),
+        }
         _plan_term(plan, rel, ref, pyfile.cst(ref), settings.quote, weights)
         return plan
 
@@ -148,13 +166,23 @@ def _training_step(repo: Repo, rel: str) -> FunctionRef:
     if len(steps) > 1:
         steps = [ref for ref in steps if find_sites(pyfile.cst(ref))]
     if len(steps) != 1:
-        raise HdrfixError("expected one training_step method with a log-domain reconstruction, "
-                          f"found {len(steps)}", rel, hint="point at the trainer with --framework")
+        raise HdrfixError(
+            "expected one training_step method with a log-domain reconstruction, "
+            f"found {len(steps)}",
+            rel,
+            hint="point at the trainer with --framework",
+        )
     return steps[0]
 
 
-def _plan_term(plan: PhasePlan, rel: str, ref: FunctionRef, fn: cst.FunctionDef, quote: str,
-               weights: set[str | None]) -> None:
+def _plan_term(
+    plan: PhasePlan,
+    rel: str,
+    ref: FunctionRef,
+    fn: cst.FunctionDef,
+    quote: str,
+    weights: set[str | None],
+) -> None:
     """The training-step item, and the edit that adds the term when it is missing."""
     import libcst as cst
 
@@ -175,16 +203,28 @@ def _plan_term(plan: PhasePlan, rel: str, ref: FunctionRef, fn: cst.FunctionDef,
     if not sites:
         raise HdrfixError(
             f"{ref.qualname} has no log-domain reconstruction of its own (the residual is "
-            "computed elsewhere), so phase3 cannot reach delta_log there", rel, ref.line,
-            hint="add the residual-distribution term by hand where delta_log is in scope")
+            "computed elsewhere), so phase3 cannot reach delta_log there",
+            rel,
+            ref.line,
+            hint="add the residual-distribution term by hand where delta_log is in scope",
+        )
     site = sites[0]
-    place, total, target_log = (_supervision_term(assigns, weights)
-                                or _loss_return(fn, assigns, site))
+    place, total, target_log = _supervision_term(assigns, weights) or _loss_return(
+        fn, assigns, site
+    )
     fresh = {name: fresh_name(fn, name) for name in TEMPORARIES}
     code = TERM.format(
-        q=quote, loss_key=LOSS_KEY, weight_key=WEIGHT_KEY, torch=site.torch,
-        delta=site.residual, log_img=site.log_image, total=total, target_log=target_log,
-        dist=fresh.pop("dist_loss"), **fresh)
+        q=quote,
+        loss_key=LOSS_KEY,
+        weight_key=WEIGHT_KEY,
+        torch=site.torch,
+        delta=site.residual,
+        log_img=site.log_image,
+        total=total,
+        target_log=target_log,
+        dist=fresh.pop("dist_loss"),
+        **fresh,
+    )
     plan.todo(rel, lines.line(place.stmt), what)
     edit = FunctionEdit().insert_after(place.stmt, cst.parse_statement(code))
     plan.function_edits.append((rel, ref, edit.apply(fn)))
@@ -197,14 +237,18 @@ def _weighted_add(a: Assignment, weights: set[str | None]) -> bool:
     from hdrfix.cst_match import attr_of_self, name_of, product_factors, unparen
 
     value = unparen(a.value)
-    if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add)
-            and name_of(value.left) == a.target):
+    if not (
+        isinstance(value, cst.BinaryOperation)
+        and isinstance(value.operator, cst.Add)
+        and name_of(value.left) == a.target
+    ):
         return False
     return any(attr_of_self(f) in weights for f in product_factors(value.right))
 
 
-def _supervision_term(assigns: list[Assignment],
-                      weights: set[str | None]) -> tuple[Place, str, str] | None:
+def _supervision_term(
+    assigns: list[Assignment], weights: set[str | None]
+) -> tuple[Place, str, str] | None:
     """(where to insert, the loss name, the target log's code) from the log-supervision add.
 
     The target log is the second argument of the log-supervision loss call: the factor beside
@@ -236,8 +280,9 @@ def _supervision_term(assigns: list[Assignment],
     return None
 
 
-def _loss_return(fn: cst.FunctionDef, assigns: list[Assignment],
-                 site: Site) -> tuple[Place, str, str]:
+def _loss_return(
+    fn: cst.FunctionDef, assigns: list[Assignment], site: Site
+) -> tuple[Place, str, str]:
     """Fallback: before ``return {'loss': X, ...}``, with the target's log computed there."""
     import libcst as cst
 
@@ -249,15 +294,23 @@ def _loss_return(fn: cst.FunctionDef, assigns: list[Assignment],
         assert isinstance(ret, cst.Return)
         if not isinstance(ret.value, cst.Dict) or target is None:
             continue
-        total = next((name_of(e.value) for e in ret.value.elements
-                      if isinstance(e, cst.DictElement) and string_value(e.key) == "loss"), None)
+        total = next(
+            (
+                name_of(e.value)
+                for e in ret.value.elements
+                if isinstance(e, cst.DictElement) and string_value(e.key) == "loss"
+            ),
+            None,
+        )
         place = statement_holding(fn.body, ret)
         if total and place is not None and place.index > 0:
             before = place.block.body[place.index - 1]
             return Place(place.block, place.index - 1, before), total, target
-    raise HdrfixError("training_step: found neither the log-supervision term nor a "
-                      "`return {'loss': ...}` after which to add the residual-distribution term",
-                      hint="add the term by hand")
+    raise HdrfixError(
+        "training_step: found neither the log-supervision term nor a "
+        "`return {'loss': ...}` after which to add the residual-distribution term",
+        hint="add the term by hand",
+    )
 
 
 def _target_log(fn: cst.FunctionDef, assigns: list[Assignment], site: Site) -> str | None:
@@ -270,18 +323,33 @@ def _target_log(fn: cst.FunctionDef, assigns: list[Assignment], site: Site) -> s
 
     from hdrfix.cst_match import call_name, code_of, find_all, name_of, unparen
 
-    prediction = next((a.target for a in assigns
-                       if any(c is site.exp_call for c in find_all(a.value, cst.Call))), None)
-    logs = [c for a in assigns if a.target == site.log_image
-            for c in find_all(a.value, cst.Call) if isinstance(c, cst.Call)
-            and call_name(c) == "log" and c.args]
+    prediction = next(
+        (a.target for a in assigns if any(c is site.exp_call for c in find_all(a.value, cst.Call))),
+        None,
+    )
+    logs = [
+        c
+        for a in assigns
+        if a.target == site.log_image
+        for c in find_all(a.value, cst.Call)
+        if isinstance(c, cst.Call) and call_name(c) == "log" and c.args
+    ]
     arg = unparen(logs[0].args[0].value) if logs else None
-    if prediction is None or not (isinstance(arg, cst.BinaryOperation)
-                                  and isinstance(arg.operator, cst.Add)):
+    if prediction is None or not (
+        isinstance(arg, cst.BinaryOperation) and isinstance(arg.operator, cst.Add)
+    ):
         return None
-    target = next((c.args[1].value for c in find_all(fn, cst.Call) if isinstance(c, cst.Call)
-                   and len(c.args) >= 2 and c.args[1].keyword is None
-                   and name_of(c.args[0].value) == prediction), None)
+    target = next(
+        (
+            c.args[1].value
+            for c in find_all(fn, cst.Call)
+            if isinstance(c, cst.Call)
+            and len(c.args) >= 2
+            and c.args[1].keyword is None
+            and name_of(c.args[0].value) == prediction
+        ),
+        None,
+    )
     if target is None:
         return None
     torch = site.torch

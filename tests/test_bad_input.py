@@ -19,12 +19,18 @@ def refused(repo: Path, *args: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("name", "where"), [
-    ("syntax_error", "train/patch_training_framework.py:35: Python syntax error"),
-    ("nonscalar_yaml", "configs/colleague_training_config.yaml:17: normalization.log_delta_alpha "
-                       "is a mapping, expected a scalar"),
-    ("malformed_yaml", "configs/colleague_training_config.yaml:20: malformed YAML"),
-])
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        ("syntax_error", "train/patch_training_framework.py:35: Python syntax error"),
+        (
+            "nonscalar_yaml",
+            "configs/colleague_training_config.yaml:17: normalization.log_delta_alpha "
+            "is a mapping, expected a scalar",
+        ),
+        ("malformed_yaml", "configs/colleague_training_config.yaml:20: malformed YAML"),
+    ],
+)
 def test_broken_files_are_named_with_their_line(name: str, where: str, variant) -> None:
     assert where in refused(variant(name), "phase1")
 

@@ -35,7 +35,7 @@ def bounds_per_site(repo: Path, rel: str) -> list[int]:
         for site in sites:
             assert site.recon is not None, "every bounded site has a named reconstruction"
             place = site.recon.chain[-1]
-            later = place.block.body[place.index + 1:]
+            later = place.block.body[place.index + 1 :]
             counts.append(sum(is_clamp_of(s, site.recon.target) for s in later))
     return counts
 
@@ -59,11 +59,14 @@ def test_dry_run_apply_check_reapply(framework: Path) -> None:
     assert snapshot(framework) == before
     assert diff_of(result.out, CONFIG) == ([f"  log_output_max: {LOG_MAX}"], [])
     assert diff_of(result.out, PRESET) == ([f"    log_output_max: {LOG_MAX}"], [])
-    assert diff_of(result.out, TRAINER) == ([
-        f"        self.log_output_max = float(norm_cfg.get('log_output_max', {LOG_MAX}))",
-        "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
-        "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
-    ], [])
+    assert diff_of(result.out, TRAINER) == (
+        [
+            f"        self.log_output_max = float(norm_cfg.get('log_output_max', {LOG_MAX}))",
+            "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+            "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+        ],
+        [],
+    )
     assert f"not patched: {INFERENCE}:" in result.err and f"not patched: {TOOLS}:" in result.err
 
     assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 1
@@ -91,12 +94,23 @@ def test_ceiling_option(framework: Path) -> None:
 
 
 def test_include_uses_the_literal_value(framework: Path) -> None:
-    result = hdrfix("apply", "bound", "--repo", framework, "--dry-run",
-                    "--include", framework / INFERENCE, "--include", framework / TOOLS)
+    result = hdrfix(
+        "apply",
+        "bound",
+        "--repo",
+        framework,
+        "--dry-run",
+        "--include",
+        framework / INFERENCE,
+        "--include",
+        framework / TOOLS,
+    )
     assert result.code == 0, result.err
     assert "not patched" not in result.err
     assert diff_of(result.out, INFERENCE) == (
-        [f"        log_hat = torch.clamp(log_hat, max={LOG_MAX})"], [])
+        [f"        log_hat = torch.clamp(log_hat, max={LOG_MAX})"],
+        [],
+    )
     assert diff_of(result.out, TOOLS) == ([f"    Ln_hat = torch.clamp(Ln_hat, max={LOG_MAX})"], [])
 
 
@@ -105,22 +119,32 @@ def test_an_unnamed_sum_gets_a_name(variant) -> None:
     result = hdrfix("apply", "bound", "--repo", repo, "--dry-run")
     added, removed = diff_of(result.out, TRAINER)
     assert removed == ["        prediction = torch.exp(log_img + delta_log) - eps"] * 2
-    assert added[1:] == [
-        "        Ln_hat = log_img + delta_log",
-        "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
-        "        prediction = torch.exp(Ln_hat) - eps",
-    ] * 2
+    assert (
+        added[1:]
+        == [
+            "        Ln_hat = log_img + delta_log",
+            "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+            "        prediction = torch.exp(Ln_hat) - eps",
+        ]
+        * 2
+    )
 
 
-@pytest.mark.parametrize(("name", "rel", "include"), [
-    ("crlf", TRAINER, ()),
-    ("exp_inline", TRAINER, ()),
-    ("helper_method", TRAINER, ()),
-    ("multiline", TRAINER, ()),
-    ("one_line_if", TRAINER, ()),
-    ("inference_module", "src/npu/deploy/export.py",
-     ("src/npu/deploy/export.py", "tools/inspect_residuals.py")),
-])
+@pytest.mark.parametrize(
+    ("name", "rel", "include"),
+    [
+        ("crlf", TRAINER, ()),
+        ("exp_inline", TRAINER, ()),
+        ("helper_method", TRAINER, ()),
+        ("multiline", TRAINER, ()),
+        ("one_line_if", TRAINER, ()),
+        (
+            "inference_module",
+            "src/npu/deploy/export.py",
+            ("src/npu/deploy/export.py", "tools/inspect_residuals.py"),
+        ),
+    ],
+)
 def test_variants(name: str, rel: str, include: tuple[str, ...], variant) -> None:
     repo = variant(name)
     args = [a for path in include for a in ("--include", repo / path)]

@@ -22,6 +22,7 @@ PARAM = "residual_output_scale"
 def network_class():
     """The fixture's PatchNetwork, and the same network as phase2 leaves it."""
     with imported(FRAMEWORK, "src.npu.networks.patch.patch_network") as (module,):
+
         class Patched(module.PatchNetwork):
             def __init__(self, **kwargs):
                 super().__init__(**kwargs)
@@ -57,8 +58,13 @@ def test_lightning_checkpoint_keeps_its_other_entries(tmp_path: Path, network_cl
     state = _net_state(network_class, "student_model.patch_network.")
     state.update(_net_state(network_class, "teacher.patch_network.", torch.float16))
     state["student_model.proj.weight"] = torch.ones(2, 2)
-    checkpoint = {"epoch": 7, "global_step": 1400, "state_dict": state,
-                  "hyper_parameters": {"lr": 2e-3}, "optimizer_states": [{"state": {}}]}
+    checkpoint = {
+        "epoch": 7,
+        "global_step": 1400,
+        "state_dict": state,
+        "hyper_parameters": {"lr": 2e-3},
+        "optimizer_states": [{"state": {}}],
+    }
     src, dest = tmp_path / "last.ckpt", tmp_path / "last_phase2.ckpt"
     torch.save(checkpoint, src)
     report = migrate_checkpoint(src, dest, config=CONFIG, scale_init=None)
@@ -69,11 +75,12 @@ def test_lightning_checkpoint_keeps_its_other_entries(tmp_path: Path, network_cl
     out = torch.load(dest, weights_only=True)
     assert {k: out[k] for k in report.kept} == {k: checkpoint[k] for k in report.kept}
     new = out["state_dict"]
-    assert set(new) - set(state) == {f"student_model.patch_network.{PARAM}",
-                                     f"teacher.patch_network.{PARAM}"}
+    assert set(new) - set(state) == {
+        f"student_model.patch_network.{PARAM}",
+        f"teacher.patch_network.{PARAM}",
+    }
     assert new[f"teacher.patch_network.{PARAM}"].dtype == torch.float16
-    torch.testing.assert_close(new[f"student_model.patch_network.{PARAM}"],
-                               torch.tensor([19.2]))
+    torch.testing.assert_close(new[f"student_model.patch_network.{PARAM}"], torch.tensor([19.2]))
     assert all(torch.equal(new[k], v) for k, v in state.items())
 
 
@@ -95,8 +102,9 @@ def test_scale_init_overrides_and_present_keys_stay(tmp_path: Path, network_clas
 def _refused(src: Path, dest: Path, match: str, **kwargs) -> None:
     folder = sorted(p.name for p in dest.parent.iterdir())
     with pytest.raises(HdrfixError, match=match) as info:
-        migrate_checkpoint(src, dest, config=kwargs.get("config"),
-                           scale_init=kwargs.get("scale_init"))
+        migrate_checkpoint(
+            src, dest, config=kwargs.get("config"), scale_init=kwargs.get("scale_init")
+        )
     assert "\n" not in str(info.value)
     assert sorted(p.name for p in dest.parent.iterdir()) == folder  # nothing written
 
@@ -116,12 +124,15 @@ class Opaque:
     """A custom class: weights_only loading refuses to unpickle it."""
 
 
-@pytest.mark.parametrize(("payload", "match"), [
-    (["not", "a", "dict"], "unknown checkpoint layout"),
-    ({"encoder.weight": torch.zeros(1)}, "no PatchNetwork found"),
-    ({"state_dict": {"x": Opaque()}}, r"refuses it: it holds a test_checkpoint\.Opaque object"),
-    (b"plain text, not a checkpoint", "not a PyTorch checkpoint"),
-])
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        (["not", "a", "dict"], "unknown checkpoint layout"),
+        ({"encoder.weight": torch.zeros(1)}, "no PatchNetwork found"),
+        ({"state_dict": {"x": Opaque()}}, r"refuses it: it holds a test_checkpoint\.Opaque object"),
+        (b"plain text, not a checkpoint", "not a PyTorch checkpoint"),
+    ],
+)
 def test_bad_checkpoints_write_nothing(tmp_path: Path, payload, match: str) -> None:
     src = tmp_path / "in.pt"
     if isinstance(payload, bytes):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from conftest import hdrfix, snapshot
@@ -23,6 +22,7 @@ def without_journal(tree: dict[str, bytes]) -> dict[str, bytes]:
 
 # -- all or nothing ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fail_at", range(PHASE1_FILES + 1))
 def test_failure_at_any_replace_leaves_every_file_as_it_was(fail_at, framework, monkeypatch):
     real = changes.replace
@@ -39,7 +39,7 @@ def test_failure_at_any_replace_leaves_every_file_as_it_was(fail_at, framework, 
     result = hdrfix("apply", "phase1", "--repo", framework)
     assert result.code == 2 and "restored" in result.err
     assert without_journal(snapshot(framework)) == without_journal(before)
-    assert not [p for p in framework.rglob("*.hdrfix-tmp")]
+    assert not list(framework.rglob("*.hdrfix-tmp"))
 
 
 @pytest.mark.parametrize("fail_at", range(PHASE1_FILES + 1))
@@ -57,7 +57,7 @@ def test_failure_while_staging_writes_nothing(fail_at, framework, monkeypatch):
     monkeypatch.setattr(changes, "_stage", flaky)
     assert hdrfix("apply", "phase1", "--repo", framework).code == 2
     assert without_journal(snapshot(framework)) == without_journal(before)
-    assert not [p for p in framework.rglob("*.hdrfix-tmp")]
+    assert not list(framework.rglob("*.hdrfix-tmp"))
 
 
 def test_file_changed_between_planning_and_writing_is_detected(framework, monkeypatch):
@@ -77,9 +77,12 @@ def test_file_changed_between_planning_and_writing_is_detected(framework, monkey
 
 # -- odd files ----------------------------------------------------------------------------------
 
+
 def test_directory_where_a_file_was_expected(framework):
     (framework / "configs/extra.yaml").mkdir()
-    result = hdrfix("apply", "phase1", "--repo", framework, "--config", framework / "configs/extra.yaml")
+    result = hdrfix(
+        "apply", "phase1", "--repo", framework, "--config", framework / "configs/extra.yaml"
+    )
     assert result.code == 2 and "configs/extra.yaml" in result.err
 
 
@@ -97,7 +100,9 @@ def test_symlink_out_of_the_repo_is_refused(framework, tmp_path):
 def test_non_utf8_python_is_refused_unless_declared(framework):
     trainer = framework / TRAINER
     text = trainer.read_text(encoding="utf-8")
-    trainer.write_bytes(text.replace("import torch\n", "import torch  # caf\xe9\n", 1).encode("latin-1"))
+    trainer.write_bytes(
+        text.replace("import torch\n", "import torch  # caf\xe9\n", 1).encode("latin-1")
+    )
     result = hdrfix("apply", "phase1", "--repo", framework)
     assert result.code == 2 and "not valid utf-8" in result.err and TRAINER in result.err
     declared = "# -*- coding: latin-1 -*-\n" + trainer.read_bytes().decode("latin-1")
@@ -111,7 +116,7 @@ def test_bom_crlf_and_mixed_line_endings_are_kept(framework):
     trainer = framework / TRAINER
     lines = trainer.read_bytes().split(b"\n")
     # CRLF in the first half, LF in the second: a file edited on two machines
-    mixed = b"\r\n".join(lines[: len(lines) // 2]) + b"\r\n" + b"\n".join(lines[len(lines) // 2:])
+    mixed = b"\r\n".join(lines[: len(lines) // 2]) + b"\r\n" + b"\n".join(lines[len(lines) // 2 :])
     trainer.write_bytes(b"\xef\xbb\xbf" + mixed)
     config = framework / CONFIG
     config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes().replace(b"\n", b"\r\n"))
@@ -128,7 +133,9 @@ def test_tabs_for_indentation(framework):
     trainer = framework / TRAINER
     text = trainer.read_text(encoding="utf-8")
     tabbed = "\n".join(
-        "\t" * ((len(line) - len(line.lstrip(" "))) // 4) + line.lstrip(" ") for line in text.split("\n"))
+        "\t" * ((len(line) - len(line.lstrip(" "))) // 4) + line.lstrip(" ")
+        for line in text.split("\n")
+    )
     trainer.write_text(tabbed, encoding="utf-8")
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     assert "\t\tdelta_log = torch.clamp(delta_log, min=-8.0, max=8.0)\n" in trainer.read_text()
@@ -139,7 +146,9 @@ def test_anchors_and_merge_keys_are_edited_where_defined(framework):
     (framework / CONFIG).write_text(
         "base_norm: &norm\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
         "  log_supervision_weight: 1.0\n  log_supervision_type: l1\n"
-        "normalization:\n  <<: *norm\n  log_epsilon: 1.0e-6\n", encoding="utf-8")
+        "normalization:\n  <<: *norm\n  log_epsilon: 1.0e-6\n",
+        encoding="utf-8",
+    )
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     text = (framework / CONFIG).read_text()
     assert "  <<: *norm\n" in text and "base_norm: &norm\n  log_delta_abs_max: 6.0\n" in text
@@ -171,15 +180,20 @@ def test_framework_of_twenty_thousand_lines(framework):
     trainer = framework / TRAINER
     text = trainer.read_text(encoding="utf-8")
     padding = "".join(
-        f"\n    def helper_{i}(self, x):\n        y = x * {i}\n        return y + 1\n" for i in range(5000))
+        f"\n    def helper_{i}(self, x):\n        y = x * {i}\n        return y + 1\n"
+        for i in range(5000)
+    )
     marker = "    def training_step"
-    trainer.write_text(text.replace(marker, padding.lstrip("\n") + "\n" + marker, 1), encoding="utf-8")
+    trainer.write_text(
+        text.replace(marker, padding.lstrip("\n") + "\n" + marker, 1), encoding="utf-8"
+    )
     assert len(trainer.read_text().splitlines()) > 20_000
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     assert trainer.read_text().count("torch.clamp(delta_log") == 2
 
 
 # -- revert ----------------------------------------------------------------------------------
+
 
 def test_apply_then_revert_is_byte_identical(framework):
     before = snapshot(framework)
@@ -212,7 +226,8 @@ def test_revert_of_a_required_phase_needs_its_dependents_named(framework, tmp_pa
     (plugins / "needs_phase1.py").write_text(
         "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
         "class NeedsPhase1(Phase):\n"
-        "    name = 'extra'\n    summary = 'adds a marker file comment'\n    requires = ('phase1',)\n\n"
+        "    name = 'extra'\n    summary = 'adds a marker file comment'\n"
+        "    requires = ('phase1',)\n\n"
         "    def plan(self, repo, options):\n"
         "        plan = PhasePlan(self.name)\n"
         "        text = repo.text('README.md')\n"
@@ -221,7 +236,8 @@ def test_revert_of_a_required_phase_needs_its_dependents_named(framework, tmp_pa
         "        else:\n"
         "            plan.todo('README.md', None, 'marker')\n"
         "            plan.text_edits['README.md'] = text + '# extra\\n'\n"
-        "        return plan\n")
+        "        return plan\n"
+    )
     before = snapshot(framework)
     assert hdrfix("--plugins", plugins, "apply", "phase1", "--repo", framework).code == 0
     assert hdrfix("--plugins", plugins, "apply", "extra", "--repo", framework).code == 0
@@ -232,6 +248,7 @@ def test_revert_of_a_required_phase_needs_its_dependents_named(framework, tmp_pa
 
 
 # -- concurrency ------------------------------------------------------------------------------
+
 
 def test_a_second_apply_waits_for_the_lock_or_fails_cleanly(framework, monkeypatch):
     from filelock import FileLock

@@ -17,8 +17,15 @@ EXAMPLE = ROOT / "examples" / "hdrfix-eps-phase"
 
 def run(*cmd: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +33,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the built wheel and the example plugin package (no torch)."""
     tmp = tmp_path_factory.mktemp("wheel")
     for project in (ROOT, EXAMPLE):
-        built = run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
-                    tmp / "dist", project)
+        built = run(
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            tmp / "dist",
+            project,
+        )
         assert built.returncode == 0, built.stderr[-2000:]
         shutil.rmtree(project / "build", ignore_errors=True)
     env = tmp / "venv"
@@ -59,11 +74,15 @@ def test_wheel_applies_phase1_and_the_example_phase(installed: Path, tmp_path: P
 
 
 def test_wheel_ships_the_fixture_and_names_the_torch_extra(installed: Path) -> None:
-    result = run(installed / "hdrfix", "validate", "--steps", "1")
+    result = run(installed / "hdrfix", "validate", "--steps", "1", cwd=installed)
     assert result.returncode == 2
     assert "pip install 'hdrfix[torch]'" in result.stderr
-    shipped = run(installed / "python", "-c",
-                  "from hdrfix.fixture import framework_dir; print(framework_dir())")
+    shipped = run(
+        installed / "python",
+        "-c",
+        "from hdrfix.fixture import framework_dir; print(framework_dir())",
+        cwd=installed,
+    )
     assert "site-packages/hdrfix/fixtures/framework" in shipped.stdout
 
 

@@ -32,7 +32,7 @@ def clamps_per_site(repo: Path, rel: str) -> list[int]:
     counts = []
     for _, _, sites in sites_in(Repo(repo), rel):
         for site in sites:
-            body = site.compute.block.body[site.compute.index + 1:]
+            body = site.compute.block.body[site.compute.index + 1 :]
             counts.append(sum(is_clamp_of(s, site.residual) for s in body))
     return counts
 
@@ -44,8 +44,10 @@ def test_dry_run_shows_the_diff_and_writes_nothing(framework: Path) -> None:
     assert snapshot(framework) == before
     assert f"--- a/{CONFIG}\n+++ b/{CONFIG}\n" in result.out
     assert "-  log_delta_abs_max: 16.0    # 残差上限" in result.out
-    assert "+  log_delta_abs_max: 6.0     # 残差上限" in result.out or \
-        "+  log_delta_abs_max: 6.0    # 残差上限" in result.out
+    assert (
+        "+  log_delta_abs_max: 6.0     # 残差上限" in result.out
+        or "+  log_delta_abs_max: 6.0    # 残差上限" in result.out
+    )
     assert result.out.count("+        delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)") == 2
     assert "not patched: src/npu/deploy/patch_inference.py:" in result.err
 
@@ -66,10 +68,17 @@ def test_config_diff_touches_only_the_value_lines(framework: Path) -> None:
     after = (framework / CONFIG).read_text(encoding="utf-8")
     old, new = changed_lines(before, after)
     assert [line.split(":")[0].strip() for line in old] == [
-        "log_delta_abs_max", "log_delta_alpha", "log_supervision_weight", "log_supervision_type"]
+        "log_delta_abs_max",
+        "log_delta_alpha",
+        "log_supervision_weight",
+        "log_supervision_type",
+    ]
     assert [line.split("#")[0].strip() for line in new] == [
-        "log_delta_abs_max: 6.0", "log_delta_alpha: 1.0", "log_supervision_weight: 2.0",
-        "log_supervision_type: huber"]
+        "log_delta_abs_max: 6.0",
+        "log_delta_alpha: 1.0",
+        "log_supervision_weight: 2.0",
+        "log_supervision_type: huber",
+    ]
     # the other config gains the key it lacked, in its own indentation; the data config is left
     preset = (framework / "configs/presets/fast_test.yaml").read_text(encoding="utf-8")
     assert "    log_supervision_weight: 2.0" in preset.splitlines()
@@ -99,10 +108,18 @@ def test_json_summary_lists_phases_files_and_states(framework: Path) -> None:
 
 
 def _variants_with_framework() -> list[str]:
-    broken = {"syntax_error", "nonscalar_yaml", "malformed_yaml", "two_frameworks",
-              "net_two_classes"}
-    return sorted(p.name for p in (VARIANTS.iterdir() if VARIANTS.is_dir() else [])
-                  if p.is_dir() and p.name not in broken)
+    broken = {
+        "syntax_error",
+        "nonscalar_yaml",
+        "malformed_yaml",
+        "two_frameworks",
+        "net_two_classes",
+    }
+    return sorted(
+        p.name
+        for p in (VARIANTS.iterdir() if VARIANTS.is_dir() else [])
+        if p.is_dir() and p.name not in broken
+    )
 
 
 @pytest.mark.parametrize("name", _variants_with_framework())
@@ -111,8 +128,12 @@ def test_variant_sites_clamped_once_and_idempotent(name: str, variant) -> None:
     first = hdrfix("apply", "phase1", "--repo", repo)
     assert first.code == 0, first.err
     repo_obj = Repo(repo)
-    found = [s for rel in repo_obj.candidates((".py",), b"training_step")
-             for _, _, sites in sites_in(repo_obj, rel) for s in sites]
+    found = [
+        s
+        for rel in repo_obj.candidates((".py",), b"training_step")
+        for _, _, sites in sites_in(repo_obj, rel)
+        for s in sites
+    ]
     assert found and all(clamped_after(s) for s in found)
     applied = snapshot(repo)
     assert hdrfix("apply", "phase1", "--repo", repo, "--check").code == 0

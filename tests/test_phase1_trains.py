@@ -9,7 +9,7 @@ from conftest import hdrfix, imported
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.synth import SyntheticHDR  # noqa: E402
+from hdrfix.synth import SyntheticHDR
 
 
 def test_patched_fixture_trains_with_bounded_residual(framework: Path) -> None:

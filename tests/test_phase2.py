@@ -44,6 +44,7 @@ def state(repo: Path, **options) -> str:
 
 # -- the CLI on the fixture ----------------------------------------------------------------------
 
+
 def test_dry_run_shows_config_trainer_and_network(framework: Path) -> None:
     before = snapshot(framework)
     result = hdrfix("apply", "phase1", "phase2", "--repo", framework, "--dry-run")
@@ -85,8 +86,10 @@ def test_phase2_alone_needs_phase1(framework: Path) -> None:
 def test_phase2_refused_while_phase1_is_partial(framework: Path) -> None:
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     config = framework / CONFIG
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        "log_delta_alpha: 1.0", "log_delta_alpha: 1.2"), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("log_delta_alpha: 1.0", "log_delta_alpha: 1.2"),
+        encoding="utf-8",
+    )
     before = snapshot(framework)
     result = hdrfix("apply", "phase2", "--repo", framework)
     assert result.code == 2 and "phase1" in result.err and "partial" in result.err
@@ -94,27 +97,42 @@ def test_phase2_refused_while_phase1_is_partial(framework: Path) -> None:
 
 
 def test_scale_init_and_config_value(framework: Path) -> None:
-    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, "--dry-run",
-                    "--scale-init", "2.5")
+    result = hdrfix(
+        "apply", "phase1", "phase2", "--repo", framework, "--dry-run", "--scale-init", "2.5"
+    )
     assert "nn.Parameter(torch.tensor([2.5]))" in result.out
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     config = framework / CONFIG
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        "log_delta_abs_max: 6.0", "log_delta_abs_max: 4.0"), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "log_delta_abs_max: 6.0", "log_delta_abs_max: 4.0"
+        ),
+        encoding="utf-8",
+    )
     plan = Phase2().plan(Repo(framework), {})  # phase1 no longer applied: plan it directly
-    assert any("torch.tensor([4.0])" in cst.Module([]).code_for_node(fn)
-               for _, ref, fn in plan.function_edits if ref.name == "__init__")
+    assert any(
+        "torch.tensor([4.0])" in cst.Module([]).code_for_node(fn)
+        for _, ref, fn in plan.function_edits
+        if ref.name == "__init__"
+    )
 
 
 def test_hand_patched_network_counts(framework: Path) -> None:
     net = framework / NETWORK
     text = net.read_text(encoding="utf-8")
-    text = text.replace("        residual = residual[:, :, :h, :w]\n",
-                        "        residual = residual[:, :, :h, :w]\n"
-                        "        residual = self.residual_output_scale * residual.tanh()\n")
-    net.write_text(text.replace("kernel_size=1)\n", "kernel_size=1)\n        "
-                                "self.residual_output_scale = nn.Parameter(torch.ones(1))\n", 1),
-                   encoding="utf-8")
+    text = text.replace(
+        "        residual = residual[:, :, :h, :w]\n",
+        "        residual = residual[:, :, :h, :w]\n"
+        "        residual = self.residual_output_scale * residual.tanh()\n",
+    )
+    net.write_text(
+        text.replace(
+            "kernel_size=1)\n",
+            "kernel_size=1)\n        self.residual_output_scale = nn.Parameter(torch.ones(1))\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
     plan = Phase2().plan(Repo(framework), {})
     assert [i.done for i in plan.items if i.path == NETWORK] == [True, True]
     assert plan.state == "partial"  # the trainer is not patched yet
@@ -123,8 +141,17 @@ def test_hand_patched_network_counts(framework: Path) -> None:
 
 def test_include_patches_inference_sites(framework: Path) -> None:
     inference, tool = "src/npu/deploy/patch_inference.py", "tools/diagnose_overflow.py"
-    result = hdrfix("apply", "phase1", "phase2", "--repo", framework,
-                    "--include", framework / inference, "--include", framework / tool)
+    result = hdrfix(
+        "apply",
+        "phase1",
+        "phase2",
+        "--repo",
+        framework,
+        "--include",
+        framework / inference,
+        "--include",
+        framework / tool,
+    )
     assert result.code == 0, result.err
     assert "            delta_log = batch_delta_log\n" in (framework / inference).read_text()
     assert "    delta_log = pred\n" in (framework / tool).read_text()
@@ -132,15 +159,21 @@ def test_include_patches_inference_sites(framework: Path) -> None:
 
 # -- variants: trainer shapes --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "mode_a"), [
-    ("no_scale", "            delta_log = residual_pred_log\n"),
-    ("helper_method", "            delta_log = residual_pred_log * residual_scale\n"),
-    ("one_line_if", ("        if self.log_delta_abs_max > 0.0: delta_log = residual_pred_log "
-                     "* scale\n")),
-    ("multiline", "            delta_log = residual_pred_log * scale  # Mode A\n"),
-    ("mode_a_only", "        delta_log = residual_pred_log * scale\n"),
-    ("crlf", "            delta_log = residual_pred_log * scale\r\n"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "mode_a"),
+    [
+        ("no_scale", "            delta_log = residual_pred_log\n"),
+        ("helper_method", "            delta_log = residual_pred_log * residual_scale\n"),
+        (
+            "one_line_if",
+            ("        if self.log_delta_abs_max > 0.0: delta_log = residual_pred_log * scale\n"),
+        ),
+        ("multiline", "            delta_log = residual_pred_log * scale  # Mode A\n"),
+        ("mode_a_only", "        delta_log = residual_pred_log * scale\n"),
+        ("crlf", "            delta_log = residual_pred_log * scale\r\n"),
+    ],
+)
 def test_mode_a_shapes(name: str, mode_a: str, variant) -> None:
     repo = with_network(variant(name))
     result = hdrfix("apply", "phase1", "phase2", "--repo", repo)
@@ -148,8 +181,9 @@ def test_mode_a_shapes(name: str, mode_a: str, variant) -> None:
     trainer = next(repo.glob("train*/*.py")).read_bytes().decode("utf-8")
     assert mode_a in trainer
     assert "log_delta_alpha * torch.tanh" not in trainer
-    assert trainer.count("torch.clamp(delta_log, min=-8.0, max=8.0)") == \
-        (1 if name == "helper_method" else 2)
+    assert trainer.count("torch.clamp(delta_log, min=-8.0, max=8.0)") == (
+        1 if name == "helper_method" else 2
+    )
     if name == "multiline":
         assert "# Mode A: absolute cap" in trainer
     applied = snapshot(repo)
@@ -158,6 +192,7 @@ def test_mode_a_shapes(name: str, mode_a: str, variant) -> None:
 
 
 # -- variants: network shapes --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", NET_VARIANTS)
 def test_network_variant_bounded_once_and_idempotent(name: str, variant) -> None:
@@ -184,11 +219,13 @@ def test_two_network_classes_are_ambiguous(variant) -> None:
     chosen = hdrfix("apply", "phase1", "phase2", "--repo", repo, "--network", repo / small)
     assert chosen.code == 0, chosen.err
     assert "residual_output_scale" in (repo / small).read_text(encoding="utf-8")
-    assert "residual_output_scale" not in \
-        (repo / "src/npu/networks/patch/patch_network_large.py").read_text(encoding="utf-8")
+    assert "residual_output_scale" not in (
+        repo / "src/npu/networks/patch/patch_network_large.py"
+    ).read_text(encoding="utf-8")
 
 
 # -- bad input -----------------------------------------------------------------------------------
+
 
 def _break(framework: Path, old: str, new: str) -> dict[str, bytes]:
     net = framework / NETWORK
@@ -206,8 +243,11 @@ def test_network_syntax_error(framework: Path) -> None:
 
 
 def test_forward_without_a_recognisable_residual(framework: Path) -> None:
-    before = _break(framework, "            return residual, reconstructed\n        return residual\n",
-                    "            return {'residual': residual}\n        return x\n")
+    before = _break(
+        framework,
+        "            return residual, reconstructed\n        return residual\n",
+        "            return {'residual': residual}\n        return x\n",
+    )
     result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
     assert result.code == 2
     assert f"{NETWORK}:" in result.err and "looked for" in result.err
@@ -216,8 +256,10 @@ def test_forward_without_a_recognisable_residual(framework: Path) -> None:
 
 def test_two_classes_in_one_file_and_no_network(framework: Path) -> None:
     net = framework / NETWORK
-    net.write_text(net.read_text(encoding="utf-8") + "\n\nclass PatchNetwork(nn.Module):\n"
-                   "    pass\n", encoding="utf-8")
+    net.write_text(
+        net.read_text(encoding="utf-8") + "\n\nclass PatchNetwork(nn.Module):\n    pass\n",
+        encoding="utf-8",
+    )
     result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
     assert result.code == 2 and "2 times" in result.err
     net.unlink()
@@ -226,6 +268,7 @@ def test_two_classes_in_one_file_and_no_network(framework: Path) -> None:
 
 
 # -- the forward analysis on small shapes --------------------------------------------------------
+
 
 def bounded(source: str) -> str:
     fn = cst.parse_module(textwrap.dedent(source)).body[0]
@@ -258,8 +301,10 @@ def test_returned_calls_are_wrapped() -> None:
             out = out.clamp(-50, 50)
             return self.refine(out)
     """)
-    assert "return torch.tanh(self.head(x)[:, :3]) * self.residual_output_scale, " \
-           "x + torch.tanh(self.head(x)[:, :3]) * self.residual_output_scale" in out
+    assert (
+        "return torch.tanh(self.head(x)[:, :3]) * self.residual_output_scale, "
+        "x + torch.tanh(self.head(x)[:, :3]) * self.residual_output_scale" in out
+    )
     # no plain ``return out`` to share a bound with: the returned call itself is wrapped
     assert "return torch.tanh(self.refine(out)) * self.residual_output_scale" in out
     assert out.count("tanh") == 3
@@ -278,11 +323,14 @@ def test_derived_names_are_not_bounded_twice() -> None:
 
 
 def test_already_bounded_by_hand() -> None:
-    assert bounded("""
+    assert (
+        bounded("""
         def forward(self, x):
             y = self.residual_output_scale * torch.tanh(self.head(x))
             return y
-    """) == "done"
+    """)
+        == "done"
+    )
 
 
 @pytest.mark.parametrize("body", ["return x", "return {'r': self.head(x)}", "pass"])
@@ -292,6 +340,7 @@ def test_unrecognised_returns(body: str) -> None:
 
 
 # -- running the patched networks ----------------------------------------------------------------
+
 
 @pytest.fixture
 def torch():
@@ -326,8 +375,9 @@ def _raw_outputs(repo: Path, x):
 
 
 @pytest.mark.parametrize("name", ["framework"] + NET_VARIANTS)
-def test_every_return_path_is_bounded_exactly_once(name: str, variant, framework: Path,
-                                                   torch) -> None:
+def test_every_return_path_is_bounded_exactly_once(
+    name: str, variant, framework: Path, torch
+) -> None:
     repo = framework if name == "framework" else variant(name)
     torch.manual_seed(1)
     x = torch.randn(2, _net_kwargs(repo)["input_channels"], 12, 20)
@@ -370,6 +420,7 @@ def _paths(net, x) -> list:
 
 
 # -- the patched framework: same numbers from a migrated checkpoint, and it trains ---------------
+
 
 def _steps(repo: Path, state_dict=None, ckpt: Path | None = None):
     """delta_log and prediction of a training and a validation step; the model's state."""

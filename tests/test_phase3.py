@@ -14,10 +14,14 @@ TRAINER = "train/patch_training_framework.py"
 LOSSES = ("histogram", "moment", "sparsity", "none")
 
 INIT_LINES = [
-    ("        self.residual_distribution_loss = str(norm_cfg.get('residual_distribution_loss', "
-     "'none'))"),
-    ("        self.residual_distribution_weight = float(norm_cfg.get('residual_distribution_weight'"
-     ", 0.0))"),
+    (
+        "        self.residual_distribution_loss = str(norm_cfg.get('residual_distribution_loss', "
+        "'none'))"
+    ),
+    (
+        "        self.residual_distribution_weight = float(norm_cfg.get("
+        "'residual_distribution_weight', 0.0))"
+    ),
 ]
 TERM_LINES = [
     "            if self.residual_distribution_loss != 'none':",
@@ -27,16 +31,22 @@ TERM_LINES = [
     "                    target_sorted = torch.sort(target_delta.flatten(1), dim=1).values",
     "                    dist_loss = (pred_sorted - target_sorted).abs().mean()",
     "                elif self.residual_distribution_loss == 'moment':",
-    ("                    mean_diff = (delta_log.flatten(1).mean(dim=1) - "
-     "target_delta.flatten(1).mean(dim=1)).abs()"),
-    ("                    var_diff = (delta_log.flatten(1).var(dim=1) - "
-     "target_delta.flatten(1).var(dim=1)).abs()"),
+    (
+        "                    mean_diff = (delta_log.flatten(1).mean(dim=1) - "
+        "target_delta.flatten(1).mean(dim=1)).abs()"
+    ),
+    (
+        "                    var_diff = (delta_log.flatten(1).var(dim=1) - "
+        "target_delta.flatten(1).var(dim=1)).abs()"
+    ),
     "                    dist_loss = (mean_diff + var_diff).mean()",
     "                elif self.residual_distribution_loss == 'sparsity':",
     "                    dist_loss = delta_log.abs().mean()",
     "                else:",
-    ("                    raise ValueError(f'unknown residual_distribution_loss: "
-     "{self.residual_distribution_loss!r}')"),
+    (
+        "                    raise ValueError(f'unknown residual_distribution_loss: "
+        "{self.residual_distribution_loss!r}')"
+    ),
     "                total_loss = total_loss + self.residual_distribution_weight * dist_loss",
 ]
 
@@ -45,16 +55,20 @@ def diff_of(out: str, rel: str) -> tuple[list[str], list[str]]:
     """(added, removed) lines of one file's section of a unified diff (test_bound uses it too)."""
     section = out.split(f"--- a/{rel}\n+++ b/{rel}\n")[1].split("\n--- a/")[0]
     lines = section.splitlines()
-    return ([line[1:] for line in lines if line.startswith("+")],
-            [line[1:] for line in lines if line.startswith("-")])
+    return (
+        [line[1:] for line in lines if line.startswith("+")],
+        [line[1:] for line in lines if line.startswith("-")],
+    )
 
 
 def states(repo: Path) -> dict[str, str]:
     """Each phase's state from ``status --format json``; "error: ..." for a phase that failed
     (a variant without a network file is an error for phase2 alone)."""
     result = hdrfix("status", "--repo", repo, "--format", "json")
-    return {p["phase"]: f"error: {p['error']}" if p.get("error") else p["state"]
-            for p in json.loads(result.out)["phases"]}
+    return {
+        p["phase"]: f"error: {p['error']}" if p.get("error") else p["state"]
+        for p in json.loads(result.out)["phases"]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +109,13 @@ def test_dry_run_apply_check_reapply(loss: str, after_phase1: Path) -> None:
     assert result.code == 0, result.err
     assert snapshot(repo) == before
     assert diff_of(result.out, CONFIG) == (
-        [f"  residual_distribution_loss: {loss}", "  residual_distribution_weight: 0.5"], [])
+        [f"  residual_distribution_loss: {loss}", "  residual_distribution_weight: 0.5"],
+        [],
+    )
     assert diff_of(result.out, PRESET) == (
-        [f"    residual_distribution_loss: {loss}", "    residual_distribution_weight: 0.5"], [])
+        [f"    residual_distribution_loss: {loss}", "    residual_distribution_weight: 0.5"],
+        [],
+    )
     assert diff_of(result.out, TRAINER) == (INIT_LINES + TERM_LINES, [])
 
     assert hdrfix("apply", "phase3", "--repo", repo, "--loss", loss).code == 0
@@ -112,7 +130,9 @@ def test_dry_run_apply_check_reapply(loss: str, after_phase1: Path) -> None:
 def test_check_and_status_keep_the_values_the_user_chose(after_phase1: Path) -> None:
     repo = after_phase1
     assert hdrfix("apply", "phase3", "--repo", repo, "--check").code == 1
-    assert hdrfix("apply", "phase3", "--repo", repo, "--loss", "moment", "--weight", "0.25").code == 0
+    assert (
+        hdrfix("apply", "phase3", "--repo", repo, "--loss", "moment", "--weight", "0.25").code == 0
+    )
     config = (repo / CONFIG).read_text(encoding="utf-8")
     assert "  residual_distribution_loss: moment\n  residual_distribution_weight: 0.25\n" in config
     # without --loss/--weight, status and --check accept what is there
@@ -121,8 +141,10 @@ def test_check_and_status_keep_the_values_the_user_chose(after_phase1: Path) -> 
     # switching the loss is a config edit only: the code already dispatches on the string
     switched = hdrfix("apply", "phase3", "--repo", repo, "--loss", "sparsity", "--dry-run")
     assert TRAINER not in switched.out
-    assert diff_of(switched.out, CONFIG) == (["  residual_distribution_loss: sparsity"],
-                                             ["  residual_distribution_loss: moment"])
+    assert diff_of(switched.out, CONFIG) == (
+        ["  residual_distribution_loss: sparsity"],
+        ["  residual_distribution_loss: moment"],
+    )
 
 
 def test_bad_options_are_refused(after_phase1: Path) -> None:
@@ -135,20 +157,24 @@ def test_bad_options_are_refused(after_phase1: Path) -> None:
 def test_only_the_training_step_gets_the_term(after_phase1: Path) -> None:
     assert hdrfix("apply", "phase3", "--repo", after_phase1).code == 0
     text = (after_phase1 / TRAINER).read_text(encoding="utf-8")
-    validation = text[text.index("def validation_step"):]
+    validation = text[text.index("def validation_step") :]
     assert text.count("self.residual_distribution_weight * dist_loss") == 1
     assert "residual_distribution" not in validation
 
 
-@pytest.mark.parametrize("name", ["crlf", "exp_inline", "multiline", "multi_config",
-                                  "no_default_path", "one_line_if"])
+@pytest.mark.parametrize(
+    "name", ["crlf", "exp_inline", "multiline", "multi_config", "no_default_path", "one_line_if"]
+)
 def test_variants(name: str, variant) -> None:
     repo = variant(name)
     first = hdrfix("apply", "phase1", "phase3", "--repo", repo)
     assert first.code == 0, first.err
     applied = snapshot(repo)
-    trainer = next(rel for rel in applied if rel.endswith(".py") and
-                   b"residual_distribution_weight *" in applied[rel])
+    trainer = next(
+        rel
+        for rel in applied
+        if rel.endswith(".py") and b"residual_distribution_weight *" in applied[rel]
+    )
     assert applied[trainer].count(b"self.residual_distribution_weight * dist_loss") == 1
     compile(applied[trainer], trainer, "exec")
     if name == "crlf":
@@ -185,9 +211,12 @@ def test_without_log_supervision_the_term_goes_before_the_return(after_phase1: P
     added, _ = diff_of(result.out, TRAINER)
     assert added[2:4] == [
         "        if self.residual_distribution_loss != 'none':",
-        "            target_delta = torch.log(torch.clamp(target_rgb, min=0) + eps) - log_img"]
-    assert added[-1] == "            total_loss = total_loss + self.residual_distribution_weight" \
-                        " * dist_loss"
+        "            target_delta = torch.log(torch.clamp(target_rgb, min=0) + eps) - log_img",
+    ]
+    assert (
+        added[-1] == "            total_loss = total_loss + self.residual_distribution_weight"
+        " * dist_loss"
+    )
     assert hdrfix("apply", "phase3", "--repo", framework).code == 0
     patched = trainer.read_text(encoding="utf-8")
     assert patched.index("* dist_loss") < patched.index("return {'loss'")
@@ -211,8 +240,9 @@ def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
     with imported(repo, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(repo / CONFIG)
         for kind in kinds:
-            config["normalization"].update(residual_distribution_loss=kind,
-                                           residual_distribution_weight=0.5)
+            config["normalization"].update(
+                residual_distribution_loss=kind, residual_distribution_weight=0.5
+            )
             model = trainer.PatchTrainingFramework(config).double()
             if state is not None:
                 model.load_state_dict(state)

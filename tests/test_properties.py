@@ -30,20 +30,30 @@ def log_branch(draw) -> str:
     mode_a = f"self.log_delta_alpha * torch.tanh({pred}) * self.log_delta_abs_max{tail}"
     flat_mode_a = mode_a
     if draw(st.booleans()):
-        mode_a = f"(\n            self.log_delta_alpha\n            * torch.tanh({pred})  # bounded\n" \
-                 f"            * self.log_delta_abs_max{tail}\n        )"
+        mode_a = (
+            f"(\n            self.log_delta_alpha\n            * torch.tanh({pred})  # bounded\n"
+            f"            * self.log_delta_abs_max{tail}\n        )"
+        )
     mode_b = f"(self.log_delta_scale * denom) * torch.tanh({pred}){tail}"
-    filler = draw(st.lists(st.sampled_from([
-        "", "# a comment", "unused = 1", "self.counter += 1", "    "]), max_size=3))
+    filler = draw(
+        st.lists(
+            st.sampled_from(["", "# a comment", "unused = 1", "self.counter += 1", "    "]),
+            max_size=3,
+        )
+    )
     pad = "".join(f"        {f.strip()}\n" if f.strip() else "\n" for f in filler)
     inner = "".join(f"            {f.strip()}\n" if f.strip() else "\n" for f in filler)
     shape = draw(st.sampled_from(["if_else", "one_line", "mode_a_only", "bare"]))
     if shape == "if_else":
-        compute = (f"        if self.log_delta_abs_max > 0.0:\n            {res} = {mode_a}\n"
-                   f"{inner}        else:\n            {res} = {mode_b}\n")
+        compute = (
+            f"        if self.log_delta_abs_max > 0.0:\n            {res} = {mode_a}\n"
+            f"{inner}        else:\n            {res} = {mode_b}\n"
+        )
     elif shape == "one_line":
-        compute = (f"        if self.log_delta_abs_max > 0.0: {res} = {flat_mode_a}\n"
-                   f"        else: {res} = {mode_b}\n")
+        compute = (
+            f"        if self.log_delta_abs_max > 0.0: {res} = {flat_mode_a}\n"
+            f"        else: {res} = {mode_b}\n"
+        )
     elif shape == "mode_a_only":
         compute = f"        if self.log_delta_abs_max > 0.0:\n            {res} = {mode_a}\n"
     else:
@@ -58,12 +68,17 @@ def log_branch(draw) -> str:
         f"        {pred} = self.patch_network({log})\n{pad}"
         f"{compute}{pad}"
         + (f"        {res} = {res} * mask_weight\n" if mask else "")
-        + (f"        return torch.exp({log} + {res}) - eps\n" if recon_inline else
-           f"        Ln_hat = ({log}\n                  + {res})\n"
-           f"        return torch.exp(Ln_hat) - eps\n")
+        + (
+            f"        return torch.exp({log} + {res}) - eps\n"
+            if recon_inline
+            else f"        Ln_hat = ({log}\n                  + {res})\n"
+            f"        return torch.exp(Ln_hat) - eps\n"
+        )
     )
-    return ("import torch\n\n\nclass Trainer:\n    def training_step(self, batch, batch_idx):\n"
-            f"{body}\n    def validation_step(self, batch, batch_idx):\n{body}")
+    return (
+        "import torch\n\n\nclass Trainer:\n    def training_step(self, batch, batch_idx):\n"
+        f"{body}\n    def validation_step(self, batch, batch_idx):\n{body}"
+    )
 
 
 def apply_phase1(root: Path) -> int:
@@ -89,6 +104,6 @@ def test_phase1_clamps_each_site_once_and_then_is_a_no_op(source: str) -> None:
         found = [s for _, _, sites in sites_in(Repo(root), TRAINER) for s in sites]
         assert len(found) == 2
         for site in found:
-            after = site.compute.block.body[site.compute.index + 1:]
+            after = site.compute.block.body[site.compute.index + 1 :]
             assert sum(is_clamp_of(stmt, site.residual) for stmt in after) == 1
         assert apply_phase1(root) == 0

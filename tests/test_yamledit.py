@@ -387,7 +387,7 @@ def test_moderate_alias_use_is_fine() -> None:
 
 
 def test_recursive_alias_is_refused() -> None:
-    with pytest.raises(YamlEditError, match="cfg.yaml:1: alias \\*r refers to"):
+    with pytest.raises(YamlEditError, match=r"cfg.yaml:1: alias \*r refers to"):
         load("a: &r [1, *r]\n", "cfg.yaml")
 
 
@@ -435,7 +435,7 @@ def test_missing_section_is_an_error() -> None:
 
 
 def test_section_that_is_not_a_mapping_is_an_error() -> None:
-    with pytest.raises(YamlEditError, match="cfg.yaml:2: 'normalization' is null, expected"):
+    with pytest.raises(YamlEditError, match=r"cfg.yaml:2: 'normalization' is null, expected"):
         edit("seed: 1\nnormalization:\n", {"a": 1})
 
 
