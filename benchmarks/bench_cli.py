@@ -119,10 +119,11 @@ def main() -> None:
             "-m",
             "libcst.tool",
             "codemod",
+            "noop.NOOPCommand",
+            "--no-format",
+            "--hide-progress",
             "-j",
             "2",
-            "--no-format",
-            "noop.NOOPCommand",
             ".",
         ]
         t_lib, _ = timed(codemod, repo)

@@ -1,0 +1,691 @@
+"""``hdrfix validate``: base vs patched variants trained side by side, reported and plotted."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FRAMEWORK, copy_tree, hdrfix
+
+torch = pytest.importorskip("torch")
+
+from hdrfix import report as rpt
+from hdrfix import validate as engine
+from hdrfix.errors import HdrfixError
+from hdrfix.plugin import discover
+
+PHASES = discover()
+# Small and seeded: a few dozen steps on 32x32 frames show every effect in a few seconds.
+SMALL = (
+    "--steps",
+    "40",
+    "--batch",
+    "2",
+    "--size",
+    "32x32",
+    "--eval-batches",
+    "2",
+    "--seed",
+    "0",
+    "--threads",
+    "1",
+)
+MAIN_VARIANTS = ["base", "phase1", "phase1+phase2", "bound"]
+
+
+def implemented(name: str) -> bool:
+    return name in PHASES and not engine.is_placeholder(PHASES[name])
+
+
+def needs(*names: str):
+    missing = [n for n in names if not implemented(n)]
+    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} not yet implemented")
+
+
+def _runnable(variants: list[str]) -> list[str]:
+    return [v for v in variants if v == "base" or all(implemented(p) for p in v.split("+"))]
+
+
+def _numbers(value, where="report"):
+    """Every number in a JSON document, with where it sits."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, (int, float)):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _numbers(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _numbers(v, f"{where}[{i}]")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("validate") / "report"
+    variants = _runnable(MAIN_VARIANTS)
+    result = hdrfix("validate", "--variants", ",".join(variants), *SMALL, "--report", out)
+    assert result.code == 0, result.err
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return result, out, {v["name"]: v for v in data["variants"]}, data
+
+
+def _metric(variants, name, key):
+    return variants[name]["metrics"][key]
+
+
+# --- what the run shows --------------------------------------------------------------------
+
+
+def test_base_overflows(small_run):
+    _, _, variants, _ = small_run
+    assert _metric(variants, "base", "train_overflow_px") > 0
+    assert _metric(variants, "base", "train_steps_with_overflow") > 0
+    assert _metric(variants, "base", "train_max_abs_delta_log") > 8.0
+
+
+def test_phase1_cuts_overflow_and_clamps(small_run):
+    _, _, variants, _ = small_run
+    base = _metric(variants, "base", "train_overflow_px")
+    assert _metric(variants, "phase1", "train_overflow_px") <= 0.2 * base
+    assert _metric(variants, "phase1", "train_max_abs_delta_log") <= 8.0 + 1e-5
+    assert _metric(variants, "phase1", "train_clamped_share") is not None
+    assert _metric(variants, "base", "train_clamped_share") is None  # only with phase1
+
+
+@needs("bound")
+def test_bound_removes_all_overflow(small_run):
+    _, _, variants, _ = small_run
+    base = _metric(variants, "base", "train_overflow_px")
+    assert _metric(variants, "bound", "train_overflow_px") <= 0.2 * base
+    assert _metric(variants, "bound", "train_overflow_px") == 0
+    assert _metric(variants, "bound", "eval_overflow_px") == 0
+    assert _metric(variants, "bound", "train_steps_with_overflow") == 0
+
+
+@needs("phase2")
+def test_phase2_reports_learned_scale(small_run):
+    _, _, variants, _ = small_run
+    assert _metric(variants, "phase1+phase2", "learned_scale_init") == pytest.approx(6.0)
+    learned = _metric(variants, "phase1+phase2", "learned_scale")
+    assert learned is not None and math.isfinite(learned) and learned != 6.0
+    assert _metric(variants, "base", "learned_scale") is None
+    # the same initial weights everywhere: phase2 only adds its scale
+    assert variants["phase1+phase2"]["parameters"] == variants["base"]["parameters"] + 1
+
+
+def test_each_variant_is_patched_by_the_engine(small_run):
+    _, _, variants, _ = small_run
+    assert variants["base"]["changed_files"] == []
+    assert variants["base"]["phases"] == []
+    phase1 = set(variants["phase1"]["changed_files"])
+    assert "framework/train/patch_training_framework.py" in phase1
+    assert "framework/configs/colleague_training_config.yaml" in phase1
+    if "phase1+phase2" in variants:
+        assert variants["phase1+phase2"]["phases"] == ["phase1", "phase2"]
+        assert (
+            "framework/src/npu/networks/patch/patch_network.py"
+            in variants["phase1+phase2"]["changed_files"]
+        )
+
+
+def test_report_json_is_complete_and_finite(small_run):
+    _, _, variants, data = small_run
+    assert list(variants) == _runnable(MAIN_VARIANTS)
+    numbers = list(_numbers(data))
+    assert numbers and all(math.isfinite(v) for _, v in numbers), [
+        w for w, v in numbers if not math.isfinite(v)
+    ]
+    for key in ("hdrfix", "python", "torch", "device", "settings", "memory_method"):
+        assert data[key]
+    assert data["device"]["type"] == "cpu" and data["device"]["name"]
+    assert data["settings"]["steps"] == 40 and data["settings"]["height"] == 32
+    for v in variants.values():
+        m = v["metrics"]
+        assert len(v["curves"]["loss"]) == len(v["curves"]["overflow_px"]) == 40
+        assert sum(v["curves"]["overflow_px"]) == m["train_overflow_px"]
+        assert sum(v["delta_log_hist"]["counts"]) == 2 * 2 * 3 * 32 * 32
+        assert m["step_ms"] > 0 and m["train_step_ms"] > 0 and m["peak_memory_mib"] >= 0
+        assert 0 <= m["eval_frame_error"] < 1 and 0 <= m["eval_hole_error"] < 2
+    assert set(data["relative_to_base"]) == set(variants) - {"base"}
+    rel = data["relative_to_base"]["phase1"]["train_overflow_px"]
+    assert -1.0 <= rel <= -0.8
+
+
+def test_report_png_has_four_panels(small_run):
+    _, out, _, data = small_run
+    png = (out / "report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(png) > 20_000
+    fig = rpt.figure(data)  # the figure report.png was drawn from, rebuilt from report.json
+    assert [ax.get_title() for ax in fig.axes] == list(rpt.PANELS)
+    n = len(data["variants"])
+    loss, overflow, _, errors = fig.axes
+    assert len(loss.get_lines()) == n and len(overflow.get_lines()) == n
+    assert len(errors.patches) == 2 * n  # frame and hole error per variant
+    colours = {line.get_color() for line in loss.get_lines()}
+    assert len(colours) == n  # one colour per variant
+
+
+def test_terminal_table(small_run):
+    result, out, variants, _ = small_run
+    lines = result.out.splitlines()
+    header = lines[0].split()
+    assert header == ["metric", *variants]
+    overflow_row = next(line for line in lines if line.startswith("overflow px, train"))
+    assert "%)" in overflow_row
+    hole_row = next(line for line in lines if line.startswith("hole error"))
+    assert len(hole_row.split()) >= 3 + len(variants) - 1
+    assert str(out / "report.json") in result.out
+    # stderr is no terminal here: no progress bar
+    assert "training" not in result.err
+
+
+def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
+    import io
+    import types
+
+    from hdrfix import validate_cli
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(validate_cli, "sys", types.SimpleNamespace(stderr=terminal))
+    result = hdrfix(
+        "validate",
+        "--variants",
+        "base",
+        "--steps",
+        "3",
+        "--batch",
+        "1",
+        "--size",
+        "16x16",
+        "--eval-batches",
+        "1",
+        "--threads",
+        "1",
+        "--report",
+        tmp_path,
+    )
+    assert result.code == 0, result.err
+    assert "training" in terminal.getvalue() and "100%" in terminal.getvalue()
+
+
+def test_report_folder_that_cannot_be_made(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    _one_line_error(
+        hdrfix("validate", "--variants", "base", "--report", blocker / "sub"),
+        "cannot create the report folder",
+    )
+
+
+# --- repeatable, fair ------------------------------------------------------------------------
+
+
+def _settings(**kw) -> engine.Settings:
+    base = {
+        "variants": engine.parse_variants("base", PHASES),
+        "steps": 4,
+        "batch": 1,
+        "height": 16,
+        "width": 16,
+        "eval_batches": 1,
+        "threads": 1,
+    }
+    base.update(kw)
+    return engine.Settings(**base)
+
+
+def test_same_seed_same_numbers():
+    a = engine.run(_settings(), PHASES)["variants"][0]
+    b = engine.run(_settings(), PHASES)["variants"][0]
+    c = engine.run(_settings(seed=1), PHASES)["variants"][0]
+    assert a["curves"] == b["curves"]
+    assert a["delta_log_hist"] == b["delta_log_hist"]
+    assert a["curves"]["loss"] != c["curves"]["loss"]
+
+
+def test_run_leaves_the_process_as_it_was():
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    before = {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")}
+    path = list(sys.path)
+    engine.run(_settings(threads=1), PHASES)
+    assert torch.get_num_threads() == threads
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
+    assert {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")} == before
+    assert sys.path == path
+    assert not list(FRAMEWORK.rglob("*.hdrfix-tmp"))
+
+
+# --- variants ------------------------------------------------------------------------------
+
+
+def test_parse_variants_orders_phases():
+    if not implemented("phase2"):
+        pytest.skip("phase2 not yet implemented")
+    variants = engine.parse_variants("base, phase2+phase1 ,phase1", PHASES)
+    assert [(v.name, v.phases) for v in variants] == [
+        ("base", ()),
+        ("phase2+phase1", ("phase1", "phase2")),
+        ("phase1", ("phase1",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("base,nosuch", "unknown phase 'nosuch'"),
+        ("phase1,phase1", "listed twice"),
+        ("base+phase1", "base means no phase"),
+        ("phase1+phase1", "twice"),
+        ("", "empty"),
+    ],
+)
+def test_bad_variants(spec, words):
+    with pytest.raises(HdrfixError, match=words.replace("(", r"\(")):
+        engine.parse_variants(spec, PHASES)
+
+
+def test_default_variants_skip_placeholders():
+    variants, notes = engine.default_variants(PHASES)
+    names = [v.name for v in variants]
+    assert names[0] == "base" and "phase1" in names
+    assert all(implemented(p) for v in variants for p in v.phases)
+    assert len(names) + len(notes) == len(engine.DEFAULT_VARIANTS)
+
+
+def test_relative_change_format():
+    assert rpt.format_change(18784, 102) == "-99.5%"
+    assert rpt.format_change(0.132, 0.753) == "+470.5%"
+    assert rpt.format_change(10, 1000) == "+9,900%"
+    assert rpt.format_change(5, 5) == "="
+    assert rpt.format_change(0, 3) == "new"
+    assert rpt.format_change(None, 3) == ""
+    assert rpt.relative(0, 0) is None and rpt.relative(4, 2) == -0.5
+
+
+# --- bad input: one line, exit 2 --------------------------------------------------------------
+
+
+def _one_line_error(result, *words):
+    assert result.code == 2, (result.out, result.err)
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--variants", "base,phase9"], ["unknown phase 'phase9'"]),
+        (["--size", "32by32"], ["--size takes HxW"]),
+        (["--size", "4x4"], ["at least 8x8"]),
+        (["--steps", "0"], ["--steps must be at least 1"]),
+        (["--network", "x.py"], ["--network needs --network-from"]),
+    ],
+)
+def test_bad_arguments(args, words, tmp_path):
+    _one_line_error(hdrfix("validate", *args, "--report", tmp_path / "r"), *words)
+    assert not (tmp_path / "r").exists()
+
+
+@needs("phase2")
+def test_phase_without_its_requirement():
+    line = _one_line_error(
+        hdrfix("validate", "--variants", "base,phase2"), "phase2 requires phase1"
+    )
+    assert "write phase1+phase2" in line
+
+
+def test_requirement_of_a_third_party_phase(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "extra.py").write_text(
+        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
+        "class Extra(Phase):\n"
+        "    name = 'extra'\n    summary = 'test'\n    requires = ('phase1',)\n\n"
+        "    def plan(self, repo, options):\n        return PhasePlan(self.name)\n",
+        encoding="utf-8",
+    )
+    line = _one_line_error(
+        hdrfix("--plugins", plugins, "validate", "--variants", "extra"), "extra requires phase1"
+    )
+    assert "write phase1+extra" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_cuda_without_gpu(tmp_path):
+    _one_line_error(
+        hdrfix("validate", "--device", "cuda", "--report", tmp_path / "r"),
+        "--device cuda",
+        "use --device cpu",
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_cuda_run(tmp_path):
+    variants = _runnable(["base", "phase1", "phase1+phase2", "bound"])
+    result = hdrfix(
+        "validate",
+        "--device",
+        "cuda",
+        "--variants",
+        ",".join(variants),
+        *SMALL,
+        "--report",
+        tmp_path,
+    )
+    assert result.code == 0, result.err
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert data["device"]["type"] == "cuda" and data["device"]["cuda"]
+    assert data["memory_method"] == "cuda"
+    by_name = {v["name"]: v for v in data["variants"]}
+    assert by_name["base"]["metrics"]["train_overflow_px"] > 0
+    assert by_name["base"]["metrics"]["peak_memory_mib"] > 0
+    if "bound" in by_name:
+        assert by_name["bound"]["metrics"]["train_overflow_px"] == 0
+
+
+def test_network_from_without_network(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "model.py").write_text("class Other:\n    pass\n", encoding="utf-8")
+    _one_line_error(
+        hdrfix(
+            "validate", "--variants", "base", "--network-from", repo, "--report", tmp_path / "r"
+        ),
+        "--network-from",
+        "PatchNetwork",
+    )
+    assert not (tmp_path / "r").exists()  # a failed run leaves no report folder behind
+    _one_line_error(
+        hdrfix("validate", "--network-from", tmp_path / "missing"), "--network-from: no such folder"
+    )
+
+
+def _user_repo(tmp_path: Path, forward: str | None = None) -> Path:
+    """A user's framework: the network moved into a package of its own, built from a sibling
+    module through a relative import, with its own network: section in the config."""
+    repo = copy_tree(FRAMEWORK, tmp_path / "user")
+    old = repo / "src/npu/networks/patch/patch_network.py"
+    pkg = repo / "models" / "inpaint"
+    pkg.mkdir(parents=True)
+    (repo / "models" / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    text = old.read_text(encoding="utf-8")
+    start, end = text.index("class GatedConv2d"), text.index("class PatchNetwork")
+    (pkg / "blocks.py").write_text(
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+        + text[start:end],
+        encoding="utf-8",
+    )
+    net = text[:start] + "from .blocks import GatedConv2d\n\n\n" + text[end:]
+    if forward is not None:
+        anchor = "        h, w = x.shape[-2:]\n"
+        net = net.replace(anchor, forward + anchor)
+    (pkg / "net.py").write_text(net, encoding="utf-8")
+    old.unlink()
+    trainer = repo / "train/patch_training_framework.py"
+    trainer.write_text(
+        trainer.read_text(encoding="utf-8").replace(
+            "from src.npu.networks.patch.patch_network import", "from models.inpaint.net import"
+        ),
+        encoding="utf-8",
+    )
+    config = repo / "configs/colleague_training_config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("base_channels: 8 ", "base_channels: 4 "),
+        encoding="utf-8",
+    )
+    return repo
+
+
+def test_network_from_user_repo(tmp_path):
+    repo = _user_repo(tmp_path)
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    variants = _runnable(["base", "phase1", "phase1+phase2"])
+    out = tmp_path / "report"
+    result = hdrfix(
+        "validate",
+        "--variants",
+        ",".join(variants),
+        "--network-from",
+        repo,
+        "--steps",
+        "3",
+        "--batch",
+        "1",
+        "--size",
+        "16x16",
+        "--eval-batches",
+        "1",
+        "--threads",
+        "1",
+        "--report",
+        out,
+    )
+    assert result.code == 0, result.err
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert data["network"]["file"] == "models/inpaint/net.py"
+    assert data["network"]["kwargs"] == {
+        "input_channels": 6,
+        "output_channels": 3,
+        "base_channels": 4,
+    }
+    by_name = {v["name"]: v for v in data["variants"]}
+    # base_channels 4: a quarter of the fixture network's parameters, roughly
+    fixture_params = sum(p.numel() for p in _fixture_network().parameters())
+    assert by_name["base"]["parameters"] < fixture_params / 2
+    if "phase1+phase2" in by_name:
+        assert "network-repo/models/inpaint/net.py" in by_name["phase1+phase2"]["changed_files"]
+        assert by_name["phase1+phase2"]["metrics"]["learned_scale"] is not None
+    # the user's repository itself is untouched
+    assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
+
+
+def test_network_only_repo(tmp_path):
+    """A repository holding just the network: variants that leave the network alone run with
+    it unpatched (and say so); a variant that edits the network cannot, and says why."""
+    repo = tmp_path / "nets"
+    (repo / "arch").mkdir(parents=True)
+    shutil.copy(FRAMEWORK / "src/npu/networks/patch/patch_network.py", repo / "arch" / "net.py")
+    out = tmp_path / "report"
+    result = hdrfix(
+        "validate",
+        "--variants",
+        "base,phase1",
+        "--network-from",
+        repo,
+        "--steps",
+        "2",
+        "--batch",
+        "1",
+        "--size",
+        "16x16",
+        "--eval-batches",
+        "1",
+        "--threads",
+        "1",
+        "--report",
+        out,
+    )
+    assert result.code == 0, result.err
+    assert "note: phase1: its phases leave the network as it is" in result.out
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert data["network"] == {"from": str(repo), "file": "arch/net.py", "kwargs": {}}
+    assert len(data["notes"]) == 1
+    if implemented("phase2"):
+        _one_line_error(
+            hdrfix(
+                "validate",
+                "--variants",
+                "base,phase1+phase2",
+                "--network-from",
+                repo,
+                "--report",
+                out,
+            ),
+            "phase1+phase2 edits the network",
+            "no config found",
+        )
+
+
+def _fixture_network():
+    sys.path.insert(0, str(FRAMEWORK))
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "_fixture_net_for_test", FRAMEWORK / "src/npu/networks/patch/patch_network.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.PatchNetwork()
+    finally:
+        sys.path.remove(str(FRAMEWORK))
+
+
+@pytest.mark.parametrize(
+    "forward, words",
+    [
+        ("        raise RuntimeError('boom')\n", ["forward fails", "RuntimeError: boom"]),
+        ("        x = x[:, :2]\n", ["forward fails"]),
+    ],
+)
+def test_network_from_failing_forward(tmp_path, forward, words):
+    repo = _user_repo(tmp_path, forward)
+    _one_line_error(
+        hdrfix(
+            "validate",
+            "--variants",
+            "base",
+            "--network-from",
+            repo,
+            "--steps",
+            "1",
+            "--size",
+            "16x16",
+            "--report",
+            tmp_path / "r",
+        ),
+        "--network-from",
+        *words,
+    )
+
+
+def test_network_from_wrong_output_shape(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "net.py").write_text(
+        "import torch.nn as nn\n\n\nclass PatchNetwork(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(6, 1, 1)\n\n"
+        "    def forward(self, x):\n        return self.conv(x)\n",
+        encoding="utf-8",
+    )
+    _one_line_error(
+        hdrfix(
+            "validate",
+            "--variants",
+            "base",
+            "--network-from",
+            repo,
+            "--size",
+            "16x16",
+            "--report",
+            tmp_path / "r",
+        ),
+        "--network-from",
+        "residual of shape",
+    )
+
+
+# --- the command stays light ------------------------------------------------------------------
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys; from hdrfix.cli import main\n"
+        "try:\n    main(['validate', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--network-from" in done.stdout and "--variants" in done.stdout
+
+
+def test_without_torch_says_how_to_get_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    _one_line_error(
+        hdrfix("validate", "--steps", "1"), "validate needs torch", "pip install 'hdrfix[torch]'"
+    )
+
+
+def test_help_defaults_match_the_engine():
+    from hdrfix import validate_cli as cli
+
+    assert ",".join(engine.DEFAULT_VARIANTS) == cli.DEFAULT_VARIANTS
+    assert cli.DEFAULT_STEPS == engine.DEFAULT_STEPS
+    assert cli.DEFAULT_BATCH == engine.DEFAULT_BATCH
+    assert "x".join(map(str, engine.DEFAULT_SIZE)) == cli.DEFAULT_SIZE
+    assert cli.DEFAULT_EVAL_BATCHES == engine.DEFAULT_EVAL_BATCHES
+
+
+def test_core_count():
+    assert 1 <= engine.core_count() <= (os.cpu_count() or 1)
+
+
+def test_bench_script_runs(capsys):
+    import runpy
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_validate.py"
+    main = runpy.run_path(str(bench), run_name="bench_validate")["main"]
+    assert (
+        main(
+            [
+                "--variants",
+                "base,phase1",
+                "--runs",
+                "1",
+                "--rounds",
+                "2",
+                "--size",
+                "16x16",
+                "--batch",
+                "1",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "| variant | step ms |" in out and "| phase1 |" in out
+    assert "phase1's clamp" in out and "target < 2%" in out
