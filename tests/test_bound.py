@@ -184,16 +184,6 @@ def _step(trainer, config, batch, *, steps=1, seed=0):
         yield model, out
 
 
-@pytest.fixture
-def one_thread():
-    """These convolutions are tiny: one thread is faster, and far faster on a busy machine."""
-    torch = pytest.importorskip("torch")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.mark.usefixtures("one_thread")
 def test_bounded_ln_hat_equals_hdrfix_nn(framework: Path) -> None:
     torch = pytest.importorskip("torch")

@@ -252,16 +252,6 @@ def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
     return out
 
 
-@pytest.fixture
-def one_thread():
-    """These convolutions are tiny: one thread is faster, and far faster on a busy machine."""
-    torch = pytest.importorskip("torch")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.mark.usefixtures("one_thread")
 def test_inserted_term_equals_hdrfix_nn(two_copies: tuple[Path, Path]) -> None:
     torch = pytest.importorskip("torch")
