@@ -44,6 +44,8 @@ class PyFile:
     classes: dict[str, ast.ClassDef]
     _cst: dict[str, tuple[cst.Module, cst.FunctionDef]] = field(default_factory=dict)
     _edited: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    # Analyses of a function (e.g. its log-domain sites), valid while its node is the same object.
+    analyses: dict[tuple[str, str], tuple[object, object]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, source: SourceFile) -> PyFile:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hdrfix.errors import HdrfixError
 
@@ -119,7 +119,13 @@ def sites_in(repo: Repo, rel: str) -> list[tuple[FunctionRef, cst.FunctionDef, l
         if "exp(" not in pyfile.segment(ref):
             continue
         fn = pyfile.cst(ref)
-        sites = find_sites(fn)
+        cached = pyfile.analyses.get(("sites", ref.qualname))
+        if cached is not None and cached[0] is fn:
+            sites = cast("list[Site]", cached[1])
+        else:
+            # Every phase asks again; only a function a phase has edited needs a new look.
+            sites = find_sites(fn)
+            pyfile.analyses[("sites", ref.qualname)] = (fn, sites)
         if sites:
             result.append((ref, fn, sites))
     return result
