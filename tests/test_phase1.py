@@ -139,3 +139,45 @@ def test_variant_sites_clamped_once_and_idempotent(name: str, variant) -> None:
     assert hdrfix("apply", "phase1", "--repo", repo, "--check").code == 0
     assert hdrfix("apply", "phase1", "--repo", repo).code == 0
     assert snapshot(repo) == applied
+
+
+def test_supervision_off_is_reported(variant) -> None:
+    repo = variant("supervision_off")
+    result = hdrfix("apply", "phase1", "--repo", repo, "--dry-run")
+    assert result.code == 0
+    assert "log_supervision_enable is false" in result.err and "no effect" in result.err
+    assert "-  log_supervision_enable: false" not in result.out  # never switched on for the user
+
+
+def test_flow_mapping_changes_one_line(variant) -> None:
+    repo = variant("flow_yaml")
+    config = repo / CONFIG
+    before = config.read_text()
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    old, new = changed_lines(before, config.read_text())
+    assert len(old) == len(new) == 1
+    assert "log_delta_abs_max: 6.0" in new[0] and "log_supervision_type: huber" in new[0]
+
+
+def test_crlf_files_stay_crlf(variant) -> None:
+    repo = variant("crlf")
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    for rel in (CONFIG, TRAINER):
+        data = (repo / rel).read_bytes()
+        assert data.count(b"\n") == data.count(b"\r\n") > 0
+    assert (
+        b"delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)\r\n"
+        in (repo / TRAINER).read_bytes()
+    )
+
+
+def test_hand_clamped_method_is_left_alone(variant) -> None:
+    repo = variant("hand_clamped")
+    status = hdrfix("status", "--repo", repo, "--format", "json")
+    phase1 = next(p for p in json.loads(status.out)["phases"] if p["phase"] == "phase1")
+    sites = [i for i in phase1["items"] if i["what"].endswith("clamp delta_log")]
+    assert [i["done"] for i in sites] == [True, False] and phase1["state"] == "partial"
+    training_before = (repo / TRAINER).read_text().split("def validation_step")[0]
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    assert (repo / TRAINER).read_text().split("def validation_step")[0] == training_before
+    assert clamps_per_site(repo, TRAINER) == [1, 1]
