@@ -39,6 +39,10 @@ SMALL = (
 MAIN_VARIANTS = ["base", "phase1", "phase1+phase2", "bound"]
 
 
+# The smallest run that still trains: one frame of 16x16 per step, one held-out batch.
+TINY = ("--batch", "1", "--size", "16x16", "--eval-batches", "1", "--threads", "1")
+
+
 def implemented(name: str) -> bool:
     return name in PHASES and not engine.is_placeholder(PHASES[name])
 
@@ -205,14 +209,7 @@ def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
         "base",
         "--steps",
         "3",
-        "--batch",
-        "1",
-        "--size",
-        "16x16",
-        "--eval-batches",
-        "1",
-        "--threads",
-        "1",
+        *TINY,
         "--report",
         tmp_path,
     )
@@ -466,14 +463,7 @@ def test_network_from_user_repo(tmp_path):
         repo,
         "--steps",
         "3",
-        "--batch",
-        "1",
-        "--size",
-        "16x16",
-        "--eval-batches",
-        "1",
-        "--threads",
-        "1",
+        *TINY,
         "--report",
         out,
     )
@@ -511,14 +501,7 @@ def test_network_only_repo(tmp_path):
         repo,
         "--steps",
         "2",
-        "--batch",
-        "1",
-        "--size",
-        "16x16",
-        "--eval-batches",
-        "1",
-        "--threads",
-        "1",
+        *TINY,
         "--report",
         out,
     )
