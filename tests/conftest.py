@@ -67,7 +67,20 @@ def framework(tmp_path: Path) -> Path:
 @pytest.fixture
 def variant(tmp_path: Path):
     def make(name: str) -> Path:
-        return copy_tree(VARIANTS / name, tmp_path / name)
+        """A variant without a trainer of its own (it differs in config or network) gets the
+        shared one, ``fixtures/variants/_shared``, beneath it."""
+        source = VARIANTS / name
+        own_trainer = any(
+            "def training_step" in p.read_text(encoding="utf-8", errors="replace")
+            for p in source.rglob("*.py")
+        )
+        dest = tmp_path / name
+        if not own_trainer:
+            copy_tree(VARIANTS / "_shared", dest)
+        shutil.copytree(
+            source, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        return dest
 
     return make
 

@@ -118,7 +118,7 @@ def _variants_with_framework() -> list[str]:
     return sorted(
         p.name
         for p in (VARIANTS.iterdir() if VARIANTS.is_dir() else [])
-        if p.is_dir() and p.name not in broken
+        if p.is_dir() and p.name not in broken and not p.name.startswith("_")
     )
 
 
