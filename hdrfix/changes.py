@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdrfix.errors import HdrfixError
-from hdrfix.lines import _NEWLINE
+from hdrfix.lines import NEWLINE
 from hdrfix.sourcefile import SourceFile, sha256
 
 
@@ -34,8 +34,8 @@ class FileChange:
 
 def unified_diff(rel: str, old: str, new: str) -> str:
     """git-style diff with ``a/``/``b/`` paths; line endings are not shown, as in git."""
-    old_lines = _NEWLINE.split(old)
-    new_lines = _NEWLINE.split(new)
+    old_lines = NEWLINE.split(old)
+    new_lines = NEWLINE.split(new)
     lines = difflib.unified_diff(old_lines, new_lines, f"a/{rel}", f"b/{rel}", lineterm="", n=3)
     return "".join(line + "\n" for line in lines)
 

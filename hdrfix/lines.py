@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")
+NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def line_starts(text: str) -> list[int]:
     """Offset of the first character of each line; ``starts[n - 1]`` is line n."""
-    return [0] + [m.end() for m in _NEWLINE.finditer(text)]
+    return [0] + [m.end() for m in NEWLINE.finditer(text)]
 
 
 def line_of(starts: list[int], offset: int) -> int:
@@ -18,5 +18,5 @@ def line_of(starts: list[int], offset: int) -> int:
 
 
 def newline_of(text: str) -> str:
-    match = _NEWLINE.search(text)
+    match = NEWLINE.search(text)
     return match.group(0) if match else "\n"

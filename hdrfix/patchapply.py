@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hdrfix.lines import _NEWLINE, newline_of
+from hdrfix.lines import NEWLINE, newline_of
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
 
@@ -45,7 +45,7 @@ class PatchConflict(Exception):
 
 def apply_diff(text: str, diff: str) -> str:
     newline = newline_of(text)
-    lines = _NEWLINE.split(text)
+    lines = NEWLINE.split(text)
     offset = 0
     for hunk in parse_hunks(diff):
         at = _locate(lines, hunk, hunk.start - 1 + offset)

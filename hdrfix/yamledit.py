@@ -65,6 +65,7 @@ from ruamel.yaml.tokens import (
 )
 
 from hdrfix.errors import HdrfixError
+from hdrfix.lines import line_starts
 
 __all__ = [
     "ALIAS_NODE_LIMIT",
@@ -598,7 +599,7 @@ def _insertions(
     block = section.fa.flow_style() is not True
     if not (block and len(keys) > 1 and keys == sorted(keys) and len(keys) == len(section)):
         return [_insertion(tokens, section, items, path)]
-    line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", tokens.text)]
+    starts = line_starts(tokens.text)
     eol = _dominant_eol(tokens.text)
     indent = " " * section.lc.col
     before: dict[int, list[str]] = {}
@@ -608,7 +609,7 @@ def _insertions(
         if successor is None:
             last[key] = value
             continue
-        at = line_starts[section.lc.key(successor)[0]]
+        at = starts[section.lc.key(successor)[0]]
         line = f"{indent}{_render(key, None, False)}: {_render(value, None, False)}{eol}"
         before.setdefault(at, []).append(line)
     edits = [_Edit(at, at, "".join(lines)) for at, lines in before.items()]
