@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 _PACKAGE = Path(__file__).resolve().parent
 # In a checkout the fixture sits beside the package; an installed wheel carries it inside.
@@ -27,3 +28,23 @@ def copy_framework(dest: Path) -> Path:
         framework_dir(), dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hdrfix")
     )
     return dest
+
+
+#: The trainer class of the fixture (the field's name, DESIGN §2.1).
+TRAINER_CLASS = "PatchFrameInterpolationTrainer"
+
+
+def build_trainer(module: Any, config: dict[str, Any]) -> Any:
+    """The fixture trainer of ``module`` (``train.patch_training_framework``) for ``config``.
+
+    The field's constructor takes the config's sections one by one:
+    ``PatchFrameInterpolationTrainer(model_config, training_config, data_config, full_config)``;
+    the model section is ``network:``.
+    """
+    cls = getattr(module, TRAINER_CLASS)
+    return cls(
+        config.get("network") or {},
+        config.get("training") or {},
+        config.get("data"),
+        full_config=config,
+    )

@@ -15,6 +15,10 @@ from the background; their trailing edges open the large holes seen in real warp
 per sample is put right next to a hole, as in a lamp being uncovered by a moving object: that
 is the configuration in which the log-domain residual overflows in the field.
 
+:func:`field_batch` puts a batch into the format of the field's trainer (DESIGN §2.1):
+``patch_input`` [N, 7, H, W] (warped RGB, hole mask, occlusion, motion), ``patch_target_rgb``
+and ``patch_target_residual``.
+
 Generation is deterministic: batch ``i`` of ``SyntheticHDR(h, w, seed)`` comes from a
 ``torch.Generator`` seeded with ``(seed, i)`` and is identical on every call and platform
 (all sampling runs on the CPU; tensors are moved to ``device`` at the end).
@@ -28,7 +32,15 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOG_RADIANCE_RANGE", "MOTION_NORM_PX", "SyntheticHDR", "make_batch"]
+__all__ = [
+    "FIELD_CHANNELS",
+    "LOG_RADIANCE_RANGE",
+    "MOTION_NORM_PX",
+    "SyntheticHDR",
+    "field_batch",
+    "make_batch",
+    "make_field_batch",
+]
 
 #: Natural-log radiance range of the generated scenes (dark floor, brightest light).
 LOG_RADIANCE_RANGE = (-6.0, 9.0)
@@ -125,8 +137,8 @@ def _motion_px(gen: torch.Generator, n: int, h: int, w: int) -> torch.Tensor:
     return motion
 
 
-def _hit_mask(motion_px: torch.Tensor) -> torch.Tensor:
-    """Forward-splat the source grid by ``motion_px``: [n, 1, h, w], 1 where something landed."""
+def _splat_counts(motion_px: torch.Tensor) -> torch.Tensor:
+    """Forward-splat the source grid by ``motion_px``: [n, 1, h, w], how many pixels landed."""
     n, _, h, w = motion_px.shape
     ys = torch.arange(h, dtype=torch.float32).view(1, h, 1)
     xs = torch.arange(w, dtype=torch.float32).view(1, 1, w)
@@ -136,7 +148,7 @@ def _hit_mask(motion_px: torch.Tensor) -> torch.Tensor:
     index = torch.where(valid, ty * w + tx, torch.zeros_like(tx)).view(n, -1)
     hits = torch.zeros(n, h * w)
     hits.scatter_add_(1, index, valid.view(n, -1).float())
-    return (hits > 0).float().view(n, 1, h, w)
+    return hits.view(n, 1, h, w)
 
 
 def _add_lights(gen: torch.Generator, log_rad: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
@@ -166,13 +178,15 @@ def _add_lights(gen: torch.Generator, log_rad: torch.Tensor, holes: torch.Tensor
 
 def _generate(gen: torch.Generator, n: int, h: int, w: int) -> dict[str, torch.Tensor]:
     motion_px = _motion_px(gen, n, h, w)
-    hit = _hit_mask(motion_px)
+    counts = _splat_counts(motion_px)
+    hit = (counts > 0).float()
     holes = 1.0 - hit
     log_rad = _add_lights(gen, _scene_log_radiance(gen, n, h, w), holes)
     target = torch.exp(log_rad)
     return {
         "warped_rgb": target * hit,
         "hole_mask": holes,
+        "occlusion": (counts > 1).float(),
         "motion": motion_px / MOTION_NORM_PX,
         "target_rgb": target,
         "target_log": log_rad,
@@ -192,6 +206,8 @@ def make_batch(
     * ``warped_rgb`` [B, 3, H, W]: linear HDR radiance of the forward-warped frame, 0 in holes;
     * ``hole_mask`` [B, 1, H, W]: 1 in holes (no source pixel landed), 0 elsewhere; a pixel is a
       hole exactly when all three channels of ``warped_rgb`` are 0;
+    * ``occlusion`` [B, 1, H, W]: 1 where more than one source pixel landed (the warp had to
+      pick one: a disocclusion's other side), 0 elsewhere; never 1 in a hole;
     * ``motion`` [B, 2, H, W]: (dx, dy) motion on the source grid in units of
       ``MOTION_NORM_PX`` pixels (mostly within [-1, 1]);
     * ``target_rgb`` [B, 3, H, W]: linear HDR radiance of the true frame, > 0 everywhere,
@@ -202,6 +218,38 @@ def make_batch(
     return SyntheticHDR(height, width, seed, batch_size=batch_size).batch(
         0, batch_size, device=device
     )
+
+
+#: The channels of the field trainer's ``patch_input``, in order: [N, 7, H, W].
+FIELD_CHANNELS = ("red", "green", "blue", "hole", "occlusion", "motion_x", "motion_y")
+
+
+def field_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A batch of :func:`make_batch` in the field trainer's format (DESIGN §2.1).
+
+    * ``patch_input`` [B, 7, H, W]: ``warped_rgb`` (3, linear HDR, 0 in holes), ``hole_mask``
+      (1), ``occlusion`` (1) and ``motion`` (2), concatenated in that order
+      (:data:`FIELD_CHANNELS`);
+    * ``patch_target_rgb`` [B, 3, H, W]: ``target_rgb``;
+    * ``patch_target_residual`` [B, 3, H, W]: ``target_rgb - warped_rgb`` (linear; the whole
+      target inside holes, 0 wherever the warp delivered the true value).
+
+    The hole mask of a field batch is ``patch_input[:, 3:4]``.
+    """
+    warped = batch["warped_rgb"]
+    patch_input = torch.cat([warped, batch["hole_mask"], batch["occlusion"], batch["motion"]], 1)
+    return {
+        "patch_input": patch_input,
+        "patch_target_rgb": batch["target_rgb"],
+        "patch_target_residual": batch["target_rgb"] - warped,
+    }
+
+
+def make_field_batch(
+    batch_size: int, height: int, width: int, *, seed: int, device: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
+    """``field_batch(make_batch(batch_size, height, width, seed=seed))`` on ``device``."""
+    return field_batch(make_batch(batch_size, height, width, seed=seed, device=device))
 
 
 class SyntheticHDR:
@@ -240,6 +288,12 @@ class SyntheticHDR:
         out = _generate(gen, n, self.height, self.width)
         target_device = self.device if device is None else device
         return {k: v.to(target_device) for k, v in out.items()}
+
+    def field_batch(
+        self, i: int, batch_size: int | None = None, *, device: str | torch.device | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The ``i``-th batch in the field trainer's format (:func:`field_batch`)."""
+        return field_batch(self.batch(i, batch_size, device=device))
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         i = 0
