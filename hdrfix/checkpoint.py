@@ -8,8 +8,9 @@ checkpoint: with that value the migrated model computes exactly what the old one
 
 A PatchNetwork is recognised by its parameter names, not by a single key: under its prefix the
 checkpoint holds the first and the last layer of :data:`NETWORK_KEYS` (the fixture network's
-state_dict; the field's deeper U-Net has more levels between the same two ends). Prefixes come
-out as ``patch_network.``, ``student_model.patch_network.``, or ``""`` for a bare network.
+state_dict, a 5-level U-Net like the field's; a network of another depth has other levels
+between the same two ends). Prefixes come out as ``patch_network.``,
+``student_model.patch_network.``, or ``""`` for a bare network.
 
 Only this module imports torch; it is loaded by ``hdrfix migrate-checkpoint`` alone. Loading uses
 ``weights_only=True`` (a checkpoint cannot run code), and the output is written to a temporary
@@ -41,10 +42,26 @@ NETWORK_KEYS = (
     "enc2.feature.bias",
     "enc2.gate.weight",
     "enc2.gate.bias",
+    "enc3.feature.weight",
+    "enc3.feature.bias",
+    "enc3.gate.weight",
+    "enc3.gate.bias",
+    "enc4.feature.weight",
+    "enc4.feature.bias",
+    "enc4.gate.weight",
+    "enc4.gate.bias",
     "bottleneck.feature.weight",
     "bottleneck.feature.bias",
     "bottleneck.gate.weight",
     "bottleneck.gate.bias",
+    "dec4.feature.weight",
+    "dec4.feature.bias",
+    "dec4.gate.weight",
+    "dec4.gate.bias",
+    "dec3.feature.weight",
+    "dec3.feature.bias",
+    "dec3.gate.weight",
+    "dec3.gate.bias",
     "dec2.feature.weight",
     "dec2.feature.bias",
     "dec2.gate.weight",

@@ -118,6 +118,12 @@ def _target_options(func: Callable) -> Callable:
             metavar="PATH",
             help="Also patch log-domain sites in this file (repeatable).",
         ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="PATH",
+            help="Leave this file's log-domain sites alone on purpose (repeatable).",
+        ),
         click.option("--clamp", type=float, help="phase1: bound for |delta_log| (default 8.0)."),
         click.option(
             "--scale-init",
@@ -217,7 +223,7 @@ def apply(
                 click.echo(render.colorize(diff) if _use_color() else diff, nl=False)
         for line in render.run_summary(run, mode):
             click.echo(line, err=True)
-    if check and run.changes:
+    if check and (run.changes or any(p.unhandled for p in run.plans)):
         sys.exit(1)
 
 

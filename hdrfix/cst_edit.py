@@ -15,6 +15,13 @@ import libcst as cst
 class FunctionEdit:
     after: dict[int, tuple[cst.CSTNode, list[cst.BaseStatement]]] = field(default_factory=dict)
     replace: dict[int, tuple[cst.CSTNode, cst.CSTNode]] = field(default_factory=dict)
+    before: dict[int, tuple[cst.CSTNode, list[cst.BaseStatement]]] = field(default_factory=dict)
+
+    def insert_before(self, anchor: cst.CSTNode, *stmts: cst.BaseStatement) -> FunctionEdit:
+        """``stmts`` right before ``anchor``, a statement of an indented block."""
+        _, existing = self.before.get(id(anchor), (anchor, []))
+        self.before[id(anchor)] = (anchor, existing + list(stmts))
+        return self
 
     def insert_after(self, anchor: cst.CSTNode, *stmts: cst.BaseStatement) -> FunctionEdit:
         _, existing = self.after.get(id(anchor), (anchor, []))
@@ -26,17 +33,19 @@ class FunctionEdit:
         return self
 
     def __bool__(self) -> bool:
-        return bool(self.after or self.replace)
+        return bool(self.after or self.replace or self.before)
 
     def merge(self, other: FunctionEdit) -> None:
         for anchor, stmts in other.after.values():
             self.insert_after(anchor, *stmts)
+        for anchor, stmts in other.before.values():
+            self.insert_before(anchor, *stmts)
         self.replace.update(other.replace)
 
     def apply(self, fn: cst.FunctionDef) -> cst.FunctionDef:
         transformer = _Apply(self)
         result = fn.visit(transformer)
-        missing = (set(self.after) | set(self.replace)) - transformer.applied
+        missing = (set(self.after) | set(self.replace) | set(self.before)) - transformer.applied
         if missing:
             raise LookupError(f"{len(missing)} planned edit(s) found no anchor in {fn.name.value}")
         assert isinstance(result, cst.FunctionDef)
@@ -56,10 +65,48 @@ class _Apply(cst.CSTTransformer):
         if isinstance(original, cst.IndentedBlock) and isinstance(updated, cst.IndentedBlock):
             body: list[cst.BaseStatement] = []
             for old, new in zip(original.body, updated.body):
-                body.append(new)
-                if id(old) in self.edit.after:
+                if id(old) in self.edit.before:
                     self.applied.add(id(old))
-                    body.extend(self.edit.after[id(old)][1])
+                    stmts = self.edit.before[id(old)][1]
+                    # the anchor's comments and blank lines stay above what goes before it
+                    body.append(stmts[0].with_changes(leading_lines=old.leading_lines))
+                    body.extend(stmts[1:])
+                    new = new.with_changes(leading_lines=[])
+                body.append(new)
+                # A small statement ending its line: the new statements go on lines after it.
+                keys = [id(old)]
+                if isinstance(old, cst.SimpleStatementLine):
+                    keys.append(id(old.body[-1]))
+                for key in keys:
+                    if key in self.edit.after:
+                        self.applied.add(key)
+                        body.extend(self.edit.after[key][1])
             if len(body) != len(updated.body):
                 return updated.with_changes(body=body)
+        if isinstance(original, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            return self._inline(original, updated)
         return updated
+
+    def _inline(self, original, updated):
+        """After a small statement inside a line (``a = 1; b = 2``, ``if c: x = 1``), the new
+        statements join that line, so they run exactly after it."""
+        smalls: list[cst.BaseSmallStatement] = []
+        last = len(original.body) - 1
+        for i, (old, new) in enumerate(zip(original.body, updated.body)):
+            smalls.append(new)
+            inline = isinstance(original, cst.SimpleStatementSuite) or i < last
+            if id(old) in self.edit.after and inline:
+                self.applied.add(id(old))
+                for stmt in self.edit.after[id(old)][1]:
+                    if not isinstance(stmt, cst.SimpleStatementLine):
+                        raise LookupError("a compound statement cannot follow one on its line")
+                    smalls.extend(stmt.body)
+        if len(smalls) == len(updated.body):
+            return updated
+        fixed = [
+            s.with_changes(semicolon=cst.Semicolon(whitespace_after=cst.SimpleWhitespace(" ")))
+            if i < len(smalls) - 1
+            else s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            for i, s in enumerate(smalls)
+        ]
+        return updated.with_changes(body=fixed)

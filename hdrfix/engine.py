@@ -31,17 +31,53 @@ def plan_run(
     plans = []
     for name in order:
         plan = phases[name]().plan(repo, options)
+        if plan.refusal is not None:
+            raise plan.refusal
         stage(repo, plan)
         plans.append(plan)
-    return Run(plans, [FileChange(source, new) for source, new in repo.changed()])
+    changes = [FileChange(source, new) for source, new in repo.changed()]
+    check_edits(changes)
+    return Run(plans, changes)
+
+
+def check_edits(changes: list[FileChange]) -> None:
+    """No phase can opt out: every edited Python file still parses, and every statement a
+    phase inserted or rewrote reads only names assigned on every path to it."""
+    from hdrfix.assigned import violations
+    from hdrfix.changes import verify_parses
+
+    verify_parses(changes)
+    for change in changes:
+        if not change.rel.endswith(".py"):
+            continue
+        found = violations(change.source.text, change.new_text)
+        if found:
+            raise HdrfixError(
+                found[0].message(),
+                change.rel,
+                found[0].line,
+                hint="hdrfix refused the edit and wrote nothing; report this code shape",
+            )
 
 
 def stage(repo: Repo, plan: PhasePlan) -> None:
     """Fold a phase's planned edits into the in-memory repo, for the phases after it."""
     for rel, text in plan.text_edits.items():
         repo.set_text(rel, text)
+    edited = set()
     for rel, ref, fn in plan.function_edits:
-        repo.python(rel).replace(ref, fn)
+        pyfile = repo.python(rel)
+        if ref.qualname in pyfile._edited:
+            raise HdrfixError(
+                f"{plan.phase} planned two separate edits of {ref.qualname}",
+                rel,
+                ref.line,
+                hint="a phase must merge its edits of one function into one",
+            )
+        pyfile.replace(ref, fn)
+        edited.add(rel)
+    for rel in sorted(edited):
+        repo.restage(rel)
 
 
 def _check_requirements(
@@ -71,7 +107,10 @@ def status(
     plans = []
     for name in resolve(sorted(phases), phases, with_deps=False):
         try:
-            plans.append(phases[name]().plan(repo, options))
+            plan = phases[name]().plan(repo, options)
+            if plan.refusal is not None:
+                plan.notes.append(f"apply would stop here: {plan.refusal}")
+            plans.append(plan)
         except HdrfixError as exc:
             plans.append(PhasePlan(name, error=str(exc)))
     return plans

@@ -1,213 +1,809 @@
-"""Finding the log-domain reconstruction in a function, by structure.
+"""The log-domain reconstruction of a Python file, found by data flow (DESIGN §2, §2.1).
 
-The shape, whatever the names::
+A *use* is ``exp(<log image> + <residual>)``, the sum written inside the call or assigned to a
+name first (``Ln_hat = log_img + delta_log``). From the residual operand, the assignments that
+reach the use are followed back through rescales (``delta_log = delta_log * mask_weight``),
+clamps, copies and the returns of helper methods (alone or in a tuple) to the assignments that
+*compute* it from the network's prediction: the *roots* (Mode A and Mode B). A *site* is one
+group of roots in one function, with every use they reach. A residual that no root computes
+from a prediction (a ground truth, ``gt_delta_log = target_log - log_img``) is not a site.
 
-    log_img = torch.log(...)                    # the log image: assigned from a log() call
-    <residual> = ... tanh(<prediction>) ...     # Mode A and/or Mode B, maybe in an if/else
-    <residual> = <residual> * mask_weight       # optional
-    Ln_hat = log_img + <residual>               # or the sum written inside exp()
-    prediction = torch.exp(Ln_hat) - eps
+The *anchor* of a site is the smallest statement that holds all of its roots, in the block that
+holds them (the Mode A / Mode B ``if``), never a statement of an enclosing block: code that
+must see the computed residual goes right after it.
 
-A *site* is found from the ``exp`` call backwards: its argument is a sum of two names; the one
-assigned from a ``log`` call is the log image and the other is the residual. The residual's
-*computation* is its first assignment that does not read the residual itself, lifted to the
-enclosing ``if``/``else`` when every branch of that ``if`` only assigns the residual.
+Everything here reads the standard library's ``ast`` of the file as it stands (so a phase sees
+the edits of the phases before it); :class:`CstIndex` maps a statement to the libcst node the
+phases edit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import libcst as cst
+from hdrfix.flow import Flow, Node, loads
 
-from hdrfix.cst_match import (
-    Assignment,
-    Place,
-    call_name,
-    call_owner,
-    find_all,
-    name_of,
-    names_in,
-    unparen,
-)
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from hdrfix.pyfile import FunctionRef, PyFile
 
 CLAMP_CALLS = frozenset({"clamp", "clip", "clamp_", "clip_"})
+IN_PLACE_CLAMPS = frozenset({"clamp_", "clip_"})
+LOG_CALLS = frozenset({"log", "log1p"})
+COMPOUND = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.With,
+    ast.AsyncWith,
+    ast.Try,
+    ast.Match,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+)
 
 
 @dataclass(frozen=True)
+class Use:
+    """One ``exp`` of a log image plus the residual."""
+
+    ref: FunctionRef
+    node: Node  # the statement computing the sum (the ``Ln_hat`` assignment, or the exp's)
+    exp: ast.Call
+    residual: str  # the residual's name at the sum
+    log_image: str
+    recon: ast.Assign | None  # ``Ln_hat = log_img + delta_log``, when the sum has a name
+    at: Node  # the statement holding the exp call
+
+
+@dataclass
 class Site:
-    residual: str  # e.g. "delta_log"
-    log_image: str  # e.g. "log_img"
-    compute: Place  # the statement computing the residual, in the block that holds it
-    assigns: tuple[Assignment, ...]  # the assignments inside ``compute`` (Mode A, Mode B)
-    recon: Assignment | None  # ``Ln_hat = log_img + delta_log``, when it has a name
-    exp_call: cst.Call
-    torch: str  # the name torch is imported as
+    rel: str
+    ref: FunctionRef  # the function computing the residual (a helper, or the step itself)
+    residual: str  # its name there
+    roots: list[ast.stmt]  # the assignments computing it: Mode A, Mode B
+    anchor: ast.stmt  # the smallest statement holding every root, in their block
+    uses: list[Use] = field(default_factory=list)
+    torch: str | None = None  # the file's name for torch (``T`` after ``import torch as T``)
+    numpy: str | None = None  # ... and for numpy, where the exp is numpy's
 
     @property
-    def mode_a(self) -> Assignment | None:
-        """The absolute-cap branch: the ``if`` body, or the lone assignment outside an ``if``.
+    def line(self) -> int:
+        return self.anchor.lineno
 
-        The field writes ``if self.log_delta_abs_max > 0.0:`` Mode A ``else:`` Mode B.
-        """
-        stmt = self.compute.stmt
-        if not isinstance(stmt, cst.If):
-            return self.assigns[0] if self.assigns else None
-        return next((a for a in self.assigns if any(p.block is stmt.body for p in a.chain)), None)
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.ref.qualname, self.residual, self.anchor.lineno)
 
 
-def find_sites(fn: cst.FunctionDef) -> list[Site]:
-    from hdrfix.cst_match import assignments
+@dataclass(frozen=True)
+class Unhandled:
+    """Something that looks like a site but that hdrfix does not edit (it says so)."""
 
-    by_name: dict[str, list[Assignment]] = {}
-    for a in assignments(fn.body):
-        by_name.setdefault(a.target, []).append(a)
-    calls = _ExpCalls()
-    fn.visit(calls)
-    sites: list[Site] = []
-    seen: set[int] = set()
-    for call, enclosing in calls.found:
-        found = _site_for(call, enclosing, by_name)
-        if found is not None and id(found.compute.stmt) not in seen:
-            seen.add(id(found.compute.stmt))
-            sites.append(found)
-    return sites
+    line: int
+    qualname: str
+    why: str
 
 
-class _ExpCalls(cst.CSTVisitor):
-    """Every ``exp(...)`` call with the ids of the statements enclosing it, in one traversal."""
+@dataclass
+class Analysis:
+    sites: list[Site]
+    unhandled: list[Unhandled]
+    flows: dict[str, Flow]
 
-    def __init__(self) -> None:
-        self.stack: list[int] = []
-        self.found: list[tuple[cst.Call, frozenset[int]]] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.BaseStatement, cst.BaseSmallStatement)):
-            self.stack.append(id(node))
-        elif isinstance(node, cst.Call) and call_name(node) == "exp" and node.args:
-            self.found.append((node, frozenset(self.stack)))
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, (cst.BaseStatement, cst.BaseSmallStatement)):
-            self.stack.pop()
+    def uses(self) -> Iterator[tuple[Site, Use]]:
+        for site in self.sites:
+            for use in site.uses:
+                yield site, use
 
 
-def _site_for(
-    call: cst.Call, enclosing: frozenset[int], by_name: dict[str, list[Assignment]]
-) -> Site | None:
-    arg = unparen(call.args[0].value)
-    recon: Assignment | None = None
-    name = name_of(arg)
-    if name is not None:
-        recon = next((a for a in by_name.get(name, []) if _sum_of_names(a.value)), None)
-        if recon is None:
-            return None
-        arg = unparen(recon.value)
-        enclosing = frozenset(id(p.stmt) for p in recon.chain)
-    operands = _sum_of_names(arg)
-    if operands is None:
-        return None
-    logs = [n for n in operands if any(_reads_log(a.value) for a in by_name.get(n, []))]
-    if len(logs) != 1:
-        return None
-    log_image = logs[0]
-    residual = operands[1] if operands[0] == log_image else operands[0]
-    computes = [a for a in by_name.get(residual, []) if residual not in names_in(a.value)]
-    if not computes:
-        return None
-    compute = _lift(computes[0], enclosing)
-    inside = tuple(a for a in computes if compute in a.chain)
-    torch = call_owner(call) or "torch"
-    return Site(residual, log_image, compute, inside, recon, call, torch)
-
-
-def _sum_of_names(node: cst.BaseExpression) -> tuple[str, str] | None:
-    node = unparen(node)
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-        left, right = name_of(node.left), name_of(node.right)
-        if left and right:
-            return left, right
-    return None
-
-
-def _reads_log(value: cst.BaseExpression) -> bool:
-    return any(call_name(c) in {"log", "log1p"} for c in find_all(value, cst.Call))
-
-
-def _lift(a: Assignment, use: frozenset[int]) -> Place:
-    """The statement to clamp after: the assignment, lifted out of every enclosing ``if`` that
-    does not also hold the residual's use (``use``: ids of the statements around it), so that
-    all branches (Mode A and B) are covered."""
-    place = a.chain[-1]
-    for outer in reversed(a.chain[:-1]):
-        if isinstance(outer.stmt, cst.If) and id(outer.stmt) not in use:
-            place = outer
-        else:
-            break
-    if isinstance(place.stmt, cst.BaseSmallStatement):
-        # A one-line ``x = ...; y = ...`` line: clamp after the whole line.
-        return a.chain[-2] if len(a.chain) > 1 else place
-    return place
-
-
-def is_clamp_of(stmt: cst.CSTNode, name: str) -> bool:
-    """``x = torch.clamp(x, ...)``, ``x = x.clamp(...)``, ``x.clamp_(...)`` and the like."""
-    smalls = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else [stmt]
-    for small in smalls:
-        if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and name_of(small.targets[0].target) == name
-            and _clamps(small.value, name)
-        ):
-            return True
-        if isinstance(small, cst.Expr) and _clamps(small.value, name):
-            return True
-    return False
-
-
-def _clamps(value: cst.BaseExpression, name: str) -> bool:
-    value = unparen(value)
-    if call_name(value) not in CLAMP_CALLS:
-        return False
-    assert isinstance(value, cst.Call)
-    func = value.func
-    if isinstance(func, cst.Attribute) and name_of(func.value) == name:
-        return True
-    return bool(value.args) and name_of(value.args[0].value) == name
-
-
-def clamped_after(site: Site) -> bool:
-    """Whether the residual is clamped in the same block after its computation."""
-    body = site.compute.block.body
-    return any(is_clamp_of(stmt, site.residual) for stmt in body[site.compute.index + 1 :])
-
-
-def insert_after(
-    fn: cst.FunctionDef, anchor: cst.CSTNode, new: list[cst.BaseStatement]
-) -> cst.FunctionDef:
-    """``fn`` with ``new`` statements right after ``anchor`` in whichever block holds it."""
-    inserter = _Inserter(anchor, new)
-    result = fn.visit(inserter)
-    if not inserter.done:
-        raise LookupError("anchor statement not found")
-    assert isinstance(result, cst.FunctionDef)
+def analyse(pyfile: PyFile) -> Analysis:
+    """Every site of the file (cached on the file: it is re-indexed after each edit)."""
+    cached = pyfile.analyses.get(("logdomain", ""))
+    if cached is not None and cached[0] is pyfile.tree:
+        return cached[1]  # type: ignore[return-value]
+    result = _Analyser(pyfile).run()
+    pyfile.analyses[("logdomain", "")] = (pyfile.tree, result)
     return result
 
 
-class _Inserter(cst.CSTTransformer):
-    def __init__(self, anchor: cst.CSTNode, new: list[cst.BaseStatement]) -> None:
-        self.anchor = anchor
-        self.new = new
-        self.done = False
+# --------------------------------------------------------------------------- helpers on ast
 
-    def leave_IndentedBlock(
-        self, original: cst.IndentedBlock, updated: cst.IndentedBlock
-    ) -> cst.IndentedBlock:
-        for index, stmt in enumerate(original.body):
-            if stmt is self.anchor:
-                self.done = True
-                body = list(updated.body)
-                return updated.with_changes(body=body[: index + 1] + self.new + body[index + 1 :])
-        return updated
+
+def call_name(node: ast.AST) -> str | None:
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def call_owner(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return func.value.id
+    return None
+
+
+def sum_of_names(node: ast.AST | None) -> tuple[str, str] | None:
+    if (
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Add)
+        and isinstance(node.left, ast.Name)
+        and isinstance(node.right, ast.Name)
+    ):
+        return node.left.id, node.right.id
+    return None
+
+
+def own_expressions(stmt: ast.AST) -> list[ast.AST]:
+    """What a statement evaluates itself: all of a simple one, the header of a compound one."""
+    from hdrfix.flow import header_parts
+
+    if isinstance(stmt, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+        return header_parts(stmt)
+    if isinstance(stmt, (ast.Try, ast.Match, ast.ExceptHandler)):
+        return []
+    return [stmt]
+
+
+def _calls(node: ast.AST, inside_lambda: bool = False) -> Iterator[tuple[ast.Call, bool]]:
+    if isinstance(node, ast.Call):
+        yield node, inside_lambda
+    for child in ast.iter_child_nodes(node):
+        yield from _calls(child, inside_lambda or isinstance(node, ast.Lambda))
+
+
+def assigned_value(stmt: ast.AST, name: str) -> ast.expr | None:
+    """The value of ``name = value`` (or ``name: T = value``); None for other statements."""
+    if (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and stmt.targets[0].id == name
+    ):
+        return stmt.value
+    if (
+        isinstance(stmt, ast.AnnAssign)
+        and isinstance(stmt.target, ast.Name)
+        and stmt.target.id == name
+        and stmt.value is not None
+    ):
+        return stmt.value
+    return None
+
+
+@dataclass(frozen=True)
+class ClampCall:
+    line: int
+    low: float | None  # None: no bound on that side
+    high: float | None
+    literal: bool  # both given bounds are number literals
+
+
+def clamp_of(stmt: ast.AST, name: str) -> ClampCall | None:
+    """``name = torch.clamp(name, a, b)``, ``name = name.clamp(...)``, ``name.clamp_(...)``..."""
+    call: ast.AST | None = assigned_value(stmt, name)
+    method_only = False
+    if call is None and isinstance(stmt, ast.Expr):
+        call, method_only = stmt.value, True
+    if not isinstance(call, ast.Call) or call_name(call) not in CLAMP_CALLS:
+        return None
+    func = call.func
+    on_name = (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == name
+    )
+    if method_only and not (on_name and call_name(call) in IN_PLACE_CLAMPS):
+        return None
+    positional = list(call.args)
+    if not on_name:
+        if not (positional and isinstance(positional[0], ast.Name) and positional[0].id == name):
+            return None
+        positional = positional[1:]
+    given: dict[str, ast.expr] = dict(zip(("min", "max"), positional))
+    for kw in call.keywords:
+        if kw.arg in ("min", "max", "a_min", "a_max"):
+            given[kw.arg.removeprefix("a_")] = kw.value
+    values = {k: _number(v) for k, v in given.items()}
+    literal = all(v is not None for v in values.values())
+    low = values.get("min") if "min" in given else None
+    high = values.get("max") if "max" in given else None
+    if not literal:
+        low = -float("inf") if "min" in given else None
+        high = float("inf") if "max" in given else None
+    return ClampCall(stmt.lineno, low, high, literal)  # type: ignore[attr-defined]
+
+
+def _number(node: ast.expr) -> float | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _number(node.operand)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return float(node.value)
+    return None
+
+
+def module_aliases(tree: ast.Module, fn: ast.AST | None = None) -> dict[str, str]:
+    """Local name -> module for ``import torch``, ``import torch as T``, ``import numpy as np``
+    at the top of the file (and inside ``fn``)."""
+    found: dict[str, str] = {}
+    scopes: list[ast.AST] = [tree] + ([fn] if fn is not None else [])
+    for scope in scopes:
+        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef)) else []
+        stack = list(body)
+        while stack:
+            stmt = stack.pop(0)
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.name in ("torch", "numpy") and alias.asname:
+                        found[alias.asname] = alias.name
+                    elif alias.name.split(".")[0] in ("torch", "numpy") and not alias.asname:
+                        found[alias.name.split(".")[0]] = alias.name.split(".")[0]
+            elif isinstance(stmt, (ast.Try, ast.If)):
+                stack.extend(stmt.body)
+                if isinstance(stmt, ast.Try):
+                    for handler in stmt.handlers:
+                        stack.extend(handler.body)
+    return found
+
+
+# --------------------------------------------------------------------------- the analysis
+
+
+@dataclass
+class _Trace:
+    roots: list[tuple[FunctionRef, ast.stmt]] = field(default_factory=list)
+    prediction: bool = False
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # line, qualname, why
+
+
+class _Analyser:
+    def __init__(self, pyfile: PyFile) -> None:
+        self.pyfile = pyfile
+        self.flows: dict[str, Flow] = {}
+        self.unhandled: list[Unhandled] = []
+
+    def flow(self, ref: FunctionRef) -> Flow:
+        if ref.qualname not in self.flows:
+            self.flows[ref.qualname] = Flow(self.pyfile.node(ref))
+        return self.flows[ref.qualname]
+
+    def run(self) -> Analysis:
+        groups: dict[tuple[str, str], Site] = {}
+        for ref in self.pyfile.functions:
+            if "exp(" not in self.pyfile.segment(ref):
+                continue
+            for use, trace in self._uses(ref):
+                for line, qualname, why in trace.problems:
+                    self._unhandled(line, qualname, why)
+                if not trace.roots:
+                    continue
+                by_fn: dict[str, list[tuple[FunctionRef, ast.stmt]]] = {}
+                for root_ref, stmt in trace.roots:
+                    by_fn.setdefault(root_ref.qualname, []).append((root_ref, stmt))
+                for roots in by_fn.values():
+                    self._group(groups, roots, use)
+        sites = sorted(groups.values(), key=lambda s: (s.ref.line, s.line))
+        for site in sites:
+            self._twice(site)
+        return Analysis(sites, _dedupe(self.unhandled), self.flows)
+
+    def _unhandled(self, line: int, qualname: str, why: str) -> None:
+        self.unhandled.append(Unhandled(line, qualname, why))
+
+    # -- uses --------------------------------------------------------------------------------
+    def _uses(self, ref: FunctionRef) -> Iterator[tuple[Use, _Trace]]:
+        flow = self.flow(ref)
+        for stmt in flow.statements():
+            node = flow.node_of(stmt)
+            for expr in own_expressions(stmt):
+                for call, in_lambda in _calls(expr):
+                    if call_name(call) != "exp" or len(call.args) != 1:
+                        continue
+                    if in_lambda:
+                        if sum_of_names(call.args[0]) or isinstance(call.args[0], ast.BinOp):
+                            self._unhandled(
+                                call.lineno, ref.qualname, "exp of a sum inside a lambda"
+                            )
+                        continue
+                    found = self._use(ref, flow, node, call)
+                    if found is not None:
+                        yield found
+
+    def _use(self, ref: FunctionRef, flow: Flow, node: Node, call: ast.Call):
+        arg = call.args[0]
+        recon: ast.Assign | None = None
+        at = node
+        operands = sum_of_names(arg)
+        if operands is None and isinstance(arg, ast.Name):
+            sums = self._sums(flow, arg.id, node, set())
+            if len(sums) != 1:
+                return None
+            at = sums[0]
+            stmt = at.stmt
+            recon = stmt if isinstance(stmt, ast.Assign) else None
+            operands = sum_of_names(assigned_value(stmt, arg.id))
+        if operands is None:
+            return None
+        traces = {name: self._trace(ref, flow, name, at, set()) for name in operands}
+        predicted = [n for n in operands if traces[n].prediction]
+        if len(predicted) != 1 or operands[0] == operands[1]:
+            return None
+        residual = predicted[0]
+        log_image = operands[1] if operands[0] == residual else operands[0]
+        return Use(ref, at, call, residual, log_image, recon, node), traces[residual]
+
+    def _sums(self, flow: Flow, name: str, at: Node, seen: set[int]) -> list[Node]:
+        """The assignments ``name = a + b`` reaching ``at``, through ``name = f(name)``."""
+        found: list[Node] = []
+        for d in flow.defs_of(name, at):
+            if id(d) in seen:
+                continue
+            seen.add(id(d))
+            value = assigned_value(d.stmt, name)
+            if value is not None and sum_of_names(value):
+                found.append(d)
+            elif (value is not None and name in loads(value)) or clamp_of(d.stmt, name):
+                found += self._sums(flow, name, d, seen)
+        return found
+
+    # -- tracing the residual back -----------------------------------------------------------
+    def _trace(self, ref: FunctionRef, flow: Flow, name: str, at: Node, seen: set) -> _Trace:
+        result = _Trace()
+        for d in flow.defs_of(name, at):
+            key = (ref.qualname, id(d), name)
+            if key in seen:
+                continue
+            seen.add(key)
+            self._trace_def(ref, flow, name, d, seen, result)
+        return result
+
+    def _trace_def(self, ref, flow, name, d: Node, seen, result: _Trace) -> None:
+        stmt = d.stmt
+        if d is flow.entry:
+            return
+        value = assigned_value(stmt, name)
+        if (
+            clamp_of(stmt, name)
+            or isinstance(stmt, ast.AugAssign)
+            or (value is not None and name in loads(value))
+        ):
+            self._merge(result, self._trace(ref, flow, name, d, seen))
+            return
+        if value is not None:
+            callee = self._callee(ref, value)
+            if callee is not None:
+                self._merge(result, self._through_returns(callee, None, seen))
+                return
+            if self._predicted(ref, flow, d, value, set()):
+                result.roots.append((ref, stmt))
+                result.prediction = True
+            return
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0]
+            if isinstance(target, (ast.Tuple, ast.List)):
+                index = _index_in(target, name)
+                callee = self._callee(ref, stmt.value)
+                if callee is not None and index is not None:
+                    self._merge(result, self._through_returns(callee, index, seen))
+                    return
+                if isinstance(stmt.value, (ast.Tuple, ast.List)) and index is not None:
+                    element = stmt.value.elts[index]
+                    if self._predicted(ref, flow, d, element, set()):
+                        result.prediction = True
+                        result.roots.append((ref, stmt))
+                    return
+                if self._predicted(ref, flow, d, stmt.value, set()):
+                    result.prediction = True
+                    result.problems.append(
+                        (stmt.lineno, ref.qualname, f"{name} is unpacked from a tuple")
+                    )
+                return
+        if any(isinstance(n, ast.NamedExpr) for n in ast.walk(stmt)) and name in d.writes:
+            walrus = next(
+                n for n in ast.walk(stmt) if isinstance(n, ast.NamedExpr) and n.target.id == name
+            )
+            if self._predicted(ref, flow, d, walrus.value, set()):
+                result.prediction = True
+                result.problems.append(
+                    (stmt.lineno, ref.qualname, f"{name} is assigned with := inside an expression")
+                )
+
+    def _through_returns(self, callee: FunctionRef, index: int | None, seen: set) -> _Trace:
+        """Follow a helper's returns (``index``: the element of a returned tuple)."""
+        result = _Trace()
+        flow = self.flow(callee)
+        for stmt in flow.statements():
+            if not isinstance(stmt, ast.Return) or stmt.value is None:
+                continue
+            value: ast.expr = stmt.value
+            if index is not None:
+                if not isinstance(value, (ast.Tuple, ast.List)) or index >= len(value.elts):
+                    continue
+                value = value.elts[index]
+            node = flow.node_of(stmt)
+            if isinstance(value, ast.Name):
+                self._merge(result, self._trace(callee, flow, value.id, node, seen))
+            elif self._predicted(callee, flow, node, value, set()):
+                result.prediction = True
+                result.problems.append(
+                    (
+                        stmt.lineno,
+                        callee.qualname,
+                        "the residual is computed inside a return statement",
+                    )
+                )
+        return result
+
+    @staticmethod
+    def _merge(into: _Trace, other: _Trace) -> None:
+        into.roots += [r for r in other.roots if r not in into.roots]
+        into.prediction |= other.prediction
+        into.problems += other.problems
+
+    def _callee(self, ref: FunctionRef, value: ast.expr) -> FunctionRef | None:
+        """The method of the same class (``self.helper(...)``) or module function called."""
+        if not isinstance(value, ast.Call):
+            return None
+        func = value.func
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "self"
+            and ref.class_name
+        ):
+            return self.pyfile.function(f"{ref.class_name}.{func.attr}")
+        if isinstance(func, ast.Name):
+            return self.pyfile.function(func.id)
+        return None
+
+    def _predicted(
+        self, ref, flow: Flow, at: Node, value: ast.AST, seen: set, top: bool = True
+    ) -> bool:
+        """Whether ``value`` derives from the network's prediction: it applies ``tanh``, calls
+        a network (``self.patch_network(...)``, a callable parameter), or, being a helper
+        method's own formula (``d = pred * scale``), reads a parameter and takes no log."""
+        for call in (n for n in ast.walk(value) if isinstance(n, ast.Call)):
+            if call_name(call) == "tanh" or self._network_call(ref, flow, call):
+                return True
+        for name in loads(value):
+            if name == "self":
+                continue
+            for d in flow.defs_of(name, at):
+                if (ref.qualname, id(d)) in seen:
+                    continue
+                seen.add((ref.qualname, id(d)))
+                if d is flow.entry:
+                    if top and ref.class_name and not ref.name.endswith("_step"):
+                        if not any(call_name(c) in LOG_CALLS for c in ast.walk(value)):
+                            return True
+                    continue
+                inner = own_expressions(d.stmt)
+                if any(self._predicted(ref, flow, d, e, seen, top=False) for e in inner):
+                    return True
+        return False
+
+    def _network_call(self, ref, flow: Flow, call: ast.Call) -> bool:
+        func = call.func
+        if isinstance(func, ast.Name):
+            return func.id in flow.params and func.id != "self"
+        root = func
+        depth = 0
+        while isinstance(root, ast.Attribute):
+            root, depth = root.value, depth + 1
+        if not (isinstance(root, ast.Name) and root.id == "self"):
+            return False
+        if depth == 1 and isinstance(func, ast.Attribute) and ref.class_name:
+            return self.pyfile.function(f"{ref.class_name}.{func.attr}") is None
+        return depth >= 1
+
+    # -- sites -------------------------------------------------------------------------------
+    def _group(self, groups, roots: list[tuple[FunctionRef, ast.stmt]], use: Use) -> None:
+        ref = roots[0][0]
+        flow = self.flow(ref)
+        stmts = [s for _, s in roots]
+        anchor = _common_anchor(flow, stmts)
+        residual = _target_name(stmts[0], use.residual)
+        key = (ref.qualname, f"{residual}:{anchor.lineno}")
+        site = groups.get(key)
+        if site is None:
+            aliases = module_aliases(self.pyfile.tree, self.pyfile.node(ref))
+            torch = next((a for a, m in aliases.items() if m == "torch"), None)
+            owner = call_owner(use.exp)
+            numpy = owner if owner and aliases.get(owner) == "numpy" else None
+            if owner and aliases.get(owner) == "torch":
+                torch = owner
+            site = Site(self.pyfile.rel, ref, residual, stmts, anchor, torch=torch, numpy=numpy)
+            groups[key] = site
+        else:
+            site.roots += [s for s in stmts if s not in site.roots]
+            site.anchor = _common_anchor(flow, site.roots)
+        if use not in site.uses:
+            site.uses.append(use)
+
+    def _twice(self, site: Site) -> None:
+        """A prediction assigned to the residual that no use sees: assigned twice on a path."""
+        flow = self.flow(site.ref)
+        for stmt in flow.statements():
+            if stmt in site.roots:
+                continue
+            value = assigned_value(stmt, site.residual)
+            if value is None or site.residual in loads(value) or clamp_of(stmt, site.residual):
+                continue
+            node = flow.node_of(stmt)
+            if self._predicted(site.ref, flow, node, value, set()):
+                self._unhandled(
+                    stmt.lineno,
+                    site.ref.qualname,
+                    f"{site.residual} is computed here and again before it is used",
+                )
+
+
+def _index_in(target: ast.Tuple | ast.List, name: str) -> int | None:
+    for i, elt in enumerate(target.elts):
+        if isinstance(elt, ast.Starred):
+            return None
+        if isinstance(elt, ast.Name) and elt.id == name:
+            return i
+    return None
+
+
+def _target_name(stmt: ast.stmt, fallback: str) -> str:
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return stmt.target.id
+    return fallback
+
+
+def _dedupe(items: list[Unhandled]) -> list[Unhandled]:
+    return sorted(set(items), key=lambda u: (u.line, u.why))
+
+
+def _chain(flow: Flow, stmt: ast.stmt) -> list[tuple[int, int]]:
+    """(id of the block, index in it) from the function body down to ``stmt``."""
+    chain = []
+    current: ast.AST = stmt
+    while id(current) in flow.parent:
+        body, index, owner = flow.parent[id(current)]
+        chain.append((id(body), index))
+        if owner is flow.fn:
+            break
+        current = owner
+    return chain[::-1]
+
+
+def _common_anchor(flow: Flow, stmts: list[ast.stmt]) -> ast.stmt:
+    """The smallest statement holding every one of ``stmts``, in the block that holds it."""
+    chains = [_chain(flow, s) for s in stmts]
+    depth = 0
+    while all(len(c) > depth for c in chains) and len({c[depth][0] for c in chains}) == 1:
+        depth += 1
+    level = depth - 1 if depth else 0
+    block_id = chains[0][level][0]
+    index = max(c[level][1] for c in chains)
+    body = next(b for b, _, _ in flow.parent.values() if id(b) == block_id)
+    return body[index]
+
+
+# --------------------------------------------------------------------------- clamp state
+
+
+@dataclass(frozen=True)
+class ClampState:
+    clamped: bool  # every path from the roots to every use passes a clamp no wider than asked
+    ignored: list[str]  # hand clamps that do not count, with their line and why
+
+
+def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) -> ClampState:
+    memo: dict[tuple[str, int, str], bool] = {}
+    ignored: list[str] = []
+
+    def good(clamp: ClampCall) -> bool:
+        return (
+            clamp.literal
+            and clamp.low is not None
+            and clamp.high is not None
+            and clamp.low >= -bound
+            and clamp.high <= bound
+        )
+
+    def unclamped(ref: FunctionRef, flow: Flow, d: Node, name: str) -> bool:
+        key = (ref.qualname, id(d), name)
+        if key in memo:
+            return memo[key]
+        memo[key] = True  # a cycle (a loop) is not a clamp
+        stmt = d.stmt
+        result = True
+        clamp = clamp_of(stmt, name) if d is not flow.entry else None
+        value = assigned_value(stmt, name) if d is not flow.entry else None
+        if clamp is not None and good(clamp):
+            result = False
+        elif (
+            clamp is not None
+            or isinstance(stmt, ast.AugAssign)
+            or (value is not None and name in loads(value))
+        ):
+            result = any(unclamped(ref, flow, p, name) for p in flow.defs_of(name, d))
+        elif isinstance(value, ast.Name):
+            result = any(unclamped(ref, flow, p, value.id) for p in flow.defs_of(value.id, d))
+        elif stmt in site.roots:
+            result = True
+        elif d is not flow.entry:
+            result = _through_helper(ref, stmt, name)
+        memo[key] = result
+        return result
+
+    def _through_helper(ref: FunctionRef, stmt: ast.AST, name: str) -> bool:
+        value = stmt.value if isinstance(stmt, ast.Assign) else None
+        if not isinstance(value, ast.Call):
+            return True
+        index = None
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], (ast.Tuple, ast.List)):
+            index = _index_in(stmt.targets[0], name)
+        callee = _Analyser(pyfile)._callee(ref, value)
+        if callee is None:
+            return True
+        flow = analysis.flows.get(callee.qualname) or Flow(pyfile.node(callee))
+        for ret in flow.statements():
+            if not isinstance(ret, ast.Return) or ret.value is None:
+                continue
+            element: ast.expr = ret.value
+            if index is not None:
+                if not isinstance(element, (ast.Tuple, ast.List)) or index >= len(element.elts):
+                    continue
+                element = element.elts[index]
+            if not isinstance(element, ast.Name):
+                return True
+            node = flow.node_of(ret)
+            if any(unclamped(callee, flow, p, element.id) for p in flow.defs_of(element.id, node)):
+                return True
+        return False
+
+    clamped = True
+    for use in site.uses:
+        flow = analysis.flows[use.ref.qualname]
+        if any(
+            unclamped(use.ref, flow, d, use.residual) for d in flow.defs_of(use.residual, use.node)
+        ):
+            clamped = False
+    for ref_name in {site.ref.qualname} | {u.ref.qualname for u in site.uses}:
+        flow = analysis.flows[ref_name]
+        names = {site.residual} | {u.residual for u in site.uses if u.ref.qualname == ref_name}
+        for stmt in flow.statements():
+            for name in names:
+                clamp = clamp_of(stmt, name)
+                if clamp is None:
+                    continue
+                where = f"{site.rel}:{clamp.line}"
+                if not clamp.literal:
+                    ignored.append(f"{where}: a clamp of {name} whose bounds are not numbers")
+                elif clamp.low is None or clamp.high is None:
+                    ignored.append(f"{where}: a one-sided clamp of {name}")
+                elif not good(clamp):
+                    ignored.append(
+                        f"{where}: a clamp of {name} to [{clamp.low:g}, {clamp.high:g}], "
+                        f"wider than +-{bound:g}"
+                    )
+                elif not _reaches_a_use(flow, stmt, name, site, ref_name):
+                    ignored.append(f"{where}: a clamp of {name} after its use")
+    return ClampState(clamped, sorted(set(ignored)))
+
+
+def _reaches_a_use(flow: Flow, stmt: ast.AST, name: str, site: Site, ref_name: str) -> bool:
+    node = flow.node_of(stmt)
+    for use in site.uses:
+        if use.ref.qualname == ref_name and node in _upstream(flow, use.node, use.residual):
+            return True
+    # In the helper, a clamp that reaches a return of the residual counts.
+    if ref_name == site.ref.qualname:
+        for ret in flow.statements():
+            if isinstance(ret, ast.Return) and ret.value is not None and name in loads(ret.value):
+                if node in _upstream(flow, flow.node_of(ret), name):
+                    return True
+    return False
+
+
+def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
+    """Definitions of ``name`` whose value flows into ``at`` (through self-updates)."""
+    found: list[Node] = []
+    stack = flow.defs_of(name, at)
+    while stack:
+        d = stack.pop()
+        if d in found:
+            continue
+        found.append(d)
+        value = assigned_value(d.stmt, name) if d is not flow.entry else None
+        if clamp_of(d.stmt, name) or (value is not None and name in loads(value)):
+            stack.extend(flow.defs_of(name, d))
+    return found
+
+
+# --------------------------------------------------------------------------- to libcst
+
+
+class CstIndex:
+    """The libcst statement of one function for each of its ``ast`` statements, by position."""
+
+    def __init__(self, pyfile: PyFile, ref: FunctionRef) -> None:
+        import libcst as cst
+
+        from hdrfix.cst_lines import FunctionLines
+
+        self.fn = pyfile.cst(ref)
+        lines = FunctionLines(ref, self.fn)
+        self.line = lines.line
+        self.compound: dict[int, cst.CSTNode] = {}
+        self.small: dict[int, list[cst.CSTNode]] = {}
+        for node in _cst_statements(self.fn):
+            line = lines.line(node)
+            if isinstance(node, cst.BaseSmallStatement):
+                self.small.setdefault(line, []).append(node)
+            else:
+                self.compound.setdefault(line, node)
+        self.ast_fn = pyfile.node(ref)
+        self.indent = ref.indent
+
+    def stmt(self, stmt: ast.AST) -> cst.CSTNode:
+        """The libcst node of an ``ast`` statement: the compound statement, or the small one."""
+        line = stmt.lineno  # type: ignore[attr-defined]
+        if isinstance(stmt, COMPOUND):
+            return self.compound[line]
+        same_line = sorted(
+            (
+                s
+                for s in ast.walk(self.ast_fn)
+                if isinstance(s, ast.stmt) and s.lineno == line and not isinstance(s, COMPOUND)
+            ),
+            key=lambda s: s.col_offset,
+        )
+        return self.small[line][same_line.index(stmt)]  # type: ignore[arg-type]
+
+    def value(self, stmt: ast.AST) -> cst.BaseExpression:
+        node = self.stmt(stmt)
+        return node.value  # type: ignore[attr-defined,no-any-return]
+
+    def call(self, call: ast.Call) -> cst.Call:
+        """The libcst ``exp`` call of an ``ast`` one, matched by line and column."""
+        import libcst as cst
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
+        wrapper = MetadataWrapper(cst.Module(body=[self.fn]), unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        from hdrfix.cst_match import find_all
+
+        # The function is rendered on its own, so its columns lack the method's indentation.
+        column = call.col_offset - len(self.indent)
+        for node in find_all(self.fn, cst.Call):
+            pos = positions[node].start
+            if self.line(node) == call.lineno and pos.column == column:
+                return node  # type: ignore[return-value]
+        raise LookupError(f"no call at line {call.lineno}")
+
+
+def _cst_statements(fn: cst.FunctionDef) -> Iterator[cst.CSTNode]:
+    import libcst as cst
+
+    stack: list[cst.CSTNode] = [fn.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not fn:
+            yield node
+            continue
+        if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            yield from node.body
+            continue
+        if isinstance(node, cst.BaseCompoundStatement):
+            yield node
+        stack.extend(reversed(list(node.children)))

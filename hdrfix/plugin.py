@@ -53,7 +53,11 @@ class PhasePlan:
     function_edits: list[tuple[str, FunctionRef, cst.FunctionDef]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     not_patched: list[Item] = field(default_factory=list)
+    # Shapes that look like a target but that the phase does not edit: never skipped silently.
+    unhandled: list[Item] = field(default_factory=list)
     error: str | None = None  # status only: why the phase could not be read
+    # Why applying the phase now would be wrong (status shows it; apply exits 2 with it).
+    refusal: HdrfixError | None = None
 
     @property
     def state(self) -> State:
@@ -61,7 +65,7 @@ class PhasePlan:
             return "error"
         done = any(i.done for i in self.items)
         todo = any(not i.done for i in self.items)
-        if done and todo:
+        if (done and todo) or (self.unhandled and not todo):
             return "partial"
         if todo:
             return "pending"

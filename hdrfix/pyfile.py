@@ -60,17 +60,43 @@ class PyFile:
                 "fix the syntax error, then run hdrfix again",
             ) from None
         starts = line_starts(text)
+        # A name defined twice is the last definition at run time: only that one is indexed,
+        # so an edit can never land in (or be copied into) a shadowed body.
+        by_name: dict[str, ast.stmt] = {}
+        for node in tree.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                by_name.pop(node.name, None)
+                by_name[node.name] = node
         functions: list[FunctionRef] = []
         classes: dict[str, ast.ClassDef] = {}
-        for node in tree.body:
+        for node in sorted(by_name.values(), key=lambda n: n.lineno):
             if isinstance(node, ast.ClassDef):
-                classes.setdefault(node.name, node)
+                classes[node.name] = node
+                methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
                 for item in node.body:
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        functions.append(_ref(item, node.name, text, starts))
+                        methods.pop(item.name, None)
+                        methods[item.name] = item
+                for item in sorted(methods.values(), key=lambda n: n.lineno):
+                    functions.append(_ref(item, node.name, text, starts))
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.append(_ref(node, None, text, starts))
         return cls(source, tree, functions, classes)
+
+    def node(self, ref: FunctionRef) -> ast.FunctionDef | ast.AsyncFunctionDef:
+        """The ``ast`` node of a function, as the file stands now."""
+        owner: list[ast.stmt] = self.tree.body
+        if ref.class_name is not None:
+            owner = self.classes[ref.class_name].body
+        for node in owner:
+            if (
+                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.name == ref.name
+                and node.lineno <= ref.end_line
+                and (node.end_lineno or node.lineno) >= ref.line
+            ):
+                return node
+        raise LookupError(ref.qualname)
 
     @property
     def rel(self) -> str:

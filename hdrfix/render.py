@@ -52,6 +52,8 @@ def _notes(plan: PhasePlan) -> Iterator[str]:
         yield f"  note: {note}"
     for item in plan.not_patched:
         yield f"  not patched: {item.where}  {item.what}  (add --include {item.path})"
+    for item in plan.unhandled:
+        yield f"  not handled: {item.where}  {item.what}  (edit it by hand)"
 
 
 def status_lines(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> Iterator[str]:
@@ -79,6 +81,7 @@ def _plan_json(plan: PhasePlan) -> dict[str, Any]:
         "state": plan.state,
         "items": [_item(i) for i in plan.items],
         "not_patched": [_item(i) for i in plan.not_patched],
+        "not_handled": [_item(i) for i in plan.unhandled],
         "notes": plan.notes,
         "error": plan.error,
     }

@@ -98,9 +98,18 @@ class Repo:
             self._py[rel] = PyFile.parse(self.source(rel))
         return self._py[rel]
 
+    def restage(self, rel: str) -> None:
+        """Index an edited Python file anew, so the next phase analyses the code as it now is."""
+        import dataclasses
+
+        current = self._py[rel]
+        if current.edited:
+            source = dataclasses.replace(self.source(rel), text=current.text())
+            self._py[rel] = PyFile.parse(source)
+
     def text(self, rel: str) -> str:
         """The current text: as edited by earlier phases of this run, else as on disk."""
-        if rel in self._py and self._py[rel].edited:
+        if rel in self._py:
             return self._py[rel].text()
         if rel in self._texts:
             return self._texts[rel]
@@ -113,7 +122,7 @@ class Repo:
 
     def changed(self) -> Iterator[tuple[SourceFile, str]]:
         """(original, new text) for each file whose text differs from disk, in path order."""
-        rels = sorted(set(self._texts) | {r for r, f in self._py.items() if f.edited})
+        rels = sorted(set(self._texts) | set(self._py))
         for rel in rels:
             new = self.text(rel)
             source = self.source(rel)

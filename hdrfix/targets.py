@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from hdrfix.errors import HdrfixError
 
 if TYPE_CHECKING:
-    import libcst as cst
-
     from hdrfix.logdomain import Site
-    from hdrfix.pyfile import FunctionRef, PyFile
+    from hdrfix.pyfile import PyFile
     from hdrfix.repo import Repo
 
 DEFAULT_CONFIG = "configs/colleague_training_config.yaml"
@@ -101,34 +99,25 @@ def site_files(repo: Repo, options: Mapping[str, Any]) -> SiteFiles:
                 hint="--include takes files with exp(log image + residual)",
             )
     patched = [framework] + [r for r in included if r != framework]
+    excluded = {repo_rel(repo, p) for p in options.get("exclude") or ()}
+    both = sorted(excluded & set(patched))
+    if both:
+        raise HdrfixError(
+            "is both patched and excluded", both[0], hint="drop one of --include/--exclude"
+        )
     others = [
         rel
         for rel in repo.candidates((".py",), b"exp(", b"log(")
-        if rel not in patched and sites_in(repo, rel)
+        if rel not in patched and rel not in excluded and sites_in(repo, rel)
     ]
     return SiteFiles(patched, others)
 
 
-def sites_in(repo: Repo, rel: str) -> list[tuple[FunctionRef, cst.FunctionDef, list[Site]]]:
-    """Per function holding log-domain sites: its ref, its current libcst node and the sites."""
-    from hdrfix.logdomain import find_sites
+def sites_in(repo: Repo, rel: str) -> list[Site]:
+    """The log-domain sites of a file, as it stands in this run."""
+    from hdrfix.logdomain import analyse
 
-    pyfile = repo.python(rel)
-    result = []
-    for ref in pyfile.functions:
-        if "exp(" not in pyfile.segment(ref):
-            continue
-        fn = pyfile.cst(ref)
-        cached = pyfile.analyses.get(("sites", ref.qualname))
-        if cached is not None and cached[0] is fn:
-            sites = cast("list[Site]", cached[1])
-        else:
-            # Every phase asks again; only a function a phase has edited needs a new look.
-            sites = find_sites(fn)
-            pyfile.analyses[("sites", ref.qualname)] = (fn, sites)
-        if sites:
-            result.append((ref, fn, sites))
-    return result
+    return analyse(repo.python(rel)).sites
 
 
 def _is_trainer(pyfile: PyFile) -> bool:

@@ -5,10 +5,14 @@ For each *variant* (``base``, ``phase1``, ``phase1+phase2``, ``bound``, ...):
 1. copy the fixture framework (and, with ``network_from``, the user's repository) to a
    temporary folder and apply the variant's phases with the engine ``hdrfix apply`` uses
    (:func:`hdrfix.engine.plan_run`, then :func:`hdrfix.changes.write_all`);
-2. import the patched trainer (and network) from that copy;
+2. import the patched trainer (``PatchFrameInterpolationTrainer``) and network from that copy;
+   the network file is loaded directly, past its package ``__init__`` (which needs OpenCV in
+   the field, see :func:`_load_file`);
 3. load the one initial network state of this run, train ``steps`` steps on synthetic HDR
-   batches (:class:`hdrfix.synth.SyntheticHDR`, the same batches for every variant) with the
-   trainer's own ``training_step`` and ``configure_optimizers``;
+   batches in the field's format (:func:`hdrfix.synth.field_batch` of
+   :class:`hdrfix.synth.SyntheticHDR`: ``patch_input`` [N, 7, H, W], the same batches for every
+   variant) with the trainer's own ``training_step`` and ``configure_optimizers``, in its
+   ``log`` mode (the config's ``normalization.type``);
 4. evaluate with the trainer's ``validation_step`` on held-out batches from another seed stream.
 
 Every metric is computed here, from the raw tensors the trainer leaves in ``last_log_branch``
@@ -53,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from hdrfix.errors import HdrfixError
-from hdrfix.synth import SyntheticHDR
+from hdrfix.synth import SyntheticHDR, field_batch
 
 if TYPE_CHECKING:
     from hdrfix.plugin import Phase
@@ -65,7 +69,10 @@ WHITE_POINT = 1000.0
 HIST_RANGE = (-20.0, 20.0)
 HIST_BINS = 80
 SCALE_KEY = "residual_output_scale"
-NETWORK_KEYS = ("input_channels", "output_channels", "base_channels")
+NETWORK_KEYS = ("input_channels", "output_channels", "base_channels", "residual_scale_factor")
+#: The channels the fixture trainer feeds its network: warped RGB (log-normalised in the log
+#: mode), hole mask, occlusion, motion x2 (hdrfix.synth.FIELD_CHANNELS).
+TRAINER_INPUT_CHANNELS = 7
 FRAMEWORK_CONFIG = "configs/colleague_training_config.yaml"
 TRAINER_MODULE = "train.patch_training_framework"
 FILE_MODULE_PREFIX = "_hdrfix_validate_"  # networks imported from their file, not a package
@@ -385,46 +392,84 @@ def _purge(tops: Sequence[str]) -> None:
         del sys.modules[name]
 
 
-def _import_from(root: Path, module: str, tops: Sequence[str]) -> Any:
-    """Import ``module`` from the checkout at ``root``, forgetting earlier copies first."""
-    _purge(tops)
-    importlib.invalidate_caches()
-    sys.path.insert(0, str(root))
-    try:
-        return importlib.import_module(module)
-    finally:
-        sys.path.remove(str(root))
-
-
-def _import_file(root: Path, rel: str, tops: Sequence[str]) -> Any:
-    """Import the module in file ``rel`` with ``root`` on sys.path, so siblings import too."""
+def _dotted(rel: str) -> str | None:
+    """``src/npu/x.py`` -> ``src.npu.x``; None when a part is no identifier."""
     parts = rel[:-3].split("/")
     if parts[-1] == "__init__":
         parts = parts[:-1]
-    dotted = ".".join(parts)
     if parts and all(p.isidentifier() for p in parts):
-        try:
-            return _import_from(root, dotted, tops)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not dotted.startswith(exc.name):
-                raise
-    # Not importable by its dotted path: load the file itself, root still on sys.path.
-    import importlib.util
+        return ".".join(parts)
+    return None
 
-    _purge(tops)
-    importlib.invalidate_caches()
-    name = FILE_MODULE_PREFIX + "_".join(re.sub(r"\W", "_", p) for p in parts)
-    spec = importlib.util.spec_from_file_location(name, root / rel)
+
+def _load_file(root: Path, rel: str, tops: Sequence[str]) -> Any:
+    """Execute the module in file ``rel`` itself and register it under its dotted name.
+
+    Its parent packages are registered as bare package modules (a ``__path__`` and nothing
+    else) in place of their ``__init__.py``: in the field, ``src/npu/networks/patch/__init__``
+    imports siblings that need OpenCV, and the network file needs only torch. Afterwards an
+    ``import`` of the dotted name (the trainer's ``from src.npu.networks.patch.patch_network
+    import PatchNetwork``) finds this module, and relative or absolute imports of the file's
+    siblings resolve through the bare packages. ``root`` is on sys.path while it runs.
+
+    A file whose dotted name is none, or whose top-level name is not one of ``tops`` (the
+    names this run may forget afterwards: another module of this process already holds it),
+    is registered under a private name instead, without parents.
+    """
+    import importlib.util
+    import types
+
+    dotted = _dotted(rel)
+    if dotted is None or dotted.split(".")[0] not in tops:
+        dotted = FILE_MODULE_PREFIX + re.sub(r"\W", "_", rel[:-3])
+    else:
+        parts = dotted.split(".")
+        for depth in range(1, len(parts)):
+            name = ".".join(parts[:depth])
+            package = types.ModuleType(name)
+            package.__path__ = [str(root.joinpath(*parts[:depth]))]
+            package.__package__ = name
+            sys.modules[name] = package
+    locations = [str((root / rel).parent)] if rel.endswith("__init__.py") else None
+    spec = importlib.util.spec_from_file_location(
+        dotted, root / rel, submodule_search_locations=locations
+    )
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {rel}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[dotted] = module
     sys.path.insert(0, str(root))
     try:
         spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[dotted]
+        raise
     finally:
         sys.path.remove(str(root))
     return module
+
+
+def _import_file(root: Path, rel: str, tops: Sequence[str]) -> Any:
+    """Forget earlier copies, then load file ``rel`` of the checkout at ``root`` directly."""
+    _purge(tops)
+    importlib.invalidate_caches()
+    return _load_file(root, rel, tops)
+
+
+def _import_trainer(root: Path, tops: Sequence[str]) -> Any:
+    """The fixture trainer of the checkout at ``root``, its network loaded from its file.
+
+    The trainer imports ``from src.npu.networks.patch.patch_network import PatchNetwork``;
+    the package's ``__init__`` would import OpenCV, which hdrfix does not need, so the network
+    file is loaded first (:func:`_load_file`) and the import finds it.
+    """
+    _import_file(root, FIXTURE_NETWORK, tops)
+    importlib.invalidate_caches()
+    sys.path.insert(0, str(root))
+    try:
+        return importlib.import_module(TRAINER_MODULE)
+    finally:
+        sys.path.remove(str(root))
 
 
 # --------------------------------------------------------------------------- checkouts
@@ -625,7 +670,8 @@ class _Batches:
     Beyond that they are made again at every step.
     """
 
-    KEYS = ("warped_rgb", "hole_mask", "motion", "target_rgb")
+    #: Channels of a field batch (patch_input 7, patch_target_rgb 3, patch_target_residual 3).
+    CHANNELS = 13
 
     def __init__(self, settings: Settings) -> None:
         s = settings
@@ -636,7 +682,7 @@ class _Batches:
             s.height, s.width, s.seed + EVAL_SEED_OFFSET, batch_size=s.batch
         )
         limit = CACHE_LIMIT_BYTES if s.device == "cpu" else CACHE_LIMIT_HOST_BYTES
-        self._fits = s.batch * 10 * s.height * s.width * 4 * s.steps <= limit
+        self._fits = s.batch * self.CHANNELS * s.height * s.width * 4 * s.steps <= limit
         self._cache: dict[int, dict[str, torch.Tensor]] | None = None
         self.eval = [self._slim(self.held_out.batch(i), self.device) for i in range(s.eval_batches)]
 
@@ -646,7 +692,10 @@ class _Batches:
             self._cache = {i: self._slim(self.train.batch(i), "cpu") for i in range(self.steps)}
 
     def _slim(self, batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
-        return {k: batch[k].to(device) for k in self.KEYS}
+        """The trainer's batch format (:func:`hdrfix.synth.field_batch`) on ``device``."""
+        if "patch_input" not in batch:
+            batch = field_batch(batch)
+        return {k: v.to(device) for k, v in batch.items()}
 
     def step(self, i: int) -> dict[str, torch.Tensor]:
         batch = self.train.batch(i) if self._cache is None else self._cache[i]
@@ -654,25 +703,63 @@ class _Batches:
 
 
 def network_input(batch: Mapping[str, torch.Tensor], eps: float = 1e-6) -> torch.Tensor:
-    """The trainer's network input for ``batch``: [B, 6, H, W] = Xn, hole mask, motion."""
-    log_img = torch.log(torch.clamp(batch["warped_rgb"], min=0) + eps)
+    """The fixture trainer's network input in its log mode: [N, 7, H, W].
+
+    ``patch_input`` with its RGB replaced by the per-sample log normalisation ``Xn`` (the
+    hole mask, occlusion and motion channels as they are).
+    """
+    patch_input = batch["patch_input"]
+    log_img = torch.log(torch.clamp(patch_input[:, :3], min=0) + eps)
     lo = log_img.amin(dim=(1, 2, 3), keepdim=True)
     hi = log_img.amax(dim=(1, 2, 3), keepdim=True)
     xn = (log_img - lo) / torch.clamp(hi - lo, min=1e-6)
-    return torch.cat([xn, batch["hole_mask"], batch["motion"]], dim=1)
+    return torch.cat([xn, patch_input[:, 3:]], dim=1)
 
 
-def _check_forward(net: torch.nn.Module, batch: Mapping[str, torch.Tensor], where: str) -> None:
-    """The network must map the trainer's [B, 6, H, W] input to a [B, 3, H, W] residual."""
+def declared_input_channels(net: torch.nn.Module, kwargs: Mapping[str, Any]) -> int | None:
+    """The input channels a network declares: its ``input_channels`` argument (as built, else
+    its constructor's default) or attribute; None where it says nothing."""
+    import inspect
+
+    if "input_channels" in kwargs:
+        return int(kwargs["input_channels"])
+    value = getattr(net, "input_channels", None)
+    if isinstance(value, int):
+        return value
+    try:
+        param = inspect.signature(type(net).__init__).parameters.get("input_channels")
+    except (TypeError, ValueError):
+        return None
+    if param is not None and isinstance(param.default, int):
+        return param.default
+    return None
+
+
+def _check_forward(
+    net: torch.nn.Module,
+    batch: Mapping[str, torch.Tensor],
+    where: str,
+    kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """The network must take the trainer's [N, 7, H, W] input to a [N, 3, H, W] residual."""
+    want_in = TRAINER_INPUT_CHANNELS
+    declared = declared_input_channels(net, kwargs or {})
+    if declared is not None and declared != want_in:
+        raise HdrfixError(
+            f"{where}: PatchNetwork declares input_channels={declared}; the trainer feeds "
+            f"{want_in} (warped RGB 3, hole mask, occlusion, motion 2)",
+            hint="set network.input_channels in the repository's config, or build the "
+            "network for 7 channels",
+        )
     x = network_input(batch)
     try:
         with torch.no_grad():
             out = net(x)
     except Exception as exc:  # the user's code: any failure is bad input
         raise HdrfixError(
-            f"{where}: forward fails on the synthetic input [B, 6, H, W] "
+            f"{where}: forward fails on the synthetic input [N, {want_in}, H, W] "
             f"({type(exc).__name__}: {exc})",
-            hint="the trainer feeds Xn (3) + hole mask (1) + motion (2)",
+            hint="the trainer feeds warped RGB (3) + hole mask (1) + occlusion (1) + motion (2)",
         ) from None
     first = out[0] if isinstance(out, (tuple, list)) else out
     want = (x.shape[0], 3, x.shape[2], x.shape[3])
@@ -853,7 +940,7 @@ def _prepare(
 def _load_classes(
     prep: _Prepared, user: UserNetwork | None, tops: Sequence[str]
 ) -> tuple[Any, type | None]:
-    trainer = _import_from(prep.framework, TRAINER_MODULE, tops)
+    trainer = _import_trainer(prep.framework, tops)
     if user is None or prep.network_root is None:
         return trainer, None
     return trainer, _user_network_class(prep.network_root, user, tops, prep.variant.name)
@@ -886,6 +973,19 @@ def _build_user_network(cls: type, user: UserNetwork, where: str) -> torch.nn.Mo
         ) from None
 
 
+#: What the fixture trainer reads from its network besides calling it.
+SCALE_FACTOR = "residual_scale_factor"
+
+
+def _with_scale_factor(net: torch.nn.Module) -> torch.nn.Module:
+    """The fixture trainer multiplies the residual by ``patch_network.residual_scale_factor``
+    (``scale``); a network without one (the field's older branch) gets 1.0, which is no
+    factor at all."""
+    if not hasattr(net, SCALE_FACTOR):
+        setattr(net, SCALE_FACTOR, 1.0)
+    return net
+
+
 def _kwargs_text(kwargs: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
@@ -898,13 +998,15 @@ def _build(
     init_state: Mapping[str, torch.Tensor],
     batches: _Batches,
 ) -> Built:
+    from hdrfix.fixture import build_trainer
+
     name = prep.variant.name
     trainer, net_cls = _load_classes(prep, user, tops)
     config = trainer.load_config(prep.framework / FRAMEWORK_CONFIG)
     torch.manual_seed(settings.seed)
-    model = trainer.PatchTrainingFramework(config)
+    model = build_trainer(trainer, config)
     if net_cls is not None and user is not None:
-        model.patch_network = _build_user_network(net_cls, user, name)
+        model.patch_network = _with_scale_factor(_build_user_network(net_cls, user, name))
     net = model.patch_network
     scale_init = _scale_value(net)
     missing, unexpected = net.load_state_dict(dict(init_state), strict=False)
@@ -918,7 +1020,7 @@ def _build(
         )
     model.to(settings.device)
     if user is not None:
-        _check_forward(net, batches.eval[0], f"--network-from ({name})")
+        _check_forward(net, batches.eval[0], f"--network-from ({name})", user.kwargs)
     return Built(
         prep.variant, model, model.configure_optimizers(), prep.changed, scale_init, prep.notes
     )
@@ -960,16 +1062,14 @@ def _initial_state(
     settings: Settings, user: UserNetwork | None, tops: Sequence[str], batches: _Batches
 ) -> dict[str, torch.Tensor]:
     """The one initial network of the run, built from ``seed`` with the unpatched class."""
-    from hdrfix.fixture import framework_dir
+    from hdrfix.fixture import build_trainer, framework_dir
 
     if user is None:
         with _no_bytecode():
-            trainer = _import_from(framework_dir(), TRAINER_MODULE, tops)
+            trainer = _import_trainer(framework_dir(), tops)
             config = trainer.load_config(framework_dir() / FRAMEWORK_CONFIG)
-        cls = trainer.PatchNetwork
-        kwargs = dict(config.get("network") or {})
         torch.manual_seed(settings.seed)
-        net = cls(**kwargs)
+        net = build_trainer(trainer, config).patch_network
     else:
         cls = _user_network_class(user.root, user, tops, "base")
         torch.manual_seed(settings.seed)
@@ -980,7 +1080,13 @@ def _initial_state(
             if settings.device == "cpu"
             else {k: v.cpu() for k, v in batches.eval[0].items()},
             "--network-from",
+            user.kwargs,
         )
+        if not hasattr(net, SCALE_FACTOR):
+            settings.notes.append(
+                f"--network-from: PatchNetwork has no {SCALE_FACTOR}; the fixture trainer "
+                "multiplies its residual by 1.0 instead"
+            )
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
@@ -1072,7 +1178,9 @@ def _train_variant(
             model.validation_step(batch, i)
             branch = model.last_log_branch
             held.add_branch(branch["prediction"], branch["delta_log"])
-            held.add_errors(branch["prediction"], batch["target_rgb"], batch["hole_mask"])
+            held.add_errors(
+                branch["prediction"], batch["patch_target_rgb"], batch["patch_input"][:, 3:4]
+            )
             held.add_hist(branch["delta_log"])
     model.train()
 

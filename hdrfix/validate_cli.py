@@ -60,7 +60,8 @@ DEFAULT_EVAL_BATCHES = 32
     type=click.Path(path_type=Path),
     metavar="REPO",
     help="Train the PatchNetwork of this repository (patched the same way) inside "
-    "the fixture trainer.",
+    "the fixture trainer, which feeds it [N, 7, H, W]: warped RGB, holes, occlusion, motion. "
+    "Its file is loaded directly, not through its package's __init__.",
 )
 @click.option(
     "--network",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from hdrfix.plugin import Phase, PhasePlan
@@ -86,7 +86,7 @@ class Bound(Phase):
 
         framework = framework_file(repo, options)
         found = sites_in(repo, framework)
-        classes = sorted({ref.class_name for ref, _, _ in found if ref.class_name})
+        classes = sorted({u.ref.class_name for s in found for u in s.uses if u.ref.class_name})
         with_attr = {
             c for c in classes if plan_reads(plan, repo, framework, c, [Read(KEY, "float", value)])
         }
@@ -96,110 +96,99 @@ class Bound(Phase):
                     f"{framework}: {c}.__init__ does not read log_delta_abs_max "
                     f"from a settings mapping; its sites use the literal {value!r}"
                 )
-        uses_attr = {
-            id(site.exp_call)
-            for ref, _, sites in found
-            if ref.class_name in with_attr
-            for site in sites
-        }
         plan_sites(
             plan,
             repo,
             options,
             f"bound the reconstruction (max {KEY})",
-            _BoundSite(value, uses_attr, lambda: _functions(repo, options)),
+            _BoundSite(value, framework, with_attr),
         )
         return plan
 
 
 class _BoundSite:
-    """``Ln_hat = torch.clamp(Ln_hat, max=...)`` right after ``Ln_hat = log_img + delta_log``."""
+    """``Ln_hat = torch.clamp(Ln_hat, max=...)`` right after ``Ln_hat = log_img + delta_log``,
+    at every use of the site (the reconstruction, wherever it is)."""
 
-    def __init__(
-        self, value: float, uses_attr: set[int], functions: Callable[[], dict[int, Any]]
-    ) -> None:
+    def __init__(self, value: float, framework: str, with_attr: set[str]) -> None:
         self.value = value
-        self.uses_attr = uses_attr  # ids of the exp calls in the trainer: self.log_output_max
-        self._functions = functions  # id(exp call) -> the function holding it, when needed
-        self._roots: dict[int, Any] | None = None
+        self.framework = framework
+        self.with_attr = with_attr  # classes whose __init__ reads log_output_max
 
-    def done(self, site) -> bool:
-        from hdrfix.cst_match import holding_place
+    def done(self, pyfile, analysis, site) -> bool:
+        return all(_bounded(analysis, use, self.value) for use in site.uses)
 
-        if site.recon is None:
-            return False
-        place = holding_place(site.recon)
-        return any(
-            _clamps_max(stmt, site.recon.target) for stmt in place.block.body[place.index + 1 :]
-        )
-
-    def edit(self, site):
+    def edit(self, pyfile, analysis, site):
         import libcst as cst
 
         from hdrfix.cst_edit import FunctionEdit
-        from hdrfix.cst_match import code_of, fresh_name, holding_place, statement_holding, unparen
-        from hdrfix.errors import HdrfixError
+        from hdrfix.cst_match import code_of, fresh_name, statement_holding, unparen
+        from hdrfix.logdomain import CstIndex
+        from hdrfix.sitepatch import Unhandled
 
-        ceiling = f"self.{KEY}" if id(site.exp_call) in self.uses_attr else repr(self.value)
-        if site.recon is not None:
-            name = site.recon.target
+        if site.torch is None:
+            raise Unhandled("this file does not import torch (add `import torch`)")
+        edits = []
+        for use in site.uses:
+            if _bounded(analysis, use, self.value):
+                continue
+            attr = pyfile.rel == self.framework and use.ref.class_name in self.with_attr
+            ceiling = f"self.{KEY}" if attr else repr(self.value)
+            index = CstIndex(pyfile, use.ref)
+            if use.recon is not None:
+                name = use.recon.targets[0].id  # type: ignore[attr-defined]
+                bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
+                edits.append((use.ref, FunctionEdit().insert_after(index.stmt(use.recon), bound)))
+                continue
+            fn = index.fn
+            call = index.call(use.exp)
+            place = statement_holding(fn.body, call)
+            if place is None or place.index == 0:
+                raise Unhandled(
+                    "exp(log image + residual) opens its block, so there is no place to name "
+                    "and bound the sum first (write `Ln_hat = log_img + delta_log` before it)"
+                )
+            name = fresh_name(fn, "Ln_hat")
+            arg = call.args[0].value
+            stmt = place.stmt
+            recon = cst.parse_statement(f"{name} = {code_of(unparen(arg))}")
             bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
-            return FunctionEdit().insert_after(holding_place(site.recon).stmt, bound)
-        if self._roots is None:
-            self._roots = self._functions()
-        fn = self._roots[id(site.exp_call)]
-        place = statement_holding(fn.body, site.exp_call)
-        if place is None or place.index == 0:
-            raise HdrfixError(
-                f"{fn.name.value}: exp(log image + residual) opens its block, so "
-                "there is no place to name and bound the sum first",
-                hint="write `Ln_hat = log_img + delta_log` before it, then rerun",
+            renamed = stmt.deep_replace(arg, cst.Name(name)).with_changes(leading_lines=[])
+            edits.append(
+                (
+                    use.ref,
+                    FunctionEdit()
+                    .insert_after(
+                        place.block.body[place.index - 1],
+                        recon.with_changes(leading_lines=stmt.leading_lines),
+                        bound,
+                    )
+                    .swap(stmt, renamed),
+                )
             )
-        name = fresh_name(fn, "Ln_hat")
-        arg = site.exp_call.args[0].value
-        stmt = place.stmt
-        recon = cst.parse_statement(f"{name} = {code_of(unparen(arg))}")
-        bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
-        renamed = stmt.deep_replace(arg, cst.Name(name)).with_changes(leading_lines=[])
-        return (
-            FunctionEdit()
-            .insert_after(
-                place.block.body[place.index - 1],
-                recon.with_changes(leading_lines=stmt.leading_lines),
-                bound,
-            )
-            .swap(stmt, renamed)
-        )
+        return edits
 
 
-def _functions(repo: Repo, options: Mapping[str, Any]) -> dict[int, Any]:
-    """id(exp call) -> function, over the patched files: only an unnamed sum needs it."""
-    from hdrfix.targets import site_files, sites_in
+def _bounded(analysis, use, value: float) -> bool:
+    """Every value of the reconstruction reaching the exp passed a clamp with a ceiling."""
 
-    return {
-        id(site.exp_call): fn
-        for rel in site_files(repo, options).patched
-        for _, fn, sites in sites_in(repo, rel)
-        for site in sites
-    }
-
-
-def _clamps_max(stmt: Any, name: str) -> bool:
-    """``name = torch.clamp(name, max=...)``, ``name.clamp_(max=...)``, or with a positional max."""
-    import libcst as cst
-
-    from hdrfix.cst_match import call_name, find_all, name_of
-    from hdrfix.logdomain import CLAMP_CALLS, is_clamp_of
-
-    if not is_clamp_of(stmt, name):
+    if use.recon is None:
         return False
-    for call in find_all(stmt, cst.Call):
-        assert isinstance(call, cst.Call)
-        if call_name(call) not in CLAMP_CALLS:
-            continue
-        if any(a.keyword is not None and a.keyword.value == "max" for a in call.args):
-            return True
-        method = isinstance(call.func, cst.Attribute) and name_of(call.func.value) == name
-        if len([a for a in call.args if a.keyword is None]) >= (2 if method else 3):
-            return True
-    return False
+    name = use.recon.targets[0].id
+    flow = analysis.flows[use.ref.qualname]
+    defs = flow.defs_of(name, use.at)
+    return bool(defs) and all(_ceiling_clamp(d.stmt, name, value) for d in defs)
+
+
+def _ceiling_clamp(stmt, name: str, value: float) -> bool:
+    import ast
+
+    from hdrfix.logdomain import clamp_of
+
+    clamp = clamp_of(stmt, name)
+    if clamp is None or clamp.high is None:
+        return False
+    if clamp.literal:
+        return clamp.high <= value + 1e-6
+    # ``max=self.log_output_max``: the config's ceiling, which this phase sets
+    return any(isinstance(n, ast.Attribute) and n.attr == KEY for n in ast.walk(stmt))

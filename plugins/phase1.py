@@ -53,28 +53,54 @@ class Phase1(Phase):
             from hdrfix.errors import HdrfixError
 
             raise HdrfixError(f"--clamp must be positive, got {bound}")
-        plan_sites(plan, repo, options, "clamp delta_log", _ClampSite(bound))
+        patcher = _ClampSite(bound)
+        plan_sites(plan, repo, options, "clamp delta_log", patcher)
+        plan.notes.extend(patcher.notes)
         return plan
 
 
 class _ClampSite:
-    """Adds ``<residual> = torch.clamp(<residual>, min=-B, max=B)`` after the computation."""
+    """Adds ``<residual> = torch.clamp(<residual>, min=-B, max=B)`` right after the statement
+    computing it (its Mode A / Mode B ``if``), in the same block; inside each branch where the
+    residual is not assigned on every path out of that statement."""
 
     def __init__(self, bound: float) -> None:
         self.bound = bound
+        self.reported: set[str] = set()
+        self.notes: list[str] = []
 
-    def done(self, site) -> bool:
-        from hdrfix.logdomain import clamped_after
+    def done(self, pyfile, analysis, site) -> bool:
+        from hdrfix.logdomain import clamp_state
 
-        return clamped_after(site)
+        state = clamp_state(analysis, pyfile, site, self.bound)
+        for why in state.ignored:
+            if why not in self.reported:
+                self.reported.add(why)
+                self.notes.append(f"{why}: not trusted as the clamp, hdrfix adds its own")
+        return state.clamped
 
-    def edit(self, site):
+    def edit(self, pyfile, analysis, site):
         import libcst as cst
 
+        from hdrfix.assigned import violations
         from hdrfix.cst_edit import FunctionEdit
+        from hdrfix.logdomain import CstIndex
+        from hdrfix.sitepatch import Unhandled
 
-        r = site.residual
-        stmt = cst.parse_statement(
-            f"{r} = {site.torch}.clamp({r}, min=-{self.bound!r}, max={self.bound!r})"
-        )
-        return FunctionEdit().insert_after(site.compute.stmt, stmt)
+        r, b = site.residual, self.bound
+        if site.numpy and not site.torch:
+            code = f"{r} = {site.numpy}.clip({r}, -{b!r}, {b!r})"
+        elif site.torch:
+            code = f"{r} = {site.torch}.clamp({r}, min=-{b!r}, max={b!r})"
+        else:
+            raise Unhandled("this file does not import torch (add `import torch`)")
+        index = CstIndex(pyfile, site.ref)
+        before = cst.Module(body=[index.fn]).code
+        for anchors in ([site.anchor], site.roots):
+            edit = FunctionEdit()
+            for anchor in anchors:
+                edit.insert_after(index.stmt(anchor), cst.parse_statement(code))
+            after = cst.Module(body=[edit.apply(index.fn)]).code
+            if not [v for v in violations(before, after) if v.why == "unassigned"]:
+                return [(site.ref, edit)]
+        raise Unhandled(f"{r} is not assigned on every path where a clamp could go")

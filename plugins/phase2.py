@@ -26,9 +26,6 @@ from hdrfix.repo import Repo
 if TYPE_CHECKING:
     import libcst as cst
 
-    from hdrfix.cst_edit import FunctionEdit
-    from hdrfix.cst_match import Assignment
-    from hdrfix.logdomain import Site
 
 DEFAULT_SCALE = 6.0
 #: The trainer attributes that make up Mode A's cap; the network's scale replaces them.
@@ -46,6 +43,19 @@ class Phase2(Phase):
         plan = PhasePlan(self.name)
         _plan_network(plan, repo, options)
         plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", _ModeASite())
+        if plan.not_patched and any(not i.done for i in plan.items):
+            from hdrfix.errors import HdrfixError
+
+            first = plan.not_patched[0]
+            plan.refusal = HdrfixError(
+                f"{first.what.split(':')[0]} reconstructs from the network's output too: after "
+                "phase2 the network returns tanh * scale, so this code would apply tanh twice "
+                "and differ from training",
+                first.path,
+                first.line,
+                hint=f"patch it with --include {first.path}, or leave it with "
+                f"--exclude {first.path}",
+            )
         return plan
 
 
@@ -140,79 +150,85 @@ def _number(value: Any) -> bool:
 class _ModeASite:
     """Mode A becomes ``<residual> * <the other factors>``: its tanh and its cap go.
 
-    The cap is ``self.log_delta_alpha``/``self.log_delta_abs_max``, locals assigned from them,
-    names that say alpha/abs_max, and (where Mode B exists) any factor Mode B does not share:
-    the scale, whatever its name, appears in both modes and stays.
+    The cap is ``self.log_delta_alpha``/``self.log_delta_abs_max``, locals assigned from them
+    (or from the config keys of those names), and names that say alpha/abs_max. Every other
+    factor stays (``* scale * self.residual_gain`` keeps both); a number literal beside the
+    tanh could be either, so such a site is refused with its reason.
     """
 
-    def done(self, site: Site) -> bool:
-        return _tanh_of(site) is None
+    def done(self, pyfile, analysis, site) -> bool:
+        return _mode_a(pyfile, site) is None
 
-    def edit(self, site: Site) -> FunctionEdit:
+    def edit(self, pyfile, analysis, site):
         from hdrfix.cst_edit import FunctionEdit
         from hdrfix.cst_match import as_factor, join_product, product_factors
+        from hdrfix.sitepatch import Unhandled
 
-        mode_a, tanh = site.mode_a, _tanh_of(site)
-        assert mode_a is not None and tanh is not None
-        inner = tanh.args[0].value if tanh.args else tanh.func.value  # type: ignore[attr-defined]
-        is_cap = _cap_test(site, mode_a)
-        kept = [f for f in product_factors(mode_a.value) if f is not tanh and not is_cap(f)]
+        found = _mode_a(pyfile, site)
+        assert found is not None
+        value, tanh, is_cap = found
+        if not tanh.args:
+            raise Unhandled("Mode A's tanh has no argument to keep")
+        inner = tanh.args[0].value
+        factors = [f for f in product_factors(value) if f is not tanh]
+        numbers = [f for f in factors if _is_number(f)]
+        if numbers:
+            raise Unhandled(
+                "Mode A has a number factor beside the tanh; hdrfix cannot tell whether it is "
+                "part of the cap (write `delta_log = residual_pred_log * scale` by hand)"
+            )
+        kept = [f for f in factors if not is_cap(f)]
         new = join_product([as_factor(inner)] + [as_factor(f) for f in kept])
-        return FunctionEdit().swap(mode_a.value, new)
+        return [(site.ref, FunctionEdit().swap(value, new))]
 
 
-def _tanh_of(site: Site) -> cst.Call | None:
-    """Mode A's tanh factor; ``None`` once phase2 removed it (or when there is no Mode A)."""
+def _is_number(node) -> bool:
     import libcst as cst
 
+    from hdrfix.cst_match import unparen
+
+    node = unparen(node)
+    if isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float))
+
+
+def _mode_a(pyfile, site):
+    """(Mode A's value, its tanh factor, the cap test), or None when no root is Mode A: after
+    phase2, or where the site has Mode B alone."""
     from hdrfix.cst_match import call_name, product_factors
+    from hdrfix.logdomain import CstIndex, assigned_value
 
-    mode_a = site.mode_a
-    if mode_a is None:
-        return None
-    factors = product_factors(mode_a.value)
-    tanh = next((f for f in factors if call_name(f) == "tanh"), None)
-    if tanh is not None and not isinstance(site.compute.stmt, cst.If):
-        # a lone assignment is Mode A only if it has a cap (else it is Mode B alone)
-        is_cap = _cap_test(site, mode_a)
-        if not any(is_cap(f) for f in factors if f is not tanh):
-            return None
-    return tanh  # type: ignore[return-value]
+    index = CstIndex(pyfile, site.ref)
+    is_cap = _cap_test(index.fn)
+    for root in site.roots:
+        if assigned_value(root, site.residual) is None:
+            continue
+        value = index.value(root)
+        factors = product_factors(value)
+        tanh = next((f for f in factors if call_name(f) == "tanh"), None)
+        if tanh is not None and any(is_cap(f) for f in factors if f is not tanh):
+            return value, tanh, is_cap
+    return None
 
 
-def _cap_test(site: Site, mode_a: Assignment) -> Callable[[cst.BaseExpression], bool]:
+def _cap_test(fn: cst.FunctionDef) -> Callable[[cst.BaseExpression], bool]:
     """Whether a factor of Mode A is part of its cap (see :class:`_ModeASite`)."""
     import libcst as cst
 
-    from hdrfix.cst_match import (
-        assignments,
-        attr_of_self,
-        call_name,
-        code_of,
-        find_all,
-        name_of,
-        product_factors,
-    )
+    from hdrfix.cst_match import assignments, attr_of_self, find_all, name_of, string_value
+
+    cap_keys = CAP_ATTRS
 
     def reads_cap(value: cst.CSTNode) -> bool:
-        return any(attr_of_self(a) in CAP_ATTRS for a in find_all(value, cst.Attribute))
+        attrs = (attr_of_self(a) for a in find_all(value, cst.Attribute))
+        strings = (string_value(s) for s in find_all(value, cst.SimpleString))
+        return any(a in cap_keys for a in attrs) or any(v in cap_keys for v in strings)
 
-    cap_locals = {a.target for a in assignments(mode_a.chain[0].block) if reads_cap(a.value)}
-    mode_b = [
-        a
-        for a in site.assigns
-        if a is not mode_a and any(call_name(f) == "tanh" for f in product_factors(a.value))
-    ]
-    shared = {code_of(f) for f in product_factors(mode_b[0].value)} if mode_b else None
+    cap_locals = {a.target for a in assignments(fn.body) if reads_cap(a.value)}
 
     def is_cap(factor: cst.BaseExpression) -> bool:
         ident = attr_of_self(factor) or name_of(factor) or ""
-        return (
-            ident in CAP_ATTRS
-            or ident in cap_locals
-            or "alpha" in ident
-            or "abs_max" in ident
-            or (shared is not None and code_of(factor) not in shared)
-        )
+        return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
 
     return is_cap

@@ -45,9 +45,8 @@ from hdrfix.repo import Repo
 if TYPE_CHECKING:  # the module stays light: `hdrfix list` imports it
     import libcst as cst
 
-    from hdrfix.cst_match import Assignment, Place
-    from hdrfix.logdomain import Site
-    from hdrfix.pyfile import FunctionRef
+    from hdrfix.cst_match import Assignment
+    from hdrfix.pyfile import FunctionRef, PyFile
 
 LOSSES = ("histogram", "moment", "sparsity", "none")
 DEFAULT_LOSS = "histogram"
@@ -55,11 +54,12 @@ DEFAULT_WEIGHT = 0.5
 LOSS_KEY = "residual_distribution_loss"
 WEIGHT_KEY = "residual_distribution_weight"
 SUPERVISION_WEIGHT_KEY = "log_supervision_weight"
+SUPERVISION_ENABLE_KEY = "log_supervision_enable"
 
 # The same operations, in the same order, as hdrfix.nn.losses (so the values agree to the bit).
 # {q} is the file's quote; the other fields are names from the training step, or fresh ones.
 TERM = """\
-if self.{loss_key} != {q}none{q}:
+if {enable}self.{loss_key} != {q}none{q}:
     {target_delta} = {target_log} - {log_img}
     if self.{loss_key} == {q}histogram{q}:
         {pred_sorted} = {torch}.sort({delta}.flatten(1), dim=1).values
@@ -73,6 +73,10 @@ if self.{loss_key} != {q}none{q}:
         {dist} = {delta}.abs().mean()
     else:
         raise ValueError(f{q}unknown {loss_key}: {{self.{loss_key}!r}}{q})
+"""
+# The term is added where the log-supervision term is added, under the same switch.
+ADD = """\
+if {enable}{dist} is not None:
     {total} = {total} + self.{weight_key} * {dist}
 """
 TEMPORARIES = ("target_delta", "pred_sorted", "target_sorted", "mean_diff", "var_diff", "dist_loss")
@@ -152,19 +156,21 @@ class Phase3(Phase):
             SUPERVISION_WEIGHT_KEY,
             attr_reading(pyfile.cst(init_ref), SUPERVISION_WEIGHT_KEY),
         }
-        _plan_term(plan, rel, ref, pyfile.cst(ref), settings.quote, weights)
+        enable = attr_reading(pyfile.cst(init_ref), SUPERVISION_ENABLE_KEY)
+        _plan_term(plan, rel, pyfile, ref, settings.quote, weights, enable)
         return plan
 
 
 def _training_step(repo: Repo, rel: str) -> FunctionRef:
-    """The framework's ``training_step`` method (the one with a log-domain site if several)."""
+    """The framework's ``training_step`` method (the one reaching a log-domain site if several)."""
     from hdrfix.errors import HdrfixError
-    from hdrfix.logdomain import find_sites
+    from hdrfix.logdomain import analyse
 
     pyfile = repo.python(rel)
     steps = [ref for ref in pyfile.functions if ref.name == "training_step" and ref.class_name]
     if len(steps) > 1:
-        steps = [ref for ref in steps if find_sites(pyfile.cst(ref))]
+        using = {u.ref.qualname for _, u in analyse(pyfile).uses()}
+        steps = [ref for ref in steps if ref.qualname in using]
     if len(steps) != 1:
         raise HdrfixError(
             "expected one training_step method with a log-domain reconstruction, "
@@ -178,20 +184,29 @@ def _training_step(repo: Repo, rel: str) -> FunctionRef:
 def _plan_term(
     plan: PhasePlan,
     rel: str,
+    pyfile: PyFile,
     ref: FunctionRef,
-    fn: cst.FunctionDef,
     quote: str,
     weights: set[str | None],
+    enable: str | None,
 ) -> None:
-    """The training-step item, and the edit that adds the term when it is missing."""
+    """The training-step item, and the edit that adds the term when it is missing.
+
+    Three statements, each where what it reads is assigned on every path:
+    ``dist_loss = None`` before the top-level statement holding the residual's computation;
+    the term right after the residual's last assignment (inside the log arm of a dispatch on
+    ``norm_type``); and the weighted add after the log-supervision add (or, without one,
+    before the ``return`` of the loss), both under the log supervision's enable switch.
+    """
     import libcst as cst
 
     from hdrfix.cst_edit import FunctionEdit
     from hdrfix.cst_lines import FunctionLines
     from hdrfix.cst_match import assignments, fresh_name
     from hdrfix.errors import HdrfixError
-    from hdrfix.logdomain import find_sites
+    from hdrfix.logdomain import CstIndex, analyse
 
+    fn = pyfile.cst(ref)
     lines = FunctionLines(ref, fn)
     what = f"{ref.qualname}: add {WEIGHT_KEY} * residual-distribution loss"
     assigns = list(assignments(fn.body))
@@ -199,35 +214,102 @@ def _plan_term(
     if added is not None:
         plan.done(rel, lines.line(added.chain[-1].stmt), what)
         return
-    sites = find_sites(fn)
-    if not sites:
+    analysis = analyse(pyfile)
+    uses = [(site, use) for site, use in analysis.uses() if use.ref.qualname == ref.qualname]
+    if not uses:
         raise HdrfixError(
-            f"{ref.qualname} has no log-domain reconstruction of its own (the residual is "
-            "computed elsewhere), so phase3 cannot reach delta_log there",
+            f"{ref.qualname} reaches no log-domain reconstruction (exp of log image + residual)",
             rel,
             ref.line,
             hint="add the residual-distribution term by hand where delta_log is in scope",
         )
-    site = sites[0]
-    place, total, target_log = _supervision_term(assigns, weights) or _loss_return(
-        fn, assigns, site
-    )
+    site, use = uses[0]
+    if site.torch is None:
+        raise HdrfixError(
+            "the trainer does not import torch", rel, hint="add `import torch` at its top"
+        )
+    index = CstIndex(pyfile, ref)
+    flow = analysis.flows[ref.qualname]
+    compute_after = _after_residual(flow, use)
+    target_log = _gt_target(flow, use) or _target_log(fn, assigns, use, index)
+    supervision = _supervision_term(assigns, weights)
+    if supervision is not None:
+        add_after, total = supervision
+    else:
+        add_after, total = _loss_return(fn)
+    if target_log is None:
+        raise HdrfixError(
+            f"{ref.qualname}: found no ground-truth log residual nor the target of the "
+            "reconstruction loss to match the residual's distribution against",
+            rel,
+            ref.line,
+            hint="add the term by hand",
+        )
     fresh = {name: fresh_name(fn, name) for name in TEMPORARIES}
-    code = TERM.format(
+    dist = fresh.pop("dist_loss")
+    switch = f"self.{enable} and " if enable else ""
+    term = TERM.format(
         q=quote,
+        enable=switch,
         loss_key=LOSS_KEY,
-        weight_key=WEIGHT_KEY,
         torch=site.torch,
-        delta=site.residual,
-        log_img=site.log_image,
-        total=total,
+        delta=use.residual,
+        log_img=use.log_image,
         target_log=target_log,
-        dist=fresh.pop("dist_loss"),
+        dist=dist,
         **fresh,
     )
-    plan.todo(rel, lines.line(place.stmt), what)
-    edit = FunctionEdit().insert_after(place.stmt, cst.parse_statement(code))
+    add = ADD.format(enable=switch, dist=dist, total=total, weight_key=WEIGHT_KEY)
+    top = _top_level(flow, compute_after)
+    edit = (
+        FunctionEdit()
+        .insert_before(index.stmt(top), cst.parse_statement(f"{dist} = None"))
+        .insert_after(index.stmt(compute_after), cst.parse_statement(term))
+        .insert_after(add_after, cst.parse_statement(add))
+    )
+    plan.todo(rel, lines.line(index.stmt(compute_after)), what)
     plan.function_edits.append((rel, ref, edit.apply(fn)))
+
+
+def _after_residual(flow, use):
+    """The smallest statement holding every assignment of the residual that reaches the
+    reconstruction, in their block: after it the residual is final."""
+    from hdrfix.logdomain import _common_anchor
+
+    defs = [d.stmt for d in flow.defs_of(use.residual, use.node) if d is not flow.entry]
+    return _common_anchor(flow, defs)
+
+
+def _top_level(flow, stmt):
+    """The statement of the function's own body that holds ``stmt``."""
+    current = stmt
+    while True:
+        body, _, owner = flow.parent[id(current)]
+        if owner is flow.fn:
+            return current
+        current = owner
+
+
+def _gt_target(flow, use) -> str | None:
+    """The target's log, from the ground-truth residual the step computes for its log
+    supervision (``gt_delta_log = <target log> - log_img``), as source text."""
+    import ast
+
+    from hdrfix.logdomain import LOG_CALLS, call_name
+
+    for stmt in flow.statements():
+        value = getattr(stmt, "value", None)
+        if not (
+            isinstance(stmt, ast.Assign)
+            and isinstance(value, ast.BinOp)
+            and isinstance(value.op, ast.Sub)
+            and isinstance(value.right, ast.Name)
+            and value.right.id == use.log_image
+        ):
+            continue
+        if any(call_name(c) in LOG_CALLS for c in ast.walk(value.left)):
+            return ast.unparse(value.left)
+    return None
 
 
 def _weighted_add(a: Assignment, weights: set[str | None]) -> bool:
@@ -248,51 +330,31 @@ def _weighted_add(a: Assignment, weights: set[str | None]) -> bool:
 
 def _supervision_term(
     assigns: list[Assignment], weights: set[str | None]
-) -> tuple[Place, str, str] | None:
-    """(where to insert, the loss name, the target log's code) from the log-supervision add.
-
-    The target log is the second argument of the log-supervision loss call: the factor beside
-    the weight, or the call assigned to that factor's name.
-    """
+) -> tuple[cst.CSTNode, str] | None:
+    """(the statement after which the term is added, the loss name) from the log-supervision
+    add: the ``if`` directly holding it (its enable switch), or the add's own line."""
     import libcst as cst
-
-    from hdrfix.cst_match import (
-        attr_of_self,
-        code_of,
-        holding_place,
-        name_of,
-        product_factors,
-        unparen,
-    )
 
     for a in assigns:
         if not _weighted_add(a, weights):
             continue
-        value = unparen(a.value)
-        assert isinstance(value, cst.BinaryOperation)
-        others = [f for f in product_factors(value.right) if attr_of_self(f) not in weights]
-        call = others[0] if len(others) == 1 else None
-        name = name_of(call) if call is not None else None
-        if name is not None:
-            call = next((unparen(b.value) for b in reversed(assigns) if b.target == name), None)
-        if isinstance(call, cst.Call) and len(call.args) >= 2:
-            return holding_place(a), a.target, code_of(call.args[1].value)
+        holder = a.chain[-2].stmt if len(a.chain) > 1 else a.chain[-1].stmt
+        if not isinstance(holder, cst.If):
+            holder = a.chain[-1].stmt
+        return holder, a.target
     return None
 
 
-def _loss_return(
-    fn: cst.FunctionDef, assigns: list[Assignment], site: Site
-) -> tuple[Place, str, str]:
-    """Fallback: before ``return {'loss': X, ...}``, with the target's log computed there."""
+def _loss_return(fn: cst.FunctionDef) -> tuple[cst.CSTNode, str]:
+    """Fallback: before ``return {'loss': X, ...}``."""
     import libcst as cst
 
-    from hdrfix.cst_match import Place, find_all, name_of, statement_holding, string_value
+    from hdrfix.cst_match import find_all, name_of, statement_holding, string_value
     from hdrfix.errors import HdrfixError
 
-    target = _target_log(fn, assigns, site)
     for ret in find_all(fn, cst.Return):
         assert isinstance(ret, cst.Return)
-        if not isinstance(ret.value, cst.Dict) or target is None:
+        if not isinstance(ret.value, cst.Dict):
             continue
         total = next(
             (
@@ -304,8 +366,7 @@ def _loss_return(
         )
         place = statement_holding(fn.body, ret)
         if total and place is not None and place.index > 0:
-            before = place.block.body[place.index - 1]
-            return Place(place.block, place.index - 1, before), total, target
+            return place.block.body[place.index - 1], total
     raise HdrfixError(
         "training_step: found neither the log-supervision term nor a "
         "`return {'loss': ...}` after which to add the residual-distribution term",
@@ -313,7 +374,7 @@ def _loss_return(
     )
 
 
-def _target_log(fn: cst.FunctionDef, assigns: list[Assignment], site: Site) -> str | None:
+def _target_log(fn, assigns, use, index) -> str | None:
     """``torch.log(torch.clamp(<target>, min=0) + <eps>)``, eps as in the log image's ``log``.
 
     The target is the second argument of the first call taking the prediction (the name
@@ -321,16 +382,17 @@ def _target_log(fn: cst.FunctionDef, assigns: list[Assignment], site: Site) -> s
     """
     import libcst as cst
 
-    from hdrfix.cst_match import call_name, code_of, find_all, name_of, unparen
+    from hdrfix.cst_match import call_name, call_owner, code_of, find_all, name_of, unparen
 
+    exp_call = index.call(use.exp)
     prediction = next(
-        (a.target for a in assigns if any(c is site.exp_call for c in find_all(a.value, cst.Call))),
+        (a.target for a in assigns if any(c is exp_call for c in find_all(a.value, cst.Call))),
         None,
     )
     logs = [
         c
         for a in assigns
-        if a.target == site.log_image
+        if a.target == use.log_image
         for c in find_all(a.value, cst.Call)
         if isinstance(c, cst.Call) and call_name(c) == "log" and c.args
     ]
@@ -352,5 +414,5 @@ def _target_log(fn: cst.FunctionDef, assigns: list[Assignment], site: Site) -> s
     )
     if target is None:
         return None
-    torch = site.torch
+    torch = call_owner(exp_call) or "torch"
     return f"{torch}.log({torch}.clamp({code_of(target)}, min=0) + {code_of(arg.right)})"

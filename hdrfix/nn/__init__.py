@@ -5,7 +5,8 @@ torch code usable without the framework, organised like ``torch.nn`` / ``torch.n
 
 * :mod:`hdrfix.nn.functional` — the math: :func:`log_normalize`, the residual modes
   (:func:`residual_mode_a`, :func:`residual_mode_b`, :func:`residual_learnable`,
-  :func:`scale_residual`), phase1's :func:`clamp_residual`, :func:`restrict_to_holes`,
+  :func:`scale_residual`), phase1's :func:`clamp_residual`, the hole mask
+  :func:`hole_mask_weight` (and :func:`restrict_to_holes`),
   the bound phase's :func:`bound_log_output` and :func:`reconstruct`;
 * :mod:`hdrfix.nn.modules` — state: phase2's :class:`LearnableResidualScale` and the whole
   branch as :class:`LogResidualHead`;
@@ -28,6 +29,7 @@ from .functional import (
     bound_log_output,
     clamp_residual,
     framework_mode,
+    hole_mask_weight,
     hole_ring_weight,
     log_ceiling,
     log_normalize,
@@ -71,6 +73,7 @@ __all__ = [
     "framework_mode",
     "functional",
     "histogram_matching_loss",
+    "hole_mask_weight",
     "hole_ring_weight",
     "log_ceiling",
     "log_normalize",

@@ -1,18 +1,22 @@
 """The log-domain reconstruction path as plain functions (the ``torch.nn.functional`` of hdrfix).
 
-Every function here computes exactly what the framework's log branch computes (DESIGN.md §2),
-in the same operation order, so a result can be compared with the framework's tensors to the
-last bit. The branch, with the phases that change it marked::
+Every function here computes exactly what the framework's log branch computes (the ``log`` arm
+of its ``normalization.type`` dispatch, DESIGN.md §2.1), in the same operation order, so a
+result can be compared with the framework's tensors to the last bit. The branch, with the
+phases that change it marked::
 
+    warped_rgb, hole_mask = patch_input[:, :3], patch_input[:, 3:4]  ([N, 7, H, W] batch input)
     log_img   = log(clamp(warped_rgb, min=0) + eps)                  log_normalize
     denom     = clamp(max(log_img) - min(log_img), min=1e-6)         (per sample)
-    Xn        = (log_img - min_log) / denom                          (network input)
-    residual  = network(cat([Xn, hole_mask, motion]))                (not here)
+    Xn        = (log_img - min_log) / denom
+    residual  = network(cat([Xn, patch_input[:, 3:]]),               (not here; 7 channels)
+                        boundary_override=hole_mask)
+    scale     = network.residual_scale_factor
     delta_log = alpha * tanh(residual) * abs_max * scale             residual_mode_a
               | (log_delta_scale * denom) * tanh(residual) * scale   residual_mode_b
               | residual * scale              (phase2, Mode A)       residual_learnable
     delta_log = clamp(delta_log, -8, 8)               (phase1)       clamp_residual
-    delta_log = delta_log * max_pool(hole_mask)       (optional)     restrict_to_holes
+    delta_log = delta_log * mask_weight   (log_apply_delta_in_holes) hole_mask_weight
     Ln_hat    = log_img + delta_log
     Ln_hat    = clamp(Ln_hat, max=log(65504))         (bound)        bound_log_output
     prediction = exp(Ln_hat) - eps                                   reconstruct
@@ -41,6 +45,7 @@ __all__ = [
     "bound_log_output",
     "clamp_residual",
     "framework_mode",
+    "hole_mask_weight",
     "hole_ring_weight",
     "log_ceiling",
     "log_normalize",
@@ -107,7 +112,7 @@ def target_log_residual(
     """The residual that would reconstruct the target exactly: [B, C, H, W], log units.
 
     ``torch.log(torch.clamp(target_rgb, min=0) + eps) - log_img`` — the framework's
-    ``target_log`` (as its log supervision computes it) minus the warped frame's ``log_img``.
+    ``gt_delta_log``, as its log supervision computes it (ground truth, not a prediction).
     It is 0 wherever the warp delivered the true value and large inside holes (a hole's
     ``log_img`` is ``log(eps)``). This is the ``target_delta_log`` of the distribution losses.
     """
@@ -122,7 +127,8 @@ def residual_mode_a(
     Args:
         pred: [B, C, H, W] raw network output (unbounded).
         alpha: ``log_delta_alpha``; abs_max: ``log_delta_abs_max`` (> 0 selects this mode);
-        scale: residual multiplier (1.0 in training, ``val_residual_scale`` in validation).
+        scale: residual multiplier (the framework's ``scale``, the network's
+            ``residual_scale_factor``: 1.0 as shipped).
 
     Returns:
         ``delta_log`` [B, C, H, W] in ``[-|alpha * abs_max * scale|, +|...|]``: ±19.2 with the
@@ -209,12 +215,37 @@ def clamp_residual(delta_log: torch.Tensor, bound: float = PHASE1_CLAMP_BOUND) -
 
 
 def hole_ring_weight(hole_mask: torch.Tensor, ring_px: int) -> torch.Tensor:
-    """The framework's ``mask_weight``: holes dilated by ``ring_px`` pixels, [B, 1, H, W].
+    """Holes dilated by ``ring_px`` pixels, [B, 1, H, W] (:func:`hole_mask_weight` with a full
+    ring, ``ring_kernel = 2 * ring_px + 1`` and ``ring_scale = 1``, as a single pooling).
 
     ``F.max_pool2d(hole_mask, kernel_size=2 * ring_px + 1, stride=1, padding=ring_px)``: 1 in a
     hole and within ``ring_px`` pixels (Chebyshev distance) of one, 0 elsewhere (for a 0/1 mask).
     """
     return F.max_pool2d(hole_mask, kernel_size=2 * ring_px + 1, stride=1, padding=ring_px)
+
+
+def hole_mask_weight(
+    hole_mask: torch.Tensor, ring_kernel: int = 0, ring_scale: float = 1.0
+) -> torch.Tensor:
+    """The framework's ``mask_weight`` when ``log_apply_delta_in_holes`` is on: [B, 1, H, W].
+
+    Exactly the trainer's code: with ``k = ring_kernel`` (``log_delta_mask_ring_kernel``) above
+    1, ``ring = F.max_pool2d(hole_mask, kernel_size=k, stride=1, padding=k // 2) - hole_mask``
+    and ``torch.clamp(hole_mask + ring_scale * ring, 0.0, 1.0)``: 1 in holes, ``ring_scale``
+    within ``k // 2`` pixels (Chebyshev distance) of one, 0 elsewhere; ``k`` <= 1 gives the hole
+    mask itself. ``k`` must be odd (the framework falls back to the bare hole mask on an even
+    ``k``, whose pooled map has the wrong size; this raises instead). With ``ring_scale`` 1.0
+    this equals :func:`hole_ring_weight` with ``ring_px = k // 2`` for a 0/1 mask.
+    """
+    if ring_kernel <= 1:
+        return hole_mask
+    if ring_kernel % 2 == 0:
+        raise ValueError(f"ring_kernel must be odd, got {ring_kernel}")
+    ring = (
+        F.max_pool2d(hole_mask, kernel_size=ring_kernel, stride=1, padding=ring_kernel // 2)
+        - hole_mask
+    )
+    return torch.clamp(hole_mask + ring_scale * ring, 0.0, 1.0)
 
 
 def restrict_to_holes(
@@ -223,8 +254,9 @@ def restrict_to_holes(
     """Zero the residual outside holes and a ``ring_px`` ring around them.
 
     ``delta_log * hole_ring_weight(hole_mask, ring_px)``; ``delta_log`` [B, C, H, W],
-    ``hole_mask`` [B, 1, H, W] (1 = hole), result [B, C, H, W]. The framework also uses the
-    weight as the log-supervision mask; get it from :func:`hole_ring_weight`.
+    ``hole_mask`` [B, 1, H, W] (1 = hole), result [B, C, H, W]. The framework multiplies by
+    :func:`hole_mask_weight` (which has a ``ring_scale``) and uses that weight as the
+    log-supervision mask.
     """
     return delta_log * hole_ring_weight(hole_mask, ring_px)
 

@@ -59,7 +59,7 @@ def log_supervision_loss(
     kind: str = "l1",
     huber_delta: float = 0.2,
 ) -> torch.Tensor:
-    """The framework's log supervision (``_log_supervision_loss``), exactly.
+    """The framework's log supervision (``log_sup_loss`` in its ``training_step``), exactly.
 
     With ``diff = pred_log - target_log`` ([B, C, H, W], log units) the per-element loss is
 
@@ -70,8 +70,11 @@ def log_supervision_loss(
     * ``'charbonnier'``: ``torch.sqrt(diff ** 2 + 1e-6)``;
 
     reduced by :func:`masked_mean` with ``weight`` ([B, 1, H, W]: ones, or the hole-and-ring
-    ``mask_weight`` when residuals are restricted to holes). The framework passes
-    ``pred_log = Ln_hat`` and ``target_log = log(clamp(target_rgb, min=0) + eps)``.
+    ``mask_weight`` when ``log_apply_delta_in_holes`` is on). The framework passes
+    ``pred_log = delta_log`` and ``target_log = gt_delta_log = log(clamp(target_rgb, min=0) +
+    eps) - log_img`` (:func:`hdrfix.nn.functional.target_log_residual`), chosen by its
+    ``log_sup_type``, and wraps the result in ``torch.nan_to_num``. (``Ln_hat`` against the
+    target's log gives the same difference up to rounding.)
     """
     diff = pred_log - target_log
     if kind == "l1":

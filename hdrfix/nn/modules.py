@@ -7,11 +7,12 @@ clamp, hole restriction, bound, reconstruction) as one configurable module, buil
 
 Typical use, outside any framework::
 
-    norm = F.log_normalize(warped_rgb, eps)                       # hdrfix.nn.functional
-    raw = network(torch.cat([norm.xn, hole_mask, motion], dim=1))  # [B, 3, H, W]
+    warped_rgb, hole_mask = patch_input[:, :3], patch_input[:, 3:4]  # [N, 7, H, W] input
+    norm = F.log_normalize(warped_rgb, eps)                          # hdrfix.nn.functional
+    raw = network(torch.cat([norm.xn, patch_input[:, 3:]], dim=1))   # [N, 3, H, W]
     head = LogResidualHead(abs_max=6.0, alpha=1.0, clamp_bound=8.0, ceiling=65504.0)
-    out = head(norm, raw, hole_mask)                               # LogResidualOutput
-    out.prediction                                                 # linear HDR [B, 3, H, W]
+    out = head(norm, raw, hole_mask)                                 # LogResidualOutput
+    out.prediction                                                   # linear HDR [N, 3, H, W]
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class LogResidualOutput(NamedTuple):
       framework's ``Ln_hat``; what the log supervision compares with ``target_log``);
     * ``prediction`` [B, C, H, W]: ``torch.exp(ln_hat) - eps``, linear radiance, raw (not
       passed through ``nan_to_num``);
-    * ``mask_weight`` [B, 1, H, W] or None: the hole-and-ring weight when residuals are
-      restricted to holes (the framework's log-supervision mask), else None.
+    * ``mask_weight`` [B, 1, H, W] or None: the hole-and-ring weight when the residual applies
+      in holes only (``log_apply_delta_in_holes``; the framework's log-supervision mask), else
+      None.
     """
 
     delta_log: torch.Tensor
@@ -93,8 +95,11 @@ class LogResidualHead(nn.Module):
         learnable_scale: initial value of a :class:`LearnableResidualScale` owned by this head
             and applied to the raw network output (phase2 outside the network), or None.
         eps: ``log_epsilon`` subtracted after ``exp``.
-        hole_ring_px: restrict the residual to holes plus this many pixels around them
-            (``restrict_residual_to_holes``), or None to leave it everywhere.
+        in_holes: apply the residual in holes (and a ring) only, as the framework's
+            ``log_apply_delta_in_holes`` does; False leaves it everywhere.
+        ring_kernel, ring_scale: the ring around the holes (``log_delta_mask_ring_kernel``,
+            odd, <= 1 for none; ``log_delta_mask_ring_scale``), see
+            :func:`hdrfix.nn.functional.hole_mask_weight`.
 
     Order of operations, as in the framework: learnable scale (if owned) → mode scaling →
     clamp → hole restriction → ``Ln_hat = log_img + delta_log`` → bound → ``exp - eps``.
@@ -111,7 +116,9 @@ class LogResidualHead(nn.Module):
         ceiling: float | None = None,
         learnable_scale: float | None = None,
         eps: float = 1e-6,
-        hole_ring_px: int | None = None,
+        in_holes: bool = False,
+        ring_kernel: int = 0,
+        ring_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if mode not in ("auto", "a", "b", "learnable"):
@@ -123,7 +130,9 @@ class LogResidualHead(nn.Module):
         self.clamp_bound = None if clamp_bound is None else float(clamp_bound)
         self.ceiling = None if ceiling is None else float(ceiling)
         self.eps = float(eps)
-        self.hole_ring_px = None if hole_ring_px is None else int(hole_ring_px)
+        self.in_holes = bool(in_holes)
+        self.ring_kernel = int(ring_kernel)
+        self.ring_scale = float(ring_scale)
         self.residual_scale = (
             None if learnable_scale is None else LearnableResidualScale(learnable_scale)
         )
@@ -133,8 +142,9 @@ class LogResidualHead(nn.Module):
         """Build from a framework config's ``normalization:`` mapping, with its defaults.
 
         Reads ``log_epsilon`` (1e-6), ``log_delta_abs_max`` (0.0), ``log_delta_alpha`` (1.0),
-        ``log_delta_scale`` (0.9), ``restrict_residual_to_holes`` (False) and ``hole_ring_px``
-        (2) as the framework's ``__init__`` does; ``overrides`` (any ``__init__`` keyword, e.g.
+        ``log_delta_scale`` (0.9), ``log_apply_delta_in_holes`` (False),
+        ``log_delta_mask_ring_kernel`` (0) and ``log_delta_mask_ring_scale`` (1.0) with the
+        framework's defaults; ``overrides`` (any ``__init__`` keyword, e.g.
         ``clamp_bound=8.0``, ``ceiling=65504.0``, ``mode='learnable'``) win.
         """
         cfg = normalization or {}
@@ -143,11 +153,9 @@ class LogResidualHead(nn.Module):
             "abs_max": float(cfg.get("log_delta_abs_max", 0.0)),
             "alpha": float(cfg.get("log_delta_alpha", 1.0)),
             "log_delta_scale": float(cfg.get("log_delta_scale", 0.9)),
-            "hole_ring_px": (
-                int(cfg.get("hole_ring_px", 2))
-                if bool(cfg.get("restrict_residual_to_holes", False))
-                else None
-            ),
+            "in_holes": bool(cfg.get("log_apply_delta_in_holes", False)),
+            "ring_kernel": int(cfg.get("log_delta_mask_ring_kernel", 0)),
+            "ring_scale": float(cfg.get("log_delta_mask_ring_scale", 1.0)),
         }
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -173,9 +181,9 @@ class LogResidualHead(nn.Module):
             norm: :func:`hdrfix.nn.functional.log_normalize` of the warped frame (uses
                 ``log_img`` [B, C, H, W] and, in Mode B, ``denom`` [B, 1, 1, 1]).
             residual_pred_log: [B, C, H, W] network output.
-            hole_mask: [B, 1, H, W], 1 = hole; required when ``hole_ring_px`` is set.
-            scale: residual multiplier (the framework's ``scale``: 1.0 in training,
-                ``val_residual_scale`` in validation).
+            hole_mask: [B, 1, H, W], 1 = hole; required when ``in_holes`` is set.
+            scale: residual multiplier (the framework's ``scale``, its network's
+                ``residual_scale_factor``: 1.0 as shipped).
         """
         residual = residual_pred_log
         if self.residual_scale is not None:
@@ -192,10 +200,10 @@ class LogResidualHead(nn.Module):
         if self.clamp_bound is not None:
             delta_log = HF.clamp_residual(delta_log, self.clamp_bound)
         mask_weight = None
-        if self.hole_ring_px is not None:
+        if self.in_holes:
             if hole_mask is None:
-                raise ValueError("hole_ring_px is set: pass the hole mask")
-            mask_weight = HF.hole_ring_weight(hole_mask, self.hole_ring_px)
+                raise ValueError("in_holes is set: pass the hole mask")
+            mask_weight = HF.hole_mask_weight(hole_mask, self.ring_kernel, self.ring_scale)
             delta_log = delta_log * mask_weight
         ln_hat = norm.log_img + delta_log
         if self.ceiling is not None:
@@ -213,6 +221,8 @@ class LogResidualHead(nn.Module):
             f"clamp_bound={self.clamp_bound}",
             f"ceiling={self.ceiling}",
             f"eps={self.eps:g}",
-            f"hole_ring_px={self.hole_ring_px}",
+            f"in_holes={self.in_holes}",
+            f"ring_kernel={self.ring_kernel}",
+            f"ring_scale={self.ring_scale:g}",
         ]
         return ", ".join(parts)
