@@ -10,10 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hdrfix.engine import plan_run
-from hdrfix.logdomain import is_clamp_of
 from hdrfix.plugin import discover
 from hdrfix.repo import Repo
-from hdrfix.targets import sites_in
+from sitecheck import clamps_per_site, sites_clamped
 
 CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
 TRAINER = "train/patch_training_framework.py"
@@ -101,9 +100,6 @@ def test_phase1_clamps_each_site_once_and_then_is_a_no_op(source: str) -> None:
         assert apply_phase1(root) == 2
         patched = (root / TRAINER).read_text()
         ast.parse(patched)
-        found = [s for _, _, sites in sites_in(Repo(root), TRAINER) for s in sites]
-        assert len(found) == 2
-        for site in found:
-            after = site.compute.block.body[site.compute.index + 1 :]
-            assert sum(is_clamp_of(stmt, site.residual) for stmt in after) == 1
+        assert clamps_per_site(root, TRAINER) == [1, 1]
+        assert sites_clamped(root, TRAINER) == [True, True]
         assert apply_phase1(root) == 0
