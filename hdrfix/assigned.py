@@ -30,38 +30,71 @@ class Violation:
         )
 
 
-def changed_lines(old: str, new: str) -> set[int]:
-    """1-based numbers of the lines of ``new`` that are not lines of ``old``."""
+def changed_lines(old: str, new: str) -> tuple[set[int], list[tuple[range, range]]]:
+    """Lines of ``new`` that are not lines of ``old`` (1-based), and the (old, new) line ranges
+    where lines were rewritten rather than inserted."""
     a, b = old.splitlines(), new.splitlines()
     touched: set[int] = set()
-    for tag, _, _, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    rewritten: list[tuple[range, range]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag in ("replace", "insert"):
             touched.update(range(j1 + 1, j2 + 1))
-    return touched
+        if tag == "replace":
+            rewritten.append((range(i1 + 1, i2 + 1), range(j1 + 1, j2 + 1)))
+    return touched, rewritten
 
 
 def violations(old: str, new: str) -> list[Violation]:
-    touched = changed_lines(old, new)
+    """Inserted statements must read only names assigned on every path to them. A rewritten
+    statement may still read what the statement it replaces read unassigned: the edit adds no
+    failing path there (a second ``if`` chain over the same condition, say)."""
+    touched, rewritten = changed_lines(old, new)
     if not touched:
         return []
     tree = ast.parse(new)
     known = BUILTINS | {"__file__", "__name__", "__class__"} | _all_bound(tree)
+    inherited = _unassigned_reads_in(old, [r for r, _ in rewritten]) if rewritten else {}
     found: list[Violation] = []
-    for fn in ast.walk(tree):
-        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
+    for fn in _functions(tree):
         end = fn.end_lineno or fn.lineno
         if not any(fn.lineno <= line <= end for line in touched):
             continue
         flow = Flow(fn)
         for node in flow.nodes[1:]:
-            if not _span(node) & touched:
+            span = _span(node)
+            if not span & touched:
                 continue
-            for name in sorted(flow.unassigned_reads(node)):
+            allowed: set[str] = set()
+            for old_lines, new_lines in rewritten:
+                if span & set(new_lines):
+                    allowed |= inherited.get(old_lines.start, set())
+            for name in sorted(flow.unassigned_reads(node) - allowed):
                 found.append(Violation(node.line, name, "unassigned"))
             for name in sorted(node.reads - flow.locals - known):
                 found.append(Violation(node.line, name, "undefined"))
     return sorted(set(found), key=lambda v: (v.line, v.name))
+
+
+def _functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _unassigned_reads_in(text: str, ranges: list[range]) -> dict[int, set[str]]:
+    """Per rewritten range of the original text (keyed by its first line): the names its
+    statements read on some path without an assignment."""
+    result: dict[int, set[str]] = {r.start: set() for r in ranges}
+    for fn in _functions(ast.parse(text)):
+        end = fn.end_lineno or fn.lineno
+        mine = [r for r in ranges if fn.lineno <= r.start <= end]
+        if not mine:
+            continue
+        flow = Flow(fn)
+        for node in flow.nodes[1:]:
+            span = _span(node)
+            for r in mine:
+                if span & set(r):
+                    result[r.start] |= flow.unassigned_reads(node)
+    return result
 
 
 def _span(node: Node) -> set[int]:

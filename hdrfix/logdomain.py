@@ -60,6 +60,7 @@ class Use:
     log_image: str
     recon: ast.Assign | None  # ``Ln_hat = log_img + delta_log``, when the sum has a name
     at: Node  # the statement holding the exp call
+    bound: ClampCall | None = None  # ``exp(torch.clamp(log_img + delta_log, max=...))``
 
 
 @dataclass
@@ -211,6 +212,10 @@ def clamp_of(stmt: ast.AST, name: str) -> ClampCall | None:
         if not (positional and isinstance(positional[0], ast.Name) and positional[0].id == name):
             return None
         positional = positional[1:]
+    return _bounds(call, positional, stmt.lineno)  # type: ignore[attr-defined]
+
+
+def _bounds(call: ast.Call, positional: list[ast.expr], line: int) -> ClampCall:
     given: dict[str, ast.expr] = dict(zip(("min", "max"), positional))
     for kw in call.keywords:
         if kw.arg in ("min", "max", "a_min", "a_max"):
@@ -222,7 +227,17 @@ def clamp_of(stmt: ast.AST, name: str) -> ClampCall | None:
     if not literal:
         low = -float("inf") if "min" in given else None
         high = float("inf") if "max" in given else None
-    return ClampCall(stmt.lineno, low, high, literal)  # type: ignore[attr-defined]
+    return ClampCall(line, low, high, literal)
+
+
+def inline_clamp(arg: ast.AST) -> tuple[ClampCall, ast.expr] | None:
+    """``clamp(<sum>, max=...)`` written inside the exp: the clamp and the sum it bounds."""
+    if isinstance(arg, ast.Call) and call_name(arg) in ("clamp", "clip") and arg.args:
+        if isinstance(arg.func, ast.Attribute) and isinstance(arg.func.value, ast.BinOp):
+            return _bounds(arg, list(arg.args), arg.lineno), arg.func.value  # (a + b).clamp()
+        if sum_of_names(arg.args[0]):
+            return _bounds(arg, list(arg.args[1:]), arg.lineno), arg.args[0]
+    return None
 
 
 def _number(node: ast.expr) -> float | None:
@@ -325,6 +340,9 @@ class _Analyser:
         arg = call.args[0]
         recon: ast.Assign | None = None
         at = node
+        inline = inline_clamp(arg)
+        if inline is not None:
+            arg = inline[1]
         operands = sum_of_names(arg)
         if operands is None and isinstance(arg, ast.Name):
             sums = self._sums(flow, arg.id, node, set())
@@ -342,7 +360,8 @@ class _Analyser:
             return None
         residual = predicted[0]
         log_image = operands[1] if operands[0] == residual else operands[0]
-        return Use(ref, at, call, residual, log_image, recon, node), traces[residual]
+        bound = inline[0] if inline is not None else None
+        return Use(ref, at, call, residual, log_image, recon, node, bound), traces[residual]
 
     def _sums(self, flow: Flow, name: str, at: Node, seen: set[int]) -> list[Node]:
         """The assignments ``name = a + b`` reaching ``at``, through ``name = f(name)``."""

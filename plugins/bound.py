@@ -122,7 +122,7 @@ class _BoundSite:
         import libcst as cst
 
         from hdrfix.cst_edit import FunctionEdit
-        from hdrfix.cst_match import code_of, fresh_name, statement_holding, unparen
+        from hdrfix.cst_match import code_of, unparen
         from hdrfix.logdomain import CstIndex
         from hdrfix.sitepatch import Unhandled
 
@@ -140,32 +140,15 @@ class _BoundSite:
                 bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
                 edits.append((use.ref, FunctionEdit().insert_after(index.stmt(use.recon), bound)))
                 continue
-            fn = index.fn
+            # No name for the sum: bound it inside the exp, on the line that already reads it
+            # (a new line before it would read the residual where a second dispatch chain
+            # cannot prove it assigned).
             call = index.call(use.exp)
-            place = statement_holding(fn.body, call)
-            if place is None or place.index == 0:
-                raise Unhandled(
-                    "exp(log image + residual) opens its block, so there is no place to name "
-                    "and bound the sum first (write `Ln_hat = log_img + delta_log` before it)"
-                )
-            name = fresh_name(fn, "Ln_hat")
-            arg = call.args[0].value
-            stmt = place.stmt
-            recon = cst.parse_statement(f"{name} = {code_of(unparen(arg))}")
-            bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
-            renamed = stmt.deep_replace(arg, cst.Name(name)).with_changes(leading_lines=[])
-            edits.append(
-                (
-                    use.ref,
-                    FunctionEdit()
-                    .insert_after(
-                        place.block.body[place.index - 1],
-                        recon.with_changes(leading_lines=stmt.leading_lines),
-                        bound,
-                    )
-                    .swap(stmt, renamed),
-                )
+            arg = call.args[0]
+            bounded = cst.parse_expression(
+                f"{site.torch}.clamp({code_of(unparen(arg.value))}, max={ceiling})"
             )
+            edits.append((use.ref, FunctionEdit().swap(arg.value, bounded)))
         return edits
 
 
@@ -173,7 +156,7 @@ def _bounded(analysis, use, value: float) -> bool:
     """Every value of the reconstruction reaching the exp passed a clamp with a ceiling."""
 
     if use.recon is None:
-        return False
+        return use.bound is not None and _ceiling_ok(use.bound, use.exp, value)
     name = use.recon.targets[0].id
     flow = analysis.flows[use.ref.qualname]
     defs = flow.defs_of(name, use.at)
@@ -181,14 +164,19 @@ def _bounded(analysis, use, value: float) -> bool:
 
 
 def _ceiling_clamp(stmt, name: str, value: float) -> bool:
-    import ast
 
     from hdrfix.logdomain import clamp_of
 
     clamp = clamp_of(stmt, name)
-    if clamp is None or clamp.high is None:
+    return clamp is not None and _ceiling_ok(clamp, stmt, value)
+
+
+def _ceiling_ok(clamp, node, value: float) -> bool:
+    import ast
+
+    if clamp.high is None:
         return False
     if clamp.literal:
         return clamp.high <= value + 1e-6
     # ``max=self.log_output_max``: the config's ceiling, which this phase sets
-    return any(isinstance(n, ast.Attribute) and n.attr == KEY for n in ast.walk(stmt))
+    return any(isinstance(n, ast.Attribute) and n.attr == KEY for n in ast.walk(node))
