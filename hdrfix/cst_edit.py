@@ -7,6 +7,7 @@ same tree land together and none shifts another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import libcst as cst
 
@@ -64,10 +65,11 @@ class _Apply(cst.CSTTransformer):
             return self.edit.replace[key][1]
         if isinstance(original, cst.IndentedBlock) and isinstance(updated, cst.IndentedBlock):
             body: list[cst.BaseStatement] = []
+            old: Any
             for old, new in zip(original.body, updated.body):
                 if id(old) in self.edit.before:
                     self.applied.add(id(old))
-                    stmts = self.edit.before[id(old)][1]
+                    stmts: list[Any] = self.edit.before[id(old)][1]
                     # the anchor's comments and blank lines stay above what goes before it
                     body.append(stmts[0].with_changes(leading_lines=old.leading_lines))
                     body.extend(stmts[1:])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hdrfix.flow import Flow, Node, loads
 
@@ -389,7 +389,7 @@ class _Analyser:
         return result
 
     def _trace_def(self, ref, flow, name, d: Node, seen, result: _Trace) -> None:
-        stmt = d.stmt
+        stmt: Any = d.stmt
         if d is flow.entry:
             return
         value = assigned_value(stmt, name)
@@ -504,9 +504,9 @@ class _Analyser:
                     continue
                 seen.add((ref.qualname, id(d)))
                 if d is flow.entry:
-                    if top and ref.class_name and not ref.name.endswith("_step"):
-                        if not any(call_name(c) in LOG_CALLS for c in ast.walk(value)):
-                            return True
+                    helper = top and ref.class_name and not ref.name.endswith("_step")
+                    if helper and not any(call_name(c) in LOG_CALLS for c in ast.walk(value)):
+                        return True
                     continue
                 inner = own_expressions(d.stmt)
                 if any(self._predicted(ref, flow, d, e, seen, top=False) for e in inner):
@@ -725,12 +725,13 @@ def _reaches_a_use(flow: Flow, stmt: ast.AST, name: str, site: Site, ref_name: s
     for use in site.uses:
         if use.ref.qualname == ref_name and node in _upstream(flow, use.node, use.residual):
             return True
-    # In the helper, a clamp that reaches a return of the residual counts.
-    if ref_name == site.ref.qualname:
+    # In a helper that hands the residual to the steps, a clamp reaching its return counts.
+    if ref_name == site.ref.qualname and all(u.ref.qualname != ref_name for u in site.uses):
         for ret in flow.statements():
-            if isinstance(ret, ast.Return) and ret.value is not None and name in loads(ret.value):
-                if node in _upstream(flow, flow.node_of(ret), name):
-                    return True
+            if not isinstance(ret, ast.Return) or ret.value is None:
+                continue
+            if name in loads(ret.value) and node in _upstream(flow, flow.node_of(ret), name):
+                return True
     return False
 
 

@@ -27,6 +27,7 @@ VALUES = {
     "log_supervision_type": "huber",
 }
 DEFAULT_CLAMP = 8.0
+SCHEDULE = "loss.weight_schedule"  # when enabled, it overwrites the supervision weight per step
 
 
 class Phase1(Phase):
@@ -43,11 +44,7 @@ class Phase1(Phase):
         configs = config_files(repo, options)
         plan_values(plan, repo, configs, VALUES)
         for rel in configs:
-            if section_value(repo, rel, "log_supervision_enable") is False:
-                plan.notes.append(
-                    f"{rel}: log_supervision_enable is false, so the log-supervision changes "
-                    "have no effect until it is enabled"
-                )
+            plan.notes.extend(_config_notes(repo, rel, section_value))
         bound = float(options.get("clamp") or DEFAULT_CLAMP)
         if bound <= 0:
             from hdrfix.errors import HdrfixError
@@ -57,6 +54,34 @@ class Phase1(Phase):
         plan_sites(plan, repo, options, "clamp delta_log", patcher)
         plan.notes.extend(patcher.notes)
         return plan
+
+
+def _config_notes(repo: Repo, rel: str, section_value: Any) -> list[str]:
+    """What the new values mean in this config, where that is not what they say."""
+    from hdrfix import yamledit
+
+    notes = []
+    if section_value(repo, rel, "log_supervision_enable") is False:
+        notes.append(
+            f"{rel}: log_supervision_enable is false, so the log-supervision changes "
+            "have no effect until it is enabled"
+        )
+    abs_max = section_value(repo, rel, "log_delta_abs_max")
+    if isinstance(abs_max, (int, float)) and not isinstance(abs_max, bool) and abs_max <= 0:
+        notes.append(
+            f"{rel}: log_delta_abs_max is {abs_max}, which selects Mode B (the cap relative to "
+            f"the patch's log range); setting it to {VALUES['log_delta_abs_max']} switches "
+            "this config to Mode A"
+        )
+    schedule, _ = yamledit.section(repo.text(rel), rel, SCHEDULE)
+    if hasattr(schedule, "get") and schedule.get("enable") is True:
+        keys = ", ".join(f"{SCHEDULE}.{k}" for k in schedule if k.startswith("log_p")) or SCHEDULE
+        notes.append(
+            f"{rel}: {SCHEDULE}.enable is true, so the schedule overwrites "
+            f"log_supervision_weight at every step ({keys}); the new weight "
+            f"{VALUES['log_supervision_weight']} has no effect until those are changed"
+        )
+    return notes
 
 
 class _ClampSite:

@@ -284,7 +284,7 @@ def _top_level(flow, stmt):
     """The statement of the function's own body that holds ``stmt``."""
     current = stmt
     while True:
-        body, _, owner = flow.parent[id(current)]
+        _, _, owner = flow.parent[id(current)]
         if owner is flow.fn:
             return current
         current = owner

@@ -1,0 +1,379 @@
+"""Shapes of the field's code that a site analysis by layout got wrong, each in a small trainer:
+where the edit goes, what is refused, and what is listed as not handled (never skipped)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import hdrfix, snapshot
+
+from hdrfix.assigned import violations
+
+CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
+TRAINER = "train/patch_training_framework.py"
+CLAMP = "delta_log = {t}.clamp(delta_log, min=-8.0, max=8.0)"
+
+HEAD = """\
+import torch
+
+
+class Trainer:
+    def training_step(self, batch, batch_idx):
+        eps = 1e-6
+        log_img = torch.log(torch.clamp(batch, min=0) + eps)
+        denom = log_img.amax() - log_img.amin()
+        pred = self.patch_network(log_img)
+"""
+
+
+def repo_with(tmp_path: Path, body: str, head: str = HEAD, config: str = CONFIG) -> Path:
+    root = tmp_path / "repo"
+    (root / "configs").mkdir(parents=True)
+    (root / "configs/c.yaml").write_text(config)
+    (root / "train").mkdir()
+    (root / TRAINER).write_text(head + textwrap.indent(textwrap.dedent(body), " " * 8))
+    return root
+
+
+def phase1(root: Path, *extra: str):
+    return hdrfix("apply", "phase1", "--repo", root, *extra)
+
+
+def added(root: Path, before: str) -> list[str]:
+    after = (root / TRAINER).read_text().splitlines()
+    return [line.strip() for line in after if line not in before.splitlines()]
+
+
+def plan_json(root: Path, phase: str = "phase1") -> dict:
+    result = hdrfix("apply", phase, "--repo", root, "--dry-run", "--format", "json")
+    assert result.code == 0, result.err
+    return next(p for p in json.loads(result.out)["phases"] if p["phase"] == phase)
+
+
+def test_two_dispatch_chains_clamp_inside_the_log_arm(tmp_path: Path) -> None:
+    root = repo_with(
+        tmp_path,
+        """\
+        if self.norm_type == 'global':
+            residual = pred * 2
+        elif self.norm_type == 'log':
+            if self.log_delta_abs_max > 0.0:
+                delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+            else:
+                delta_log = (self.log_delta_scale * denom) * torch.tanh(pred)
+            delta_log = delta_log * self.mask_weight
+        if self.norm_type == 'global':
+            out = log_img + residual
+        elif self.norm_type == 'log':
+            Ln_hat = log_img + delta_log
+            out = torch.exp(Ln_hat) - eps
+        return out
+        """,
+    )
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    text = (root / TRAINER).read_text()
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    # inside the log arm, before the mask: indented like the Mode A/B ``if``
+    assert (
+        "            " + CLAMP.format(t="torch") + "\n            delta_log = delta_log *" in text
+    )
+    assert not violations(before, text)
+
+
+HELPER = """\
+import torch
+
+
+class Trainer:
+    def _residual(self, x, scale):
+        log_img = torch.log(x + 1e-6)
+        pred = self.patch_network(log_img)
+        if self.log_delta_abs_max > 0.0:
+            delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+        else:
+            delta_log = 0.9 * torch.tanh(pred) * scale
+        return delta_log, log_img
+
+    def training_step(self, batch, batch_idx):
+        delta_log, log_img = self._residual(batch, 1.0)
+        return torch.exp(log_img + delta_log) - 1e-6
+
+    def validation_step(self, batch, batch_idx):
+        d, li = self._residual(batch, 1.0)
+        return torch.exp(li + d)
+"""
+
+
+def test_helper_returning_a_tuple_is_clamped_in_the_helper(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, "", head=HELPER)
+    before = (root / TRAINER).read_text()
+    result = phase1(root)
+    assert result.code == 0, result.err
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    text = (root / TRAINER).read_text()
+    assert text.index(CLAMP.format(t="torch")) < text.index("return delta_log, log_img")
+    assert phase1(root, "--check").code == 0
+
+
+def test_hand_clamp_in_each_branch_counts_and_a_wide_one_does_not(tmp_path: Path) -> None:
+    body = """\
+    if self.log_delta_abs_max > 0.0:
+        delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+        delta_log = torch.clamp(delta_log, min=-6.0, max=6.0)
+    else:
+        delta_log = 0.9 * denom * torch.tanh(pred)
+        delta_log = delta_log.clamp(-8, 8)
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    before = snapshot(root)
+    assert phase1(root, "--check").code == 1  # only because of the config values
+    plan = plan_json(root)
+    site = [i for i in plan["items"] if "clamp delta_log" in i["what"]]
+    assert [i["done"] for i in site] == [True]
+    root2 = repo_with(tmp_path / "wide", body.replace("max=6.0", "max=20.0"))
+    plan = plan_json(root2)
+    assert [i["done"] for i in plan["items"] if "clamp" in i["what"]] == [False]
+    assert any("wider than +-8" in n and ":12:" in n for n in plan["notes"]), plan["notes"]
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize(
+    ("clamp", "why"),
+    [
+        ("delta_log = torch.clamp(delta_log, max=8.0)", "one-sided"),
+        ("delta_log = torch.clamp(delta_log, min=-self.cap, max=self.cap)", "not numbers"),
+    ],
+)
+def test_untrusted_hand_clamps_are_reported_with_their_line(
+    tmp_path: Path, clamp: str, why: str
+) -> None:
+    body = f"""\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    {clamp}
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    plan = plan_json(root)
+    assert any(why in n and f"{TRAINER}:11:" in n for n in plan["notes"]), plan["notes"]
+    assert phase1(root).code == 0
+    assert phase1(root, "--check").code == 0
+
+
+def test_a_clamp_after_the_exp_does_not_count(tmp_path: Path) -> None:
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    out = torch.exp(log_img + delta_log)
+    delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)
+    return out, delta_log
+"""
+    root = repo_with(tmp_path, body)
+    plan = plan_json(root)
+    assert any("after its use" in n and ":12:" in n for n in plan["notes"]), plan["notes"]
+    assert [i["done"] for i in plan["items"] if "clamp" in i["what"]] == [False]
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (
+            "out = torch.exp(log_img + (delta_log := self.log_delta_alpha * torch.tanh(pred)))\n"
+            "return torch.exp(log_img + delta_log)\n",
+            ":=",
+        ),
+        ("f = lambda d: torch.exp(log_img + d)\nreturn f(torch.tanh(pred))\n", "lambda"),
+        (
+            "delta_log = self.log_delta_alpha * torch.tanh(pred)\n"
+            "delta_log = 0.9 * denom * torch.tanh(pred)\n"
+            "return torch.exp(log_img + delta_log)\n",
+            "again before it is used",
+        ),
+        (
+            "delta_log, w = torch.tanh(pred).chunk(2)\nreturn torch.exp(log_img + delta_log)\n",
+            "unpacked from a tuple",
+        ),
+    ],
+)
+def test_shapes_not_handled_are_listed_and_keep_check_failing(
+    tmp_path: Path, body: str, why: str
+) -> None:
+    root = repo_with(tmp_path, body)
+    plan = plan_json(root)
+    assert any(why in i["what"] for i in plan["not_handled"]), plan
+    assert plan["state"] in ("partial", "pending")
+    assert phase1(root).code == 0
+    assert phase1(root, "--check").code == 1
+    status = json.loads(hdrfix("status", "--repo", root, "--format", "json").out)
+    assert next(p for p in status["phases"] if p["phase"] == "phase1")["state"] == "partial"
+
+
+def test_annotated_assignment_and_try_except_are_handled(tmp_path: Path) -> None:
+    body = """\
+    try:
+        delta_log: torch.Tensor = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    except RuntimeError:
+        delta_log = 0.9 * denom * torch.tanh(pred)
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    text = (root / TRAINER).read_text()
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    lines = text.splitlines()
+    clamp = next(i for i, line in enumerate(lines) if "torch.clamp(delta_log" in line)
+    assert lines[clamp - 1].strip() == "delta_log = 0.9 * denom * torch.tanh(pred)"
+    assert lines[clamp].startswith("        delta_log")  # after the try, not in the except
+    assert phase1(root, "--check").code == 0
+
+
+def test_the_files_own_torch_alias_is_used(tmp_path: Path) -> None:
+    head = HEAD.replace("import torch\n", "import torch as T\n").replace("torch.", "T.")
+    body = "delta_log = self.log_delta_alpha * T.tanh(pred) * self.log_delta_abs_max\n"
+    root = repo_with(tmp_path, body + "return T.exp(log_img + delta_log)\n", head=head)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == [CLAMP.format(t="T")]
+
+
+def test_numpy_code_gets_np_clip(tmp_path: Path) -> None:
+    head = HEAD.replace("import torch\n", "import numpy as np\n").replace("torch.", "np.")
+    body = "delta_log = self.log_delta_alpha * np.tanh(pred) * self.log_delta_abs_max\n"
+    root = repo_with(tmp_path, body + "return np.exp(log_img + delta_log)\n", head=head)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == ["delta_log = np.clip(delta_log, -8.0, 8.0)"]
+
+
+def test_a_file_without_torch_gets_no_torch_edit(tmp_path: Path) -> None:
+    head = HEAD.replace("import torch\n", "from torch import exp, log, tanh, clamp\n")
+    head = head.replace("torch.", "")
+    body = "delta_log = self.log_delta_alpha * tanh(pred) * self.log_delta_abs_max\n"
+    root = repo_with(tmp_path, body + "return exp(log_img + delta_log)\n", head=head)
+    before = (root / TRAINER).read_text()
+    plan = plan_json(root)
+    assert any("does not import torch" in i["what"] for i in plan["not_handled"]), plan
+    assert phase1(root).code == 0
+    assert "clamp(delta_log" not in (root / TRAINER).read_text()
+    assert (root / TRAINER).read_text() == before
+
+
+def test_a_method_defined_twice_edits_the_one_python_uses(tmp_path: Path) -> None:
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    text = (root / TRAINER).read_text()
+    step = text[text.index("    def training_step") :]
+    shadowed = step.replace("training_step(self", "training_step(self, *old").replace(
+        "* self.log_delta_abs_max\n", "* self.log_delta_abs_max * 0.5\n"
+    )
+    (root / TRAINER).write_text(text.replace(step, shadowed + "\n" + step))
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    after = (root / TRAINER).read_text()
+    first, second = after.split("    def training_step")[1:]
+    assert "clamp(delta_log" not in first and second.count("torch.clamp(delta_log") == 1
+    assert after.count("0.5") == before.count("0.5")
+
+
+def test_a_ground_truth_residual_is_not_a_site(tmp_path: Path) -> None:
+    body = """\
+    gt_delta_log = torch.log(torch.clamp(batch, min=0) + eps) - log_img
+    oracle = torch.exp(log_img + gt_delta_log)
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    return torch.exp(log_img + delta_log), oracle
+"""
+    root = repo_with(tmp_path, body)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    assert "gt_delta_log = torch.clamp" not in (root / TRAINER).read_text()
+
+
+def test_mode_b_config_is_told_it_switches_to_mode_a(tmp_path: Path) -> None:
+    body = "delta_log = 0.9 * denom * torch.tanh(pred)\nreturn torch.exp(log_img + delta_log)\n"
+    root = repo_with(tmp_path, body, config=CONFIG.replace("16.0", "0.0"))
+    notes = plan_json(root)["notes"]
+    assert any("selects Mode B" in n and "switches this config to Mode A" in n for n in notes)
+
+
+def test_weight_schedule_is_named(tmp_path: Path) -> None:
+    config = (
+        CONFIG + "loss:\n  weight_schedule:\n    enable: true\n    log_p1: 0.9\n    log_p2: 0.3\n"
+    )
+    body = "delta_log = 0.9 * denom * torch.tanh(pred)\nreturn torch.exp(log_img + delta_log)\n"
+    root = repo_with(tmp_path, body, config=config)
+    notes = plan_json(root)["notes"]
+    assert any(
+        "overwrites log_supervision_weight" in n and "loss.weight_schedule.log_p2" in n
+        for n in notes
+    ), notes
+
+
+def test_engine_refuses_a_plugin_edit_that_reads_an_unassigned_name(tmp_path: Path) -> None:
+    """A deliberately broken phase (a test plugin) cannot opt out of the rule."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(
+        textwrap.dedent(
+            """\
+            import libcst as cst
+
+            from hdrfix.cst_edit import FunctionEdit
+            from hdrfix.plugin import Phase, PhasePlan
+
+
+            class Broken(Phase):
+                name = "broken"
+                summary = "reads delta_log after the whole dispatch chain"
+
+                def plan(self, repo, options):
+                    plan = PhasePlan(self.name)
+                    pyfile = repo.python("train/patch_training_framework.py")
+                    ref = pyfile.function("Trainer.training_step")
+                    fn = pyfile.cst(ref)
+                    chain = next(s for s in fn.body.body if isinstance(s, cst.If))
+                    stmt = cst.parse_statement("delta_log = delta_log * 1.0")
+                    plan.todo(ref.qualname, ref.line, "broken")
+                    edit = FunctionEdit().insert_after(chain, stmt)
+                    plan.function_edits.append((pyfile.rel, ref, edit.apply(fn)))
+                    return plan
+            """
+        )
+    )
+    body = """\
+    if self.norm_type == 'log':
+        delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+        out = torch.exp(log_img + delta_log)
+    else:
+        out = pred
+    return out
+"""
+    root = repo_with(tmp_path, body)
+    before = snapshot(root)
+    result = hdrfix("--plugins", plugins, "apply", "broken", "--repo", root)
+    assert result.code == 2
+    assert len(result.err.strip().splitlines()) == 1
+    assert f"{TRAINER}:15:" in result.err and "'delta_log'" in result.err
+    assert "not assigned on every path" in result.err
+    assert snapshot(root) == before
+
+
+def test_violations_sees_unbound_reads_and_undefined_names() -> None:
+    before = "def f(a):\n    if a:\n        x = 1\n    return a\n"
+    unbound = before.replace("    return a\n", "    y = x\n    return a\n")
+    assert [(v.line, v.name, v.why) for v in violations(before, unbound)] == [
+        (4, "x", "unassigned")
+    ]
+    inside = before.replace("        x = 1\n", "        x = 1\n        y = x\n")
+    assert violations(before, inside) == []
+    undefined = before.replace("    return a\n", "    y = np.clip(a, 0, 1)\n    return a\n")
+    assert [(v.name, v.why) for v in violations(before, undefined)] == [("np", "undefined")]
+    ast.parse(undefined)
