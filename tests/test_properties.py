@@ -8,11 +8,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sitecheck import clamps_per_site, sites_clamped
 
 from hdrfix.engine import plan_run
 from hdrfix.plugin import discover
 from hdrfix.repo import Repo
-from sitecheck import clamps_per_site, sites_clamped
 
 CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
 TRAINER = "train/patch_training_framework.py"
@@ -138,7 +138,10 @@ def field_step(draw) -> tuple[str, bool]:
     elif shape == "annotated":
         compute = f"{res}: torch.Tensor = {mode_a}\n"
     else:
-        compute = f"try:\n    {res} = {mode_a}{after}\nexcept RuntimeError:\n    {res} = {mode_b}{after}\n"
+        compute = (
+            f"try:\n    {res} = {mode_a}{after}\n"
+            f"except RuntimeError:\n    {res} = {mode_b}{after}\n"
+        )
     if draw(st.booleans()):
         compute += f"{res} = {res} * mask_weight\n"
     prep = (
