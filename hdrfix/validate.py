@@ -135,6 +135,7 @@ APPLY_OPTIONS: dict[str, Any] = {
     "framework": None,
     "network": None,
     "include": (),
+    "exclude": (),
     "clamp": None,
     "scale_init": None,
     "loss": None,
@@ -481,15 +482,27 @@ def _apply_phases(
     registry: Mapping[str, type[Phase]],
     options: Mapping[str, Any],
 ) -> list[str]:
-    """Apply ``phases`` to the checkout at ``root`` exactly as ``hdrfix apply`` does."""
+    """Apply ``phases`` to the checkout at ``root`` exactly as ``hdrfix apply`` does, with
+    ``--exclude`` for every log-domain file but the trainer.
+
+    validate trains the trainer only, so the framework's other copies of the reconstruction
+    (the inference module, ``tools/`` scripts) are left as they are on purpose, as a user
+    would with ``--exclude``; unexcluded, phase2 rightly refuses them (they would apply tanh
+    twice after it).
+    """
     if not phases:
         return []
     from hdrfix.changes import verify_parses, write_all
     from hdrfix.engine import plan_run
     from hdrfix.repo import Repo
+    from hdrfix.targets import site_files
 
     repo = Repo(root)
-    run = plan_run(repo, list(phases), registry, {**APPLY_OPTIONS, **options, "repo": root})
+    opts = {**APPLY_OPTIONS, **options, "repo": root}
+    # no framework here (HdrfixError): plan_run says so, in the terms of the phase
+    with contextlib.suppress(HdrfixError):
+        opts["exclude"] = (*opts["exclude"], *site_files(repo, opts).others)
+    run = plan_run(repo, list(phases), registry, opts)
     verify_parses(run.changes)
     write_all(repo.root, run.changes)
     return [change.rel for change in run.changes]

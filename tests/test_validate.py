@@ -258,6 +258,7 @@ def test_run_leaves_the_process_as_it_was():
     before = {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")}
     path = list(sys.path)
     engine.run(_settings(threads=1), PHASES)
+    assert "cv2" not in sys.modules  # the network's package __init__ never ran
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
     assert {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")} == before
@@ -471,9 +472,10 @@ def test_network_from_user_repo(tmp_path):
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert data["network"]["file"] == "models/inpaint/net.py"
     assert data["network"]["kwargs"] == {
-        "input_channels": 6,
+        "input_channels": 7,
         "output_channels": 3,
         "base_channels": 4,
+        "residual_scale_factor": 1.0,
     }
     by_name = {v["name"]: v for v in data["variants"]}
     # base_channels 4: a quarter of the fixture network's parameters, roughly
@@ -526,6 +528,61 @@ def test_network_only_repo(tmp_path):
         )
 
 
+def test_network_from_the_field_layout(tmp_path):
+    """The network in its package, whose __init__ imports siblings that need OpenCV (absent
+    here): validate loads the network file itself and never runs that __init__."""
+    import importlib.util
+
+    assert importlib.util.find_spec("cv2") is None and "cv2" not in sys.modules
+    repo = copy_tree(FRAMEWORK, tmp_path / "field")
+    assert "import cv2" in (repo / "src/npu/networks/patch/hole_detector.py").read_text("utf-8")
+    out = tmp_path / "report"
+    result = hdrfix(
+        "validate",
+        "--variants",
+        "base",
+        "--network-from",
+        repo,
+        "--steps",
+        "2",
+        *TINY,
+        "--report",
+        out,
+    )
+    assert result.code == 0, result.err
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert data["network"]["file"] == "src/npu/networks/patch/patch_network.py"
+    assert data["network"]["kwargs"]["input_channels"] == 7
+    assert "cv2" not in sys.modules
+
+
+def test_network_from_with_other_input_channels(tmp_path):
+    """The trainer feeds 7 channels; a network built for 6 is refused before training."""
+    repo = _user_repo(tmp_path)
+    config = repo / "configs/colleague_training_config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("input_channels: 7 ", "input_channels: 6 "),
+        encoding="utf-8",
+    )
+    _one_line_error(
+        hdrfix(
+            "validate",
+            "--variants",
+            "base",
+            "--network-from",
+            repo,
+            *TINY,
+            "--steps",
+            "1",
+            "--report",
+            tmp_path / "r",
+        ),
+        "--network-from",
+        "declares input_channels=6",
+        "the trainer feeds 7",
+    )
+
+
 def _fixture_network():
     sys.path.insert(0, str(FRAMEWORK))
     try:
@@ -575,7 +632,7 @@ def test_network_from_wrong_output_shape(tmp_path):
     (repo / "net.py").write_text(
         "import torch.nn as nn\n\n\nclass PatchNetwork(nn.Module):\n"
         "    def __init__(self):\n        super().__init__()\n"
-        "        self.conv = nn.Conv2d(6, 1, 1)\n\n"
+        "        self.conv = nn.Conv2d(7, 1, 1)\n\n"
         "    def forward(self, x):\n        return self.conv(x)\n",
         encoding="utf-8",
     )
