@@ -27,12 +27,13 @@ CHEAP = (
     (CLAMP_ONLY, "phase1's clamp (phase1's code, base's config values)"),
     ("bound", "bound (Ln_hat clamp)"),
 )
-#: The trainer attributes phase1's config change sets; copied from base for CLAMP_ONLY.
+#: The trainer attributes phase1's config change sets (the trainer's names are short, log_sup_*,
+#: for the config's log_supervision_* keys); copied from base for CLAMP_ONLY.
 BASE_SETTINGS = (
     "log_delta_abs_max",
     "log_delta_alpha",
-    "log_supervision_weight",
-    "log_supervision_type",
+    "log_sup_weight",
+    "log_sup_type",
 )
 
 

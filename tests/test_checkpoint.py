@@ -33,7 +33,7 @@ def network_class():
 
 def _net_state(network_class, prefix: str = "", dtype=torch.float32) -> dict:
     torch.manual_seed(0)
-    net = network_class[0](input_channels=6, output_channels=3, base_channels=4).to(dtype)
+    net = network_class[0](input_channels=7, output_channels=3, base_channels=4).to(dtype)
     return {prefix + k: v for k, v in net.state_dict().items()}
 
 
@@ -47,7 +47,7 @@ def test_plain_state_dict_loads_strictly_after_migration(tmp_path: Path, network
     report = migrate_checkpoint(src, dest, config=None, scale_init=None)
     assert report.layout == "state_dict" and report.prefixes == ("",)
     assert report.added == (PARAM,) and report.value == 6.0
-    net = network_class[1](input_channels=6, output_channels=3, base_channels=4)
+    net = network_class[1](input_channels=7, output_channels=3, base_channels=4)
     net.load_state_dict(torch.load(dest, weights_only=True), strict=True)
     assert float(net.residual_output_scale.detach()) == 6.0
     with pytest.raises(RuntimeError, match=PARAM):

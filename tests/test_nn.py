@@ -1,5 +1,5 @@
 """hdrfix.nn: the log-domain path as standalone torch code, checked on hand-made tensors and
-against the untouched fixture trainer.
+against the untouched fixture trainer (its ``log`` mode, DESIGN §2.1).
 
 Reusable by phase-specific tests: :func:`reference_log_branch` computes, with hdrfix.nn only,
 what a trainer's ``last_log_branch`` and log-supervision loss must be after one step on a
@@ -22,8 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hdrfix.nn as hnn
+from hdrfix.fixture import build_trainer
 from hdrfix.nn import functional as HF
-from hdrfix.synth import make_batch
+from hdrfix.synth import make_field_batch
 
 ATOL = 1e-6
 CONFIG = Path("configs") / "colleague_training_config.yaml"
@@ -43,32 +44,32 @@ def reference_log_branch(
     model,
     batch: dict[str, torch.Tensor],
     *,
-    step: str = "train",
     clamp_bound: float | None = None,
     ceiling: float | None = None,
     learnable: bool | None = None,
 ) -> dict[str, object]:
-    """What hdrfix.nn says ``model``'s log branch computes on ``batch``.
+    """What hdrfix.nn says ``model``'s log branch computes on ``batch`` (the field's format).
 
-    Reads the trainer's attributes (``log_epsilon``, ``log_delta_*``, ``log_supervision_*``,
-    ``restrict_residual_to_holes``, ``hole_ring_px``, ``val_residual_scale``) and runs its
-    ``patch_network`` on the input hdrfix.nn builds; everything else is hdrfix.nn.
-    ``step`` is ``'train'`` (scale 1.0) or ``'val'`` (``val_residual_scale``). ``learnable``
+    Reads the trainer's attributes (``log_epsilon``, ``log_delta_*``, ``log_apply_delta_in_holes``,
+    ``log_delta_mask_ring_*``, ``log_sup_type``, ``log_sup_huber_delta``) and runs its
+    ``patch_network`` on the input hdrfix.nn builds, with its ``residual_scale_factor`` as the
+    scale (the same in training and validation); everything else is hdrfix.nn. ``learnable``
     None means: the network applies the phase2 scale iff it has ``residual_output_scale``.
 
     Returns ``delta_log``, ``Ln_hat``, ``prediction`` (the ``last_log_branch`` keys),
     ``log_loss`` (the log supervision term, unweighted), ``mask_weight``, ``norm`` and ``raw``
     (the network output).
     """
-    hole_mask = batch["hole_mask"]
+    patch_input = batch["patch_input"]
+    hole_mask = patch_input[:, 3:4]
     eps = model.log_epsilon
-    scale = 1.0 if step == "train" else model.val_residual_scale
-    norm = hnn.log_normalize(batch["warped_rgb"], eps)
-    net_input = torch.cat([norm.xn, hole_mask, batch["motion"]], dim=1)
+    net = model.patch_network
+    norm = hnn.log_normalize(patch_input[:, :3], eps)
+    net_input = torch.cat([norm.xn, patch_input[:, 3:]], dim=1)
     with torch.no_grad():
-        raw = model.patch_network(net_input)
+        raw = net(net_input, boundary_override=hole_mask)
         if learnable is None:
-            learnable = hasattr(model.patch_network, "residual_output_scale")
+            learnable = hasattr(net, "residual_output_scale")
         head = hnn.LogResidualHead(
             mode=hnn.framework_mode(model.log_delta_abs_max, learnable=learnable),
             alpha=model.log_delta_alpha,
@@ -77,17 +78,15 @@ def reference_log_branch(
             clamp_bound=clamp_bound,
             ceiling=ceiling,
             eps=eps,
-            hole_ring_px=model.hole_ring_px if model.restrict_residual_to_holes else None,
+            in_holes=model.log_apply_delta_in_holes,
+            ring_kernel=model.log_delta_mask_ring_kernel,
+            ring_scale=model.log_delta_mask_ring_scale,
         )
-        out = head(norm, raw, hole_mask, scale=scale)
-        target_log = torch.log(torch.clamp(batch["target_rgb"], min=0) + eps)
+        out = head(norm, raw, hole_mask, scale=net.residual_scale_factor)
+        gt_delta_log = hnn.target_log_residual(batch["patch_target_rgb"], norm.log_img, eps)
         weight = out.mask_weight if out.mask_weight is not None else torch.ones_like(hole_mask)
         log_loss = hnn.log_supervision_loss(
-            out.ln_hat,
-            target_log,
-            weight,
-            model.log_supervision_type,
-            model.log_supervision_huber_delta,
+            out.delta_log, gt_delta_log, weight, model.log_sup_type, model.log_sup_huber_delta
         )
     return {
         "delta_log": out.delta_log,
@@ -115,7 +114,7 @@ def assert_matches_last_log_branch(model, reference: dict[str, object], atol: fl
 def build_model(trainer_module, config: dict, *, seed: int = 0, hot: float = 1.0):
     """A trainer with fixed weights; ``hot`` scales the output conv so that tanh saturates."""
     torch.manual_seed(seed)
-    model = trainer_module.PatchTrainingFramework(config)
+    model = build_trainer(trainer_module, config)
     with torch.no_grad():
         model.patch_network.output_conv.weight.mul_(hot)
         model.patch_network.output_conv.bias.mul_(hot)
@@ -140,7 +139,7 @@ def trainer(framework):
 
 @pytest.fixture(scope="module")
 def batch():
-    return make_batch(2, 32, 48, seed=7)
+    return make_field_batch(2, 32, 48, seed=7)
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,10 +159,13 @@ MODES = {"A": {}, "B": {"log_delta_abs_max": 0.0}}
 @pytest.mark.parametrize("kind", hnn.SUPERVISION_KINDS)
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_training_step_matches_fixture(trainer, batch, mode, kind):
+    """The shipped mask (holes plus a ring of kernel 5); delta_log read in dispatch 2."""
     module, config = trainer
     config = _configured(config, log_supervision_type=kind, **MODES[mode])
     model = build_model(module, config, seed=3, hot=20.0)
     assert (model.log_delta_abs_max > 0.0) == (mode == "A")
+    assert model.norm_type == "log" and model.log_apply_delta_in_holes
+    assert model.log_delta_mask_ring_kernel == 5
 
     out = model.training_step(batch, 0)
     ref = reference_log_branch(model, batch)
@@ -172,29 +174,28 @@ def test_training_step_matches_fixture(trainer, batch, mode, kind):
     assert float(ref["delta_log"].abs().max()) > 5.0
 
     # the supervision term itself, and the trainer's total loss rebuilt around it
-    eps = model.log_epsilon
-    target_log = torch.log(torch.clamp(batch["target_rgb"], min=0) + eps)
-    with torch.no_grad():
-        theirs = model._log_supervision_loss(
-            model.last_log_branch["Ln_hat"], target_log, ref["mask_weight"]
-        )
-        sanitized = torch.nan_to_num(ref["prediction"], nan=0.0, posinf=65504.0, neginf=0.0)
-        recon, _ = model._recon_terms(sanitized, batch["target_rgb"], batch["hole_mask"])
+    theirs = out["loss_dict"]["log_supervision"]
     torch.testing.assert_close(ref["log_loss"], theirs, atol=ATOL, rtol=0)
-    expected_total = recon + model.log_supervision_weight * ref["log_loss"]
+    with torch.no_grad():
+        sanitized = torch.nan_to_num(ref["prediction"], nan=0.0, posinf=1e6, neginf=0.0)
+        recon, _ = model.patch_loss({"patch": sanitized}, {"patch": batch["patch_target_rgb"]})
+    expected_total = recon + model.log_sup_weight * ref["log_loss"]
     torch.testing.assert_close(out["loss"].detach(), expected_total, atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_validation_step_matches_fixture(trainer, batch, mode):
-    """Scale != 1, restriction off; the overflow count agrees with the trainer's own."""
+    """Scale != 1 (residual_scale_factor 0.75), no hole mask; the reconstruction inside
+    dispatch 1; the overflow count agrees with the trainer's own."""
     module, config = trainer
-    config = _configured(config, restrict_residual_to_holes=False, **MODES[mode])
-    config["training"]["val_residual_scale"] = 0.75
+    config = _configured(config, log_apply_delta_in_holes=False, **MODES[mode])
+    config["network"]["residual_scale_factor"] = 0.75
     model = build_model(module, config, seed=5, hot=20.0)
+    assert model.patch_network.residual_scale_factor == 0.75
 
+    model.eval()
     metrics = model.validation_step(batch, 0)
-    ref = reference_log_branch(model, batch, step="val")
+    ref = reference_log_branch(model, batch)
     assert ref["mask_weight"] is None
     assert_matches_last_log_branch(model, ref)
     stats = hnn.overflow_stats(ref["prediction"], ref["delta_log"])
@@ -203,15 +204,28 @@ def test_validation_step_matches_fixture(trainer, batch, mode):
         assert stats.overflow_pixels > 0  # the shipped settings overflow, as in the field
 
 
+def test_ring_scale_matches_fixture(trainer, batch):
+    """A softer ring (scale 0.25, kernel 3): the mask is hdrfix.nn's hole_mask_weight."""
+    module, config = trainer
+    config = _configured(config, log_delta_mask_ring_kernel=3, log_delta_mask_ring_scale=0.25)
+    model = build_model(module, config, seed=1, hot=5.0)
+    model.training_step(batch, 0)
+    ref = reference_log_branch(model, batch)
+    assert_matches_last_log_branch(model, ref)
+    assert set(torch.unique(ref["mask_weight"]).tolist()) == {0.0, 0.25, 1.0}
+
+
 def test_log_normalize_matches_fixture_network_input(trainer, batch):
-    """The trainer's network sees exactly hdrfix.nn's Xn (captured with a forward hook)."""
+    """The trainer's network sees exactly hdrfix.nn's Xn and the batch's other 4 channels
+    (captured with a forward hook)."""
     module, config = trainer
     model = build_model(module, config)
     seen = []
     model.patch_network.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
     model.training_step(batch, 0)
-    norm = hnn.log_normalize(batch["warped_rgb"], model.log_epsilon)
+    norm = hnn.log_normalize(batch["patch_input"][:, :3], model.log_epsilon)
     torch.testing.assert_close(seen[0][:, :3], norm.xn, atol=0, rtol=0)
+    assert torch.equal(seen[0][:, 3:], batch["patch_input"][:, 3:])
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,6 +286,16 @@ def test_clamp_and_restrict_to_holes():
     expected[:, :, 2:5, 2:5] = 1.0  # the hole plus a 1-px ring (Chebyshev)
     assert torch.equal(out, expected)
     assert torch.equal(hnn.hole_ring_weight(hole, 0), hole)
+
+    # the framework's mask: kernel 3 = a 1-px ring, weighted by ring_scale; kernel <= 1: holes
+    assert torch.equal(hnn.hole_mask_weight(hole, 3), hnn.hole_ring_weight(hole, 1))
+    soft = hnn.hole_mask_weight(hole, 3, 0.5)
+    assert float(soft[0, 0, 3, 3]) == 1.0 and float(soft[0, 0, 2, 2]) == 0.5
+    assert float(soft.sum()) == 1.0 + 8 * 0.5
+    assert torch.equal(hnn.hole_mask_weight(hole, 0), hole)
+    assert torch.equal(hnn.hole_mask_weight(hole, 1, 0.5), hole)
+    with pytest.raises(ValueError, match="odd"):
+        hnn.hole_mask_weight(hole, 4)
 
 
 def test_log_ceiling_is_safe_where_math_log_is_not():
@@ -375,11 +399,11 @@ def test_log_residual_head_order_and_options():
     raw = torch.full((1, 3, 6, 6), 50.0)
 
     head = hnn.LogResidualHead(
-        abs_max=16.0, alpha=1.2, clamp_bound=8.0, ceiling=65504.0, hole_ring_px=1
+        abs_max=16.0, alpha=1.2, clamp_bound=8.0, ceiling=65504.0, in_holes=True, ring_kernel=3
     )
     assert head.resolved_mode == "a"
     out = head(norm, raw, hole)
-    weight = hnn.hole_ring_weight(hole, 1)
+    weight = hnn.hole_mask_weight(hole, 3)
     assert torch.equal(out.mask_weight, weight)
     assert torch.equal(
         out.delta_log, torch.clamp(1.2 * torch.tanh(raw) * 16.0 * 1.0, -8.0, 8.0) * weight
@@ -408,13 +432,15 @@ def test_log_residual_head_from_config():
         "log_epsilon": 1e-5,
         "log_delta_abs_max": 16.0,
         "log_delta_alpha": 1.2,
-        "restrict_residual_to_holes": True,
-        "hole_ring_px": 3,
+        "log_apply_delta_in_holes": True,
+        "log_delta_mask_ring_kernel": 5,
+        "log_delta_mask_ring_scale": 0.5,
     }
     head = hnn.LogResidualHead.from_config(cfg, clamp_bound=8.0)
     assert (head.eps, head.abs_max, head.alpha, head.log_delta_scale) == (1e-5, 16.0, 1.2, 0.9)
-    assert (head.hole_ring_px, head.clamp_bound, head.ceiling) == (3, 8.0, None)
-    assert hnn.LogResidualHead.from_config({}).hole_ring_px is None
+    assert (head.in_holes, head.ring_kernel, head.ring_scale) == (True, 5, 0.5)
+    assert (head.clamp_bound, head.ceiling) == (8.0, None)
+    assert hnn.LogResidualHead.from_config({}).in_holes is False
     assert hnn.LogResidualHead.from_config({}).resolved_mode == "b"
     assert "mode='a'" in repr(head)
 
@@ -529,13 +555,14 @@ def test_log_supervision_loss_known_values():
 
 
 def test_target_log_residual_reconstructs_target(batch):
-    norm = hnn.log_normalize(batch["warped_rgb"])
-    target_delta = hnn.target_log_residual(batch["target_rgb"], norm.log_img)
+    norm = hnn.log_normalize(batch["patch_input"][:, :3])
+    target = batch["patch_target_rgb"]
+    target_delta = hnn.target_log_residual(target, norm.log_img)
     torch.testing.assert_close(
-        hnn.reconstruct(norm.log_img, target_delta), batch["target_rgb"], rtol=1e-5, atol=1e-5
+        hnn.reconstruct(norm.log_img, target_delta), target, rtol=1e-5, atol=1e-5
     )
     # zero wherever the warp delivered the true value
-    assert float(target_delta.abs().mul(1 - batch["hole_mask"]).max()) == 0.0
+    assert float(target_delta.abs().mul(1 - batch["patch_input"][:, 3:4]).max()) == 0.0
 
 
 def test_public_api_is_exported():
