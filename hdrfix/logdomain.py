@@ -616,6 +616,26 @@ def _common_anchor(flow: Flow, stmts: list[ast.stmt]) -> ast.stmt:
     return body[index]
 
 
+def assigned_after(flow: Flow, stmt: ast.stmt, name: str) -> bool | None:
+    """Whether ``name`` is assigned on every normal path out of ``stmt`` (None: no path goes on
+    after it, so the question does not arise)."""
+    inside = {id(n) for n in ast.walk(stmt)}
+    exits = [
+        p
+        for n in flow.nodes
+        if id(n.stmt) not in inside and not isinstance(n.stmt, ast.ExceptHandler)
+        for p in n.preds
+        if id(p.stmt) in inside
+    ]
+    if not exits:
+        return None
+    for p in exits:
+        before = flow.assigned_before(p)
+        if before is not None and name not in (before | p.writes) - p.deletes:
+            return False
+    return True
+
+
 # --------------------------------------------------------------------------- clamp state
 
 
@@ -753,42 +773,35 @@ def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
 # --------------------------------------------------------------------------- to libcst
 
 
+def cst_index(pyfile: PyFile, ref: FunctionRef) -> CstIndex:
+    """The :class:`CstIndex` of a function, made once per parse of it."""
+    fn = pyfile.cst(ref)
+    cached = pyfile.analyses.get(("cst_index", ref.qualname))
+    if cached is not None and cached[0] is fn:
+        return cached[1]  # type: ignore[return-value]
+    index = CstIndex(pyfile, ref)
+    pyfile.analyses[("cst_index", ref.qualname)] = (fn, index)
+    return index
+
+
 class CstIndex:
-    """The libcst statement of one function for each of its ``ast`` statements, by position."""
+    """The libcst statement of one function for each of its ``ast`` statements.
+
+    Both trees hold the same statements in the same order, so they are paired by walking them
+    side by side: no position metadata (which costs more than the rest of a run) is needed.
+    """
 
     def __init__(self, pyfile: PyFile, ref: FunctionRef) -> None:
-        import libcst as cst
-
-        from hdrfix.cst_lines import FunctionLines
-
+        self.ref = ref
         self.fn = pyfile.cst(ref)
-        lines = FunctionLines(ref, self.fn)
-        self.line = lines.line
-        self.compound: dict[int, cst.CSTNode] = {}
-        self.small: dict[int, list[cst.CSTNode]] = {}
-        for node in _cst_statements(self.fn):
-            line = lines.line(node)
-            if isinstance(node, cst.BaseSmallStatement):
-                self.small.setdefault(line, []).append(node)
-            else:
-                self.compound.setdefault(line, node)
         self.ast_fn = pyfile.node(ref)
         self.indent = ref.indent
+        self.pairs: dict[int, cst.CSTNode] = {}
+        _pair(self.ast_fn.body, self.fn.body, self.pairs)
 
     def stmt(self, stmt: ast.AST) -> cst.CSTNode:
         """The libcst node of an ``ast`` statement: the compound statement, or the small one."""
-        line = stmt.lineno  # type: ignore[attr-defined]
-        if isinstance(stmt, COMPOUND):
-            return self.compound[line]
-        same_line = sorted(
-            (
-                s
-                for s in ast.walk(self.ast_fn)
-                if isinstance(s, ast.stmt) and s.lineno == line and not isinstance(s, COMPOUND)
-            ),
-            key=lambda s: s.col_offset,
-        )
-        return self.small[line][same_line.index(stmt)]  # type: ignore[arg-type]
+        return self.pairs[id(stmt)]
 
     def value(self, stmt: ast.AST) -> cst.BaseExpression:
         node = self.stmt(stmt)
@@ -799,31 +812,67 @@ class CstIndex:
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
+        from hdrfix.cst_lines import FunctionLines
+        from hdrfix.cst_match import find_all
+
         wrapper = MetadataWrapper(cst.Module(body=[self.fn]), unsafe_skip_copy=True)
         positions = wrapper.resolve(PositionProvider)
-        from hdrfix.cst_match import find_all
+        lines = FunctionLines(self.ref, self.fn)
 
         # The function is rendered on its own, so its columns lack the method's indentation.
         column = call.col_offset - len(self.indent)
         for node in find_all(self.fn, cst.Call):
             pos = positions[node].start
-            if self.line(node) == call.lineno and pos.column == column:
+            if lines.line(node) == call.lineno and pos.column == column:
                 return node  # type: ignore[return-value]
         raise LookupError(f"no call at line {call.lineno}")
 
 
-def _cst_statements(fn: cst.FunctionDef) -> Iterator[cst.CSTNode]:
+def _pair(body: list[ast.stmt], suite: Any, pairs: dict[int, Any]) -> None:
+    """Pair the statements of an ``ast`` block with those of the libcst suite holding them."""
     import libcst as cst
 
-    stack: list[cst.CSTNode] = [fn.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not fn:
-            yield node
-            continue
+    stmts = iter(body)
+    for node in suite.body:
         if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            yield from node.body
+            for small in node.body:
+                pairs[id(next(stmts))] = small
             continue
-        if isinstance(node, cst.BaseCompoundStatement):
-            yield node
-        stack.extend(reversed(list(node.children)))
+        if isinstance(suite, cst.SimpleStatementSuite):  # a suite of small statements only
+            pairs[id(next(stmts))] = node
+            continue
+        stmt = next(stmts)
+        pairs[id(stmt)] = node
+        _pair_children(stmt, node, pairs)
+
+
+def _pair_children(stmt: ast.stmt, node: Any, pairs: dict[int, Any]) -> None:
+    import libcst as cst
+
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        return  # a nested scope: never a place hdrfix edits
+    if isinstance(node, cst.If):
+        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
+        orelse = stmt.orelse  # type: ignore[attr-defined]
+        if isinstance(node.orelse, cst.If):
+            pairs[id(orelse[0])] = node.orelse
+            _pair_children(orelse[0], node.orelse, pairs)
+        elif isinstance(node.orelse, cst.Else):
+            _pair(orelse, node.orelse.body, pairs)
+    elif isinstance(node, (cst.For, cst.While)):
+        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
+        if node.orelse is not None:
+            _pair(stmt.orelse, node.orelse.body, pairs)  # type: ignore[attr-defined]
+    elif isinstance(node, cst.With):
+        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
+    elif isinstance(node, (cst.Try, cst.TryStar)):
+        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
+        for a_handler, c_handler in zip(stmt.handlers, node.handlers):  # type: ignore[attr-defined]
+            _pair(a_handler.body, c_handler.body, pairs)
+        if node.orelse is not None:
+            _pair(stmt.orelse, node.orelse.body, pairs)  # type: ignore[attr-defined]
+        if node.finalbody is not None:
+            _pair(stmt.finalbody, node.finalbody.body, pairs)  # type: ignore[attr-defined]
+    elif isinstance(node, cst.Match):
+        for a_case, c_case in zip(stmt.cases, node.cases):  # type: ignore[attr-defined]
+            _pair(a_case.body, c_case.body, pairs)

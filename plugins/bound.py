@@ -123,7 +123,7 @@ class _BoundSite:
 
         from hdrfix.cst_edit import FunctionEdit
         from hdrfix.cst_match import code_of, unparen
-        from hdrfix.logdomain import CstIndex
+        from hdrfix.logdomain import cst_index
         from hdrfix.sitepatch import Unhandled
 
         if site.torch is None:
@@ -134,7 +134,7 @@ class _BoundSite:
                 continue
             attr = pyfile.rel == self.framework and use.ref.class_name in self.with_attr
             ceiling = f"self.{KEY}" if attr else repr(self.value)
-            index = CstIndex(pyfile, use.ref)
+            index = cst_index(pyfile, use.ref)
             if use.recon is not None:
                 name = use.recon.targets[0].id  # type: ignore[attr-defined]
                 bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")

@@ -107,9 +107,8 @@ class _ClampSite:
     def edit(self, pyfile, analysis, site):
         import libcst as cst
 
-        from hdrfix.assigned import violations
         from hdrfix.cst_edit import FunctionEdit
-        from hdrfix.logdomain import CstIndex
+        from hdrfix.logdomain import assigned_after, cst_index
         from hdrfix.sitepatch import Unhandled
 
         r, b = site.residual, self.bound
@@ -119,13 +118,12 @@ class _ClampSite:
             code = f"{r} = {site.torch}.clamp({r}, min=-{b!r}, max={b!r})"
         else:
             raise Unhandled("this file does not import torch (add `import torch`)")
-        index = CstIndex(pyfile, site.ref)
-        before = cst.Module(body=[index.fn]).code
+        index = cst_index(pyfile, site.ref)
+        flow = analysis.flows[site.ref.qualname]
         for anchors in ([site.anchor], site.roots):
-            edit = FunctionEdit()
-            for anchor in anchors:
-                edit.insert_after(index.stmt(anchor), cst.parse_statement(code))
-            after = cst.Module(body=[edit.apply(index.fn)]).code
-            if not [v for v in violations(before, after) if v.why == "unassigned"]:
+            if all(assigned_after(flow, a, r) is not False for a in anchors):
+                edit = FunctionEdit()
+                for anchor in anchors:
+                    edit.insert_after(index.stmt(anchor), cst.parse_statement(code))
                 return [(site.ref, edit)]
         raise Unhandled(f"{r} is not assigned on every path where a clamp could go")

@@ -157,7 +157,7 @@ class _ModeASite:
     """
 
     def done(self, pyfile, analysis, site) -> bool:
-        return _mode_a(pyfile, site) is None
+        return not _has_mode_a(pyfile, site)
 
     def edit(self, pyfile, analysis, site):
         from hdrfix.cst_edit import FunctionEdit
@@ -193,13 +193,57 @@ def _is_number(node) -> bool:
     return isinstance(node, (cst.Integer, cst.Float))
 
 
+def _has_mode_a(pyfile, site) -> bool:
+    """Whether a root is still Mode A (a tanh beside a cap), read from ``ast``: cheap, for
+    ``status`` and ``--check``; :func:`_mode_a` finds the same root in libcst to edit it."""
+    import ast
+
+    from hdrfix.logdomain import assigned_value, call_name
+
+    fn = pyfile.node(site.ref)
+
+    def reads_cap(node: ast.AST) -> bool:
+        return any(
+            (isinstance(n, ast.Attribute) and n.attr in CAP_ATTRS)
+            or (isinstance(n, ast.Constant) and n.value in CAP_ATTRS)
+            for n in ast.walk(node)
+        )
+
+    cap_locals = {
+        t.id
+        for n in ast.walk(fn)
+        if isinstance(n, ast.Assign) and reads_cap(n.value)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+
+    def factors(node: ast.AST) -> list[ast.AST]:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            return factors(node.left) + factors(node.right)
+        return [node]
+
+    def is_cap(node: ast.AST) -> bool:
+        ident = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+        return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
+
+    for root in site.roots:
+        value = assigned_value(root, site.residual)
+        if value is None:
+            continue
+        parts = factors(value)
+        tanh = [f for f in parts if call_name(f) == "tanh"]
+        if tanh and any(is_cap(f) for f in parts if f is not tanh[0]):
+            return True
+    return False
+
+
 def _mode_a(pyfile, site):
     """(Mode A's value, its tanh factor, the cap test), or None when no root is Mode A: after
     phase2, or where the site has Mode B alone."""
     from hdrfix.cst_match import call_name, product_factors
-    from hdrfix.logdomain import CstIndex, assigned_value
+    from hdrfix.logdomain import assigned_value, cst_index
 
-    index = CstIndex(pyfile, site.ref)
+    index = cst_index(pyfile, site.ref)
     is_cap = _cap_test(index.fn)
     for root in site.roots:
         if assigned_value(root, site.residual) is None:

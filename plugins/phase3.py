@@ -204,7 +204,7 @@ def _plan_term(
     from hdrfix.cst_lines import FunctionLines
     from hdrfix.cst_match import assignments, fresh_name
     from hdrfix.errors import HdrfixError
-    from hdrfix.logdomain import CstIndex, analyse
+    from hdrfix.logdomain import analyse, cst_index
 
     fn = pyfile.cst(ref)
     lines = FunctionLines(ref, fn)
@@ -228,7 +228,7 @@ def _plan_term(
         raise HdrfixError(
             "the trainer does not import torch", rel, hint="add `import torch` at its top"
         )
-    index = CstIndex(pyfile, ref)
+    index = cst_index(pyfile, ref)
     flow = analysis.flows[ref.qualname]
     compute_after = _after_residual(flow, use)
     target_log = _gt_target(flow, use) or _target_log(fn, assigns, use, index)
