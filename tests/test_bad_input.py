@@ -91,3 +91,18 @@ def test_unknown_phase_is_bad_input(framework: Path) -> None:
 def test_config_without_the_section_is_refused(framework: Path) -> None:
     message = refused(framework, "phase1", "--config", str(framework / "configs/data/dataset.yaml"))
     assert "configs/data/dataset.yaml: has no normalization.log_delta_abs_max" in message
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("phase1", "phase2"), ("phase2", "--with-deps"), ("phase1", "phase2", "--dry-run")],
+)
+def test_phase2_refuses_an_inference_module_neither_included_nor_excluded(
+    args: tuple[str, ...], framework: Path
+) -> None:
+    """After phase2 the network returns tanh * scale: an unpatched copy of Mode A elsewhere
+    would apply tanh twice. That is an error until the user says --include or --exclude."""
+    inference = "src/npu/networks/patch_inpainting.py"
+    message = refused(framework, *args)
+    assert message.startswith(f"hdrfix: error: {inference}:63: ")  # its Mode A/Mode B `if`
+    assert f"--include {inference}" in message and f"--exclude {inference}" in message

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from conftest import hdrfix, imported, snapshot
 from hdrfix_plugins.bound import log_ceiling
+from sitecheck import bounds_per_use
 from test_phase3 import diff_of
 
-from hdrfix.logdomain import is_clamp_of
+from hdrfix.logdomain import analyse
 from hdrfix.repo import Repo
-from hdrfix.targets import sites_in
 
 CONFIG = "configs/colleague_training_config.yaml"
 PRESET = "configs/presets/fast_test.yaml"
 TRAINER = "train/patch_training_framework.py"
-INFERENCE = "src/npu/deploy/patch_inference.py"
+INFERENCE = "src/npu/networks/patch_inpainting.py"
 TOOLS = "tools/diagnose_overflow.py"
 LOG_MAX = "11.089865684509277"  # log_ceiling(65504): exp of it in float32 is 65503.945
 HALF_MAX = 65504.0
@@ -28,16 +28,16 @@ def state(repo: Path, phase: str = "bound") -> str:
     return next(p["state"] for p in json.loads(result.out)["phases"] if p["phase"] == phase)
 
 
-def bounds_per_site(repo: Path, rel: str) -> list[int]:
-    """For each log-domain site: how many clamps of the named reconstruction follow it."""
-    counts = []
-    for _, _, sites in sites_in(Repo(repo), rel):
-        for site in sites:
-            assert site.recon is not None, "every bounded site has a named reconstruction"
-            place = site.recon.chain[-1]
-            later = place.block.body[place.index + 1 :]
-            counts.append(sum(is_clamp_of(s, site.recon.target) for s in later))
-    return counts
+def bounds_per_exp(repo: Path, rel: str) -> list[int]:
+    """For each reconstruction: how many ceilings bound it, whether on its named sum
+    (``Ln_hat = torch.clamp(Ln_hat, max=...)``, counted by sitecheck.bounds_per_use) or, for a
+    sum with no name, inside the exp (``exp(torch.clamp(log_img + delta_log, max=...))``)."""
+    uses = [use for _, use in analyse(Repo(repo).python(rel)).uses()]
+    inline = [int(u.bound is not None and u.bound.high is not None) for u in uses if not u.recon]
+    if not inline:
+        return bounds_per_use(repo, rel)
+    assert len(inline) == len(uses), "named and unnamed sums in one file: count them apart"
+    return inline
 
 
 def test_log_ceiling_is_hdrfix_nn_s_and_stays_below_the_ceiling() -> None:
@@ -61,18 +61,28 @@ def test_dry_run_apply_check_reapply(framework: Path) -> None:
     assert diff_of(result.out, PRESET) == ([f"    log_output_max: {LOG_MAX}"], [])
     assert diff_of(result.out, TRAINER) == (
         [
-            f"        self.log_output_max = float(norm_cfg.get('log_output_max', {LOG_MAX}))",
-            "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
-            "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+            f"        self.log_output_max = float(norm_unified.get('log_output_max', {LOG_MAX}))",
+            # training reconstructs in the log arm of its second dispatch, validation in the
+            # log arm of its first; each right after `Ln_hat = log_img + delta_log`
+            "                Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+            "            Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
         ],
         [],
     )
+    for indent in (16, 12):
+        pad = " " * indent
+        assert (
+            f" {pad}Ln_hat = log_img + delta_log\n"
+            f"+{pad}Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)\n"
+            f" {pad}patch_pred_full = torch.exp(Ln_hat) - eps\n"
+        ) in result.out
     assert f"not patched: {INFERENCE}:" in result.err and f"not patched: {TOOLS}:" in result.err
+    assert "oracle_residual" not in result.err  # it reconstructs from the ground truth
 
     assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 1
     assert hdrfix("apply", "bound", "--repo", framework).code == 0
     applied = snapshot(framework)
-    assert bounds_per_site(framework, TRAINER) == [1, 1]
+    assert bounds_per_use(framework, TRAINER) == [1, 1]
     assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 0
     again = hdrfix("apply", "bound", "--repo", framework)
     assert again.code == 0 and "no changes" in again.err
@@ -87,7 +97,7 @@ def test_ceiling_option(framework: Path) -> None:
     value = repr(log_ceiling(1000.0))
     config = (framework / CONFIG).read_text(encoding="utf-8")
     assert f"  log_output_max: {value}\n" in config
-    assert f"norm_cfg.get('log_output_max', {value})" in (framework / TRAINER).read_text()
+    assert f"norm_unified.get('log_output_max', {value})" in (framework / TRAINER).read_text()
     # checked later without --ceiling, the chosen value counts as applied
     assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 0
     assert hdrfix("apply", "bound", "--repo", framework, "--check", "--ceiling", "65504").code == 1
@@ -108,26 +118,30 @@ def test_include_uses_the_literal_value(framework: Path) -> None:
     assert result.code == 0, result.err
     assert "not patched" not in result.err
     assert diff_of(result.out, INFERENCE) == (
-        [f"        log_hat = torch.clamp(log_hat, max={LOG_MAX})"],
+        [f"            log_hat = torch.clamp(log_hat, max={LOG_MAX})"],
         [],
     )
     assert diff_of(result.out, TOOLS) == ([f"    Ln_hat = torch.clamp(Ln_hat, max={LOG_MAX})"], [])
 
 
-def test_an_unnamed_sum_gets_a_name(variant) -> None:
+def test_an_unnamed_sum_is_bounded_inside_the_exp(variant) -> None:
+    """No name for the sum: the clamp goes inside the exp, on the line that already reads the
+    residual (a new line before it might read it where it is not assigned)."""
     repo = variant("exp_inline")
     result = hdrfix("apply", "bound", "--repo", repo, "--dry-run")
+    assert result.code == 0, result.err
     added, removed = diff_of(result.out, TRAINER)
     assert removed == ["        prediction = torch.exp(log_img + delta_log) - eps"] * 2
     assert (
         added[1:]
         == [
-            "        Ln_hat = log_img + delta_log",
-            "        Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
-            "        prediction = torch.exp(Ln_hat) - eps",
+            "        prediction = torch.exp(torch.clamp(log_img + delta_log, "
+            "max=self.log_output_max)) - eps"
         ]
         * 2
     )
+    assert hdrfix("apply", "bound", "--repo", repo).code == 0
+    assert bounds_per_exp(repo, TRAINER) == [1, 1]
 
 
 @pytest.mark.parametrize(
@@ -138,6 +152,10 @@ def test_an_unnamed_sum_gets_a_name(variant) -> None:
         ("helper_method", TRAINER, ()),
         ("multiline", TRAINER, ()),
         ("one_line_if", TRAINER, ()),
+        ("field_helper_tuple", TRAINER, ()),
+        ("field_hand_clamped_branches", TRAINER, ()),
+        ("field_no_scale", TRAINER, ()),
+        ("field_predict_step", TRAINER, ()),
         (
             "inference_module",
             "src/npu/deploy/export.py",
@@ -151,12 +169,13 @@ def test_variants(name: str, rel: str, include: tuple[str, ...], variant) -> Non
     first = hdrfix("apply", "bound", "--repo", repo, *args)
     assert first.code == 0, first.err
     files = [TRAINER, *include]
-    assert all(set(bounds_per_site(repo, f)) == {1} for f in files)
+    assert all(set(bounds_per_exp(repo, f)) == {1} for f in files)
     applied = snapshot(repo)
     for f in files:
         compile(applied[f], f, "exec")
     trainer = applied[TRAINER]
-    assert trainer.count(b"max=self.log_output_max)") == (1 if name == "helper_method" else 2)
+    sites = {"helper_method": 1, "field_predict_step": 3}
+    assert trainer.count(b"max=self.log_output_max)") == sites.get(name, 2)
     if name == "crlf":
         assert trainer.count(b"\n") == trainer.count(b"\r\n")
     if include:
@@ -173,8 +192,10 @@ def _step(trainer, config, batch, *, steps=1, seed=0):
     """Train ``steps`` steps on ``batch(i)``; yield the raw branch tensors after each."""
     import torch
 
+    from hdrfix.fixture import build_trainer
+
     torch.manual_seed(seed)
-    model = trainer.PatchTrainingFramework(config)
+    model = build_trainer(trainer, config)
     optimiser = model.configure_optimizers()
     for i in range(steps):
         out = model.training_step(batch(i), i)
@@ -188,19 +209,20 @@ def _step(trainer, config, batch, *, steps=1, seed=0):
 def test_bounded_ln_hat_equals_hdrfix_nn(framework: Path) -> None:
     torch = pytest.importorskip("torch")
     import hdrfix.nn as hnn
-    from hdrfix.synth import make_batch
+    from hdrfix.fixture import build_trainer
+    from hdrfix.synth import make_field_batch
 
     assert hdrfix("apply", "bound", "--repo", framework).code == 0
-    batch = make_batch(2, 32, 48, seed=0)
+    batch = make_field_batch(2, 32, 48, seed=0)
     with imported(framework, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(framework / CONFIG)
         torch.manual_seed(0)
-        model = trainer.PatchTrainingFramework(config)
+        model = build_trainer(trainer, config)
         with torch.no_grad():
             model.patch_network.output_conv.bias.fill_(1.0)  # a net that lifts every pixel
             model.training_step(batch, 0)
     branch = model.last_log_branch
-    log_img = hnn.log_normalize(batch["warped_rgb"], model.log_epsilon).log_img
+    log_img = hnn.log_normalize(batch["patch_input"][:, :3], model.log_epsilon).log_img
     expected = hnn.bound_log_output(log_img + branch["delta_log"])
     torch.testing.assert_close(branch["Ln_hat"], expected, rtol=0, atol=1e-6)
     assert float(branch["Ln_hat"].max()) == float(LOG_MAX)  # the clamp is active
@@ -218,7 +240,7 @@ def test_bounded_fixture_trains_without_overflow(framework: Path, tmp_path: Path
     untouched = snapshot(framework)
     with imported(framework, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(framework / CONFIG)
-        model, _ = next(_step(trainer, config, stream.batch))
+        model, _ = next(_step(trainer, config, stream.field_batch))
         raw = model.last_log_branch["prediction"]
         assert int((~torch.isfinite(raw) | (raw > HALF_MAX)).sum()) > 0
 
@@ -227,7 +249,7 @@ def test_bounded_fixture_trains_without_overflow(framework: Path, tmp_path: Path
     highest = 0.0
     with imported(framework, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(framework / CONFIG)
-        for model, out in _step(trainer, config, stream.batch, steps=24):
+        for model, out in _step(trainer, config, stream.field_batch, steps=24):
             prediction = model.last_log_branch["prediction"]
             assert bool(torch.isfinite(prediction).all()) and bool(torch.isfinite(out["loss"]))
             assert int((prediction > HALF_MAX).sum()) == 0

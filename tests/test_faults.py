@@ -138,7 +138,10 @@ def test_tabs_for_indentation(framework):
     )
     trainer.write_text(tabbed, encoding="utf-8")
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
-    assert "\t\tdelta_log = torch.clamp(delta_log, min=-8.0, max=8.0)\n" in trainer.read_text()
+    patched = trainer.read_text()
+    clamp = "delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)\n"
+    for tabs in (4, 3):  # the log arm of training_step, then of validation_step
+        assert patched.count("\n" + "\t" * tabs + clamp) == 1
 
 
 def test_anchors_and_merge_keys_are_edited_where_defined(framework):
@@ -200,7 +203,11 @@ def test_apply_then_revert_is_byte_identical(framework):
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     dry = hdrfix("revert", "phase1", "--repo", framework, "--dry-run")
     removed = [line for line in dry.out.splitlines() if line.startswith("-")]
-    assert dry.code == 0 and any("delta_log = torch.clamp(delta_log" in line for line in removed)
+    # both clamps come out: the training step's log arm is one level deeper than validation's
+    assert dry.code == 0 and [line for line in removed if "torch.clamp(delta_log" in line] == [
+        f"-{' ' * indent}delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)"
+        for indent in (16, 12)
+    ]
     assert hdrfix("revert", "phase1", "--repo", framework).code == 0
     assert without_journal(snapshot(framework)) == without_journal(before)
     status = hdrfix("status", "--repo", framework)

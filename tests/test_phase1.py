@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from conftest import VARIANTS, hdrfix, snapshot
-
-from hdrfix.logdomain import clamped_after, is_clamp_of
-from hdrfix.repo import Repo
-from hdrfix.targets import sites_in
+from sitecheck import clamps_per_site, sites_clamped
 
 CONFIG = "configs/colleague_training_config.yaml"
 TRAINER = "train/patch_training_framework.py"
+INFERENCE = "src/npu/networks/patch_inpainting.py"
+TOOLS = "tools/diagnose_overflow.py"
+CLAMP = "delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)"
 
 
 def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
@@ -25,16 +25,6 @@ def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
         elif line.startswith("+ "):
             new.append(line[2:])
     return old, new
-
-
-def clamps_per_site(repo: Path, rel: str) -> list[int]:
-    """For each log-domain site, how many clamp statements follow its computation."""
-    counts = []
-    for _, _, sites in sites_in(Repo(repo), rel):
-        for site in sites:
-            body = site.compute.block.body[site.compute.index + 1 :]
-            counts.append(sum(is_clamp_of(s, site.residual) for s in body))
-    return counts
 
 
 def test_dry_run_shows_the_diff_and_writes_nothing(framework: Path) -> None:
@@ -48,8 +38,18 @@ def test_dry_run_shows_the_diff_and_writes_nothing(framework: Path) -> None:
         "+  log_delta_abs_max: 6.0     # 残差上限" in result.out
         or "+  log_delta_abs_max: 6.0    # 残差上限" in result.out
     )
-    assert result.out.count("+        delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)") == 2
-    assert "not patched: src/npu/deploy/patch_inference.py:" in result.err
+    # one clamp per site, inside the log arm, right after the Mode A/Mode B if/else: the
+    # training step's arm is indented one level deeper (it sits under `if 'patch_input' in ...`)
+    mode_b = "delta_log = (self.log_delta_scale * denom) * torch.tanh(residual_pred_log) * scale\n"
+    for indent in (16, 12):
+        below = " " * (indent + 4)
+        clamp = f"+{' ' * indent}{CLAMP}\n"
+        assert result.out.count(clamp) == 1
+        assert f" {below}{mode_b}{clamp}" in result.out
+    assert result.out.count(f"{CLAMP}\n") == 2
+    assert f"not patched: {INFERENCE}:" in result.err
+    assert f"not patched: {TOOLS}:" in result.err
+    assert "oracle_residual" not in result.err  # it reconstructs from the ground truth
 
 
 def test_check_fails_before_and_passes_after_apply(framework: Path) -> None:
@@ -91,12 +91,13 @@ def test_every_site_is_clamped_exactly_once(framework: Path) -> None:
 
 
 def test_include_patches_sites_outside_the_framework(framework: Path) -> None:
-    inference = "src/npu/deploy/patch_inference.py"
-    result = hdrfix("apply", "phase1", "--repo", framework, "--include", framework / inference)
+    result = hdrfix("apply", "phase1", "--repo", framework, "--include", framework / INFERENCE)
     assert result.code == 0, result.err
-    assert clamps_per_site(framework, inference) == [1]
-    assert f"not patched: {inference}" not in result.err
-    assert "not patched: tools/diagnose_overflow.py" in result.err
+    assert clamps_per_site(framework, INFERENCE) == [1]
+    assert sites_clamped(framework, INFERENCE) == [True]
+    assert f"not patched: {INFERENCE}" not in result.err
+    assert f"not patched: {TOOLS}" in result.err
+    assert clamps_per_site(framework, TOOLS) == [0]
 
 
 def test_json_summary_lists_phases_files_and_states(framework: Path) -> None:
@@ -127,14 +128,11 @@ def test_variant_sites_clamped_once_and_idempotent(name: str, variant) -> None:
     repo = variant(name)
     first = hdrfix("apply", "phase1", "--repo", repo)
     assert first.code == 0, first.err
-    repo_obj = Repo(repo)
-    found = [
-        s
-        for rel in repo_obj.candidates((".py",), b"training_step")
-        for _, _, sites in sites_in(repo_obj, rel)
-        for s in sites
-    ]
-    assert found and all(clamped_after(s) for s in found)
+    from hdrfix.repo import Repo
+
+    trainers = Repo(repo).candidates((".py",), b"training_step")
+    found = [c for rel in trainers for c in sites_clamped(repo, rel)]
+    assert found and all(found)
     applied = snapshot(repo)
     assert hdrfix("apply", "phase1", "--repo", repo, "--check").code == 0
     assert hdrfix("apply", "phase1", "--repo", repo).code == 0
@@ -171,8 +169,13 @@ def test_crlf_files_stay_crlf(variant) -> None:
     )
 
 
-def test_hand_clamped_method_is_left_alone(variant) -> None:
-    repo = variant("hand_clamped")
+@pytest.mark.parametrize(
+    ("name", "clamps"),
+    # after the if/else (old shape); inside each Mode A/Mode B branch (field shape)
+    [("hand_clamped", [1, 1]), ("field_hand_clamped_branches", [2, 1])],
+)
+def test_hand_clamped_method_is_left_alone(name: str, clamps: list[int], variant) -> None:
+    repo = variant(name)
     status = hdrfix("status", "--repo", repo, "--format", "json")
     phase1 = next(p for p in json.loads(status.out)["phases"] if p["phase"] == "phase1")
     sites = [i for i in phase1["items"] if i["what"].endswith("clamp delta_log")]
@@ -180,4 +183,5 @@ def test_hand_clamped_method_is_left_alone(variant) -> None:
     training_before = (repo / TRAINER).read_text().split("def validation_step")[0]
     assert hdrfix("apply", "phase1", "--repo", repo).code == 0
     assert (repo / TRAINER).read_text().split("def validation_step")[0] == training_before
-    assert clamps_per_site(repo, TRAINER) == [1, 1]
+    assert clamps_per_site(repo, TRAINER) == clamps
+    assert sites_clamped(repo, TRAINER) == [True, True]

@@ -22,9 +22,22 @@ from hdrfix.repo import Repo
 CONFIG = "configs/colleague_training_config.yaml"
 TRAINER = "train/patch_training_framework.py"
 NETWORK = "src/npu/networks/patch/patch_network.py"
+INFERENCE = "src/npu/networks/patch_inpainting.py"
+TOOLS = "tools/diagnose_overflow.py"
 BOUND = "residual = torch.tanh(residual) * self.residual_output_scale"
 PARAM = "self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))"
 NET_VARIANTS = ["net_tuple_return", "net_interpolate", "net_two_returns", "net_renamed"]
+MODE_B = "(self.log_delta_scale * denom) * torch.tanh(residual_pred_log)"
+
+
+def excluding(repo: Path) -> list[str | Path]:
+    """The fixture's inference module reconstructs from the network's output too: phase2
+    refuses until it is included or excluded (test_bad_input has the refusal)."""
+    return ["--exclude", repo / INFERENCE]
+
+
+def diff_lines(out: str, sign: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(sign)]
 
 
 def with_network(repo: Path) -> Path:
@@ -47,38 +60,48 @@ def state(repo: Path, **options) -> str:
 
 def test_dry_run_shows_config_trainer_and_network(framework: Path) -> None:
     before = snapshot(framework)
-    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, "--dry-run")
+    result = hdrfix(
+        "apply", "phase1", "phase2", "--repo", framework, "--dry-run", *excluding(framework)
+    )
     assert result.code == 0, result.err
     assert snapshot(framework) == before
     for rel in (CONFIG, TRAINER, NETWORK):
         assert f"--- a/{rel}\n+++ b/{rel}\n" in result.out
+    assert f"--- a/{INFERENCE}" not in result.out and f"--- a/{TOOLS}" not in result.out
     assert result.out.count(f"+        {PARAM}") == 1
     assert result.out.count(f"+        {BOUND}") == 1
-    assert result.out.count("+            delta_log = residual_pred_log * scale") == 2
-    assert "not patched: src/npu/deploy/patch_inference.py:" in result.err
+    # the log arm of training_step is one level deeper than validation_step's
+    for indent in (20, 16):
+        mode_a = f"+{' ' * indent}delta_log = residual_pred_log * scale\n"
+        assert result.out.count(mode_a) == 1
+    assert result.out.count("delta_log = residual_pred_log * scale\n") == 2
+    assert MODE_B not in "".join(diff_lines(result.out, "-"))  # Mode B stays
+    assert "not patched: tools/diagnose_overflow.py:" in result.err
 
 
 def test_apply_check_and_second_apply_is_a_no_op(framework: Path) -> None:
-    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, "--check").code == 1
-    assert hdrfix("apply", "phase1", "phase2", "--repo", framework).code == 0
+    exclude = excluding(framework)
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, "--check", *exclude).code == 1
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, *exclude).code == 0
     applied = snapshot(framework)
-    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, "--check").code == 0
-    assert hdrfix("apply", "phase2", "--repo", framework, "--check").code == 0
-    again = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, "--check", *exclude).code == 0
+    assert hdrfix("apply", "phase2", "--repo", framework, "--check", *exclude).code == 0
+    again = hdrfix("apply", "phase1", "phase2", "--repo", framework, *exclude)
     assert again.code == 0 and "no changes" in again.err
     assert snapshot(framework) == applied
     trainer = (framework / TRAINER).read_text(encoding="utf-8")
     assert trainer.count("delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)") == 2  # kept
-    assert trainer.count("(self.log_delta_scale * denom) * torch.tanh(residual_pred_log)") == 2
-    assert state(framework) == "applied"
+    assert trainer.count(MODE_B) == 2
+    assert state(framework, exclude=[str(framework / INFERENCE)]) == "applied"
 
 
 def test_phase2_alone_needs_phase1(framework: Path) -> None:
     before = snapshot(framework)
-    result = hdrfix("apply", "phase2", "--repo", framework)
+    result = hdrfix("apply", "phase2", "--repo", framework, *excluding(framework))
     assert result.code == 2 and "phase1" in result.err
     assert snapshot(framework) == before
-    assert hdrfix("apply", "phase2", "--repo", framework, "--with-deps").code == 0
+    deps = hdrfix("apply", "phase2", "--repo", framework, "--with-deps", *excluding(framework))
+    assert deps.code == 0, deps.err
     assert state(framework) == "applied"
     assert hdrfix("apply", "phase1", "--repo", framework, "--check").code == 0
 
@@ -91,15 +114,24 @@ def test_phase2_refused_while_phase1_is_partial(framework: Path) -> None:
         encoding="utf-8",
     )
     before = snapshot(framework)
-    result = hdrfix("apply", "phase2", "--repo", framework)
+    result = hdrfix("apply", "phase2", "--repo", framework, *excluding(framework))
     assert result.code == 2 and "phase1" in result.err and "partial" in result.err
     assert snapshot(framework) == before
 
 
 def test_scale_init_and_config_value(framework: Path) -> None:
     result = hdrfix(
-        "apply", "phase1", "phase2", "--repo", framework, "--dry-run", "--scale-init", "2.5"
+        "apply",
+        "phase1",
+        "phase2",
+        "--repo",
+        framework,
+        "--dry-run",
+        "--scale-init",
+        "2.5",
+        *excluding(framework),
     )
+    assert result.code == 0, result.err
     assert "nn.Parameter(torch.tensor([2.5]))" in result.out
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     config = framework / CONFIG
@@ -117,13 +149,19 @@ def test_scale_init_and_config_value(framework: Path) -> None:
     )
 
 
+INTERPOLATE = (
+    "            residual = F.interpolate(residual, size=x.shape[-2:], mode='bilinear', "
+    "align_corners=False)\n"
+)
+
+
 def test_hand_patched_network_counts(framework: Path) -> None:
     net = framework / NETWORK
     text = net.read_text(encoding="utf-8")
+    assert text.count(INTERPOLATE) == 1 and text.count("kernel_size=1)\n") == 1
     text = text.replace(
-        "        residual = residual[:, :, :h, :w]\n",
-        "        residual = residual[:, :, :h, :w]\n"
-        "        residual = self.residual_output_scale * residual.tanh()\n",
+        INTERPOLATE,
+        INTERPOLATE + "        residual = self.residual_output_scale * residual.tanh()\n",
     )
     net.write_text(
         text.replace(
@@ -140,7 +178,6 @@ def test_hand_patched_network_counts(framework: Path) -> None:
 
 
 def test_include_patches_inference_sites(framework: Path) -> None:
-    inference, tool = "src/npu/deploy/patch_inference.py", "tools/diagnose_overflow.py"
     result = hdrfix(
         "apply",
         "phase1",
@@ -148,13 +185,23 @@ def test_include_patches_inference_sites(framework: Path) -> None:
         "--repo",
         framework,
         "--include",
-        framework / inference,
+        framework / INFERENCE,
         "--include",
-        framework / tool,
+        framework / TOOLS,
     )
     assert result.code == 0, result.err
-    assert "            delta_log = batch_delta_log\n" in (framework / inference).read_text()
-    assert "    delta_log = pred\n" in (framework / tool).read_text()
+    inference = (framework / INFERENCE).read_text()
+    # Mode A without a factor: that module's `scale` is the dither strength, not a residual scale
+    assert "            if beta > 0.0:\n                delta_log = batch_delta_log\n" in inference
+    assert "batch_delta_log * scale" not in inference and "alpha * torch.tanh" not in inference
+    assert inference.count("delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)") == 1
+    # the tool has the legacy Mode B only: phase2 keeps it (as in the trainer), phase1 clamps it
+    tool = (framework / TOOLS).read_text()
+    assert (
+        "    delta_log = (log_delta_scale * denom) * torch.tanh(pred)\n"
+        "    delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)\n"
+    ) in tool
+    assert f"{TOOLS}:" not in result.err.split("phase2:")[1]
 
 
 # -- variants: trainer shapes --------------------------------------------------------------------
@@ -172,6 +219,10 @@ def test_include_patches_inference_sites(framework: Path) -> None:
         ("multiline", "            delta_log = residual_pred_log * scale  # Mode A\n"),
         ("mode_a_only", "        delta_log = residual_pred_log * scale\n"),
         ("crlf", "            delta_log = residual_pred_log * scale\r\n"),
+        # the field's shape: Mode A inside the log arm of the first norm_type dispatch
+        ("field_no_scale", "                    delta_log = residual_pred_log\n"),
+        ("field_helper_tuple", "            delta_log = residual_pred_log * scale\n"),
+        ("field_predict_step", "                delta_log = residual_pred_log * scale\n"),
     ],
 )
 def test_mode_a_shapes(name: str, mode_a: str, variant) -> None:
@@ -181,9 +232,10 @@ def test_mode_a_shapes(name: str, mode_a: str, variant) -> None:
     trainer = next(repo.glob("train*/*.py")).read_bytes().decode("utf-8")
     assert mode_a in trainer
     assert "log_delta_alpha * torch.tanh" not in trainer
-    assert trainer.count("torch.clamp(delta_log, min=-8.0, max=8.0)") == (
-        1 if name == "helper_method" else 2
-    )
+    sites = {"helper_method": 1, "field_helper_tuple": 1, "field_predict_step": 3}
+    assert trainer.count("torch.clamp(delta_log, min=-8.0, max=8.0)") == sites.get(name, 2)
+    if "no_scale" in name:  # no `scale` exists there: Mode A gains no factor
+        assert "residual_pred_log * scale" not in trainer
     if name == "multiline":
         assert "# Mode A: absolute cap" in trainer
     applied = snapshot(repo)
@@ -236,8 +288,8 @@ def _break(framework: Path, old: str, new: str) -> dict[str, bytes]:
 
 
 def test_network_syntax_error(framework: Path) -> None:
-    before = _break(framework, "        e2 = self.enc2(e1)\n", "        e2 = self.enc2(e1\n")
-    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    before = _break(framework, "        s2 = self.enc2(s1)\n", "        s2 = self.enc2(s1\n")
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, *excluding(framework))
     assert result.code == 2 and f"{NETWORK}:" in result.err and "syntax" in result.err
     assert snapshot(framework) == before
 
@@ -245,10 +297,11 @@ def test_network_syntax_error(framework: Path) -> None:
 def test_forward_without_a_recognisable_residual(framework: Path) -> None:
     before = _break(
         framework,
-        "            return residual, reconstructed\n        return residual\n",
+        "            return residual, warped_rgb + residual * self.residual_scale_factor\n"
+        "        return residual\n",
         "            return {'residual': residual}\n        return x\n",
     )
-    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, *excluding(framework))
     assert result.code == 2
     assert f"{NETWORK}:" in result.err and "looked for" in result.err
     assert snapshot(framework) == before
@@ -260,10 +313,10 @@ def test_two_classes_in_one_file_and_no_network(framework: Path) -> None:
         net.read_text(encoding="utf-8") + "\n\nclass PatchNetwork(nn.Module):\n    pass\n",
         encoding="utf-8",
     )
-    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, *excluding(framework))
     assert result.code == 2 and "2 times" in result.err
     net.unlink()
-    result = hdrfix("apply", "phase1", "phase2", "--repo", framework)
+    result = hdrfix("apply", "phase1", "phase2", "--repo", framework, *excluding(framework))
     assert result.code == 2 and "no network found" in result.err
 
 
@@ -382,7 +435,8 @@ def test_every_return_path_is_bounded_exactly_once(
     torch.manual_seed(1)
     x = torch.randn(2, _net_kwargs(repo)["input_channels"], 12, 20)
     raw_state, raw = _raw_outputs(repo, x)
-    assert hdrfix("apply", "phase1", "phase2", "--repo", repo).code == 0
+    exclude = excluding(repo) if name == "framework" else []
+    assert hdrfix("apply", "phase1", "phase2", "--repo", repo, *exclude).code == 0
     with imported(repo, "src.npu.networks.patch.patch_network") as (module,):
         net = module.PatchNetwork(**_net_kwargs(repo)).eval()
         missing = net.load_state_dict(raw_state, strict=False).missing_keys
@@ -426,19 +480,20 @@ def _steps(repo: Path, state_dict=None, ckpt: Path | None = None):
     """delta_log and prediction of a training and a validation step; the model's state."""
     import torch
 
-    from hdrfix.synth import make_batch
+    from hdrfix.fixture import build_trainer
+    from hdrfix.synth import make_field_batch
 
     with imported(repo, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(repo / CONFIG)
         torch.manual_seed(0)
-        model = trainer.PatchTrainingFramework(config)
+        model = build_trainer(trainer, config)
         if ckpt is not None:
             model.load_state_dict(torch.load(ckpt, weights_only=True), strict=True)
         results = []
         with torch.no_grad():
-            model.training_step(make_batch(2, 24, 32, seed=0), 0)
+            model.training_step(make_field_batch(2, 24, 32, seed=0), 0)
             results.append(dict(model.last_log_branch))
-            model.validation_step(make_batch(2, 24, 32, seed=1), 0)
+            model.validation_step(make_field_batch(2, 24, 32, seed=1), 0)
             results.append(dict(model.last_log_branch))
         return results, model.state_dict()
 
@@ -451,7 +506,7 @@ def test_migrated_checkpoint_reproduces_phase1(tmp_path: Path, torch) -> None:
     before = copy_tree(FRAMEWORK, tmp_path / "phase1")
     after = copy_tree(FRAMEWORK, tmp_path / "phase2")
     assert hdrfix("apply", "phase1", "--repo", before).code == 0
-    assert hdrfix("apply", "phase1", "phase2", "--repo", after).code == 0
+    assert hdrfix("apply", "phase1", "phase2", "--repo", after, *excluding(after)).code == 0
     expected, state_dict = _steps(before)
     ckpt, migrated = tmp_path / "phase1.pt", tmp_path / "phase2.pt"
     torch.save(state_dict, ckpt)
@@ -464,17 +519,19 @@ def test_migrated_checkpoint_reproduces_phase1(tmp_path: Path, torch) -> None:
 
 
 def test_patched_framework_trains_and_learns_the_scale(framework: Path, torch) -> None:
+    from hdrfix.fixture import build_trainer
     from hdrfix.synth import SyntheticHDR
 
-    assert hdrfix("apply", "phase1", "phase2", "--repo", framework).code == 0
+    assert hdrfix("apply", "phase1", "phase2", "--repo", framework, *excluding(framework)).code == 0
     with imported(framework, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(framework / CONFIG)
         torch.manual_seed(0)
-        model = trainer.PatchTrainingFramework(config)
+        model = build_trainer(trainer, config)
         optimiser = model.configure_optimizers()
         scale = model.patch_network.residual_output_scale
-        for step, batch in zip(range(3), SyntheticHDR(24, 32, seed=0, batch_size=2)):
-            out = model.training_step(batch, step)
+        stream = SyntheticHDR(24, 32, seed=0, batch_size=2)
+        for step in range(3):
+            out = model.training_step(stream.field_batch(step), step)
             optimiser.zero_grad()
             out["loss"].backward()
             assert scale.grad is not None and float(scale.grad.abs()) > 0

@@ -15,39 +15,48 @@ LOSSES = ("histogram", "moment", "sparsity", "none")
 
 INIT_LINES = [
     (
-        "        self.residual_distribution_loss = str(norm_cfg.get('residual_distribution_loss', "
-        "'none'))"
+        "        self.residual_distribution_loss = str(norm_unified.get("
+        "'residual_distribution_loss', 'none'))"
     ),
     (
-        "        self.residual_distribution_weight = float(norm_cfg.get("
+        "        self.residual_distribution_weight = float(norm_unified.get("
         "'residual_distribution_weight', 0.0))"
     ),
 ]
-TERM_LINES = [
-    "            if self.residual_distribution_loss != 'none':",
-    "                target_delta = target_log - log_img",
-    "                if self.residual_distribution_loss == 'histogram':",
-    "                    pred_sorted = torch.sort(delta_log.flatten(1), dim=1).values",
-    "                    target_sorted = torch.sort(target_delta.flatten(1), dim=1).values",
-    "                    dist_loss = (pred_sorted - target_sorted).abs().mean()",
-    "                elif self.residual_distribution_loss == 'moment':",
+# The term, under the log supervision's switch, as it is inserted at the top of a block.
+TERM = [
+    "if self.log_sup_enable and self.residual_distribution_loss != 'none':",
+    "    target_delta = torch.log(torch.clamp(patch_target_rgb, min=0) + eps) - log_img",
+    "    if self.residual_distribution_loss == 'histogram':",
+    "        pred_sorted = torch.sort(delta_log.flatten(1), dim=1).values",
+    "        target_sorted = torch.sort(target_delta.flatten(1), dim=1).values",
+    "        dist_loss = (pred_sorted - target_sorted).abs().mean()",
+    "    elif self.residual_distribution_loss == 'moment':",
     (
-        "                    mean_diff = (delta_log.flatten(1).mean(dim=1) - "
+        "        mean_diff = (delta_log.flatten(1).mean(dim=1) - "
         "target_delta.flatten(1).mean(dim=1)).abs()"
     ),
     (
-        "                    var_diff = (delta_log.flatten(1).var(dim=1) - "
+        "        var_diff = (delta_log.flatten(1).var(dim=1) - "
         "target_delta.flatten(1).var(dim=1)).abs()"
     ),
-    "                    dist_loss = (mean_diff + var_diff).mean()",
-    "                elif self.residual_distribution_loss == 'sparsity':",
-    "                    dist_loss = delta_log.abs().mean()",
-    "                else:",
+    "        dist_loss = (mean_diff + var_diff).mean()",
+    "    elif self.residual_distribution_loss == 'sparsity':",
+    "        dist_loss = delta_log.abs().mean()",
+    "    else:",
     (
-        "                    raise ValueError(f'unknown residual_distribution_loss: "
+        "        raise ValueError(f'unknown residual_distribution_loss: "
         "{self.residual_distribution_loss!r}')"
     ),
-    "                total_loss = total_loss + self.residual_distribution_weight * dist_loss",
+]
+# In the fixture's training step: dist_loss = None before the dispatch holding the residual,
+# the term inside its log arm (after the hole mask, where delta_log is final), and the add
+# after the log supervision's add, under the same switch.
+TERM_LINES = [
+    "        dist_loss = None",
+    *(" " * 16 + line for line in TERM),
+    "        if self.log_sup_enable and dist_loss is not None:",
+    "            recon_loss = recon_loss + self.residual_distribution_weight * dist_loss",
 ]
 
 
@@ -120,6 +129,14 @@ def test_dry_run_apply_check_reapply(loss: str, after_phase1: Path) -> None:
 
     assert hdrfix("apply", "phase3", "--repo", repo, "--loss", loss).code == 0
     applied = snapshot(repo)
+    text = applied[TRAINER].decode("utf-8")
+    assert text.count("dist_loss = None") == 1
+    assert text.index("dist_loss = None") < text.index("if 'patch_input' in batch")
+    mask = "                    delta_log = delta_log * mask_weight\n"
+    assert mask + " " * 16 + TERM[0] + "\n" in text  # in the log arm, after the hole mask
+    assert text.index(TERM[0]) < text.index("            else:\n                residual_pred =")
+    supervision = "            loss_dict['log_supervision'] = log_sup_loss.detach()\n"
+    assert supervision + TERM_LINES[-2] + "\n" in text
     changed = {rel for rel in applied if applied[rel] != before.get(rel)}
     assert changed - {".hdrfix/journal.json"} == {CONFIG, PRESET, TRAINER}
     again = hdrfix("apply", "phase3", "--repo", repo, "--loss", loss)
@@ -163,7 +180,19 @@ def test_only_the_training_step_gets_the_term(after_phase1: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["crlf", "exp_inline", "multiline", "multi_config", "no_default_path", "one_line_if"]
+    "name",
+    [
+        "crlf",
+        "exp_inline",
+        "multiline",
+        "multi_config",
+        "no_default_path",
+        "one_line_if",
+        "field_helper_tuple",
+        "field_hand_clamped_branches",
+        "field_no_scale",
+        "field_predict_step",
+    ],
 )
 def test_variants(name: str, variant) -> None:
     repo = variant(name)
@@ -195,32 +224,77 @@ def test_residual_computed_in_a_helper_is_refused(variant) -> None:
     before = snapshot(repo)
     result = hdrfix("apply", "phase3", "--repo", repo)
     assert result.code == 2
-    assert "training_step has no log-domain reconstruction of its own" in result.err
+    assert "training_step reaches no log-domain reconstruction" in result.err
     assert snapshot(repo) == before
     assert states(repo)["phase3"].startswith("error: ")
 
 
-def test_without_log_supervision_the_term_goes_before_the_return(after_phase1: Path) -> None:
-    framework = after_phase1
-    trainer = framework / TRAINER
+def _without_supervision_add(trainer: Path, block: str) -> None:
     text = trainer.read_text(encoding="utf-8")
-    start = text.index("        if self.log_supervision_enable:\n            target_log")
-    end = text.index("\n\n        return {'loss'", start)
-    trainer.write_text(text[:start] + "        pass" + text[end:], encoding="utf-8")
-    result = hdrfix("apply", "phase3", "--repo", framework, "--dry-run")
-    added, _ = diff_of(result.out, TRAINER)
-    assert added[2:4] == [
-        "        if self.residual_distribution_loss != 'none':",
+    assert text.count(block) == 1
+    trainer.write_text(text.replace(block, ""), encoding="utf-8")
+
+
+def test_without_log_supervision_the_term_goes_before_the_return(variant) -> None:
+    """The older shape (fixtures/variants): one log-domain path per method, and here no
+    log-supervision add at all; the target's log comes from the reconstruction loss."""
+    repo = variant("no_scale")
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    trainer = repo / TRAINER
+    _without_supervision_add(
+        trainer,
+        "        if self.log_supervision_enable:\n"
+        "            target_log = torch.log(torch.clamp(target_rgb, min=0) + eps)\n"
+        "            log_loss = self._log_supervision_loss(Ln_hat, target_log)\n"
+        "            loss = loss + self.log_supervision_weight * log_loss\n",
+    )
+    result = hdrfix("apply", "phase3", "--repo", repo, "--dry-run")
+    assert result.code == 0, result.err
+    added, removed = diff_of(result.out, TRAINER)
+    assert removed == []
+    assert added[2:5] == [
+        "        dist_loss = None",
+        "        if self.log_supervision_enable and self.residual_distribution_loss != 'none':",
         "            target_delta = torch.log(torch.clamp(target_rgb, min=0) + eps) - log_img",
     ]
-    assert (
-        added[-1] == "            total_loss = total_loss + self.residual_distribution_weight"
-        " * dist_loss"
-    )
-    assert hdrfix("apply", "phase3", "--repo", framework).code == 0
+    assert added[-2:] == [
+        "        if self.log_supervision_enable and dist_loss is not None:",
+        "            loss = loss + self.residual_distribution_weight * dist_loss",
+    ]
+    assert hdrfix("apply", "phase3", "--repo", repo).code == 0
     patched = trainer.read_text(encoding="utf-8")
-    assert patched.index("* dist_loss") < patched.index("return {'loss'")
-    assert hdrfix("apply", "phase3", "--repo", framework, "--check").code == 0
+    compile(patched, TRAINER, "exec")
+    training = patched[: patched.index("def validation_step")]
+    assert training.index("dist_loss = None") < training.index("dist_loss = (pred_sorted")
+    assert training.index("* dist_loss") < training.index("return {'loss'")
+    assert hdrfix("apply", "phase3", "--repo", repo, "--check").code == 0
+
+
+def test_field_shape_without_the_supervision_add_adds_before_the_return(
+    after_phase1: Path,
+) -> None:
+    """The fixture with its log-supervision add removed: the term is still computed in the
+    log arm, and added to the returned loss before the ``return``."""
+    trainer = after_phase1 / TRAINER
+    _without_supervision_add(
+        trainer,
+        "        if self.log_sup_enable and (log_sup_loss is not None):\n"
+        "            recon_loss = recon_loss + self.log_sup_weight * log_sup_loss\n"
+        "            loss_dict['log_supervision'] = log_sup_loss.detach()\n",
+    )
+    result = hdrfix("apply", "phase3", "--repo", after_phase1, "--dry-run")
+    assert result.code == 0, result.err
+    added, removed = diff_of(result.out, TRAINER)
+    assert removed == [] and added[:-2] == INIT_LINES + TERM_LINES[:-2]
+    assert added[-2:] == [
+        "        if self.log_sup_enable and dist_loss is not None:",
+        "            total_loss = total_loss + self.residual_distribution_weight * dist_loss",
+    ]
+    assert hdrfix("apply", "phase3", "--repo", after_phase1).code == 0
+    patched = trainer.read_text(encoding="utf-8")
+    training = patched[: patched.index("def validation_step")]
+    assert training.rindex("* dist_loss") < training.rindex("return {")
+    assert hdrfix("apply", "phase3", "--repo", after_phase1, "--check").code == 0
 
 
 # --- the inserted code computes hdrfix.nn's losses ------------------------------------------
@@ -236,6 +310,8 @@ def two_copies(phase1_tree: Path, tmp_path_factory) -> tuple[Path, Path]:
 
 def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
     """Training loss per kind (weight 0.5, float64) on one batch, plus delta_log and weights."""
+    from hdrfix.fixture import build_trainer
+
     out = {}
     with imported(repo, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(repo / CONFIG)
@@ -243,7 +319,7 @@ def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
             config["normalization"].update(
                 residual_distribution_loss=kind, residual_distribution_weight=0.5
             )
-            model = trainer.PatchTrainingFramework(config).double()
+            model = build_trainer(trainer, config).double()
             if state is not None:
                 model.load_state_dict(state)
             out[kind] = model.training_step(batch, 0)["loss"]
@@ -256,18 +332,19 @@ def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
 def test_inserted_term_equals_hdrfix_nn(two_copies: tuple[Path, Path]) -> None:
     torch = pytest.importorskip("torch")
     import hdrfix.nn as hnn
-    from hdrfix.synth import make_batch
+    from hdrfix.fixture import build_trainer
+    from hdrfix.synth import make_field_batch
 
     base, patched = two_copies
-    batch = {k: v.double() for k, v in make_batch(2, 32, 48, seed=0).items()}
+    batch = {k: v.double() for k, v in make_field_batch(2, 32, 48, seed=0).items()}
     torch.manual_seed(0)
     with torch.no_grad():
         baseline = _losses(base, ("unread",), batch)  # phase1 only: the keys are not read
         got = _losses(patched, LOSSES, batch, baseline["state"])
 
     eps = 1e-6
-    log_img = hnn.log_normalize(batch["warped_rgb"], eps).log_img
-    target_delta = hnn.target_log_residual(batch["target_rgb"], log_img, eps)
+    log_img = hnn.log_normalize(batch["patch_input"][:, :3], eps).log_img
+    target_delta = hnn.target_log_residual(batch["patch_target_rgb"], log_img, eps)
     delta_log = got["delta_log"]
     assert torch.equal(delta_log, baseline["delta_log"])
     assert torch.equal(got["none"], baseline["unread"])
@@ -280,4 +357,4 @@ def test_inserted_term_equals_hdrfix_nn(two_copies: tuple[Path, Path]) -> None:
         config = trainer.load_config(patched / CONFIG)
         config["normalization"]["residual_distribution_loss"] = "kl"
         with pytest.raises(ValueError, match="unknown residual_distribution_loss: 'kl'"):
-            trainer.PatchTrainingFramework(config).training_step(make_batch(1, 16, 16, seed=0), 0)
+            build_trainer(trainer, config).training_step(make_field_batch(1, 16, 16, seed=0), 0)
