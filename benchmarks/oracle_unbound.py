@@ -225,7 +225,18 @@ def run_case(case: Case, dest: Path) -> None:
     lay_out(case.repo, dest)
     case.path = str(dest)
     before = python_files(dest)
-    cmd = [PY, "-m", "hdrfix", "apply", *case.phases, "--repo", str(dest)]
+    # Patch the log-domain code outside the trainer too (phase2 refuses to leave it behind).
+    status = [PY, "-m", "hdrfix", "status", "--repo", str(dest), "--format", "json"]
+    listed = subprocess.run(status, capture_output=True, text=True, check=False).stdout
+    others = sorted(
+        {
+            i["path"]
+            for p in json.loads(listed or '{"phases": []}')["phases"]
+            for i in p["not_patched"]
+        }
+    )
+    include = [a for rel in others for a in ("--include", rel)]
+    cmd = [PY, "-m", "hdrfix", "apply", *case.phases, "--repo", str(dest), *include]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     case.apply_exit = proc.returncode
     if proc.returncode != 0:

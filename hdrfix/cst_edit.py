@@ -67,9 +67,11 @@ class _Apply(cst.CSTTransformer):
             body: list[cst.BaseStatement] = []
             old: Any
             for old, new in zip(original.body, updated.body):
-                if id(old) in self.edit.before:
-                    self.applied.add(id(old))
-                    stmts: list[Any] = self.edit.before[id(old)][1]
+                first = id(old.body[0]) if isinstance(old, cst.SimpleStatementLine) else id(old)
+                key = id(old) if id(old) in self.edit.before else first
+                if key in self.edit.before:
+                    self.applied.add(key)
+                    stmts: list[Any] = self.edit.before[key][1]
                     # the anchor's comments and blank lines stay above what goes before it
                     body.append(stmts[0].with_changes(leading_lines=old.leading_lines))
                     body.extend(stmts[1:])
