@@ -332,36 +332,81 @@ class _Analyser:
                                 call.lineno, ref.qualname, "exp of a sum inside a lambda"
                             )
                         continue
-                    found = self._use(ref, flow, node, call)
-                    if found is not None:
-                        yield found
+                    yield from self._use(ref, flow, node, call)
 
     def _use(self, ref: FunctionRef, flow: Flow, node: Node, call: ast.Call):
+        """The uses of one exp call: one per assignment of the sum that reaches it."""
         arg = call.args[0]
-        recon: ast.Assign | None = None
-        at = node
         inline = inline_clamp(arg)
         if inline is not None:
             arg = inline[1]
-        operands = sum_of_names(arg)
-        if operands is None and isinstance(arg, ast.Name):
-            sums = self._sums(flow, arg.id, node, set())
-            if len(sums) != 1:
-                return None
-            at = sums[0]
-            stmt = at.stmt
-            recon = stmt if isinstance(stmt, ast.Assign) else None
-            operands = sum_of_names(assigned_value(stmt, arg.id))
+        candidates: list[tuple[Node, ast.Assign | None, ast.expr | None]] = [(node, None, arg)]
+        if isinstance(arg, ast.Name):
+            candidates = [
+                (
+                    d,
+                    d.stmt if isinstance(d.stmt, ast.Assign) else None,
+                    assigned_value(d.stmt, arg.id),
+                )
+                for d in self._sums(flow, arg.id, node, set())
+            ]
+        for at, recon, value in candidates:
+            found = self._one_use(ref, flow, node, call, at, recon, value, inline)
+            if found is not None:
+                yield found
+
+    def _one_use(self, ref, flow, node, call, at, recon, value, inline):
+        operands = sum_of_names(value)
         if operands is None:
+            if (
+                isinstance(value, ast.BinOp)
+                and isinstance(value.op, ast.Add)
+                and self._predicted(ref, flow, at, value, set())
+            ):
+                self._unhandled(
+                    call.lineno,
+                    ref.qualname,
+                    "exp of the log image plus an expression: assign the residual to a name "
+                    "first (delta_log = ...)",
+                )
             return None
         traces = {name: self._trace(ref, flow, name, at, set()) for name in operands}
         predicted = [n for n in operands if traces[n].prediction]
-        if len(predicted) != 1 or operands[0] == operands[1]:
+        if operands[0] == operands[1] or len(predicted) == 2:
+            return None
+        if not predicted:
+            self._untraced(ref, flow, at, call, operands)
             return None
         residual = predicted[0]
         log_image = operands[1] if operands[0] == residual else operands[0]
         bound = inline[0] if inline is not None else None
         return Use(ref, at, call, residual, log_image, recon, node, bound), traces[residual]
+
+    def _untraced(self, ref, flow: Flow, at: Node, call: ast.Call, operands) -> None:
+        """exp(<log image> + <x>) where x is neither traced to the network nor computed from
+        data alone (a ground truth): a parameter, or a helper's result hdrfix cannot follow."""
+        for name in operands:
+            for d in flow.defs_of(name, at):
+                if d is flow.entry and ref.class_name and not ref.name.endswith("_step"):
+                    why = f"{name} comes in as a parameter of {ref.name}, from no call hdrfix sees"
+                elif d is not flow.entry and any(
+                    isinstance(c, ast.Call) and self._callee(ref, c) is not None
+                    for e in own_expressions(d.stmt)
+                    for c in ast.walk(e)
+                ):
+                    why = f"{name} comes from a helper whose result hdrfix cannot follow"
+                else:
+                    continue
+                other = operands[1] if operands[0] == name else operands[0]
+                if any(
+                    call_name(c) in LOG_CALLS
+                    for od in flow.defs_of(other, at)
+                    if od is not flow.entry
+                    for e in own_expressions(od.stmt)
+                    for c in ast.walk(e)
+                ):
+                    self._unhandled(call.lineno, ref.qualname, why)
+                    return
 
     def _sums(self, flow: Flow, name: str, at: Node, seen: set[int]) -> list[Node]:
         """The assignments ``name = a + b`` reaching ``at``, through ``name = f(name)``."""
@@ -391,6 +436,14 @@ class _Analyser:
     def _trace_def(self, ref, flow, name, d: Node, seen, result: _Trace) -> None:
         stmt: Any = d.stmt
         if d is flow.entry:
+            for caller, at, arg in self._callers(ref, name):
+                if isinstance(arg, ast.Name):
+                    self._merge(result, self._trace(caller, self.flow(caller), arg.id, at, seen))
+                elif arg is not None and self._predicted(caller, self.flow(caller), at, arg, set()):
+                    result.prediction = True
+                    result.problems.append(
+                        (at.line, caller.qualname, f"the residual passed to {ref.name} has no name")
+                    )
             return
         value = assigned_value(stmt, name)
         if (
@@ -464,6 +517,10 @@ class _Analyser:
                     )
                 )
         return result
+
+    def _callers(self, ref: FunctionRef, param: str) -> list[tuple[FunctionRef, Node, ast.AST]]:
+        """Where the methods of the class call ``ref``, with the argument given for ``param``."""
+        return callers(self.pyfile, self.flow, ref, param)
 
     @staticmethod
     def _merge(into: _Trace, other: _Trace) -> None:
@@ -567,6 +624,45 @@ class _Analyser:
                     site.ref.qualname,
                     f"{site.residual} is computed here and again before it is used",
                 )
+
+
+def callers(pyfile: PyFile, flow_of, ref: FunctionRef, param: str):
+    """(caller, its calling statement's node, the argument for ``param``) for every call of the
+    method ``ref`` as ``self.<name>(...)`` (or of the function ``ref``) in the file."""
+    fn = pyfile.node(ref)
+    params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
+    if ref.class_name and params and params[0] == "self":
+        params = params[1:]
+    found = []
+    for caller in pyfile.functions:
+        if caller.class_name != ref.class_name or caller.qualname == ref.qualname:
+            continue
+        if f"{ref.name}(" not in pyfile.segment(caller):
+            continue
+        flow = flow_of(caller)
+        for stmt in flow.statements():
+            for expr in own_expressions(stmt):
+                for call in (n for n in ast.walk(expr) if isinstance(n, ast.Call)):
+                    func = call.func
+                    named = (
+                        isinstance(func, ast.Attribute)
+                        and func.attr == ref.name
+                        and isinstance(func.value, ast.Name)
+                        and func.value.id == "self"
+                    ) or (
+                        ref.class_name is None
+                        and isinstance(func, ast.Name)
+                        and func.id == ref.name
+                    )
+                    if not named:
+                        continue
+                    arg: ast.AST | None = next(
+                        (k.value for k in call.keywords if k.arg == param), None
+                    )
+                    if arg is None and param in params and params.index(param) < len(call.args):
+                        arg = call.args[params.index(param)]
+                    found.append((caller, flow.node_of(stmt), arg))
+    return found
 
 
 def _index_in(target: ast.Tuple | ast.List, name: str) -> int | None:
@@ -679,10 +775,27 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
             result = any(unclamped(ref, flow, p, value.id) for p in flow.defs_of(value.id, d))
         elif stmt in site.roots:
             result = True
-        elif d is not flow.entry:
+        elif d is flow.entry:
+            result = not _callers_clamped(ref, name)
+        else:
             result = _through_helper(ref, stmt, name)
         memo[key] = result
         return result
+
+    def flow_of(ref: FunctionRef) -> Flow:
+        if ref.qualname not in analysis.flows:
+            analysis.flows[ref.qualname] = Flow(pyfile.node(ref))
+        return analysis.flows[ref.qualname]
+
+    def _callers_clamped(ref: FunctionRef, param: str) -> bool:
+        found = callers(pyfile, flow_of, ref, param)
+        for caller, at, arg in found:
+            if not isinstance(arg, ast.Name):
+                return False
+            flow = flow_of(caller)
+            if any(unclamped(caller, flow, p, arg.id) for p in flow.defs_of(arg.id, at)):
+                return False
+        return bool(found)
 
     def _through_helper(ref: FunctionRef, stmt: ast.AST, name: str) -> bool:
         value = stmt.value if isinstance(stmt, ast.Assign) else None
@@ -868,7 +981,7 @@ def _pair_children(stmt: ast.stmt, node: Any, pairs: dict[int, Any]) -> None:
     elif isinstance(node, (cst.Try, cst.TryStar)):
         _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
         for a_handler, c_handler in zip(stmt.handlers, node.handlers):  # type: ignore[attr-defined]
-            _pair(a_handler.body, c_handler.body, pairs)
+            _pair(a_handler.body, c_handler.body, pairs)  # type: ignore[attr-defined]
         if node.orelse is not None:
             _pair(stmt.orelse, node.orelse.body, pairs)  # type: ignore[attr-defined]
         if node.finalbody is not None:

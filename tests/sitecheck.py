@@ -39,8 +39,7 @@ def bounds_per_use(repo: Path, rel: str) -> list[int]:
         fn = pyfile.node(use.ref)
         counts.append(
             sum(
-                (c := clamp_of(s, name)) is not None and c.high is not None
-                for s in _statements(fn)
+                (c := clamp_of(s, name)) is not None and c.high is not None for s in _statements(fn)
             )
         )
     return counts

@@ -377,3 +377,57 @@ def test_violations_sees_unbound_reads_and_undefined_names() -> None:
     undefined = before.replace("    return a\n", "    y = np.clip(a, 0, 1)\n    return a\n")
     assert [(v.name, v.why) for v in violations(before, undefined)] == [("np", "undefined")]
     ast.parse(undefined)
+
+
+RECONSTRUCT = """\
+import torch
+
+
+class Trainer:
+    def _reconstruct(self, log_img, delta_log, eps=1e-6):
+        Ln_hat = log_img + delta_log
+        return torch.exp(Ln_hat) - eps
+
+    def training_step(self, batch, batch_idx):
+        log_img = torch.log(batch + 1e-6)
+        pred = self.patch_network(log_img)
+        if self.log_delta_abs_max > 0.0:
+            delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+        else:
+            delta_log = 0.9 * torch.tanh(pred)
+        return self._reconstruct(log_img, delta_log=delta_log)
+"""
+
+
+def test_a_reconstruction_helper_gets_the_clamp_where_its_caller_computes(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, "", head=RECONSTRUCT)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    text = (root / TRAINER).read_text()
+    assert text.index(CLAMP.format(t="torch")) > text.index("delta_log = 0.9")
+    assert phase1(root, "--check").code == 0
+    assert hdrfix("apply", "bound", "--repo", root).code == 0
+    assert "Ln_hat = torch.clamp(Ln_hat, max=" in (root / TRAINER).read_text()
+
+
+def test_a_sum_assigned_in_two_branches_is_two_reconstructions(tmp_path: Path) -> None:
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    if self.training:
+        Ln_hat = log_img + delta_log
+    else:
+        Ln_hat = delta_log + log_img
+    return torch.exp(Ln_hat)
+"""
+    root = repo_with(tmp_path, body)
+    assert hdrfix("apply", "bound", "--repo", root).code == 0
+    assert (root / TRAINER).read_text().count("Ln_hat = torch.clamp(Ln_hat, max=") == 2
+    assert hdrfix("apply", "bound", "--repo", root, "--check").code == 0
+
+
+def test_an_unnamed_residual_expression_is_listed(tmp_path: Path) -> None:
+    body = "return torch.exp(log_img + self.log_delta_alpha * torch.tanh(pred))\n"
+    root = repo_with(tmp_path, body)
+    plan = plan_json(root)
+    assert any("assign the residual to a name" in i["what"] for i in plan["not_handled"]), plan
