@@ -43,6 +43,7 @@ class Phase2(Phase):
         plan = PhasePlan(self.name)
         _plan_network(plan, repo, options)
         plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", _ModeASite())
+        _stray_mode_a(plan, repo, options)
         if plan.not_patched and any(not i.done for i in plan.items):
             from hdrfix.errors import HdrfixError
 
@@ -196,11 +197,21 @@ def _is_number(node) -> bool:
 def _has_mode_a(pyfile, site) -> bool:
     """Whether a root is still Mode A (a tanh beside a cap), read from ``ast``: cheap, for
     ``status`` and ``--check``; :func:`_mode_a` finds the same root in libcst to edit it."""
-    import ast
-
-    from hdrfix.logdomain import assigned_value, call_name
+    from hdrfix.logdomain import assigned_value
 
     fn = pyfile.node(site.ref)
+    return any(
+        _is_mode_a(fn, value)
+        for root in site.roots
+        if (value := assigned_value(root, site.residual)) is not None
+    )
+
+
+def _is_mode_a(fn, value) -> bool:
+    """``value`` multiplies a tanh by a cap (alpha, abs_max, or a local computed from them)."""
+    import ast
+
+    from hdrfix.logdomain import call_name
 
     def reads_cap(node: ast.AST) -> bool:
         return any(
@@ -226,15 +237,40 @@ def _has_mode_a(pyfile, site) -> bool:
         ident = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
         return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
 
-    for root in site.roots:
-        value = assigned_value(root, site.residual)
-        if value is None:
-            continue
-        parts = factors(value)
-        tanh = [f for f in parts if call_name(f) == "tanh"]
-        if tanh and any(is_cap(f) for f in parts if f is not tanh[0]):
-            return True
-    return False
+    parts = factors(value)
+    tanh = [f for f in parts if call_name(f) == "tanh"]
+    return bool(tanh) and any(is_cap(f) for f in parts if f is not tanh[0])
+
+
+def _stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
+    """Mode A outside every site (a method that computes the residual but reconstructs
+    nothing hdrfix can see) would keep the old formula while its siblings change: listed."""
+    import ast
+
+    from hdrfix.logdomain import analyse
+    from hdrfix.plugin import Item
+    from hdrfix.targets import site_files
+
+    for rel in site_files(repo, options).patched:
+        pyfile = repo.python(rel)
+        roots = {id(r) for s in analyse(pyfile).sites for r in s.roots}
+        for ref in pyfile.functions:
+            if "tanh(" not in pyfile.segment(ref):
+                continue
+            fn = pyfile.node(ref)
+            for stmt in ast.walk(fn):
+                value = getattr(stmt, "value", None)
+                candidate = isinstance(stmt, (ast.Assign, ast.AnnAssign)) and value is not None
+                if candidate and id(stmt) not in roots and _is_mode_a(fn, value):
+                    plan.unhandled.append(
+                        Item(
+                            rel,
+                            getattr(stmt, "lineno", None),
+                            f"{ref.qualname}: Mode A that reaches no reconstruction hdrfix "
+                            "can see; rewrite it as `residual * scale` by hand",
+                            False,
+                        )
+                    )
 
 
 def _mode_a(pyfile, site):

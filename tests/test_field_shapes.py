@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import hdrfix, snapshot
+from conftest import FRAMEWORK, hdrfix, snapshot
 
 from hdrfix.assigned import violations
 
@@ -431,3 +431,26 @@ def test_an_unnamed_residual_expression_is_listed(tmp_path: Path) -> None:
     root = repo_with(tmp_path, body)
     plan = plan_json(root)
     assert any("assign the residual to a name" in i["what"] for i in plan["not_handled"]), plan
+
+
+def test_phase2_lists_a_mode_a_that_reaches_no_reconstruction(tmp_path: Path) -> None:
+    """A method computing Mode A that hdrfix cannot connect to an exp would keep the old formula
+    while the others change: it is listed, and --check keeps failing."""
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    return torch.exp(log_img + delta_log)
+"""
+    stats = (
+        "\n    def stats(self, pred):\n"
+        "        d = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n"
+        "        return d.abs().max()\n"
+    )
+    root = repo_with(tmp_path, body)
+    (root / TRAINER).write_text((root / TRAINER).read_text() + stats)
+    network = FRAMEWORK / "src/npu/networks/patch/patch_network.py"
+    (root / "net.py").write_text(network.read_text())
+    assert phase1(root).code == 0
+    phase = plan_json(root, "phase2")
+    assert any("Trainer.stats: Mode A that reaches no" in i["what"] for i in phase["not_handled"])
+    assert hdrfix("apply", "phase2", "--repo", root).code == 0
+    assert hdrfix("apply", "phase2", "--repo", root, "--check").code == 1
