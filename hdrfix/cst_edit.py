@@ -44,7 +44,10 @@ class FunctionEdit:
         self.replace.update(other.replace)
 
     def apply(self, fn: cst.FunctionDef) -> cst.FunctionDef:
-        transformer = _Apply(self)
+        targets = set(self.after) | set(self.replace) | set(self.before)
+        paths = _Paths(targets)
+        fn.visit(paths)
+        transformer = _Apply(self, paths.on_path)
         result = fn.visit(transformer)
         missing = (set(self.after) | set(self.replace) | set(self.before)) - transformer.applied
         if missing:
@@ -53,10 +56,33 @@ class FunctionEdit:
         return result
 
 
+class _Paths(cst.CSTVisitor):
+    """The ids of every node on the way from the function to an edited node: the only subtrees
+    the transformer needs to rebuild (rebuilding every node costs more than the whole plan)."""
+
+    def __init__(self, targets: set[int]) -> None:
+        self.targets = targets
+        self.stack: list[int] = []
+        self.on_path: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(id(node))
+        if id(node) in self.targets:
+            self.on_path.update(self.stack)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+
 class _Apply(cst.CSTTransformer):
-    def __init__(self, edit: FunctionEdit) -> None:
+    def __init__(self, edit: FunctionEdit, on_path: set[int]) -> None:
         self.edit = edit
+        self.on_path = on_path
         self.applied: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return id(node) in self.on_path
 
     def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):  # type: ignore[override]
         key = id(original)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -141,6 +141,7 @@ class Flow:
         }
         self.locals = (set().union(*(n.writes for n in self.nodes)) | params) - declared
         self._assigned: dict[int, frozenset[str]] | None = None
+        self._statements: list[ast.stmt] | None = None
         self._reaching: dict[int, frozenset[tuple[int, str]]] | None = None
 
     # ---------------------------------------------------------------- construction
@@ -292,8 +293,15 @@ class Flow:
     def node_of(self, stmt: ast.AST) -> Node:
         return self.of[id(stmt)]
 
-    def statements(self) -> Iterable[ast.stmt]:
-        return (s for s in ast.walk(self.fn) if isinstance(s, ast.stmt) and id(s) in self.of)
+    def statements(self) -> list[ast.stmt]:
+        """Every statement of the function (not of nested scopes), outer ones first."""
+        if self._statements is None:
+            self._statements = [
+                n.stmt
+                for n in self.nodes[1:]
+                if isinstance(n.stmt, ast.stmt) and n is self.of[id(n.stmt)]
+            ]
+        return self._statements
 
     def unassigned_reads(self, node: Node) -> set[str]:
         """Local names ``node`` reads that some path reaches it without assigning."""

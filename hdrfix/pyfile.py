@@ -44,6 +44,7 @@ class PyFile:
     classes: dict[str, ast.ClassDef]
     _cst: dict[str, tuple[cst.Module, cst.FunctionDef]] = field(default_factory=dict)
     _edited: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    _rendered: dict[str, tuple[cst.FunctionDef, str]] = field(default_factory=dict)
     # Analyses of a function (e.g. its log-domain sites), valid while its node is the same object.
     analyses: dict[tuple[str, str], tuple[object, object]] = field(default_factory=dict)
 
@@ -136,7 +137,11 @@ class PyFile:
             if node is None:
                 continue
             parts.append(self.source.text[pos : ref.start])
-            parts.append(_render_function(self._cst[ref.qualname][0], node))
+            cached = self._rendered.get(ref.qualname)
+            if cached is None or cached[0] is not node:
+                cached = (node, _render_function(self._cst[ref.qualname][0], node))
+                self._rendered[ref.qualname] = cached
+            parts.append(cached[1])
             pos = ref.end
         parts.append(self.source.text[pos:])
         return "".join(parts)

@@ -213,6 +213,35 @@ def _is_mode_a(fn, value) -> bool:
 
     from hdrfix.logdomain import call_name
 
+    def factors(node: ast.AST) -> list[ast.AST]:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            return factors(node.left) + factors(node.right)
+        return [node]
+
+    parts = factors(value)
+    tanh = [f for f in parts if call_name(f) == "tanh"]
+    if not tanh:
+        return False
+    cap_locals = _cap_locals(fn)
+
+    def is_cap(node: ast.AST) -> bool:
+        ident = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+        return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
+
+    return any(is_cap(f) for f in parts if f is not tanh[0])
+
+
+_CAP_LOCALS: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def _cap_locals(fn) -> frozenset[str]:
+    """Locals of ``fn`` assigned from the cap's attributes or config keys (once per function)."""
+    import ast
+
+    cached = _CAP_LOCALS.get(id(fn))
+    if cached is not None and cached[0] is fn:
+        return cached[1]
+
     def reads_cap(node: ast.AST) -> bool:
         return any(
             (isinstance(n, ast.Attribute) and n.attr in CAP_ATTRS)
@@ -220,26 +249,15 @@ def _is_mode_a(fn, value) -> bool:
             for n in ast.walk(node)
         )
 
-    cap_locals = {
+    found = frozenset(
         t.id
         for n in ast.walk(fn)
         if isinstance(n, ast.Assign) and reads_cap(n.value)
         for t in n.targets
         if isinstance(t, ast.Name)
-    }
-
-    def factors(node: ast.AST) -> list[ast.AST]:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-            return factors(node.left) + factors(node.right)
-        return [node]
-
-    def is_cap(node: ast.AST) -> bool:
-        ident = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
-        return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
-
-    parts = factors(value)
-    tanh = [f for f in parts if call_name(f) == "tanh"]
-    return bool(tanh) and any(is_cap(f) for f in parts if f is not tanh[0])
+    )
+    _CAP_LOCALS[id(fn)] = (fn, found)
+    return found
 
 
 def _stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:

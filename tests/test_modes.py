@@ -64,15 +64,17 @@ def _repo(name: str, dest: Path) -> Path:
     return repo
 
 
-def _apply(repo: Path, combo: tuple[str, ...]) -> None:
-    if not combo:
-        return
+def _outside(repo: Path) -> list[str]:
+    """``--include`` for the log-domain code outside the trainer: phase2 refuses to leave it."""
     status = hdrfix("status", "--repo", repo, "--format", "json")
     others = sorted({i["path"] for p in json.loads(status.out)["phases"] for i in p["not_patched"]})
-    include = [a for rel in others for a in ("--include", rel)]
-    result = hdrfix("apply", *combo, "--repo", repo, *include)
-    assert result.code == 0, result.err
-    assert hdrfix("apply", *combo, "--repo", repo, *include, "--check").code == 0
+    return [a for rel in others for a in ("--include", rel)]
+
+
+def _apply(repo: Path, combo: tuple[str, ...], include: list[str]) -> None:
+    if combo:
+        result = hdrfix("apply", *combo, "--repo", repo, *include)
+        assert result.code == 0, result.err
 
 
 def _blow_up(model) -> None:
@@ -95,7 +97,7 @@ def _run(module, config: dict, mode: str, blow_up: bool) -> dict:
     optimiser = optimiser["optimizer"] if isinstance(optimiser, dict) else optimiser
     model.train()
     seen: dict = {"mode": mode}
-    for step in range(2):
+    for step in range(2):  # the second step runs on the weights the optimiser changed
         batch = make_field_batch(2, 32, 32, seed=step)
         out = model.training_step(batch, step)
         loss = out["loss"] if isinstance(out, dict) else out
@@ -115,9 +117,10 @@ def _run(module, config: dict, mode: str, blow_up: bool) -> dict:
 
 @pytest.mark.parametrize("name", REPOS)
 def test_every_combination_trains_in_every_mode(name: str, tmp_path: Path) -> None:
+    include = _outside(_repo(name, tmp_path / "untouched"))
     for i, combo in enumerate(COMBOS):
         repo = _repo(name, tmp_path / f"c{i}")
-        _apply(repo, combo)
+        _apply(repo, combo, include)
         with imported(repo, "train.patch_training_framework") as (module,):
             config = module.load_config(repo / CONFIG)
             for mode in MODES:
@@ -143,7 +146,7 @@ def test_every_combination_trains_in_every_mode(name: str, tmp_path: Path) -> No
 def test_training_and_validation_agree_after_phase2(name: str, tmp_path: Path) -> None:
     """With the same weights and batch, both steps compute the same delta_log."""
     repo = _repo(name, tmp_path / "repo")
-    _apply(repo, ("phase1", "phase2"))
+    _apply(repo, ("phase1", "phase2"), _outside(repo))
     with imported(repo, "train.patch_training_framework") as (module,):
         config = copy.deepcopy(module.load_config(repo / CONFIG))
         config["normalization"]["type"] = "log"
