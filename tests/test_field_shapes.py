@@ -454,3 +454,51 @@ def test_phase2_lists_a_mode_a_that_reaches_no_reconstruction(tmp_path: Path) ->
     assert any("Trainer.stats: Mode A that reaches no" in i["what"] for i in phase["not_handled"])
     assert hdrfix("apply", "phase2", "--repo", root).code == 0
     assert hdrfix("apply", "phase2", "--repo", root, "--check").code == 1
+
+
+@pytest.mark.parametrize(
+    ("mode_a", "expected"),
+    [
+        (
+            "self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max * scale"
+            " * self.residual_gain",
+            "delta_log = pred * scale * self.residual_gain",
+        ),
+        ("cap * torch.tanh(pred) * scale", "delta_log = pred * scale"),
+    ],
+)
+def test_phase2_keeps_every_factor_but_alpha_tanh_and_the_cap(
+    tmp_path: Path, mode_a: str, expected: str
+) -> None:
+    body = f"""\
+    scale = 1.0
+    cap = self.log_delta_alpha * self.log_delta_abs_max
+    if self.log_delta_abs_max > 0.0:
+        delta_log = {mode_a}
+    else:
+        delta_log = 0.9 * denom * torch.tanh(pred) * scale
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    network = FRAMEWORK / "src/npu/networks/patch/patch_network.py"
+    (root / "net.py").write_text(network.read_text())
+    result = hdrfix("apply", "phase1", "phase2", "--repo", root)
+    assert result.code == 0, result.err
+    text = (root / TRAINER).read_text()
+    assert f"            {expected}\n" in text
+    assert "delta_log = 0.9 * denom * torch.tanh(pred) * scale" in text  # Mode B stays
+    assert hdrfix("apply", "phase1", "phase2", "--repo", root, "--check").code == 0
+
+
+def test_phase2_refuses_a_number_beside_the_tanh(tmp_path: Path) -> None:
+    body = """\
+    delta_log = 1.2 * torch.tanh(pred) * self.log_delta_abs_max
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    (root / "net.py").write_text(
+        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
+    )
+    assert phase1(root).code == 0
+    phase = plan_json(root, "phase2")
+    assert any("number factor beside the tanh" in i["what"] for i in phase["not_handled"]), phase
