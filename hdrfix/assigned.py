@@ -11,8 +11,10 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
-from hdrfix.flow import BUILTINS, Flow, Node, header_parts, stores
+from hdrfix.flow import BUILTINS, Flow, Node, header_parts, module_names
+from hdrfix.pyfile import parse_tree
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,13 @@ def violations(old: str, new: str) -> list[Violation]:
     touched, rewritten = changed_lines(old, new)
     if not touched:
         return []
-    tree = ast.parse(new)
-    known = BUILTINS | {"__file__", "__name__", "__class__"} | _all_bound(tree)
+    tree = parse_tree(new)
+    known = BUILTINS | {"__file__", "__name__", "__class__"} | module_names(tree)
     inherited = _unassigned_reads_in(old, [r for r, _ in rewritten]) if rewritten else {}
     found: list[Violation] = []
-    for fn in _functions(tree):
-        end = fn.end_lineno or fn.lineno
-        if not any(fn.lineno <= line <= end for line in touched):
-            continue
+    for fn, outer in _functions(tree, touched):
         flow = Flow(fn)
+        free = known | (_all_bound(outer) if outer is not fn else set())
         for node in flow.nodes[1:]:
             span = _span(node)
             if not span & touched:
@@ -70,20 +70,38 @@ def violations(old: str, new: str) -> list[Violation]:
                     allowed |= inherited.get(old_lines.start, set())
             for name in sorted(flow.unassigned_reads(node) - allowed):
                 found.append(Violation(node.line, name, "unassigned"))
-            for name in sorted(node.reads - flow.locals - known):
+            for name in sorted(node.reads - flow.locals - free):
                 found.append(Violation(node.line, name, "undefined"))
     return sorted(set(found), key=lambda v: (v.line, v.name))
 
 
-def _functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
-    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+def _functions(tree: ast.AST, lines: set[int]) -> list[tuple[Any, Any]]:
+    """(function, the outermost function holding it) for the functions spanning ``lines``,
+    nested ones included: a nested function also sees the names of those around it."""
+    found: list[tuple[Any, Any]] = []
+    stack: list[tuple[ast.AST, Any]] = [(n, None) for n in getattr(tree, "body", [])]
+    while stack:
+        node, outer = stack.pop()
+        if isinstance(node, ast.ClassDef):
+            stack.extend((n, outer) for n in node.body)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            end = node.end_lineno or node.lineno
+            if any(node.lineno <= line <= end for line in lines):
+                found.append((node, outer or node))
+                stack.extend((n, outer or node) for n in ast.iter_child_nodes(node))
+        elif isinstance(node, ast.stmt):
+            stack.extend((n, outer) for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt))
+        elif isinstance(node, (ast.ExceptHandler, ast.match_case)):
+            stack.extend((n, outer) for n in node.body)
+    return found
 
 
 def _unassigned_reads_in(text: str, ranges: list[range]) -> dict[int, set[str]]:
     """Per rewritten range of the original text (keyed by its first line): the names its
     statements read on some path without an assignment."""
     result: dict[int, set[str]] = {r.start: set() for r in ranges}
-    for fn in _functions(ast.parse(text)):
+    starts = {r.start for r in ranges}
+    for fn, _ in _functions(parse_tree(text), starts):
         end = fn.end_lineno or fn.lineno
         mine = [r for r in ranges if fn.lineno <= r.start <= end]
         if not mine:
@@ -108,13 +126,18 @@ def _span(node: Node) -> set[int]:
     return set(range(first, last + 1))
 
 
-def _all_bound(tree: ast.Module) -> set[str]:
-    """Every name bound anywhere in the file: module level, and enclosing functions for
-    closures (a nested function's free names)."""
+def _all_bound(tree: ast.AST) -> set[str]:
+    """Every name bound anywhere in ``tree`` (a function and what it nests)."""
     names: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.stmt):
-            names |= stores(node)
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
         elif isinstance(node, ast.arg):
             names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
     return names

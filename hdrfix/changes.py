@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import difflib
 import os
 import tempfile
@@ -44,12 +43,13 @@ def verify_parses(changes: Iterable[FileChange]) -> None:
     """Every edited file must still parse; a failure here is hdrfix's bug, never written."""
     from ruamel.yaml import YAML, YAMLError
 
+    from hdrfix.pyfile import parse_tree
     from hdrfix.yamledit import LARGE
 
     for change in changes:
         try:
             if change.rel.endswith(".py"):
-                ast.parse(change.new_text, filename=change.rel)
+                parse_tree(change.new_text, change.rel)
             elif change.rel.endswith((".yaml", ".yml")) and len(change.new_text) <= LARGE:
                 # (A large file was edited inside one entry that yamledit re-parsed already.)
                 list(YAML(typ="safe", pure=True).load_all(change.new_text))

@@ -10,6 +10,7 @@ is what a whole-file libcst round trip would have produced too.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,7 @@ class PyFile:
     def parse(cls, source: SourceFile) -> PyFile:
         text = source.text
         try:
-            tree = ast.parse(text, filename=source.rel)
+            tree = parse_tree(text, source.rel)
         except SyntaxError as exc:
             raise HdrfixError(
                 f"Python syntax error: {exc.msg}",
@@ -145,6 +146,13 @@ class PyFile:
             pos = ref.end
         parts.append(self.source.text[pos:])
         return "".join(parts)
+
+
+@functools.lru_cache(maxsize=32)
+def parse_tree(text: str, rel: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, once per text: a run parses each version of a file in several places
+    (indexing, the check of each phase's edits, the engine's checks), and trees are only read."""
+    return ast.parse(text, filename=rel)
 
 
 def _ref(
