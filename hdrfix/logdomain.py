@@ -24,29 +24,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hdrfix.astmatch import (
+    LOG_CALLS,
+    ClampCall,
+    assigned_value,
+    call_name,
+    call_owner,
+    calls_with_lambda,
+    clamp_of,
+    inline_clamp,
+    module_aliases,
+    own_expressions,
+    sum_of_names,
+)
 from hdrfix.flow import Flow, Node, loads
 
 if TYPE_CHECKING:
-    import libcst as cst
-
     from hdrfix.pyfile import FunctionRef, PyFile
-
-CLAMP_CALLS = frozenset({"clamp", "clip", "clamp_", "clip_"})
-IN_PLACE_CLAMPS = frozenset({"clamp_", "clip_"})
-LOG_CALLS = frozenset({"log", "log1p"})
-COMPOUND = (
-    ast.If,
-    ast.For,
-    ast.AsyncFor,
-    ast.While,
-    ast.With,
-    ast.AsyncWith,
-    ast.Try,
-    ast.Match,
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.ClassDef,
-)
 
 
 @dataclass(frozen=True)
@@ -114,165 +108,6 @@ def analyse(pyfile: PyFile) -> Analysis:
     return result
 
 
-# --------------------------------------------------------------------------- helpers on ast
-
-
-def call_name(node: ast.AST) -> str | None:
-    if not isinstance(node, ast.Call):
-        return None
-    func = node.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return None
-
-
-def call_owner(node: ast.Call) -> str | None:
-    func = node.func
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        return func.value.id
-    return None
-
-
-def sum_of_names(node: ast.AST | None) -> tuple[str, str] | None:
-    if (
-        isinstance(node, ast.BinOp)
-        and isinstance(node.op, ast.Add)
-        and isinstance(node.left, ast.Name)
-        and isinstance(node.right, ast.Name)
-    ):
-        return node.left.id, node.right.id
-    return None
-
-
-def own_expressions(stmt: ast.AST) -> list[ast.AST]:
-    """What a statement evaluates itself: all of a simple one, the header of a compound one."""
-    from hdrfix.flow import header_parts
-
-    if isinstance(stmt, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
-        return header_parts(stmt)
-    if isinstance(stmt, (ast.Try, ast.Match, ast.ExceptHandler)):
-        return []
-    return [stmt]
-
-
-def _calls(node: ast.AST, inside_lambda: bool = False) -> Iterator[tuple[ast.Call, bool]]:
-    if isinstance(node, ast.Call):
-        yield node, inside_lambda
-    for child in ast.iter_child_nodes(node):
-        yield from _calls(child, inside_lambda or isinstance(node, ast.Lambda))
-
-
-def assigned_value(stmt: ast.AST, name: str) -> ast.expr | None:
-    """The value of ``name = value`` (or ``name: T = value``); None for other statements."""
-    if (
-        isinstance(stmt, ast.Assign)
-        and len(stmt.targets) == 1
-        and isinstance(stmt.targets[0], ast.Name)
-        and stmt.targets[0].id == name
-    ):
-        return stmt.value
-    if (
-        isinstance(stmt, ast.AnnAssign)
-        and isinstance(stmt.target, ast.Name)
-        and stmt.target.id == name
-        and stmt.value is not None
-    ):
-        return stmt.value
-    return None
-
-
-@dataclass(frozen=True)
-class ClampCall:
-    line: int
-    low: float | None  # None: no bound on that side
-    high: float | None
-    literal: bool  # both given bounds are number literals
-
-
-def clamp_of(stmt: ast.AST, name: str) -> ClampCall | None:
-    """``name = torch.clamp(name, a, b)``, ``name = name.clamp(...)``, ``name.clamp_(...)``..."""
-    call: ast.AST | None = assigned_value(stmt, name)
-    method_only = False
-    if call is None and isinstance(stmt, ast.Expr):
-        call, method_only = stmt.value, True
-    if not isinstance(call, ast.Call) or call_name(call) not in CLAMP_CALLS:
-        return None
-    func = call.func
-    on_name = (
-        isinstance(func, ast.Attribute)
-        and isinstance(func.value, ast.Name)
-        and func.value.id == name
-    )
-    if method_only and not (on_name and call_name(call) in IN_PLACE_CLAMPS):
-        return None
-    positional = list(call.args)
-    if not on_name:
-        if not (positional and isinstance(positional[0], ast.Name) and positional[0].id == name):
-            return None
-        positional = positional[1:]
-    return _bounds(call, positional, stmt.lineno)  # type: ignore[attr-defined]
-
-
-def _bounds(call: ast.Call, positional: list[ast.expr], line: int) -> ClampCall:
-    given: dict[str, ast.expr] = dict(zip(("min", "max"), positional))
-    for kw in call.keywords:
-        if kw.arg in ("min", "max", "a_min", "a_max"):
-            given[kw.arg.removeprefix("a_")] = kw.value
-    values = {k: _number(v) for k, v in given.items()}
-    literal = all(v is not None for v in values.values())
-    low = values.get("min") if "min" in given else None
-    high = values.get("max") if "max" in given else None
-    if not literal:
-        low = -float("inf") if "min" in given else None
-        high = float("inf") if "max" in given else None
-    return ClampCall(line, low, high, literal)
-
-
-def inline_clamp(arg: ast.AST) -> tuple[ClampCall, ast.expr] | None:
-    """``clamp(<sum>, max=...)`` written inside the exp: the clamp and the sum it bounds."""
-    if isinstance(arg, ast.Call) and call_name(arg) in ("clamp", "clip") and arg.args:
-        if isinstance(arg.func, ast.Attribute) and isinstance(arg.func.value, ast.BinOp):
-            return _bounds(arg, list(arg.args), arg.lineno), arg.func.value  # (a + b).clamp()
-        if sum_of_names(arg.args[0]):
-            return _bounds(arg, list(arg.args[1:]), arg.lineno), arg.args[0]
-    return None
-
-
-def _number(node: ast.expr) -> float | None:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _number(node.operand)
-        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-        return float(node.value)
-    return None
-
-
-def module_aliases(tree: ast.Module, fn: ast.AST | None = None) -> dict[str, str]:
-    """Local name -> module for ``import torch``, ``import torch as T``, ``import numpy as np``
-    at the top of the file (and inside ``fn``)."""
-    found: dict[str, str] = {}
-    scopes: list[ast.AST] = [tree] + ([fn] if fn is not None else [])
-    for scope in scopes:
-        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef)) else []
-        stack = list(body)
-        while stack:
-            stmt = stack.pop(0)
-            if isinstance(stmt, ast.Import):
-                for alias in stmt.names:
-                    if alias.name in ("torch", "numpy") and alias.asname:
-                        found[alias.asname] = alias.name
-                    elif alias.name.split(".")[0] in ("torch", "numpy") and not alias.asname:
-                        found[alias.name.split(".")[0]] = alias.name.split(".")[0]
-            elif isinstance(stmt, (ast.Try, ast.If)):
-                stack.extend(stmt.body)
-                if isinstance(stmt, ast.Try):
-                    for handler in stmt.handlers:
-                        stack.extend(handler.body)
-    return found
-
-
 # --------------------------------------------------------------------------- the analysis
 
 
@@ -323,7 +158,7 @@ class _Analyser:
         for stmt in flow.statements():
             node = flow.node_of(stmt)
             for expr in own_expressions(stmt):
-                for call, in_lambda in _calls(expr):
+                for call, in_lambda in calls_with_lambda(expr):
                     if call_name(call) != "exp" or len(call.args) != 1:
                         continue
                     if in_lambda:
@@ -465,7 +300,7 @@ class _Analyser:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target = stmt.targets[0]
             if isinstance(target, (ast.Tuple, ast.List)):
-                index = _index_in(target, name)
+                index = index_in(target, name)
                 callee = self._callee(ref, stmt.value)
                 if callee is not None and index is not None:
                     self._merge(result, self._through_returns(callee, index, seen))
@@ -529,20 +364,7 @@ class _Analyser:
         into.problems += other.problems
 
     def _callee(self, ref: FunctionRef, value: ast.expr) -> FunctionRef | None:
-        """The method of the same class (``self.helper(...)``) or module function called."""
-        if not isinstance(value, ast.Call):
-            return None
-        func = value.func
-        if (
-            isinstance(func, ast.Attribute)
-            and isinstance(func.value, ast.Name)
-            and func.value.id == "self"
-            and ref.class_name
-        ):
-            return self.pyfile.function(f"{ref.class_name}.{func.attr}")
-        if isinstance(func, ast.Name):
-            return self.pyfile.function(func.id)
-        return None
+        return callee(self.pyfile, ref, value)
 
     def _predicted(
         self, ref, flow: Flow, at: Node, value: ast.AST, seen: set, top: bool = True
@@ -589,7 +411,7 @@ class _Analyser:
         ref = roots[0][0]
         flow = self.flow(ref)
         stmts = [s for _, s in roots]
-        anchor = _common_anchor(flow, stmts)
+        anchor = common_anchor(flow, stmts)
         residual = _target_name(stmts[0], use.residual)
         key = (ref.qualname, f"{residual}:{anchor.lineno}")
         site = groups.get(key)
@@ -604,7 +426,7 @@ class _Analyser:
             groups[key] = site
         else:
             site.roots += [s for s in stmts if s not in site.roots]
-            site.anchor = _common_anchor(flow, site.roots)
+            site.anchor = common_anchor(flow, site.roots)
         if use not in site.uses:
             site.uses.append(use)
 
@@ -665,7 +487,24 @@ def callers(pyfile: PyFile, flow_of, ref: FunctionRef, param: str):
     return found
 
 
-def _index_in(target: ast.Tuple | ast.List, name: str) -> int | None:
+def callee(pyfile: PyFile, ref: FunctionRef, value: ast.AST) -> FunctionRef | None:
+    """The method of the same class (``self.helper(...)``) or module function ``value`` calls."""
+    if not isinstance(value, ast.Call):
+        return None
+    func = value.func
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "self"
+        and ref.class_name
+    ):
+        return pyfile.function(f"{ref.class_name}.{func.attr}")
+    if isinstance(func, ast.Name):
+        return pyfile.function(func.id)
+    return None
+
+
+def index_in(target: ast.Tuple | ast.List, name: str) -> int | None:
     for i, elt in enumerate(target.elts):
         if isinstance(elt, ast.Starred):
             return None
@@ -699,7 +538,7 @@ def _chain(flow: Flow, stmt: ast.stmt) -> list[tuple[int, int]]:
     return chain[::-1]
 
 
-def _common_anchor(flow: Flow, stmts: list[ast.stmt]) -> ast.stmt:
+def common_anchor(flow: Flow, stmts: list[ast.stmt]) -> ast.stmt:
     """The smallest statement holding every one of ``stmts``, in the block that holds it."""
     chains = [_chain(flow, s) for s in stmts]
     depth = 0
@@ -730,262 +569,3 @@ def assigned_after(flow: Flow, stmt: ast.stmt, name: str) -> bool | None:
         if before is not None and name not in (before | p.writes) - p.deletes:
             return False
     return True
-
-
-# --------------------------------------------------------------------------- clamp state
-
-
-@dataclass(frozen=True)
-class ClampState:
-    clamped: bool  # every path from the roots to every use passes a clamp no wider than asked
-    ignored: list[str]  # hand clamps that do not count, with their line and why
-
-
-def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) -> ClampState:
-    memo: dict[tuple[str, int, str], bool] = {}
-    ignored: list[str] = []
-
-    def good(clamp: ClampCall) -> bool:
-        return (
-            clamp.literal
-            and clamp.low is not None
-            and clamp.high is not None
-            and clamp.low >= -bound
-            and clamp.high <= bound
-        )
-
-    def unclamped(ref: FunctionRef, flow: Flow, d: Node, name: str) -> bool:
-        key = (ref.qualname, id(d), name)
-        if key in memo:
-            return memo[key]
-        memo[key] = True  # a cycle (a loop) is not a clamp
-        stmt = d.stmt
-        result = True
-        clamp = clamp_of(stmt, name) if d is not flow.entry else None
-        value = assigned_value(stmt, name) if d is not flow.entry else None
-        if clamp is not None and good(clamp):
-            result = False
-        elif (
-            clamp is not None
-            or isinstance(stmt, ast.AugAssign)
-            or (value is not None and name in loads(value))
-        ):
-            result = any(unclamped(ref, flow, p, name) for p in flow.defs_of(name, d))
-        elif isinstance(value, ast.Name):
-            result = any(unclamped(ref, flow, p, value.id) for p in flow.defs_of(value.id, d))
-        elif stmt in site.roots:
-            result = True
-        elif d is flow.entry:
-            result = not _callers_clamped(ref, name)
-        else:
-            result = _through_helper(ref, stmt, name)
-        memo[key] = result
-        return result
-
-    def flow_of(ref: FunctionRef) -> Flow:
-        if ref.qualname not in analysis.flows:
-            analysis.flows[ref.qualname] = Flow(pyfile.node(ref))
-        return analysis.flows[ref.qualname]
-
-    def _callers_clamped(ref: FunctionRef, param: str) -> bool:
-        found = callers(pyfile, flow_of, ref, param)
-        for caller, at, arg in found:
-            if not isinstance(arg, ast.Name):
-                return False
-            flow = flow_of(caller)
-            if any(unclamped(caller, flow, p, arg.id) for p in flow.defs_of(arg.id, at)):
-                return False
-        return bool(found)
-
-    def _through_helper(ref: FunctionRef, stmt: ast.AST, name: str) -> bool:
-        value = stmt.value if isinstance(stmt, ast.Assign) else None
-        if not isinstance(value, ast.Call):
-            return True
-        index = None
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], (ast.Tuple, ast.List)):
-            index = _index_in(stmt.targets[0], name)
-        callee = _Analyser(pyfile)._callee(ref, value)
-        if callee is None:
-            return True
-        flow = analysis.flows.get(callee.qualname) or Flow(pyfile.node(callee))
-        for ret in flow.statements():
-            if not isinstance(ret, ast.Return) or ret.value is None:
-                continue
-            element: ast.expr = ret.value
-            if index is not None:
-                if not isinstance(element, (ast.Tuple, ast.List)) or index >= len(element.elts):
-                    continue
-                element = element.elts[index]
-            if not isinstance(element, ast.Name):
-                return True
-            node = flow.node_of(ret)
-            if any(unclamped(callee, flow, p, element.id) for p in flow.defs_of(element.id, node)):
-                return True
-        return False
-
-    clamped = True
-    for use in site.uses:
-        flow = analysis.flows[use.ref.qualname]
-        if any(
-            unclamped(use.ref, flow, d, use.residual) for d in flow.defs_of(use.residual, use.node)
-        ):
-            clamped = False
-    for ref_name in {site.ref.qualname} | {u.ref.qualname for u in site.uses}:
-        flow = analysis.flows[ref_name]
-        names = {site.residual} | {u.residual for u in site.uses if u.ref.qualname == ref_name}
-        for stmt in flow.statements():
-            for name in names:
-                clamp = clamp_of(stmt, name)
-                if clamp is None:
-                    continue
-                where = f"{site.rel}:{clamp.line}"
-                if not clamp.literal:
-                    ignored.append(f"{where}: a clamp of {name} whose bounds are not numbers")
-                elif clamp.low is None or clamp.high is None:
-                    ignored.append(f"{where}: a one-sided clamp of {name}")
-                elif not good(clamp):
-                    ignored.append(
-                        f"{where}: a clamp of {name} to [{clamp.low:g}, {clamp.high:g}], "
-                        f"wider than +-{bound:g}"
-                    )
-                elif not _reaches_a_use(flow, stmt, name, site, ref_name):
-                    ignored.append(f"{where}: a clamp of {name} after its use")
-    return ClampState(clamped, sorted(set(ignored)))
-
-
-def _reaches_a_use(flow: Flow, stmt: ast.AST, name: str, site: Site, ref_name: str) -> bool:
-    node = flow.node_of(stmt)
-    for use in site.uses:
-        if use.ref.qualname == ref_name and node in _upstream(flow, use.node, use.residual):
-            return True
-    # In a helper that hands the residual to the steps, a clamp reaching its return counts.
-    if ref_name == site.ref.qualname and all(u.ref.qualname != ref_name for u in site.uses):
-        for ret in flow.statements():
-            if not isinstance(ret, ast.Return) or ret.value is None:
-                continue
-            if name in loads(ret.value) and node in _upstream(flow, flow.node_of(ret), name):
-                return True
-    return False
-
-
-def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
-    """Definitions of ``name`` whose value flows into ``at`` (through self-updates)."""
-    found: list[Node] = []
-    stack = flow.defs_of(name, at)
-    while stack:
-        d = stack.pop()
-        if d in found:
-            continue
-        found.append(d)
-        value = assigned_value(d.stmt, name) if d is not flow.entry else None
-        if clamp_of(d.stmt, name) or (value is not None and name in loads(value)):
-            stack.extend(flow.defs_of(name, d))
-    return found
-
-
-# --------------------------------------------------------------------------- to libcst
-
-
-def cst_index(pyfile: PyFile, ref: FunctionRef) -> CstIndex:
-    """The :class:`CstIndex` of a function, made once per parse of it."""
-    fn = pyfile.cst(ref)
-    cached = pyfile.analyses.get(("cst_index", ref.qualname))
-    if cached is not None and cached[0] is fn:
-        return cached[1]  # type: ignore[return-value]
-    index = CstIndex(pyfile, ref)
-    pyfile.analyses[("cst_index", ref.qualname)] = (fn, index)
-    return index
-
-
-class CstIndex:
-    """The libcst statement of one function for each of its ``ast`` statements.
-
-    Both trees hold the same statements in the same order, so they are paired by walking them
-    side by side: no position metadata (which costs more than the rest of a run) is needed.
-    """
-
-    def __init__(self, pyfile: PyFile, ref: FunctionRef) -> None:
-        self.ref = ref
-        self.fn = pyfile.cst(ref)
-        self.ast_fn = pyfile.node(ref)
-        self.indent = ref.indent
-        self.pairs: dict[int, cst.CSTNode] = {}
-        _pair(self.ast_fn.body, self.fn.body, self.pairs)
-
-    def stmt(self, stmt: ast.AST) -> cst.CSTNode:
-        """The libcst node of an ``ast`` statement: the compound statement, or the small one."""
-        return self.pairs[id(stmt)]
-
-    def value(self, stmt: ast.AST) -> cst.BaseExpression:
-        node = self.stmt(stmt)
-        return node.value  # type: ignore[attr-defined,no-any-return]
-
-    def call(self, call: ast.Call) -> cst.Call:
-        """The libcst ``exp`` call of an ``ast`` one, matched by line and column."""
-        import libcst as cst
-        from libcst.metadata import MetadataWrapper, PositionProvider
-
-        from hdrfix.cst_lines import FunctionLines
-        from hdrfix.cst_match import find_all
-
-        wrapper = MetadataWrapper(cst.Module(body=[self.fn]), unsafe_skip_copy=True)
-        positions = wrapper.resolve(PositionProvider)
-        lines = FunctionLines(self.ref, self.fn)
-
-        # The function is rendered on its own, so its columns lack the method's indentation.
-        column = call.col_offset - len(self.indent)
-        for node in find_all(self.fn, cst.Call):
-            pos = positions[node].start
-            if lines.line(node) == call.lineno and pos.column == column:
-                return node  # type: ignore[return-value]
-        raise LookupError(f"no call at line {call.lineno}")
-
-
-def _pair(body: list[ast.stmt], suite: Any, pairs: dict[int, Any]) -> None:
-    """Pair the statements of an ``ast`` block with those of the libcst suite holding them."""
-    import libcst as cst
-
-    stmts = iter(body)
-    for node in suite.body:
-        if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            for small in node.body:
-                pairs[id(next(stmts))] = small
-            continue
-        if isinstance(suite, cst.SimpleStatementSuite):  # a suite of small statements only
-            pairs[id(next(stmts))] = node
-            continue
-        stmt = next(stmts)
-        pairs[id(stmt)] = node
-        _pair_children(stmt, node, pairs)
-
-
-def _pair_children(stmt: ast.stmt, node: Any, pairs: dict[int, Any]) -> None:
-    import libcst as cst
-
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-        return  # a nested scope: never a place hdrfix edits
-    if isinstance(node, cst.If):
-        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
-        orelse = stmt.orelse  # type: ignore[attr-defined]
-        if isinstance(node.orelse, cst.If):
-            pairs[id(orelse[0])] = node.orelse
-            _pair_children(orelse[0], node.orelse, pairs)
-        elif isinstance(node.orelse, cst.Else):
-            _pair(orelse, node.orelse.body, pairs)
-    elif isinstance(node, (cst.For, cst.While)):
-        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
-        if node.orelse is not None:
-            _pair(stmt.orelse, node.orelse.body, pairs)  # type: ignore[attr-defined]
-    elif isinstance(node, cst.With):
-        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
-    elif isinstance(node, (cst.Try, cst.TryStar)):
-        _pair(stmt.body, node.body, pairs)  # type: ignore[attr-defined]
-        for a_handler, c_handler in zip(stmt.handlers, node.handlers):  # type: ignore[attr-defined]
-            _pair(a_handler.body, c_handler.body, pairs)  # type: ignore[attr-defined]
-        if node.orelse is not None:
-            _pair(stmt.orelse, node.orelse.body, pairs)  # type: ignore[attr-defined]
-        if node.finalbody is not None:
-            _pair(stmt.finalbody, node.finalbody.body, pairs)  # type: ignore[attr-defined]
-    elif isinstance(node, cst.Match):
-        for a_case, c_case in zip(stmt.cases, node.cases):  # type: ignore[attr-defined]
-            _pair(a_case.body, c_case.body, pairs)

@@ -122,8 +122,8 @@ class _BoundSite:
         import libcst as cst
 
         from hdrfix.cst_edit import FunctionEdit
+        from hdrfix.cst_index import cst_index
         from hdrfix.cst_match import code_of, unparen
-        from hdrfix.logdomain import cst_index
         from hdrfix.sitepatch import Unhandled
 
         if site.torch is None:
@@ -165,7 +165,7 @@ def _bounded(analysis, use, value: float) -> bool:
 
 def _ceiling_clamp(stmt, name: str, value: float) -> bool:
 
-    from hdrfix.logdomain import clamp_of
+    from hdrfix.astmatch import clamp_of
 
     clamp = clamp_of(stmt, name)
     return clamp is not None and _ceiling_ok(clamp, stmt, value)

@@ -95,7 +95,7 @@ class _ClampSite:
         self.notes: list[str] = []
 
     def done(self, pyfile, analysis, site) -> bool:
-        from hdrfix.logdomain import clamp_state
+        from hdrfix.clampstate import clamp_state
 
         state = clamp_state(analysis, pyfile, site, self.bound)
         for why in state.ignored:
@@ -108,7 +108,8 @@ class _ClampSite:
         import libcst as cst
 
         from hdrfix.cst_edit import FunctionEdit
-        from hdrfix.logdomain import assigned_after, cst_index
+        from hdrfix.cst_index import cst_index
+        from hdrfix.logdomain import assigned_after
         from hdrfix.sitepatch import Unhandled
 
         r, b = site.residual, self.bound

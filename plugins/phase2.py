@@ -197,7 +197,7 @@ def _is_number(node) -> bool:
 def _has_mode_a(pyfile, site) -> bool:
     """Whether a root is still Mode A (a tanh beside a cap), read from ``ast``: cheap, for
     ``status`` and ``--check``; :func:`_mode_a` finds the same root in libcst to edit it."""
-    from hdrfix.logdomain import assigned_value
+    from hdrfix.astmatch import assigned_value
 
     fn = pyfile.node(site.ref)
     return any(
@@ -211,7 +211,7 @@ def _is_mode_a(fn, value) -> bool:
     """``value`` multiplies a tanh by a cap (alpha, abs_max, or a local computed from them)."""
     import ast
 
-    from hdrfix.logdomain import call_name
+    from hdrfix.astmatch import call_name
 
     def factors(node: ast.AST) -> list[ast.AST]:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
@@ -294,8 +294,9 @@ def _stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
 def _mode_a(pyfile, site):
     """(Mode A's value, its tanh factor, the cap test), or None when no root is Mode A: after
     phase2, or where the site has Mode B alone."""
+    from hdrfix.astmatch import assigned_value
+    from hdrfix.cst_index import cst_index
     from hdrfix.cst_match import call_name, product_factors
-    from hdrfix.logdomain import assigned_value, cst_index
 
     index = cst_index(pyfile, site.ref)
     is_cap = _cap_test(index.fn)

@@ -201,10 +201,11 @@ def _plan_term(
     import libcst as cst
 
     from hdrfix.cst_edit import FunctionEdit
+    from hdrfix.cst_index import cst_index
     from hdrfix.cst_lines import FunctionLines
     from hdrfix.cst_match import assignments, fresh_name
     from hdrfix.errors import HdrfixError
-    from hdrfix.logdomain import analyse, cst_index
+    from hdrfix.logdomain import analyse
 
     fn = pyfile.cst(ref)
     lines = FunctionLines(ref, fn)
@@ -274,10 +275,10 @@ def _plan_term(
 def _after_residual(flow, use):
     """The smallest statement holding every assignment of the residual that reaches the
     reconstruction, in their block: after it the residual is final."""
-    from hdrfix.logdomain import _common_anchor
+    from hdrfix.logdomain import common_anchor
 
     defs = [d.stmt for d in flow.defs_of(use.residual, use.node) if d is not flow.entry]
-    return _common_anchor(flow, defs)
+    return common_anchor(flow, defs)
 
 
 def _top_level(flow, stmt):
@@ -295,7 +296,7 @@ def _gt_target(flow, use) -> str | None:
     supervision (``gt_delta_log = <target log> - log_img``), as source text."""
     import ast
 
-    from hdrfix.logdomain import LOG_CALLS, call_name
+    from hdrfix.astmatch import LOG_CALLS, call_name
 
     for stmt in flow.statements():
         value = getattr(stmt, "value", None)

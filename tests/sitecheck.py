@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from hdrfix.logdomain import analyse, clamp_of, clamp_state
+from hdrfix.astmatch import clamp_of
+from hdrfix.clampstate import clamp_state
+from hdrfix.logdomain import analyse
 from hdrfix.repo import Repo
 
 
