@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hdrfix.astmatch import ClampCall, assigned_value, clamp_of
 from hdrfix.flow import Flow, Node, loads
-from hdrfix.logdomain import Analysis, Site, callee, callers, index_in
+from hdrfix.logdomain import Analysis, Site, callee, callers, index_in, returned
 
 if TYPE_CHECKING:
     from hdrfix.pyfile import FunctionRef, PyFile
@@ -87,14 +87,7 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
         if called is None:
             return True
         flow = flow_of(called)
-        for ret in flow.statements():
-            if not isinstance(ret, ast.Return) or ret.value is None:
-                continue
-            element: ast.expr = ret.value
-            if index is not None:
-                if not isinstance(element, (ast.Tuple, ast.List)) or index >= len(element.elts):
-                    continue
-                element = element.elts[index]
+        for ret, element in returned(flow, index):
             if not isinstance(element, ast.Name):
                 return True
             node = flow.node_of(ret)

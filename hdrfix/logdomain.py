@@ -331,14 +331,7 @@ class _Analyser:
         """Follow a helper's returns (``index``: the element of a returned tuple)."""
         result = _Trace()
         flow = self.flow(callee)
-        for stmt in flow.statements():
-            if not isinstance(stmt, ast.Return) or stmt.value is None:
-                continue
-            value: ast.expr = stmt.value
-            if index is not None:
-                if not isinstance(value, (ast.Tuple, ast.List)) or index >= len(value.elts):
-                    continue
-                value = value.elts[index]
+        for stmt, value in returned(flow, index):
             node = flow.node_of(stmt)
             if isinstance(value, ast.Name):
                 self._merge(result, self._trace(callee, flow, value.id, node, seen))
@@ -502,6 +495,20 @@ def callee(pyfile: PyFile, ref: FunctionRef, value: ast.AST) -> FunctionRef | No
     if isinstance(func, ast.Name):
         return pyfile.function(func.id)
     return None
+
+
+def returned(flow: Flow, index: int | None) -> Iterator[tuple[ast.Return, ast.expr]]:
+    """Each ``return`` of the function with the value it hands back (``index``: the element
+    of a returned tuple; returns of another shape are left out)."""
+    for stmt in flow.statements():
+        if not isinstance(stmt, ast.Return) or stmt.value is None:
+            continue
+        value: ast.expr = stmt.value
+        if index is not None:
+            if not isinstance(value, (ast.Tuple, ast.List)) or index >= len(value.elts):
+                continue
+            value = value.elts[index]
+        yield stmt, value
 
 
 def index_in(target: ast.Tuple | ast.List, name: str) -> int | None:

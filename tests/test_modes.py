@@ -45,13 +45,7 @@ CLAMP = 8.0
 HAND_CLAMPED = {("field_hand_clamped_branches", "train")}
 HALF_MAX = 65504.0
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _repo(name: str, dest: Path) -> Path:
