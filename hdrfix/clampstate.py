@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hdrfix.astmatch import ClampCall, assigned_value, clamp_of
-from hdrfix.flow import Flow, Node, loads
+from hdrfix.flow import Flow, Node, in_place_target, loads
 from hdrfix.logdomain import Analysis, Site, callee, callers, index_in, returned
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
         elif (
             clamp is not None
             or isinstance(stmt, ast.AugAssign)
+            or (d is not flow.entry and in_place_target(stmt) == name)
             or (value is not None and name in loads(value))
         ):
             result = any(unclamped(ref, flow, p, name) for p in flow.defs_of(name, d))
@@ -150,6 +151,7 @@ def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
             continue
         found.append(d)
         value = assigned_value(d.stmt, name) if d is not flow.entry else None
-        if clamp_of(d.stmt, name) or (value is not None and name in loads(value)):
+        updates = clamp_of(d.stmt, name) or in_place_target(d.stmt) == name
+        if updates or (value is not None and name in loads(value)):
             stack.extend(flow.defs_of(name, d))
     return found

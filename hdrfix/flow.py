@@ -318,7 +318,23 @@ def _reads_of(parts: list[ast.AST]) -> set[str]:
 def _binds(stmt: ast.stmt) -> set[str]:
     if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
         return set()  # ``x: int`` declares, it does not assign
-    return stores(stmt)
+    updated = in_place_target(stmt)
+    return stores(stmt) | ({updated} if updated else set())
+
+
+def in_place_target(stmt: ast.AST) -> str | None:
+    """``x`` for ``x.clamp_(...)``, ``x.mul_(m)``: torch's in-place methods give ``x`` a new
+    value, so the analyses treat the statement as an assignment of ``x`` that reads it."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.attr.endswith("_")
+        and not call.func.attr.startswith("_")
+    ):
+        return call.func.value.id
+    return None
 
 
 def module_names(tree: ast.Module) -> set[str]:

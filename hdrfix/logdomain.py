@@ -37,7 +37,7 @@ from hdrfix.astmatch import (
     own_expressions,
     sum_of_names,
 )
-from hdrfix.flow import Flow, Node, loads
+from hdrfix.flow import Flow, Node, in_place_target, loads
 
 if TYPE_CHECKING:
     from hdrfix.pyfile import FunctionRef, PyFile
@@ -253,7 +253,11 @@ class _Analyser:
             value = assigned_value(d.stmt, name)
             if value is not None and sum_of_names(value):
                 found.append(d)
-            elif (value is not None and name in loads(value)) or clamp_of(d.stmt, name):
+            elif (
+                (value is not None and name in loads(value))
+                or clamp_of(d.stmt, name)
+                or in_place_target(d.stmt) == name
+            ):
                 found += self._sums(flow, name, d, seen)
         return found
 
@@ -284,6 +288,7 @@ class _Analyser:
         if (
             clamp_of(stmt, name)
             or isinstance(stmt, ast.AugAssign)
+            or in_place_target(stmt) == name
             or (value is not None and name in loads(value))
         ):
             self._merge(result, self._trace(ref, flow, name, d, seen))

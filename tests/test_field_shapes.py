@@ -502,3 +502,36 @@ def test_phase2_refuses_a_number_beside_the_tanh(tmp_path: Path) -> None:
     assert phase1(root).code == 0
     phase = plan_json(root, "phase2")
     assert any("number factor beside the tanh" in i["what"] for i in phase["not_handled"]), phase
+
+
+@pytest.mark.parametrize(
+    "clamp", ["delta_log.clamp_(-8, 8)", "delta_log.clamp_(min=-6.0, max=6.0)"]
+)
+def test_an_in_place_hand_clamp_counts(tmp_path: Path, clamp: str) -> None:
+    body = f"""\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    {clamp}
+    delta_log.mul_(self.mask_weight)
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    plan = plan_json(root)
+    assert [i["done"] for i in plan["items"] if "clamp delta_log" in i["what"]] == [True]
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert "torch.clamp(delta_log" not in (root / TRAINER).read_text()
+    assert (root / TRAINER).read_text().count("clamp_(") == before.count("clamp_(") == 1
+
+
+def test_an_in_place_rescale_is_followed_to_the_site(tmp_path: Path) -> None:
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    delta_log.mul_(self.mask_weight)
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    text = (root / TRAINER).read_text()
+    assert text.index("torch.clamp(delta_log") < text.index("delta_log.mul_")
