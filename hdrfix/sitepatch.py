@@ -63,7 +63,8 @@ def plan_sites(
         analysis = analyse(pyfile)
         for site in analysis.sites:
             if not patcher.done(pyfile, analysis, site):
-                plan.not_patched.append(Item(rel, site.line, f"{site.ref.qualname}: {what}", False))
+                line, where = _place(patcher, site)
+                plan.not_patched.append(Item(rel, line, f"{where}: {what}", False))
 
 
 def _plan_file(
@@ -82,16 +83,17 @@ def _plan_file(
     edits: dict[str, tuple[FunctionRef, FunctionEdit]] = {}
     todo: list[tuple[Site, list[str]]] = []
     for site in analysis.sites:
-        label = f"{site.ref.qualname}: {what}"
+        line, where = _place(patcher, site)
+        label = f"{where}: {what}"
         if patcher.done(pyfile, analysis, site):
-            plan.done(rel, site.line, label)
+            plan.done(rel, line, label)
             continue
         try:
             planned = patcher.edit(pyfile, analysis, site)
         except Unhandled as exc:
-            plan.unhandled.append(Item(rel, site.line, f"{label}: {exc.why}", False))
+            plan.unhandled.append(Item(rel, line, f"{label}: {exc.why}", False))
             continue
-        plan.todo(rel, site.line, label)
+        plan.todo(rel, line, label)
         todo.append((site, [ref.qualname for ref, _ in planned]))
         for ref, edit in planned:
             if ref.qualname in edits:
@@ -103,6 +105,15 @@ def _plan_file(
     new_fns = {q: (ref, edit.apply(pyfile.cst(ref))) for q, (ref, edit) in edits.items()}
     _verify(plan, rel, pyfile, new_fns, todo, patcher)
     plan.function_edits.extend((rel, ref, fn) for ref, fn in new_fns.values())
+
+
+def _place(patcher: SitePatcher, site: Site) -> tuple[int, str]:
+    """The line and function an item names: where the residual is computed, unless the
+    patcher edits the reconstructions (``edits_uses``)."""
+    if getattr(patcher, "edits_uses", False) and site.uses:
+        names = dict.fromkeys(u.ref.qualname for u in site.uses)
+        return site.uses[0].node.line, ", ".join(names)
+    return site.line, site.ref.qualname
 
 
 def _verify(plan, rel, pyfile, new_fns, todo, patcher) -> None:

@@ -110,6 +110,8 @@ class _BoundSite:
     """``Ln_hat = torch.clamp(Ln_hat, max=...)`` right after ``Ln_hat = log_img + delta_log``,
     at every use of the site (the reconstruction, wherever it is)."""
 
+    edits_uses = True  # its items name the reconstructions it bounds
+
     def __init__(self, value: float, framework: str, with_attr: set[str]) -> None:
         self.value = value
         self.framework = framework
