@@ -181,3 +181,12 @@ def module_aliases(tree: ast.Module, fn: ast.AST | None = None) -> dict[str, str
                     for handler in stmt.handlers:
                         stack.extend(handler.body)
     return found
+
+
+def target_name(stmt: ast.AST, fallback: str = "") -> str:
+    """``x`` for ``x = ...`` and ``x: T = ...``."""
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return stmt.target.id
+    return fallback

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import libcst as cst
+import libcst as cst
 
+if TYPE_CHECKING:
     from hdrfix.pyfile import FunctionRef, PyFile
 
 
@@ -45,25 +46,40 @@ class CstIndex:
         node = self.stmt(stmt)
         return node.value  # type: ignore[attr-defined,no-any-return]
 
-    def call(self, call: ast.Call) -> cst.Call:
-        """The libcst ``exp`` call of an ``ast`` one, matched by line and column."""
-        import libcst as cst
-        from libcst.metadata import MetadataWrapper, PositionProvider
+    def call(self, call: ast.Call, stmt: ast.AST) -> cst.Call:
+        """The libcst node of an ``exp`` call inside statement ``stmt``: the calls of the same
+        name are taken in source order (a pre-order walk) in both trees. (Columns would not
+        do: libcst keeps continuation lines as written, so their offsets shift differently.)"""
+        from hdrfix.astmatch import call_name as ast_call_name
+        from hdrfix.cst_match import call_name
 
-        from hdrfix.cst_lines import FunctionLines
-        from hdrfix.cst_match import find_all
+        name = ast_call_name(call)
+        ast_calls = [n for n in _preorder(stmt) if isinstance(n, ast.Call)]
+        ast_calls = [n for n in ast_calls if ast_call_name(n) == name]
+        collector = _Calls(name)
+        self.stmt(stmt).visit(collector)
+        found = [n for n in collector.found if call_name(n) == name]
+        if len(found) != len(ast_calls):
+            raise LookupError(f"the calls of {name} at line {call.lineno} do not pair up")
+        return found[ast_calls.index(call)]  # type: ignore[return-value]
 
-        wrapper = MetadataWrapper(cst.Module(body=[self.fn]), unsafe_skip_copy=True)
-        positions = wrapper.resolve(PositionProvider)
-        lines = FunctionLines(self.ref, self.fn)
 
-        # The function is rendered on its own, so its columns lack the method's indentation.
-        column = call.col_offset - len(self.indent)
-        for node in find_all(self.fn, cst.Call):
-            pos = positions[node].start
-            if lines.line(node) == call.lineno and pos.column == column:
-                return node  # type: ignore[return-value]
-        raise LookupError(f"no call at line {call.lineno}")
+def _preorder(node: ast.AST) -> Iterator[ast.AST]:
+    yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _preorder(child)
+
+
+class _Calls(cst.CSTVisitor):
+    """Every call under a node, in source order."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+        self.found: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        self.found.append(node)
+        return True
 
 
 def _pair(body: list[ast.stmt], suite: Any, pairs: dict[int, Any]) -> None:

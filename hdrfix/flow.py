@@ -322,16 +322,22 @@ def _binds(stmt: ast.stmt) -> set[str]:
     return stores(stmt) | ({updated} if updated else set())
 
 
+#: Methods that change the object they are called on (besides torch's ``*_`` in-place ones).
+MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
+
+
 def in_place_target(stmt: ast.AST) -> str | None:
-    """``x`` for ``x.clamp_(...)``, ``x.mul_(m)``: torch's in-place methods give ``x`` a new
-    value, so the analyses treat the statement as an assignment of ``x`` that reads it."""
+    """``x`` for ``x.clamp_(...)``, ``x.mul_(m)``, ``x.append(v)``: the statement gives ``x`` a
+    new value, so the analyses treat it as an assignment of ``x`` that reads ``x`` (and ``v``)."""
     call = stmt.value if isinstance(stmt, ast.Expr) else None
     if (
         isinstance(call, ast.Call)
         and isinstance(call.func, ast.Attribute)
         and isinstance(call.func.value, ast.Name)
-        and call.func.attr.endswith("_")
-        and not call.func.attr.startswith("_")
+        and (
+            (call.func.attr.endswith("_") and not call.func.attr.startswith("_"))
+            or call.func.attr in MUTATORS
+        )
     ):
         return call.func.value.id
     return None

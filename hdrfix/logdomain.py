@@ -36,6 +36,7 @@ from hdrfix.astmatch import (
     module_aliases,
     own_expressions,
     sum_of_names,
+    target_name,
 )
 from hdrfix.flow import Flow, Node, in_place_target, loads
 
@@ -52,7 +53,7 @@ class Use:
     exp: ast.Call
     residual: str  # the residual's name at the sum
     log_image: str
-    recon: ast.Assign | None  # ``Ln_hat = log_img + delta_log``, when the sum has a name
+    recon: ast.Assign | ast.AnnAssign | None  # ``Ln_hat = log_img + delta_log``, when named
     at: Node  # the statement holding the exp call
     bound: ClampCall | None = None  # ``exp(torch.clamp(log_img + delta_log, max=...))``
 
@@ -175,12 +176,13 @@ class _Analyser:
         inline = inline_clamp(arg)
         if inline is not None:
             arg = inline[1]
-        candidates: list[tuple[Node, ast.Assign | None, ast.expr | None]] = [(node, None, arg)]
+        Recon = ast.Assign | ast.AnnAssign | None
+        candidates: list[tuple[Node, Recon, ast.expr | None]] = [(node, None, arg)]
         if isinstance(arg, ast.Name):
             candidates = [
                 (
                     d,
-                    d.stmt if isinstance(d.stmt, ast.Assign) else None,
+                    d.stmt if isinstance(d.stmt, (ast.Assign, ast.AnnAssign)) else None,
                     assigned_value(d.stmt, arg.id),
                 )
                 for d in self._sums(flow, arg.id, node, set())
@@ -215,7 +217,38 @@ class _Analyser:
         residual = predicted[0]
         log_image = operands[1] if operands[0] == residual else operands[0]
         bound = inline[0] if inline is not None else None
-        return Use(ref, at, call, residual, log_image, recon, node, bound), traces[residual]
+        trace = traces[residual]
+        trace.roots += self._gathered(trace.roots)
+        return Use(ref, at, call, residual, log_image, recon, node, bound), trace
+
+    def _gathered(self, roots: list[tuple[FunctionRef, ast.stmt]]) -> list[tuple[FunctionRef, Any]]:
+        """Assignments of the same name that a root gathers without a tanh of its own, e.g.
+        ``delta_log = torch.cat(chunks)`` after a loop that computes ``delta_log`` per chunk
+        and appends it: those are where Mode A and Mode B are, so they are roots too."""
+        found: list[tuple[FunctionRef, Any]] = []
+        for ref, root in roots:
+            name = target_name(root)
+            value = assigned_value(root, name)
+            if not name or value is None or any(call_name(c) == "tanh" for c in ast.walk(value)):
+                continue
+            flow = self.flow(ref)
+            stack = [(n, flow.node_of(root)) for n in loads(value)]
+            seen: set[tuple[str, int]] = set()
+            while stack:
+                read, at = stack.pop()
+                for d in flow.defs_of(read, at):
+                    if (read, id(d)) in seen or d is flow.entry:
+                        continue
+                    seen.add((read, id(d)))
+                    gathered = assigned_value(d.stmt, name)
+                    if read == name and gathered is not None:
+                        if (ref, d.stmt) not in roots + found and self._predicted(
+                            ref, flow, d, gathered, set()
+                        ):
+                            found.append((ref, d.stmt))
+                    elif in_place_target(d.stmt) == read:
+                        stack.extend((n, d) for n in d.reads)
+        return found
 
     def _untraced(self, ref, flow: Flow, at: Node, call: ast.Call, operands) -> None:
         """exp(<log image> + <x>) where x is neither traced to the network nor computed from
@@ -410,7 +443,7 @@ class _Analyser:
         flow = self.flow(ref)
         stmts = [s for _, s in roots]
         anchor = common_anchor(flow, stmts)
-        residual = _target_name(stmts[0], use.residual)
+        residual = target_name(stmts[0], use.residual)
         key = (ref.qualname, f"{residual}:{anchor.lineno}")
         site = groups.get(key)
         if site is None:
@@ -523,14 +556,6 @@ def index_in(target: ast.Tuple | ast.List, name: str) -> int | None:
         if isinstance(elt, ast.Name) and elt.id == name:
             return i
     return None
-
-
-def _target_name(stmt: ast.stmt, fallback: str) -> str:
-    if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-        return stmt.targets[0].id
-    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-        return stmt.target.id
-    return fallback
 
 
 def _dedupe(items: list[Unhandled]) -> list[Unhandled]:

@@ -123,6 +123,7 @@ class _BoundSite:
     def edit(self, pyfile, analysis, site):
         import libcst as cst
 
+        from hdrfix.astmatch import target_name
         from hdrfix.cst_edit import FunctionEdit
         from hdrfix.cst_index import cst_index
         from hdrfix.cst_match import code_of, unparen
@@ -138,14 +139,14 @@ class _BoundSite:
             ceiling = f"self.{KEY}" if attr else repr(self.value)
             index = cst_index(pyfile, use.ref)
             if use.recon is not None:
-                name = use.recon.targets[0].id  # type: ignore[attr-defined]
+                name = target_name(use.recon)
                 bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
                 edits.append((use.ref, FunctionEdit().insert_after(index.stmt(use.recon), bound)))
                 continue
             # No name for the sum: bound it inside the exp, on the line that already reads it
             # (a new line before it would read the residual where a second dispatch chain
             # cannot prove it assigned).
-            call = index.call(use.exp)
+            call = index.call(use.exp, use.at.stmt)
             arg = call.args[0]
             bounded = cst.parse_expression(
                 f"{site.torch}.clamp({code_of(unparen(arg.value))}, max={ceiling})"
@@ -157,9 +158,11 @@ class _BoundSite:
 def _bounded(analysis, use, value: float) -> bool:
     """Every value of the reconstruction reaching the exp passed a clamp with a ceiling."""
 
+    from hdrfix.astmatch import target_name
+
     if use.recon is None:
         return use.bound is not None and _ceiling_ok(use.bound, use.exp, value)
-    name = use.recon.targets[0].id
+    name = target_name(use.recon)
     flow = analysis.flows[use.ref.qualname]
     defs = flow.defs_of(name, use.at)
     return bool(defs) and all(_ceiling_clamp(d.stmt, name, value) for d in defs)

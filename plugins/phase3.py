@@ -385,7 +385,7 @@ def _target_log(fn, assigns, use, index) -> str | None:
 
     from hdrfix.cst_match import call_name, call_owner, code_of, find_all, name_of, unparen
 
-    exp_call = index.call(use.exp)
+    exp_call = index.call(use.exp, use.at.stmt)
     prediction = next(
         (a.target for a in assigns if any(c is exp_call for c in find_all(a.value, cst.Call))),
         None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from hdrfix.astmatch import clamp_of
+from hdrfix.astmatch import clamp_of, target_name
 from hdrfix.clampstate import clamp_state
 from hdrfix.logdomain import analyse
 from hdrfix.repo import Repo
@@ -37,7 +37,7 @@ def bounds_per_use(repo: Path, rel: str) -> list[int]:
     counts = []
     for _, use in analyse(pyfile).uses():
         assert use.recon is not None, "every bounded site has a named reconstruction"
-        name = use.recon.targets[0].id  # type: ignore[attr-defined]
+        name = target_name(use.recon)
         fn = pyfile.node(use.ref)
         counts.append(
             sum(

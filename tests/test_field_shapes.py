@@ -535,3 +535,59 @@ def test_an_in_place_rescale_is_followed_to_the_site(tmp_path: Path) -> None:
     assert added(root, before) == [CLAMP.format(t="torch")]
     text = (root / TRAINER).read_text()
     assert text.index("torch.clamp(delta_log") < text.index("delta_log.mul_")
+
+
+def test_a_residual_gathered_over_sub_batches_is_one_site(tmp_path: Path) -> None:
+    """Mode A/B per chunk in a loop, appended, then concatenated: the clamp goes after the
+    concatenation, and phase2 rewrites Mode A inside the loop."""
+    body = """\
+    chunks = []
+    for i in range(pred.shape[0]):
+        if self.log_delta_abs_max > 0.0:
+            delta_log = self.log_delta_alpha * torch.tanh(pred[i:i + 1]) * self.log_delta_abs_max
+        else:
+            delta_log = 0.9 * denom * torch.tanh(pred[i:i + 1])
+        chunks.append(delta_log)
+    delta_log = torch.cat(chunks, dim=0)
+    return torch.exp(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body)
+    (root / "net.py").write_text(
+        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
+    )
+    result = hdrfix("apply", "phase1", "phase2", "--repo", root)
+    assert result.code == 0, result.err
+    text = (root / TRAINER).read_text()
+    assert (
+        text.index("delta_log = torch.cat")
+        < text.index("torch.clamp(delta_log")
+        < text.index("return torch.exp")
+    )
+    assert text.count("torch.clamp(delta_log") == 1
+    assert "delta_log = pred[i:i + 1]\n" in text  # Mode A, rewritten in the loop
+    assert hdrfix("apply", "phase1", "phase2", "--repo", root, "--check").code == 0
+
+
+@pytest.mark.parametrize(
+    ("recon", "bounded"),
+    [
+        (
+            "return torch.exp(log_img + delta_log).clamp(min=0)",
+            "return torch.exp(torch.clamp(log_img + delta_log, max=11.089865684509277))"
+            ".clamp(min=0)",
+        ),
+        (
+            "Ln_hat: torch.Tensor = log_img + delta_log\nreturn torch.exp(Ln_hat)",
+            "Ln_hat = torch.clamp(Ln_hat, max=11.089865684509277)",
+        ),
+    ],
+)
+def test_bound_on_a_chained_exp_and_an_annotated_sum(
+    tmp_path: Path, recon: str, bounded: str
+) -> None:
+    body = "delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n" + recon
+    root = repo_with(tmp_path, body + "\n")
+    result = hdrfix("apply", "bound", "--repo", root)
+    assert result.code == 0, result.err
+    assert bounded in (root / TRAINER).read_text()
+    assert hdrfix("apply", "bound", "--repo", root, "--check").code == 0
