@@ -160,10 +160,11 @@ class _Analyser:
             node = flow.node_of(stmt)
             for expr in own_expressions(stmt):
                 for call, in_lambda in calls_with_lambda(expr):
-                    if call_name(call) != "exp" or len(call.args) != 1:
+                    arg = exp_argument(call) if call_name(call) == "exp" else None
+                    if arg is None:
                         continue
                     if in_lambda:
-                        if sum_of_names(call.args[0]) or isinstance(call.args[0], ast.BinOp):
+                        if isinstance(arg, ast.BinOp):
                             self._unhandled(
                                 call.lineno, ref.qualname, "exp of a sum inside a lambda"
                             )
@@ -172,7 +173,8 @@ class _Analyser:
 
     def _use(self, ref: FunctionRef, flow: Flow, node: Node, call: ast.Call):
         """The uses of one exp call: one per assignment of the sum that reaches it."""
-        arg = call.args[0]
+        arg = exp_argument(call)
+        assert arg is not None
         inline = inline_clamp(arg)
         if inline is not None:
             arg = inline[1]
@@ -530,9 +532,37 @@ def callee(pyfile: PyFile, ref: FunctionRef, value: ast.AST) -> FunctionRef | No
         and ref.class_name
     ):
         return pyfile.function(f"{ref.class_name}.{func.attr}")
+    if isinstance(func, ast.Name) and func.id == "self" and ref.class_name:
+        return pyfile.function(f"{ref.class_name}.forward")  # ``self(...)`` runs forward
     if isinstance(func, ast.Name):
         return pyfile.function(func.id)
     return None
+
+
+#: Methods that hand back their tensor's values in another dtype or device: ``x.float()``.
+CASTS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "contiguous"})
+MODULES = frozenset({"torch", "np", "numpy", "math"})
+
+
+def exp_argument(call: ast.Call) -> ast.expr | None:
+    """What an exp call exponentiates: ``torch.exp(x)`` or ``x.exp()``, looking through a
+    cast of ``x`` (``x.float()``)."""
+    if len(call.args) == 1 and not call.keywords:
+        arg: ast.expr = call.args[0]
+    elif not call.args and isinstance(call.func, ast.Attribute):
+        arg = call.func.value
+        if isinstance(arg, ast.Name) and arg.id in MODULES:
+            return None
+    else:
+        return None
+    while (
+        isinstance(arg, ast.Call)
+        and isinstance(arg.func, ast.Attribute)
+        and arg.func.attr in CASTS
+        and not (isinstance(arg.func.value, ast.Name) and arg.func.value.id in MODULES)
+    ):
+        arg = arg.func.value
+    return arg
 
 
 def returned(flow: Flow, index: int | None) -> Iterator[tuple[ast.Return, ast.expr]]:

@@ -147,11 +147,12 @@ class _BoundSite:
             # (a new line before it would read the residual where a second dispatch chain
             # cannot prove it assigned).
             call = index.call(use.exp, use.at.stmt)
-            arg = call.args[0]
+            # torch.exp(<sum>), or <sum>.exp() where the sum is the receiver
+            inner = call.args[0].value if call.args else call.func.value  # type: ignore[attr-defined]
             bounded = cst.parse_expression(
-                f"{site.torch}.clamp({code_of(unparen(arg.value))}, max={ceiling})"
+                f"{site.torch}.clamp({code_of(unparen(inner))}, max={ceiling})"
             )
-            edits.append((use.ref, FunctionEdit().swap(arg.value, bounded)))
+            edits.append((use.ref, FunctionEdit().swap(inner, bounded)))
         return edits
 
 

@@ -44,6 +44,18 @@ class Phase2(Phase):
         _plan_network(plan, repo, options)
         plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", _ModeASite())
         _stray_mode_a(plan, repo, options)
+        if plan.unhandled and plan.refusal is None:
+            from hdrfix.errors import HdrfixError
+
+            first = plan.unhandled[0]
+            plan.refusal = HdrfixError(
+                f"{first.what}; phase2 would make the network return tanh * scale while this "
+                "code still applies its own tanh and cap, so training and validation would "
+                "compute different things",
+                first.path,
+                first.line,
+                hint="rewrite it as `delta_log = residual_pred_log * scale` by hand, then rerun",
+            )
         if plan.not_patched and any(not i.done for i in plan.items):
             from hdrfix.errors import HdrfixError
 
@@ -166,7 +178,12 @@ class _ModeASite:
         from hdrfix.sitepatch import Unhandled
 
         found = _mode_a(pyfile, site)
-        assert found is not None
+        if found is None:
+            raise Unhandled(
+                "Mode A reads the cap but not as tanh(prediction) * cap (a method chain, or "
+                "the tanh applied where the prediction is made); write "
+                "`delta_log = residual_pred_log * scale` by hand"
+            )
         value, tanh, is_cap = found
         if not tanh.args:
             raise Unhandled("Mode A's tanh has no argument to keep")
@@ -195,15 +212,42 @@ def _is_number(node) -> bool:
 
 
 def _has_mode_a(pyfile, site) -> bool:
-    """Whether a root is still Mode A (a tanh beside a cap), read from ``ast``: cheap, for
-    ``status`` and ``--check``; :func:`_mode_a` finds the same root in libcst to edit it."""
+    """Whether a root still holds Mode A, read from ``ast``: cheap, for ``status`` and
+    ``--check``; :func:`_mode_a` finds the same root in libcst to edit it.
+
+    Mode A is a tanh times the cap; a root that reads the cap in any other form (a method
+    chain, the tanh applied where the prediction is made) counts too: it is not migrated,
+    and ``edit`` says why it cannot do it.
+    """
     from hdrfix.astmatch import assigned_value
 
     fn = pyfile.node(site.ref)
+    for root in site.roots:
+        value = assigned_value(root, site.residual)
+        if value is None:
+            continue
+        if any(_is_mode_a(fn, v) or _reads_cap(fn, v) for v in _branches(value)):
+            return True
+    return False
+
+
+def _branches(value):
+    """The values an expression can take: both arms of ``a if c else b``, else itself."""
+    import ast
+
+    if isinstance(value, ast.IfExp):
+        return [*_branches(value.body), *_branches(value.orelse)]
+    return [value]
+
+
+def _reads_cap(fn, value) -> bool:
+    import ast
+
+    cap_locals = _cap_locals(fn)
     return any(
-        _is_mode_a(fn, value)
-        for root in site.roots
-        if (value := assigned_value(root, site.residual)) is not None
+        (isinstance(n, ast.Attribute) and n.attr in CAP_ATTRS)
+        or (isinstance(n, ast.Name) and n.id in cap_locals)
+        for n in ast.walk(value)
     )
 
 
@@ -303,12 +347,23 @@ def _mode_a(pyfile, site):
     for root in site.roots:
         if assigned_value(root, site.residual) is None:
             continue
-        value = index.value(root)
-        factors = product_factors(value)
-        tanh = next((f for f in factors if call_name(f) == "tanh"), None)
-        if tanh is not None and any(is_cap(f) for f in factors if f is not tanh):
-            return value, tanh, is_cap
+        for value in _cst_branches(index.value(root)):
+            factors = product_factors(value)
+            tanh = next((f for f in factors if call_name(f) == "tanh"), None)
+            if tanh is not None and any(is_cap(f) for f in factors if f is not tanh):
+                return value, tanh, is_cap
     return None
+
+
+def _cst_branches(value):
+    import libcst as cst
+
+    from hdrfix.cst_match import unparen
+
+    bare = unparen(value)  # a new node: only for the test, the edit swaps the original
+    if isinstance(bare, cst.IfExp):
+        return [*_cst_branches(bare.body), *_cst_branches(bare.orelse)]
+    return [value]
 
 
 def _cap_test(fn: cst.FunctionDef) -> Callable[[cst.BaseExpression], bool]:

@@ -54,6 +54,11 @@ def plan_json(root: Path, phase: str = "phase1") -> dict:
     return next(p for p in json.loads(result.out)["phases"] if p["phase"] == phase)
 
 
+def status_of(root: Path, phase: str) -> dict:
+    result = hdrfix("status", "--repo", root, "--format", "json")
+    return next(p for p in json.loads(result.out)["phases"] if p["phase"] == phase)
+
+
 def test_two_dispatch_chains_clamp_inside_the_log_arm(tmp_path: Path) -> None:
     root = repo_with(
         tmp_path,
@@ -450,10 +455,13 @@ def test_phase2_lists_a_mode_a_that_reaches_no_reconstruction(tmp_path: Path) ->
     network = FRAMEWORK / "src/npu/networks/patch/patch_network.py"
     (root / "net.py").write_text(network.read_text())
     assert phase1(root).code == 0
-    phase = plan_json(root, "phase2")
+    phase = status_of(root, "phase2")
     assert any("Trainer.stats: Mode A that reaches no" in i["what"] for i in phase["not_handled"])
-    assert hdrfix("apply", "phase2", "--repo", root).code == 0
-    assert hdrfix("apply", "phase2", "--repo", root, "--check").code == 1
+    before = snapshot(root)
+    result = hdrfix("apply", "phase2", "--repo", root)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert f"{TRAINER}:" in result.err and "training and validation" in result.err
+    assert snapshot(root) == before
 
 
 @pytest.mark.parametrize(
@@ -500,8 +508,9 @@ def test_phase2_refuses_a_number_beside_the_tanh(tmp_path: Path) -> None:
         (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
     )
     assert phase1(root).code == 0
-    phase = plan_json(root, "phase2")
+    phase = status_of(root, "phase2")
     assert any("number factor beside the tanh" in i["what"] for i in phase["not_handled"]), phase
+    assert hdrfix("apply", "phase2", "--repo", root).code == 2
 
 
 @pytest.mark.parametrize(
@@ -591,3 +600,100 @@ def test_bound_on_a_chained_exp_and_an_annotated_sum(
     assert result.code == 0, result.err
     assert bounded in (root / TRAINER).read_text()
     assert hdrfix("apply", "bound", "--repo", root, "--check").code == 0
+
+
+def _with_network(root: Path) -> Path:
+    (root / "net.py").write_text(
+        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
+    )
+    return root
+
+
+def test_phase2_rewrites_mode_a_inside_a_conditional_expression(tmp_path: Path) -> None:
+    body = """\
+    delta_log = (
+        self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+        if self.log_delta_abs_max > 0.0
+        else 0.9 * denom * torch.tanh(pred)
+    )
+    return torch.exp(log_img + delta_log)
+"""
+    root = _with_network(repo_with(tmp_path, body))
+    assert hdrfix("apply", "phase1", "phase2", "--repo", root).code == 0
+    text = (root / TRAINER).read_text()
+    assert "            pred\n            if self.log_delta_abs_max > 0.0" in text
+    assert "else 0.9 * denom * torch.tanh(pred)" in text
+    assert hdrfix("apply", "phase1", "phase2", "--repo", root, "--check").code == 0
+
+
+@pytest.mark.parametrize(
+    "head_change",
+    [
+        ("torch.tanh(pred) * self.log_delta_abs_max", "pred.tanh().mul(self.log_delta_abs_max)"),
+        ("pred = self.patch_network(log_img)", "pred = torch.tanh(self.patch_network(log_img))"),
+    ],
+)
+def test_phase2_refuses_mode_a_it_cannot_rewrite(tmp_path: Path, head_change) -> None:
+    """A method chain, or the tanh applied where the prediction is made: rewriting the network
+    would apply tanh twice there, so phase2 stops, naming the line."""
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    return torch.exp(log_img + delta_log)
+"""
+    root = _with_network(repo_with(tmp_path, body))
+    text = (root / TRAINER).read_text()
+    old, new = head_change
+    text = text.replace(old, new)
+    if "torch.tanh(self.patch_network" in text:
+        text = text.replace(
+            "torch.tanh(pred) * self.log_delta_abs_max", "pred * self.log_delta_abs_max"
+        )
+    (root / TRAINER).write_text(text)
+    assert phase1(root).code == 0
+    before = snapshot(root)
+    result = hdrfix("apply", "phase2", "--repo", root)
+    assert result.code == 2, result.err
+    assert f"{TRAINER}:10:" in result.err and "by hand" in result.err
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "Ln_hat = log_img + delta_log\nreturn Ln_hat.exp()",
+        "Ln_hat = log_img + delta_log\nreturn torch.exp(Ln_hat.float())",
+    ],
+)
+def test_exp_as_a_method_and_through_a_cast(tmp_path: Path, use: str) -> None:
+    body = "delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n" + use
+    root = repo_with(tmp_path, body + "\n")
+    for phases in (["phase1"], ["bound"]):
+        assert hdrfix("apply", *phases, "--repo", root).code == 0
+    text = (root / TRAINER).read_text()
+    assert text.count("torch.clamp(delta_log") == 1 and text.count("torch.clamp(Ln_hat") == 1
+
+
+FORWARD = """\
+import torch
+
+
+class Trainer:
+    def forward(self, x):
+        log_img = torch.log(x + 1e-6)
+        pred = self.patch_network(log_img)
+        delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+        return delta_log, log_img
+
+    def training_step(self, batch, batch_idx):
+        delta_log, log_img = self(batch)
+        return torch.exp(log_img + delta_log)
+"""
+
+
+def test_a_residual_computed_in_forward_and_reached_through_self_call(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, "", head=FORWARD)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    text = (root / TRAINER).read_text()
+    assert text.index("torch.clamp(delta_log") < text.index("return delta_log, log_img")
