@@ -123,6 +123,19 @@ class PyFile:
     def replace(self, ref: FunctionRef, node: libcst.FunctionDef) -> None:
         self._edited[ref.qualname] = node
 
+    def reparsed(self, edits: dict[str, libcst.FunctionDef]) -> PyFile:
+        """The file as it would read with ``edits`` (qualname -> function) on top of this
+        run's, indexed anew; this file is left as it is."""
+        import dataclasses
+
+        saved = dict(self._edited)
+        try:
+            self._edited.update(edits)
+            text = self.text()
+        finally:
+            self._edited = saved
+        return PyFile.parse(dataclasses.replace(self.source, text=text))
+
     @property
     def edited(self) -> bool:
         return bool(self._edited)

@@ -100,12 +100,9 @@ class Repo:
 
     def restage(self, rel: str) -> None:
         """Index an edited Python file anew, so the next phase analyses the code as it now is."""
-        import dataclasses
-
         current = self._py[rel]
         if current.edited:
-            source = dataclasses.replace(self.source(rel), text=current.text())
-            self._py[rel] = PyFile.parse(source)
+            self._py[rel] = current.reparsed({})
 
     def text(self, rel: str) -> str:
         """The current text: as edited by earlier phases of this run, else as on disk."""

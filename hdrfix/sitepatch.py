@@ -119,15 +119,8 @@ def _place(patcher: SitePatcher, site: Site) -> tuple[int, str]:
 def _verify(plan, rel, pyfile, new_fns, todo, patcher) -> None:
     """Each edited site must read as done once the edit is made; otherwise it is refused."""
     from hdrfix.logdomain import analyse
-    from hdrfix.pyfile import PyFile
 
-    after = PyFile(pyfile.source, pyfile.tree, pyfile.functions, pyfile.classes)
-    after._cst = dict(pyfile._cst)
-    for ref, fn in new_fns.values():
-        after.replace(ref, fn)
-    import dataclasses
-
-    edited = PyFile.parse(dataclasses.replace(pyfile.source, text=after.text()))
+    edited = pyfile.reparsed({q: fn for q, (_, fn) in new_fns.items()})
     analysis = analyse(edited)
     for site, _ in todo:
         match = next(
