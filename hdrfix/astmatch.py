@@ -43,6 +43,7 @@ def call_owner(node: ast.Call) -> str | None:
 
 
 def sum_of_names(node: ast.AST | None) -> tuple[str, str] | None:
+    """``(a, b)`` for ``a + b`` and ``a.add(b)``."""
     if (
         isinstance(node, ast.BinOp)
         and isinstance(node.op, ast.Add)
@@ -50,6 +51,16 @@ def sum_of_names(node: ast.AST | None) -> tuple[str, str] | None:
         and isinstance(node.right, ast.Name)
     ):
         return node.left.id, node.right.id
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "add"
+        and isinstance(node.func.value, ast.Name)
+        and len(node.args) == 1
+        and not node.keywords
+        and isinstance(node.args[0], ast.Name)
+    ):
+        return node.func.value.id, node.args[0].id
     return None
 
 

@@ -116,6 +116,7 @@ def analyse(pyfile: PyFile) -> Analysis:
 class _Trace:
     roots: list[tuple[FunctionRef, ast.stmt]] = field(default_factory=list)
     prediction: bool = False
+    returned_expression: bool = False  # a helper returns the residual as an expression
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # line, qualname, why
 
 
@@ -148,6 +149,7 @@ class _Analyser:
         sites = sorted(groups.values(), key=lambda s: (s.ref.line, s.line))
         for site in sites:
             self._twice(site)
+        self._strays(sites)
         return Analysis(sites, _dedupe(self.unhandled), self.flows)
 
     def _unhandled(self, line: int, qualname: str, why: str) -> None:
@@ -331,7 +333,12 @@ class _Analyser:
         if value is not None:
             callee = self._callee(ref, value)
             if callee is not None:
-                self._merge(result, self._through_returns(callee, None, seen))
+                returned = self._through_returns(callee, None, seen)
+                if returned.returned_expression and not returned.roots:
+                    # ``return alpha * tanh(r) * cap``: the call's result is the residual, so
+                    # the caller's assignment is where it is computed
+                    returned.roots.append((ref, stmt))
+                self._merge(result, returned)
                 return
             if self._predicted(ref, flow, d, value, set()):
                 result.roots.append((ref, stmt))
@@ -377,13 +384,7 @@ class _Analyser:
                 self._merge(result, self._trace(callee, flow, value.id, node, seen))
             elif self._predicted(callee, flow, node, value, set()):
                 result.prediction = True
-                result.problems.append(
-                    (
-                        stmt.lineno,
-                        callee.qualname,
-                        "the residual is computed inside a return statement",
-                    )
-                )
+                result.returned_expression = True
         return result
 
     def _callers(self, ref: FunctionRef, param: str) -> list[tuple[FunctionRef, Node, ast.AST]]:
@@ -462,6 +463,45 @@ class _Analyser:
             site.anchor = common_anchor(flow, site.roots)
         if use not in site.uses:
             site.uses.append(use)
+
+    def _strays(self, sites: list[Site]) -> None:
+        """A residual computed from the network (a tanh of its output) that no site accounts
+        for, in a function that exponentiates it or has no site at all: hdrfix cannot follow
+        it to its reconstruction (``log_img.mul(...)``, a product of exps, a nested function),
+        so it is listed rather than left unclamped without a word."""
+        roots = {id(r) for s in sites for r in s.roots}
+        with_sites = {s.ref.qualname for s in sites} | {
+            u.ref.qualname for s in sites for u in s.uses
+        }
+        for ref in self.pyfile.functions:
+            segment = self.pyfile.segment(ref)
+            if "exp(" not in segment or "tanh(" not in segment:
+                continue
+            fn = self.pyfile.node(ref)
+            exponentiated = {
+                n.id
+                for call in ast.walk(fn)
+                if isinstance(call, ast.Call) and call_name(call) == "exp"
+                for n in ast.walk(call)
+                if isinstance(n, ast.Name)
+            }
+            flow = self.flow(ref)
+            for stmt in flow.statements():
+                name = target_name(stmt)
+                value = assigned_value(stmt, name) if name else None
+                if value is None or id(stmt) in roots or name in loads(value):
+                    continue
+                if not any(call_name(c) == "tanh" for c in ast.walk(value)):
+                    continue
+                if name not in exponentiated and ref.qualname in with_sites:
+                    continue
+                if self._predicted(ref, flow, flow.node_of(stmt), value, set()):
+                    self._unhandled(
+                        stmt.lineno,
+                        ref.qualname,
+                        f"{name} is computed from the network's output but reaches no "
+                        f"exp(<log image> + {name}) hdrfix can follow; clamp it by hand",
+                    )
 
     def _twice(self, site: Site) -> None:
         """A prediction assigned to the residual that no use sees: assigned twice on a path."""

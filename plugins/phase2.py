@@ -370,19 +370,23 @@ def _cap_test(fn: cst.FunctionDef) -> Callable[[cst.BaseExpression], bool]:
     """Whether a factor of Mode A is part of its cap (see :class:`_ModeASite`)."""
     import libcst as cst
 
-    from hdrfix.cst_match import assignments, attr_of_self, find_all, name_of, string_value
+    from hdrfix.cst_match import assignments, find_all, name_of, string_value, unparen
 
     cap_keys = CAP_ATTRS
 
     def reads_cap(value: cst.CSTNode) -> bool:
-        attrs = (attr_of_self(a) for a in find_all(value, cst.Attribute))
+        attrs = (
+            a.attr.value for a in find_all(value, cst.Attribute) if isinstance(a, cst.Attribute)
+        )
         strings = (string_value(s) for s in find_all(value, cst.SimpleString))
         return any(a in cap_keys for a in attrs) or any(v in cap_keys for v in strings)
 
     cap_locals = {a.target for a in assignments(fn.body) if reads_cap(a.value)}
 
     def is_cap(factor: cst.BaseExpression) -> bool:
-        ident = attr_of_self(factor) or name_of(factor) or ""
+        bare = unparen(factor)
+        # ``self.log_delta_alpha`` and ``self.cfg.log_delta_alpha`` alike: the last name
+        ident = bare.attr.value if isinstance(bare, cst.Attribute) else name_of(factor) or ""
         return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
 
     return is_cap

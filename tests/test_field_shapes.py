@@ -697,3 +697,66 @@ def test_a_residual_computed_in_forward_and_reached_through_self_call(tmp_path: 
     assert added(root, before) == [CLAMP.format(t="torch")]
     text = (root / TRAINER).read_text()
     assert text.index("torch.clamp(delta_log") < text.index("return delta_log, log_img")
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "return torch.exp(log_img) * torch.exp(delta_log)",
+        "def to_linear(a, r):\n    return torch.exp(a + r)\nreturn to_linear(log_img, delta_log)",
+    ],
+)
+def test_a_residual_hdrfix_cannot_follow_to_its_exp_is_listed(tmp_path: Path, use: str) -> None:
+    """A product of exps, a reconstruction in a nested function: never left unclamped silently."""
+    body = "delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n" + use
+    root = repo_with(tmp_path, body + "\n")
+    for phase in ("phase1", "bound"):
+        result = hdrfix("apply", phase, "--repo", root, "--dry-run", "--format", "json")
+        plan = next(p for p in json.loads(result.out)["phases"] if p["phase"] == phase)
+        assert any(
+            "reaches no exp(<log image> + delta_log)" in i["what"] for i in plan["not_handled"]
+        )
+    assert phase1(root).code == 0
+    assert phase1(root, "--check").code == 1
+
+
+def test_log_img_add_delta_log_is_a_reconstruction(tmp_path: Path) -> None:
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    Ln_hat = log_img.add(delta_log)
+    return torch.exp(Ln_hat)
+"""
+    root = repo_with(tmp_path, body)
+    assert hdrfix("apply", "phase1", "bound", "--repo", root).code == 0
+    text = (root / TRAINER).read_text()
+    assert text.count("torch.clamp(delta_log") == 1 and text.count("torch.clamp(Ln_hat") == 1
+    assert hdrfix("apply", "phase1", "bound", "--repo", root, "--check").code == 0
+
+
+STATIC = """\
+import torch
+
+
+class Trainer:
+    @staticmethod
+    def _mode_a(r, alpha, abs_max):
+        return alpha * torch.tanh(r) * abs_max
+
+    def training_step(self, batch, batch_idx):
+        log_img = torch.log(batch + 1e-6)
+        pred = self.patch_network(log_img)
+        delta_log = self._mode_a(pred, self.log_delta_alpha, self.log_delta_abs_max)
+        return torch.exp(log_img + delta_log)
+"""
+
+
+def test_a_helper_returning_the_residual_as_an_expression_is_clamped_in_the_caller(
+    tmp_path: Path,
+) -> None:
+    root = repo_with(tmp_path, "", head=STATIC)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    text = (root / TRAINER).read_text()
+    assert text.index("delta_log = self._mode_a") < text.index("torch.clamp(delta_log")
+    assert phase1(root, "--check").code == 0
