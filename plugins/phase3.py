@@ -133,36 +133,42 @@ class Phase3(Phase):
 
         rel = framework_file(repo, options)
         pyfile = repo.python(rel)
-        ref = _training_step(repo, rel)
-        init_ref = pyfile.function(f"{ref.class_name}.__init__")
-        settings = find_settings(pyfile.cst(init_ref)) if init_ref else None
-        if init_ref is None or settings is None:
-            raise HdrfixError(
-                f"{ref.qualname}: its class's __init__ does not read "
-                "log_delta_abs_max from a settings mapping",
-                rel,
-                ref.line,
-                hint="phase3 adds its two settings next to that read",
-            )
-        assert ref.class_name is not None
-        plan_reads(
-            plan,
-            repo,
-            rel,
-            ref.class_name,
-            [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)],
-        )
-        weights = {
-            SUPERVISION_WEIGHT_KEY,
-            attr_reading(pyfile.cst(init_ref), SUPERVISION_WEIGHT_KEY),
-        }
-        enable = attr_reading(pyfile.cst(init_ref), SUPERVISION_ENABLE_KEY)
-        _plan_term(plan, rel, pyfile, ref, settings.quote, weights, enable)
+        read_by: set[str] = set()
+        for ref in _training_steps(repo, rel):
+            assert ref.class_name is not None
+            init_ref = _init_of(pyfile, ref.class_name)
+            settings = find_settings(pyfile.cst(init_ref)) if init_ref else None
+            if init_ref is None or settings is None:
+                raise HdrfixError(
+                    f"{ref.qualname}: its class's __init__ does not read "
+                    "log_delta_abs_max from a settings mapping",
+                    rel,
+                    ref.line,
+                    hint="phase3 adds its two settings next to that read",
+                )
+            owner = init_ref.class_name
+            assert owner is not None
+            if owner not in read_by:  # a subclass shares its base's __init__
+                read_by.add(owner)
+                plan_reads(
+                    plan,
+                    repo,
+                    rel,
+                    owner,
+                    [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)],
+                )
+            weights = {
+                SUPERVISION_WEIGHT_KEY,
+                attr_reading(pyfile.cst(init_ref), SUPERVISION_WEIGHT_KEY),
+            }
+            enable = attr_reading(pyfile.cst(init_ref), SUPERVISION_ENABLE_KEY)
+            _plan_term(plan, rel, pyfile, ref, settings.quote, weights, enable)
         return plan
 
 
-def _training_step(repo: Repo, rel: str) -> FunctionRef:
-    """The framework's ``training_step`` method (the one reaching a log-domain site if several)."""
+def _training_steps(repo: Repo, rel: str) -> list[FunctionRef]:
+    """The framework's ``training_step`` methods (those reaching a log-domain site if several:
+    a base trainer and a subclass overriding the step each get the term)."""
     from hdrfix.errors import HdrfixError
     from hdrfix.logdomain import analyse
 
@@ -171,14 +177,29 @@ def _training_step(repo: Repo, rel: str) -> FunctionRef:
     if len(steps) > 1:
         using = {u.ref.qualname for _, u in analyse(pyfile).uses()}
         steps = [ref for ref in steps if ref.qualname in using]
-    if len(steps) != 1:
+    if not steps:
         raise HdrfixError(
-            "expected one training_step method with a log-domain reconstruction, "
-            f"found {len(steps)}",
+            "found no training_step method with a log-domain reconstruction",
             rel,
             hint="point at the trainer with --framework",
         )
-    return steps[0]
+    return steps
+
+
+def _init_of(pyfile: PyFile, class_name: str, seen: frozenset[str] = frozenset()):
+    """The ``__init__`` a class of the file runs: its own, or a base's defined in the file."""
+    import ast
+
+    own = pyfile.function(f"{class_name}.__init__")
+    if own is not None or class_name in seen:
+        return own
+    node = pyfile.classes.get(class_name)
+    for base in node.bases if node is not None else []:
+        if isinstance(base, ast.Name) and base.id in pyfile.classes:
+            found = _init_of(pyfile, base.id, seen | {class_name})
+            if found is not None:
+                return found
+    return None
 
 
 def _plan_term(

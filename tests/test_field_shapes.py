@@ -760,3 +760,25 @@ def test_a_helper_returning_the_residual_as_an_expression_is_clamped_in_the_call
     text = (root / TRAINER).read_text()
     assert text.index("delta_log = self._mode_a") < text.index("torch.clamp(delta_log")
     assert phase1(root, "--check").code == 0
+
+
+def test_phase3_adds_its_term_to_a_subclass_overriding_training_step(tmp_path: Path) -> None:
+    """A base trainer and a subclass overriding training_step (sharing the base's __init__):
+    both steps get the term, and the settings are read once, in the base's __init__."""
+    from conftest import copy_tree
+
+    root = copy_tree(FRAMEWORK, tmp_path / "fw")
+    path = root / "train/patch_training_framework.py"
+    text = path.read_text()
+    tree = ast.parse(text)
+    base = next(n for n in tree.body if isinstance(n, ast.ClassDef) and "Trainer" in n.name)
+    step = next(n for n in base.body if getattr(n, "name", "") == "training_step")
+    method = "".join(text.splitlines(keepends=True)[step.lineno - 1 : step.end_lineno])
+    path.write_text(text + f"\n\nclass SubTrainer({base.name}):\n" + method)
+    include = ("--include", "src/npu/networks/patch_inpainting.py")
+    result = hdrfix("apply", "phase1", "phase3", "--repo", root, *include)
+    assert result.code == 0, result.err
+    patched = path.read_text()
+    assert patched.count("self.residual_distribution_weight * dist_loss") == 2
+    assert patched.count("self.residual_distribution_weight = float(") == 1
+    assert hdrfix("apply", "phase1", "phase3", "--repo", root, *include, "--check").code == 0
