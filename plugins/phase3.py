@@ -239,11 +239,14 @@ def _plan_term(
     analysis = analyse(pyfile)
     uses = [(site, use) for site, use in analysis.uses() if use.ref.qualname == ref.qualname]
     if not uses:
+        using = sorted({u.ref.name for _, u in analysis.uses()})
+        where = f" (the reconstruction is in {', '.join(using)})" if using else ""
         raise HdrfixError(
-            f"{ref.qualname} reaches no log-domain reconstruction (exp of log image + residual)",
+            f"{ref.qualname} has no log-domain reconstruction of its own{where}, so the "
+            "residual is not in scope where its loss is made",
             rel,
             ref.line,
-            hint="add the residual-distribution term by hand where delta_log is in scope",
+            hint="add the residual-distribution term by hand where delta_log and the loss meet",
         )
     site, use = uses[0]
     if site.torch is None:

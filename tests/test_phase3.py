@@ -224,7 +224,8 @@ def test_residual_computed_in_a_helper_is_refused(variant) -> None:
     before = snapshot(repo)
     result = hdrfix("apply", "phase3", "--repo", repo)
     assert result.code == 2
-    assert "training_step reaches no log-domain reconstruction" in result.err
+    assert "training_step has no log-domain reconstruction of its own" in result.err
+    assert "(the reconstruction is in _log_domain_forward)" in result.err
     assert snapshot(repo) == before
     assert states(repo)["phase3"].startswith("error: ")
 
