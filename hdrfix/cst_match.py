@@ -71,10 +71,6 @@ def names_in(node: cst.CSTNode) -> set[str]:
     return {n.value for n in find_all(node, cst.Name) if isinstance(n, cst.Name)}
 
 
-def calls_in(node: cst.CSTNode) -> set[str]:
-    return {name for c in find_all(node, cst.Call) if (name := call_name(c))}
-
-
 def product_factors(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     """``a * (b * c) * d`` -> ``[a, b, c, d]``: the factors of a product, parentheses ignored."""
     node = unparen(node)
@@ -266,10 +262,3 @@ def as_factor(node: cst.BaseExpression) -> cst.BaseExpression:
     ):
         return node
     return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-
-
-def holding_place(a: Assignment) -> Place:
-    """Where statements can go after ``a``: its own line, or the one-line ``if`` holding it."""
-    if len(a.chain) > 1 and not isinstance(a.chain[-1].stmt, cst.SimpleStatementLine):
-        return a.chain[-2]
-    return a.chain[-1]
