@@ -134,7 +134,7 @@ class _Analyser:
     def run(self) -> Analysis:
         groups: dict[tuple[str, str], Site] = {}
         for ref in self.pyfile.functions:
-            if "exp(" not in self.pyfile.segment(ref):
+            if not _exponentiates(self.pyfile.segment(ref)):
                 continue
             for use, trace in self._uses(ref):
                 for line, qualname, why in trace.problems:
@@ -162,7 +162,7 @@ class _Analyser:
             node = flow.node_of(stmt)
             for expr in own_expressions(stmt):
                 for call, in_lambda in calls_with_lambda(expr):
-                    arg = exp_argument(call) if call_name(call) == "exp" else None
+                    arg = exp_argument(call) if call_name(call) in EXP_CALLS else None
                     if arg is None:
                         continue
                     if in_lambda:
@@ -475,13 +475,13 @@ class _Analyser:
         }
         for ref in self.pyfile.functions:
             segment = self.pyfile.segment(ref)
-            if "exp(" not in segment or "tanh(" not in segment:
+            if not _exponentiates(segment) or "tanh(" not in segment:
                 continue
             fn = self.pyfile.node(ref)
             exponentiated = {
                 n.id
                 for call in ast.walk(fn)
-                if isinstance(call, ast.Call) and call_name(call) == "exp"
+                if isinstance(call, ast.Call) and call_name(call) in EXP_CALLS
                 for n in ast.walk(call)
                 if isinstance(n, ast.Name)
             }
@@ -579,6 +579,8 @@ def callee(pyfile: PyFile, ref: FunctionRef, value: ast.AST) -> FunctionRef | No
     return None
 
 
+#: Back from the log domain: ``exp``, and ``expm1`` where the log image was taken with ``log1p``.
+EXP_CALLS = frozenset({"exp", "expm1"})
 #: Methods that hand back their tensor's values in another dtype or device: ``x.float()``.
 CASTS = frozenset({"float", "double", "half", "bfloat16", "to", "type", "contiguous"})
 MODULES = frozenset({"torch", "np", "numpy", "math"})
@@ -617,6 +619,10 @@ def returned(flow: Flow, index: int | None) -> Iterator[tuple[ast.Return, ast.ex
                 continue
             value = value.elts[index]
         yield stmt, value
+
+
+def _exponentiates(text: str) -> bool:
+    return "exp(" in text or "expm1(" in text
 
 
 def index_in(target: ast.Tuple | ast.List, name: str) -> int | None:

@@ -71,8 +71,11 @@ class Repo:
     def exists(self, rel: str) -> bool:
         return (self.root / rel).exists()
 
-    def candidates(self, suffixes: tuple[str, ...], *needles: bytes) -> list[str]:
-        """Files whose bytes contain every needle: a cheap filter before any parse."""
+    def candidates(
+        self, suffixes: tuple[str, ...], *needles: bytes | tuple[bytes, ...]
+    ) -> list[str]:
+        """Files whose bytes contain every needle (a tuple: one of its needles): a cheap filter
+        before any parse."""
         found = []
         for rel in self.files(suffixes):
             if rel in self._sources:
@@ -82,8 +85,10 @@ class Repo:
                     raw = (self.root / rel).read_bytes()
                 except OSError:
                     # An unreadable file is reported if it turns out to be a target.
-                    raw = b"".join(needles)
-            if all(n in raw for n in needles):
+                    raw = b"".join(n if isinstance(n, bytes) else n[0] for n in needles)
+            if all(
+                (n in raw) if isinstance(n, bytes) else any(m in raw for m in n) for n in needles
+            ):
                 found.append(rel)
         return found
 

@@ -22,6 +22,7 @@ DEFAULT_FRAMEWORK = "train/patch_training_framework.py"
 SECTION = "normalization"
 CONFIG_MARKER = "log_delta_abs_max"
 YAML_SUFFIXES = (".yaml", ".yml")
+EXP_NEEDLES = (b"exp(", b"expm1(")  # log-domain code exponentiates
 
 
 def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
@@ -63,7 +64,7 @@ def framework_file(repo: Repo, options: Mapping[str, Any]) -> str:
         return DEFAULT_FRAMEWORK
     found = [
         rel
-        for rel in repo.candidates((".py",), b"training_step", b"exp(")
+        for rel in repo.candidates((".py",), b"training_step", EXP_NEEDLES)
         if _is_trainer(repo.python(rel)) and sites_in(repo, rel)
     ]
     if len(found) == 1:
@@ -107,7 +108,7 @@ def site_files(repo: Repo, options: Mapping[str, Any]) -> SiteFiles:
         )
     others = [
         rel
-        for rel in repo.candidates((".py",), b"exp(", b"log(")
+        for rel in repo.candidates((".py",), EXP_NEEDLES, (b"log(", b"log1p("))
         if rel not in patched and rel not in excluded and sites_in(repo, rel)
     ]
     return SiteFiles(patched, others)

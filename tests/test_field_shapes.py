@@ -782,3 +782,17 @@ def test_phase3_adds_its_term_to_a_subclass_overriding_training_step(tmp_path: P
     assert patched.count("self.residual_distribution_weight * dist_loss") == 2
     assert patched.count("self.residual_distribution_weight = float(") == 1
     assert hdrfix("apply", "phase1", "phase3", "--repo", root, *include, "--check").code == 0
+
+
+def test_log1p_and_expm1_are_a_log_domain_pair(tmp_path: Path) -> None:
+    head = HEAD.replace("torch.log(torch.clamp(batch, min=0) + eps)", "torch.log1p(batch)")
+    body = """\
+    delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+    return torch.expm1(log_img + delta_log)
+"""
+    root = repo_with(tmp_path, body, head=head)
+    before = (root / TRAINER).read_text()
+    assert phase1(root).code == 0
+    assert added(root, before) == [CLAMP.format(t="torch")]
+    assert hdrfix("apply", "bound", "--repo", root).code == 0
+    assert "torch.expm1(torch.clamp(log_img + delta_log, max=" in (root / TRAINER).read_text()
