@@ -16,6 +16,7 @@ from hdrfix.assigned import violations
 CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
 TRAINER = "train/patch_training_framework.py"
 CLAMP = "delta_log = {t}.clamp(delta_log, min=-8.0, max=8.0)"
+MODE_A = "delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n"
 
 HEAD = """\
 import torch
@@ -52,6 +53,14 @@ def plan_json(root: Path, phase: str = "phase1") -> dict:
     result = hdrfix("apply", phase, "--repo", root, "--dry-run", "--format", "json")
     assert result.code == 0, result.err
     return next(p for p in json.loads(result.out)["phases"] if p["phase"] == phase)
+
+
+def _with_network(root: Path) -> Path:
+    """phase2 edits the network too: the fixture's, beside the small trainer."""
+    (root / "net.py").write_text(
+        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
+    )
+    return root
 
 
 def status_of(root: Path, phase: str) -> dict:
@@ -452,8 +461,7 @@ def test_phase2_lists_a_mode_a_that_reaches_no_reconstruction(tmp_path: Path) ->
     )
     root = repo_with(tmp_path, body)
     (root / TRAINER).write_text((root / TRAINER).read_text() + stats)
-    network = FRAMEWORK / "src/npu/networks/patch/patch_network.py"
-    (root / "net.py").write_text(network.read_text())
+    _with_network(root)
     assert phase1(root).code == 0
     phase = status_of(root, "phase2")
     assert any("Trainer.stats: Mode A that reaches no" in i["what"] for i in phase["not_handled"])
@@ -488,8 +496,7 @@ def test_phase2_keeps_every_factor_but_alpha_tanh_and_the_cap(
     return torch.exp(log_img + delta_log)
 """
     root = repo_with(tmp_path, body)
-    network = FRAMEWORK / "src/npu/networks/patch/patch_network.py"
-    (root / "net.py").write_text(network.read_text())
+    _with_network(root)
     result = hdrfix("apply", "phase1", "phase2", "--repo", root)
     assert result.code == 0, result.err
     text = (root / TRAINER).read_text()
@@ -594,19 +601,12 @@ def test_a_residual_gathered_over_sub_batches_is_one_site(tmp_path: Path) -> Non
 def test_bound_on_a_chained_exp_and_an_annotated_sum(
     tmp_path: Path, recon: str, bounded: str
 ) -> None:
-    body = "delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n" + recon
+    body = MODE_A + recon
     root = repo_with(tmp_path, body + "\n")
     result = hdrfix("apply", "bound", "--repo", root)
     assert result.code == 0, result.err
     assert bounded in (root / TRAINER).read_text()
     assert hdrfix("apply", "bound", "--repo", root, "--check").code == 0
-
-
-def _with_network(root: Path) -> Path:
-    (root / "net.py").write_text(
-        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
-    )
-    return root
 
 
 def test_phase2_rewrites_mode_a_inside_a_conditional_expression(tmp_path: Path) -> None:
@@ -665,7 +665,7 @@ def test_phase2_refuses_mode_a_it_cannot_rewrite(tmp_path: Path, head_change) ->
     ],
 )
 def test_exp_as_a_method_and_through_a_cast(tmp_path: Path, use: str) -> None:
-    body = "delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n" + use
+    body = MODE_A + use
     root = repo_with(tmp_path, body + "\n")
     for phases in (["phase1"], ["bound"]):
         assert hdrfix("apply", *phases, "--repo", root).code == 0
@@ -708,7 +708,7 @@ def test_a_residual_computed_in_forward_and_reached_through_self_call(tmp_path: 
 )
 def test_a_residual_hdrfix_cannot_follow_to_its_exp_is_listed(tmp_path: Path, use: str) -> None:
     """A product of exps, a reconstruction in a nested function: never left unclamped silently."""
-    body = "delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max\n" + use
+    body = MODE_A + use
     root = repo_with(tmp_path, body + "\n")
     for phase in ("phase1", "bound"):
         result = hdrfix("apply", phase, "--repo", root, "--dry-run", "--format", "json")
