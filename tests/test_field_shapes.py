@@ -510,10 +510,7 @@ def test_phase2_refuses_a_number_beside_the_tanh(tmp_path: Path) -> None:
     delta_log = 1.2 * torch.tanh(pred) * self.log_delta_abs_max
     return torch.exp(log_img + delta_log)
 """
-    root = repo_with(tmp_path, body)
-    (root / "net.py").write_text(
-        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
-    )
+    root = _with_network(repo_with(tmp_path, body))
     assert phase1(root).code == 0
     phase = status_of(root, "phase2")
     assert any("number factor beside the tanh" in i["what"] for i in phase["not_handled"]), phase
@@ -567,10 +564,7 @@ def test_a_residual_gathered_over_sub_batches_is_one_site(tmp_path: Path) -> Non
     delta_log = torch.cat(chunks, dim=0)
     return torch.exp(log_img + delta_log)
 """
-    root = repo_with(tmp_path, body)
-    (root / "net.py").write_text(
-        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
-    )
+    root = _with_network(repo_with(tmp_path, body))
     result = hdrfix("apply", "phase1", "phase2", "--repo", root)
     assert result.code == 0, result.err
     text = (root / TRAINER).read_text()
