@@ -85,6 +85,10 @@ def _plan_file(
     for site in analysis.sites:
         line, where = _place(patcher, site)
         label = f"{where}: {what}"
+        # Optional: what a patcher has to say about a site as it stands (phase1's hand clamps).
+        for note in getattr(patcher, "notes", lambda *_: [])(pyfile, analysis, site):
+            if note not in plan.notes:
+                plan.notes.append(note)
         if patcher.done(pyfile, analysis, site):
             plan.done(rel, line, label)
             continue

@@ -50,9 +50,7 @@ class Phase1(Phase):
             from hdrfix.errors import HdrfixError
 
             raise HdrfixError(f"--clamp must be positive, got {bound}")
-        patcher = _ClampSite(bound)
-        plan_sites(plan, repo, options, "clamp delta_log", patcher)
-        plan.notes.extend(patcher.notes)
+        plan_sites(plan, repo, options, "clamp delta_log", _ClampSite(bound))
         return plan
 
 
@@ -91,18 +89,18 @@ class _ClampSite:
 
     def __init__(self, bound: float) -> None:
         self.bound = bound
-        self.reported: set[str] = set()
-        self.notes: list[str] = []
 
     def done(self, pyfile, analysis, site) -> bool:
         from hdrfix.clampstate import clamp_state
 
-        state = clamp_state(analysis, pyfile, site, self.bound)
-        for why in state.ignored:
-            if why not in self.reported:
-                self.reported.add(why)
-                self.notes.append(f"{why}: not trusted as the clamp, hdrfix adds its own")
-        return state.clamped
+        return clamp_state(analysis, pyfile, site, self.bound).clamped
+
+    def notes(self, pyfile, analysis, site) -> list[str]:
+        """Hand clamps that do not count (one-sided, wider than asked, after the use...)."""
+        from hdrfix.clampstate import clamp_state
+
+        ignored = clamp_state(analysis, pyfile, site, self.bound).ignored
+        return [f"{why}: not trusted as the clamp, hdrfix adds its own" for why in ignored]
 
     def edit(self, pyfile, analysis, site):
         import libcst as cst

@@ -175,6 +175,7 @@ def test_untrusted_hand_clamps_are_reported_with_their_line(
     root = repo_with(tmp_path, body)
     plan = plan_json(root)
     assert any(why in n and f"{TRAINER}:11:" in n for n in plan["notes"]), plan["notes"]
+    assert len([n for n in plan["notes"] if "not trusted" in n]) == 1  # said once, at its line
     assert phase1(root).code == 0
     assert phase1(root, "--check").code == 0
 
