@@ -14,6 +14,7 @@ and in the framework, right after the residual is computed (Mode A or Mode B), a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,11 +46,13 @@ class Phase1(Phase):
         plan_values(plan, repo, configs, VALUES)
         for rel in configs:
             plan.notes.extend(_config_notes(repo, rel, section_value))
-        bound = float(options.get("clamp") or DEFAULT_CLAMP)
-        if bound <= 0:
+        given = options.get("clamp")
+        bound = DEFAULT_CLAMP if given is None else float(given)
+        if not (math.isfinite(bound) and bound > 0):
             from hdrfix.errors import HdrfixError
 
-            raise HdrfixError(f"--clamp must be positive, got {bound}")
+            # nan would be written as min=-nan, 0 would silently mean the default
+            raise HdrfixError(f"--clamp must be a finite number above 0, got {given}")
         plan_sites(plan, repo, options, "clamp delta_log", _ClampSite(bound))
         return plan
 

@@ -106,3 +106,15 @@ def test_phase2_refuses_an_inference_module_neither_included_nor_excluded(
     message = refused(framework, *args)
     assert message.startswith(f"hdrfix: error: {inference}:63: ")  # its Mode A/Mode B `if`
     assert f"--include {inference}" in message and f"--exclude {inference}" in message
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-3"])
+def test_a_clamp_that_is_no_bound_is_refused(framework: Path, value: str) -> None:
+    """nan would be written as ``min=-nan``, 0 used to mean the default silently."""
+    before = snapshot(framework)
+    result = hdrfix("apply", "phase1", "--repo", framework, f"--clamp={value}")
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        f"hdrfix: error: --clamp must be a finite number above 0, got {float(value)}"
+    ]
+    assert snapshot(framework) == before
