@@ -9,19 +9,6 @@ from dataclasses import dataclass
 CLAMP_CALLS = frozenset({"clamp", "clip", "clamp_", "clip_"})
 IN_PLACE_CLAMPS = frozenset({"clamp_", "clip_"})
 LOG_CALLS = frozenset({"log", "log1p"})
-COMPOUND = (
-    ast.If,
-    ast.For,
-    ast.AsyncFor,
-    ast.While,
-    ast.With,
-    ast.AsyncWith,
-    ast.Try,
-    ast.Match,
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.ClassDef,
-)
 
 
 def call_name(node: ast.AST) -> str | None:

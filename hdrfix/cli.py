@@ -196,7 +196,7 @@ def apply(
     2 bad input (nothing written).
     """
     from hdrfix import render
-    from hdrfix.changes import preflight, verify_parses, write_all
+    from hdrfix.changes import preflight, write_all
     from hdrfix.engine import plan_run
     from hdrfix.repo import Repo
 
@@ -207,7 +207,7 @@ def apply(
         from hdrfix.journal import Journal
         from hdrfix.lock import repo_lock
 
-        verify_parses(run.changes)
+        # plan_run has checked the edits (they parse; no unassigned reads)
         record = Journal.load(the_repo.root).record([p.phase for p in run.plans], run.changes)
         # Planned without the lock; a run that wrote meanwhile fails the hash check in write_all.
         preflight(the_repo.root, run.changes)

@@ -56,7 +56,7 @@ class CstIndex:
         name = ast_call_name(call)
         ast_calls = [n for n in _preorder(stmt) if isinstance(n, ast.Call)]
         ast_calls = [n for n in ast_calls if ast_call_name(n) == name]
-        collector = _Calls(name)
+        collector = _Calls()
         self.stmt(stmt).visit(collector)
         found = [n for n in collector.found if call_name(n) == name]
         if len(found) != len(ast_calls):
@@ -73,8 +73,7 @@ def _preorder(node: ast.AST) -> Iterator[ast.AST]:
 class _Calls(cst.CSTVisitor):
     """Every call under a node, in source order."""
 
-    def __init__(self, name: str | None) -> None:
-        self.name = name
+    def __init__(self) -> None:
         self.found: list[cst.Call] = []
 
     def visit_Call(self, node: cst.Call) -> bool:

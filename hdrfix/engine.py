@@ -67,7 +67,7 @@ def stage(repo: Repo, plan: PhasePlan) -> None:
     edited = set()
     for rel, ref, fn in plan.function_edits:
         pyfile = repo.python(rel)
-        if ref.qualname in pyfile._edited:
+        if pyfile.is_edited(ref):
             raise HdrfixError(
                 f"{plan.phase} planned two separate edits of {ref.qualname}",
                 rel,

@@ -123,6 +123,9 @@ class PyFile:
     def replace(self, ref: FunctionRef, node: libcst.FunctionDef) -> None:
         self._edited[ref.qualname] = node
 
+    def is_edited(self, ref: FunctionRef) -> bool:
+        return ref.qualname in self._edited
+
     def reparsed(self, edits: dict[str, libcst.FunctionDef]) -> PyFile:
         """The file as it would read with ``edits`` (qualname -> function) on top of this
         run's, indexed anew; this file is left as it is."""

@@ -323,11 +323,13 @@ def _stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
             for stmt in ast.walk(fn):
                 value = getattr(stmt, "value", None)
                 candidate = isinstance(stmt, (ast.Assign, ast.AnnAssign)) and value is not None
-                if candidate and id(stmt) not in roots and _is_mode_a(fn, value):
+                line = getattr(stmt, "lineno", None)
+                listed = any(i.path == rel and i.line == line for i in plan.unhandled)
+                if candidate and not listed and id(stmt) not in roots and _is_mode_a(fn, value):
                     plan.unhandled.append(
                         Item(
                             rel,
-                            getattr(stmt, "lineno", None),
+                            line,
                             f"{ref.qualname}: Mode A that reaches no reconstruction hdrfix "
                             "can see; rewrite it as `residual * scale` by hand",
                             False,
