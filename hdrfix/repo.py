@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hdrfix.errors import HdrfixError
 from hdrfix.pyfile import PyFile
-from hdrfix.sourcefile import SourceFile
+from hdrfix.sourcefile import SourceFile, real_rel
 
 # Folders that never hold the user's framework code, whatever .gitignore says.
 SKIP_DIRS = frozenset(
@@ -52,6 +52,8 @@ class Repo:
     _py: dict[str, PyFile] = field(default_factory=dict)
     _texts: dict[str, str] = field(default_factory=dict)
     _listing: list[str] | None = None
+    _canonical: dict[str, str] = field(default_factory=dict)
+    _folders: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -64,25 +66,52 @@ class Repo:
 
     # -- finding files -----------------------------------------------------------------------
     def files(self, suffixes: tuple[str, ...]) -> list[str]:
+        """The listed names that are files on disk: a link and its target both, as a copy of the
+        repo needs them. Not there (deleted but still in git's index, a dangling link) means not
+        listed: such a name is nobody's target and must not stop a run."""
         if self._listing is None:
-            self._listing = sorted(_list_files(self.root))
+            self._listing = sorted(p for p in _list_files(self.root) if (self.root / p).is_file())
         return [rel for rel in self._listing if rel.endswith(suffixes)]
 
+    def canonical(self, rel: str) -> str:
+        """The name of the real file ``rel`` leads to, so that a file reached through a symlink is
+        read, edited, journaled and written (replacing the target, keeping the link) under one
+        name. A path that leads out of the repo stays as given, for :meth:`source` to refuse."""
+        if rel not in self._canonical:
+            folder, _, name = rel.rpartition("/")
+            parent = self._real_folder(folder)
+            if parent is None or name in ("", ".", "..") or os.path.islink(self.root / rel):
+                self._canonical[rel] = real_rel(self.root, rel) or rel
+            else:
+                self._canonical[rel] = f"{parent}/{name}" if parent != "." else name
+        return self._canonical[rel]
+
+    def _real_folder(self, folder: str) -> str | None:
+        # Resolved once per folder: a full realpath per file triples the cost of a listing.
+        if folder not in self._folders:
+            self._folders[folder] = real_rel(self.root, folder or ".")
+        return self._folders[folder]
+
     def exists(self, rel: str) -> bool:
-        return (self.root / rel).exists()
+        return (self.root / self.canonical(rel)).exists()
 
     def candidates(
         self, suffixes: tuple[str, ...], *needles: bytes | tuple[bytes, ...]
     ) -> list[str]:
         """Files whose bytes contain every needle (a tuple: one of its needles): a cheap filter
-        before any parse."""
+        before any parse. Each file once, by its canonical name."""
+        # The real file's suffix decides, as it decides how the file is decoded and checked: a
+        # `.py` link to a `.txt` file is no Python file.
+        real = {self.canonical(rel) for rel in self.files(suffixes)}
         found = []
-        for rel in self.files(suffixes):
+        for rel in sorted(r for r in real if r.endswith(suffixes)):
             if rel in self._sources:
                 raw = self._sources[rel].raw
             else:
                 try:
                     raw = (self.root / rel).read_bytes()
+                except FileNotFoundError:
+                    continue  # gone since the listing
                 except OSError:
                     # An unreadable file is reported if it turns out to be a target.
                     raw = b"".join(n if isinstance(n, bytes) else n[0] for n in needles)
@@ -94,23 +123,27 @@ class Repo:
 
     # -- reading -----------------------------------------------------------------------------
     def source(self, rel: str) -> SourceFile:
+        rel = self.canonical(rel)
         if rel not in self._sources:
             self._sources[rel] = SourceFile.read(self.root, rel)
         return self._sources[rel]
 
     def python(self, rel: str) -> PyFile:
+        rel = self.canonical(rel)
         if rel not in self._py:
             self._py[rel] = PyFile.parse(self.source(rel))
         return self._py[rel]
 
     def restage(self, rel: str) -> None:
         """Index an edited Python file anew, so the next phase analyses the code as it now is."""
+        rel = self.canonical(rel)
         current = self._py[rel]
         if current.edited:
             self._py[rel] = current.reparsed({})
 
     def text(self, rel: str) -> str:
         """The current text: as edited by earlier phases of this run, else as on disk."""
+        rel = self.canonical(rel)
         if rel in self._py:
             return self._py[rel].text()
         if rel in self._texts:
@@ -118,6 +151,7 @@ class Repo:
         return self.source(rel).text
 
     def set_text(self, rel: str, text: str) -> None:
+        rel = self.canonical(rel)
         if rel.endswith(".py"):
             raise ValueError("Python files are edited per function through Repo.python()")
         self._texts[rel] = text

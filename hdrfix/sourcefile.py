@@ -13,6 +13,20 @@ from pathlib import Path
 from hdrfix.errors import HdrfixError
 
 
+def shown(text: str) -> str:
+    """A path (or a line naming one) fit to print or encode as UTF-8; never raises.
+
+    A file name that is not UTF-8 arrives holding lone surrogates (``surrogateescape``, as the
+    git listing and ``os.walk`` decode names); printing or encoding those raises. Each byte that
+    is not UTF-8 shows as ``\\xNN``; a UTF-8 name is unchanged.
+    """
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name makes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -90,11 +104,19 @@ def _python_encoding(raw: bytes, rel: str) -> tuple[str, bytes]:
     return encoding, b""
 
 
-def _refuse_outside(root: Path, rel: str) -> None:
-    """A symlink may not lead a write out of the repository."""
+def real_rel(root: Path, rel: str) -> str | None:
+    """``rel`` with every symlink resolved, relative to the real root; None if that leads out of
+    the repository."""
     resolved = os.path.realpath(root / rel)
     real_root = os.path.realpath(root)
     if os.path.commonpath([resolved, real_root]) != real_root:
+        return None
+    return os.path.relpath(resolved, real_root).replace(os.sep, "/")
+
+
+def _refuse_outside(root: Path, rel: str) -> None:
+    """A symlink may not lead a write out of the repository."""
+    if real_rel(root, rel) is None:
         raise HdrfixError(
             "resolves to a path outside the repository",
             rel,

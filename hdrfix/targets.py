@@ -61,7 +61,8 @@ def framework_file(repo: Repo, options: Mapping[str, Any]) -> str:
         repo.python(rel)
         return rel
     if repo.exists(DEFAULT_FRAMEWORK):
-        return DEFAULT_FRAMEWORK
+        # By its real name, as every other path here is: the default may be a symlink.
+        return repo.canonical(DEFAULT_FRAMEWORK)
     found = [
         rel
         for rel in repo.candidates((".py",), b"training_step", EXP_NEEDLES)

@@ -145,7 +145,8 @@ def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
             raise HdrfixError(f"--scale-init must be a positive number, got {value}")
         return value, "--scale-init"
     try:
-        configs = sorted(config_files(repo, options), key=lambda rel: rel != DEFAULT_CONFIG)
+        default = repo.canonical(DEFAULT_CONFIG)  # config_files gives real names
+        configs = sorted(config_files(repo, options), key=lambda rel: rel != default)
     except HdrfixError:
         configs = []
     for rel in configs:
