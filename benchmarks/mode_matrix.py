@@ -32,8 +32,7 @@ MODES = ("log", "global", "per_patch", "none")
 
 
 def patched_copy(src: Path, dest: Path, phases: list[str]) -> Path:
-    from hdrfix.changes import write_all
-    from hdrfix.engine import plan_run
+    from hdrfix.engine import commit_run, plan_run
     from hdrfix.plugin import discover
     from hdrfix.repo import Repo
     from hdrfix.targets import site_files
@@ -47,7 +46,7 @@ def patched_copy(src: Path, dest: Path, phases: list[str]) -> Path:
         repo = Repo(dest)
         include = site_files(repo, {}).others  # the export path too, as phase2 requires
         run = plan_run(Repo(dest), phases, discover(), {"include": include})
-        write_all(dest, run.changes)
+        commit_run(dest, run, "apply " + " ".join(phases))
     return dest
 
 

@@ -1,3 +1,5 @@
+"""``python -m hdrfix``: the same command line as the ``hdrfix`` script."""
+
 from hdrfix.cli import main
 
-main()
+main(prog_name="hdrfix")

@@ -1,17 +1,14 @@
-"""A run's edits: shown as a unified diff, checked, then written all together or not at all."""
+"""A run's edits: shown as a unified diff and checked; :mod:`hdrfix.commit` writes them."""
 
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from hdrfix.errors import HdrfixError
 from hdrfix.lines import NEWLINE
-from hdrfix.sourcefile import SourceFile, sha256
+from hdrfix.sourcefile import SourceFile, shown
 
 
 @dataclass(frozen=True)
@@ -35,7 +32,8 @@ def unified_diff(rel: str, old: str, new: str) -> str:
     """git-style diff with ``a/``/``b/`` paths; line endings are not shown, as in git."""
     old_lines = NEWLINE.split(old)
     new_lines = NEWLINE.split(new)
-    lines = difflib.unified_diff(old_lines, new_lines, f"a/{rel}", f"b/{rel}", lineterm="", n=3)
+    name = shown(rel)
+    lines = difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}", lineterm="", n=3)
     return "".join(line + "\n" for line in lines)
 
 
@@ -61,126 +59,8 @@ def verify_parses(changes: Iterable[FileChange]) -> None:
             ) from None
 
 
-def write_all(root: Path, changes: list[FileChange]) -> None:
-    """Write every change or none.
-
-    Each new file is first written beside its target (same folder, same mode); only when all are
-    staged are they moved into place with ``os.replace``. If a move fails, the files already
-    moved get their original bytes back, so a failure at any point leaves the repo as it was.
-    """
-    preflight(root, changes)
-    staged: list[tuple[Path, Path, FileChange]] = []
-    try:
-        for change in changes:
-            target = root / change.rel
-            staged.append((_stage(target, change.new_bytes), target, change))
-    except OSError as exc:
-        _discard(tmp for tmp, _, _ in staged)
-        raise HdrfixError(
-            f"could not write ({exc.strerror or exc})", _rel(root, exc), hint="nothing was changed"
-        ) from None
-    done: list[tuple[Path, FileChange]] = []
-    try:
-        for tmp, target, change in staged:
-            replace(tmp, target)
-            done.append((target, change))
-    except OSError as exc:
-        _restore(done)
-        _discard(tmp for tmp, _, _ in staged)
-        raise HdrfixError(
-            f"could not write ({exc.strerror or exc})",
-            _rel(root, exc),
-            hint="every file was restored; nothing was changed",
-        ) from None
-
-
-def replace(tmp: Path, target: Path) -> None:
-    """The one place a target is overwritten; tests inject faults here."""
-    os.replace(tmp, target)
-
-
-def preflight(root: Path, changes: list[FileChange]) -> None:
-    for change in changes:
-        target = root / change.rel
-        if not change.source.exists:
-            if target.exists():
-                raise HdrfixError(
-                    "appeared on disk while hdrfix was planning",
-                    change.rel,
-                    hint="nothing was written; run hdrfix again",
-                )
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise HdrfixError(
-                    f"cannot create the folder ({exc.strerror})",
-                    change.rel,
-                    hint="nothing was changed",
-                ) from None
-            continue
-        try:
-            current = target.read_bytes()
-        except OSError as exc:
-            raise HdrfixError(
-                f"cannot read the file ({exc.strerror})", change.rel, hint="nothing was changed"
-            ) from None
-        if sha256(current) != change.source.digest:
-            raise HdrfixError(
-                "changed on disk while hdrfix was planning",
-                change.rel,
-                hint="nothing was written; run hdrfix again",
-            )
-        if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
-            raise HdrfixError(
-                "is read-only",
-                change.rel,
-                hint="make it and its folder writable; nothing was changed",
-            )
-
-
-def _stage(target: Path, data: bytes) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".hdrfix-tmp", dir=target.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def _restore(done: list[tuple[Path, FileChange]]) -> None:
-    for target, change in reversed(done):
-        if not change.source.exists:
-            target.unlink(missing_ok=True)
-            continue
-        tmp = _stage(target, change.source.raw)
-        os.replace(tmp, target)
-
-
-def _discard(tmps: Iterable[Path]) -> None:
-    for tmp in tmps:
-        tmp.unlink(missing_ok=True)
-
-
-def _rel(root: Path, exc: OSError) -> str | None:
-    name = exc.filename
-    if not name:
-        return None
-    try:
-        return os.path.relpath(name, root)
-    except ValueError:
-        return str(name)
+def decoded(source: SourceFile, data: bytes) -> str:
+    """``data`` read as ``source`` is read (its encoding, its BOM if it has one)."""
+    if source.bom and data.startswith(source.bom):
+        data = data[len(source.bom) :]
+    return data.decode(source.encoding)

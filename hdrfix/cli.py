@@ -11,18 +11,22 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hdrfix import __version__
 from hdrfix.errors import HdrfixError
+from hdrfix.sourcefile import shown
+
+if TYPE_CHECKING:
+    from hdrfix.repo import Repo
 
 EXIT_BAD_INPUT = 2
 
 
 def _fail(exc: HdrfixError) -> None:
-    click.echo(f"hdrfix: error: {exc}", err=True)
+    click.echo(shown(f"hdrfix: error: {exc}"), err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -59,6 +63,18 @@ def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
     hdrfix apply phase1 --repo PATH --check     exit 1 while the phase is pending
     """
     ctx.obj = {"plugin_dirs": plugin_dirs}
+
+
+def _open(path: Path) -> Repo:
+    """The repository, after finishing or undoing a commit that a killed run left behind."""
+    from hdrfix.commit import recover_interrupted
+    from hdrfix.repo import Repo
+
+    repo = Repo(path)
+    message = recover_interrupted(repo.root)
+    if message:
+        click.echo(f"hdrfix: {message}", err=True)
+    return repo
 
 
 def _phases(ctx: click.Context) -> dict:
@@ -196,23 +212,22 @@ def apply(
     2 bad input (nothing written).
     """
     from hdrfix import render
-    from hdrfix.changes import preflight, write_all
-    from hdrfix.engine import plan_run
-    from hdrfix.repo import Repo
+    from hdrfix.engine import commit_run, plan_run
 
     options = _options({**kwargs, "repo": repo})
-    the_repo = Repo(repo)
+    the_repo = _open(repo)
     run = plan_run(the_repo, list(phases), _phases(ctx), options, with_deps)
     if run.changes and not (dry_run or check):
-        from hdrfix.journal import Journal
-        from hdrfix.lock import repo_lock
+        from hdrfix.gitstate import uncommitted
 
-        # plan_run has checked the edits (they parse; no unassigned reads)
-        record = Journal.load(the_repo.root).record([p.phase for p in run.plans], run.changes)
-        # Planned without the lock; a run that wrote meanwhile fails the hash check in write_all.
-        preflight(the_repo.root, run.changes)
-        with repo_lock(the_repo.root):
-            write_all(the_repo.root, run.changes + [record])
+        dirty = uncommitted(the_repo.root, [c.rel for c in run.changes])
+        if dirty:
+            click.echo(
+                f"hdrfix: warning: uncommitted edits in {', '.join(map(shown, dirty))} are now "
+                "mixed with hdrfix's (revert takes back hdrfix's part)",
+                err=True,
+            )
+        commit_run(the_repo.root, run, "apply " + " ".join(p.phase for p in run.plans))
     mode = "check" if check else "dry-run" if dry_run else "apply"
     if fmt == "json":
         click.echo(json.dumps(render.run_json(run, mode), indent=2))
@@ -220,9 +235,9 @@ def apply(
         if dry_run:
             for change in run.changes:
                 diff = change.diff()
-                click.echo(render.colorize(diff) if _use_color() else diff, nl=False)
+                click.echo(shown(render.colorize(diff) if _use_color() else diff), nl=False)
         for line in render.run_summary(run, mode):
-            click.echo(line, err=True)
+            click.echo(shown(line), err=True)
     if check and (run.changes or any(p.unhandled for p in run.plans)):
         sys.exit(1)
 
@@ -235,22 +250,23 @@ def status(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     from hdrfix import render
     from hdrfix.engine import status as phase_status
     from hdrfix.journal import Journal
-    from hdrfix.repo import Repo
+    from hdrfix.revert import entry_states
 
-    the_repo = Repo(repo)
+    the_repo = _open(repo)
     plans = phase_status(the_repo, _phases(ctx), _options({**kwargs, "repo": repo}))
-    entries = Journal.load(the_repo.root).entries
+    journal = Journal.load(the_repo.root)
+    states = entry_states(the_repo.root, journal)
     if fmt == "json":
-        click.echo(json.dumps(render.status_json(plans, entries), indent=2))
+        click.echo(json.dumps(render.status_json(plans, journal.entries, states), indent=2))
     else:
-        for line in render.status_lines(plans, entries):
-            click.echo(line)
+        for line in render.status_lines(plans, journal.entries, states):
+            click.echo(shown(line))
     if any(plan.error for plan in plans):
         sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command()
-@click.argument("phases", nargs=-1, required=True)
+@click.argument("phases", nargs=-1)
 @click.option(
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
 )
@@ -264,26 +280,28 @@ def status(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
 def revert(
     ctx: click.Context, phases: tuple[str, ...], repo: Path, dry_run: bool, force_structural: bool
 ) -> None:
-    """Take back recorded applies of PHASES (see .hdrfix/journal.json)."""
+    """Take back recorded applies of PHASES; with none, the last apply (see .hdrfix/journal.json).
+
+    Exit codes: 0 reverted or nothing to do, 2 refused (nothing written).
+    """
     from hdrfix import render
-    from hdrfix.changes import preflight, write_all
-    from hdrfix.lock import repo_lock
-    from hdrfix.repo import Repo
+    from hdrfix.commit import commit
     from hdrfix.revert import plan_revert
 
-    root = Repo(repo).root
+    root = _open(repo).root
     plan = plan_revert(root, list(phases), _phases(ctx), force_structural)
+    if plan.nothing:
+        click.echo(plan.nothing, err=True)
+        return
     if dry_run:
         for change in plan.changes:
             diff = change.diff()
-            click.echo(render.colorize(diff) if _use_color() else diff, nl=False)
+            click.echo(shown(render.colorize(diff) if _use_color() else diff), nl=False)
         return
-    preflight(root, plan.changes)
-    with repo_lock(root):
-        write_all(root, plan.changes + [plan.journal])
-    ids = ", ".join(str(e["id"]) for e in plan.entries)
-    files = ", ".join(c.rel for c in plan.changes) or "none"
-    click.echo(f"reverted journal entry {ids}: {files}", err=True)
+    assert plan.journal is not None  # set whenever there is something to do
+    commit(root, plan.changes + [plan.journal], "revert " + " ".join(phases))
+    for line in render.revert_lines(plan):
+        click.echo(shown(line), err=True)
 
 
 @main.command("migrate-checkpoint")

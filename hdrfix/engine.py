@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from hdrfix.changes import FileChange
 from hdrfix.errors import HdrfixError
 from hdrfix.plugin import Phase, PhasePlan, resolve
 from hdrfix.repo import Repo
+from hdrfix.sourcefile import SourceFile
 
 
 @dataclass
 class Run:
     plans: list[PhasePlan]
     changes: list[FileChange]
+    # per phase, the files it changed, from the text before it to the text after it
+    steps: list[tuple[str, list[FileChange]]] = field(default_factory=list)
 
 
 def plan_run(
@@ -29,15 +33,41 @@ def plan_run(
     order = resolve(requested, phases, with_deps)
     _check_requirements(repo, order, phases, options)
     plans = []
+    steps = []
+    texts: dict[str, str] = {}
     for name in order:
         plan = phases[name]().plan(repo, options)
         if plan.refusal is not None:
             raise plan.refusal
         stage(repo, plan)
         plans.append(plan)
+        now = {source.rel: new for source, new in repo.changed()}
+        step = []
+        for rel in sorted(set(now) | set(texts)):
+            source = repo.source(rel)
+            old, new = texts.get(rel, source.text), now.get(rel, source.text)
+            if new != old:
+                step.append(FileChange(source if old == source.text else _at(source, old), new))
+            texts[rel] = new
+        steps.append((name, step))
     changes = [FileChange(source, new) for source, new in repo.changed()]
     check_edits(changes)
-    return Run(plans, changes)
+    return Run(plans, changes, steps)
+
+
+def _at(source: SourceFile, text: str) -> SourceFile:
+    """``source`` as an earlier phase of this run left it."""
+    return replace(source, raw=source.encode(text), text=text)
+
+
+def commit_run(root: Path, run: Run, action: str) -> None:
+    """Write a planned run and its journal entries: the path apply and validate share."""
+    from hdrfix.commit import commit
+    from hdrfix.journal import Journal
+
+    if run.changes:
+        record = Journal.load(root).record(run.steps)
+        commit(root, run.changes + [record], action)
 
 
 def check_edits(changes: list[FileChange]) -> None:

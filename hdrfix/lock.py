@@ -26,12 +26,28 @@ def repo_lock(root: Path, wait: float | None = None) -> Iterator[None]:
             LOCK,
             hint="make the repository writable; nothing was changed",
         ) from None
+    if path.exists() and not path.is_file():
+        raise HdrfixError(
+            "is not a file, so it cannot serve as the lock",
+            LOCK,
+            hint="remove it (no hdrfix run keeps anything there); nothing was changed",
+        )
+    lock = FileLock(str(path), timeout=wait)
     try:
-        with FileLock(str(path), timeout=wait):
-            yield
+        lock.acquire()
     except Timeout:
         raise HdrfixError(
             f"another hdrfix run has held the lock for {wait:.0f} s",
             LOCK,
             hint="wait for it to finish and run again; nothing was changed",
         ) from None
+    except OSError as exc:
+        raise HdrfixError(
+            f"cannot take the lock ({exc.strerror or exc})",
+            LOCK,
+            hint="make .hdrfix/ writable; nothing was changed",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

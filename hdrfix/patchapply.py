@@ -7,10 +7,11 @@ context is gone or ambiguous is an error, never a guess.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
-from hdrfix.lines import NEWLINE, newline_of
+from hdrfix.lines import NEWLINE
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
 
@@ -44,14 +45,48 @@ class PatchConflict(Exception):
 
 
 def apply_diff(text: str, diff: str) -> str:
-    newline = newline_of(text)
-    lines = NEWLINE.split(text)
+    """``text`` with the diff's hunks applied where their context now is. Each line keeps its
+    own ending; a line the hunk adds takes the ending of the line it replaces or follows."""
+    bodies, ends = _split(text)
     offset = 0
     for hunk in parse_hunks(diff):
-        at = _locate(lines, hunk, hunk.start - 1 + offset)
-        lines[at : at + len(hunk.old)] = hunk.new
+        at = _locate(bodies, hunk, hunk.start - 1 + offset)
+        old_ends = ends[at : at + len(hunk.old)]
+        bodies[at : at + len(hunk.old)] = hunk.new
+        ends[at : at + len(hunk.old)] = _ends_for(hunk, old_ends, _fallback(ends, at))
         offset = at + len(hunk.new) - (hunk.start - 1 + len(hunk.old))
-    return newline.join(lines)
+    return "".join(body + end for body, end in zip(bodies, ends))
+
+
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """Line bodies and their endings; the last line's ending is "" when the file lacks one
+    (and an empty last body stands for the end of a file that ends with a newline)."""
+    bodies = NEWLINE.split(text)
+    ends = [m.group(0) for m in NEWLINE.finditer(text)] + [""]
+    return bodies, ends
+
+
+def _ends_for(hunk: Hunk, old_ends: list[str], fallback: str) -> list[str]:
+    matcher = difflib.SequenceMatcher(None, hunk.old, hunk.new, autojunk=False)
+    ends = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for k in range(j2 - j1):
+            if tag == "insert" or not old_ends:
+                source = old_ends[i1 - 1] if i1 > 0 else (old_ends[0] if old_ends else fallback)
+            else:
+                source = old_ends[min(i1 + k, i2 - 1)]
+            ends.append(source or fallback)
+    if ends and old_ends and old_ends[-1] == "" and hunk.new and hunk.old:
+        ends[-1] = ""  # the hunk ends the file: still no ending after its last line
+    return ends
+
+
+def _fallback(ends: list[str], at: int) -> str:
+    """The ending nearest ``at``, for a line that has no neighbour in its own hunk."""
+    for end in reversed(ends[:at]):
+        if end:
+            return end
+    return next((end for end in ends[at:] if end), "\n")
 
 
 def _locate(lines: list[str], hunk: Hunk, expected: int) -> int:

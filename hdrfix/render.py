@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hdrfix.engine import Run
 from hdrfix.plugin import Item, PhasePlan
+from hdrfix.sourcefile import shown
+
+if TYPE_CHECKING:
+    from hdrfix.revert import RevertPlan
 
 
 def colorize(diff: str) -> str:
@@ -38,7 +42,7 @@ def run_summary(run: Run, mode: str) -> Iterator[str]:
         for item in todo:
             yield f"  {item.where}  {item.what}"
         yield from _notes(plan)
-    files = ", ".join(c.rel for c in run.changes)
+    files = ", ".join(shown(c.rel) for c in run.changes)
     if mode == "apply" and run.changes:
         yield f"wrote {len(run.changes)} file(s): {files}"
     elif mode == "check" and run.changes:
@@ -56,7 +60,9 @@ def _notes(plan: PhasePlan) -> Iterator[str]:
         yield f"  not handled: {item.where}  {item.what}  (edit it by hand)"
 
 
-def status_lines(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> Iterator[str]:
+def status_lines(
+    plans: list[PhasePlan], entries: list[dict[str, Any]], states: Mapping[int, str]
+) -> Iterator[str]:
     for plan in plans:
         yield f"{plan.phase}: {plan.state}" + (f": {plan.error}" if plan.error else "")
         for item in plan.items:
@@ -64,10 +70,30 @@ def status_lines(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> Itera
             yield f"  {mark}{item.where}  {item.what}"
         yield from _notes(plan)
     for entry in entries:
-        done = f"reverted {entry['reverted']}" if entry.get("reverted") else "in effect"
         yield (
             f"journal #{entry['id']}: {'+'.join(entry['phases'])} applied {entry['time']} "
-            f"by hdrfix {entry['hdrfix']}, {len(entry['files'])} file(s), {done}"
+            f"by hdrfix {entry['hdrfix']}, {len(entry['files'])} file(s), "
+            f"{entry_state(entry, states)}"
+        )
+
+
+def entry_state(entry: dict[str, Any], states: Mapping[int, str]) -> str:
+    if entry.get("reverted"):
+        return f"reverted {entry['reverted']}"
+    if entry.get("undone"):
+        return f"found undone outside hdrfix {entry['undone']}"
+    return states.get(entry["id"], "in effect")
+
+
+def revert_lines(plan: RevertPlan) -> Iterator[str]:
+    if plan.entries:
+        ids = ", ".join(f"#{e['id']} ({'+'.join(e['phases'])})" for e in plan.entries)
+        files = ", ".join(shown(c.rel) for c in plan.changes) or "no file"
+        yield f"reverted journal entry {ids}: {files}"
+    for entry in plan.undone:
+        yield (
+            f"journal entry #{entry['id']} ({'+'.join(entry['phases'])}) was already undone "
+            "outside hdrfix; recorded as such"
         )
 
 
@@ -96,10 +122,12 @@ def run_json(run: Run, mode: str) -> dict[str, Any]:
     }
 
 
-def status_json(plans: list[PhasePlan], entries: list[dict[str, Any]]) -> dict[str, Any]:
+def status_json(
+    plans: list[PhasePlan], entries: list[dict[str, Any]], states: Mapping[int, str]
+) -> dict[str, Any]:
     journal = [
-        {k: e.get(k) for k in ("id", "phases", "time", "hdrfix", "reverted")}
-        | {"files": sorted(e["files"])}
+        {k: e.get(k) for k in ("id", "apply", "phases", "time", "hdrfix", "reverted", "undone")}
+        | {"files": sorted(e["files"]), "state": entry_state(e, states)}
         for e in entries
     ]
     return {"phases": [_plan_json(p) for p in plans], "journal": journal}

@@ -4,7 +4,7 @@ For each *variant* (``base``, ``phase1``, ``phase1+phase2``, ``bound``, ...):
 
 1. copy the fixture framework (and, with ``network_from``, the user's repository) to a
    temporary folder and apply the variant's phases with the engine ``hdrfix apply`` uses
-   (:func:`hdrfix.engine.plan_run`, then :func:`hdrfix.changes.write_all`);
+   (:func:`hdrfix.engine.plan_run`, then :func:`hdrfix.engine.commit_run`);
 2. import the patched trainer (``PatchFrameInterpolationTrainer``) and network from that copy;
    the network file is loaded directly, past its package ``__init__`` (which needs OpenCV in
    the field, see :func:`_load_file`);
@@ -492,8 +492,7 @@ def _apply_phases(
     """
     if not phases:
         return []
-    from hdrfix.changes import verify_parses, write_all
-    from hdrfix.engine import plan_run
+    from hdrfix.engine import commit_run, plan_run
     from hdrfix.repo import Repo
     from hdrfix.targets import site_files
 
@@ -503,8 +502,7 @@ def _apply_phases(
     with contextlib.suppress(HdrfixError):
         opts["exclude"] = (*opts["exclude"], *site_files(repo, opts).others)
     run = plan_run(repo, list(phases), registry, opts)
-    verify_parses(run.changes)
-    write_all(repo.root, run.changes)
+    commit_run(repo.root, run, "apply " + " ".join(phases))
     return [change.rel for change in run.changes]
 
 
@@ -552,11 +550,13 @@ def network_kwargs(root: Path) -> dict[str, Any]:
     from hdrfix.repo import Repo
     from hdrfix.targets import DEFAULT_CONFIG, config_files
 
+    repo = Repo(root)
     try:
-        configs = config_files(Repo(root), {})
+        configs = config_files(repo, {})
     except HdrfixError:
         return {}
-    rel = DEFAULT_CONFIG if DEFAULT_CONFIG in configs else configs[0]
+    default = repo.canonical(DEFAULT_CONFIG)
+    rel = default if default in configs else configs[0]
     try:
         data = YAML(typ="safe", pure=True).load((root / rel).read_text(encoding="utf-8"))
     except (OSError, YAMLError, UnicodeDecodeError):

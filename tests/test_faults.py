@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import hdrfix, snapshot
 
-from hdrfix import changes
+from hdrfix import commit
 
 TRAINER = "train/patch_training_framework.py"
 CONFIG = "configs/colleague_training_config.yaml"
@@ -25,7 +25,7 @@ def without_journal(tree: dict[str, bytes]) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("fail_at", range(PHASE1_FILES + 1))
 def test_failure_at_any_replace_leaves_every_file_as_it_was(fail_at, framework, monkeypatch):
-    real = changes.replace
+    real = commit.replace
     calls = []
 
     def flaky(tmp, target):
@@ -35,39 +35,39 @@ def test_failure_at_any_replace_leaves_every_file_as_it_was(fail_at, framework, 
         real(tmp, target)
 
     before = snapshot(framework)
-    monkeypatch.setattr(changes, "replace", flaky)
+    monkeypatch.setattr(commit, "replace", flaky)
     result = hdrfix("apply", "phase1", "--repo", framework)
     assert result.code == 2 and "restored" in result.err
     assert without_journal(snapshot(framework)) == without_journal(before)
     assert not list(framework.rglob("*.hdrfix-tmp"))
 
 
-@pytest.mark.parametrize("fail_at", range(PHASE1_FILES + 1))
+@pytest.mark.parametrize("fail_at", range(PHASE1_FILES + 2))  # the intent, then each file
 def test_failure_while_staging_writes_nothing(fail_at, framework, monkeypatch):
-    real = changes._stage
+    real = commit._stage
     calls = []
 
-    def flaky(target, data):
-        calls.append(target)
+    def flaky(tmp, data, like):
+        calls.append(tmp)
         if len(calls) == fail_at + 1:
-            raise OSError(28, "No space left on device", str(target))
-        return real(target, data)
+            raise OSError(28, "No space left on device", str(tmp))
+        return real(tmp, data, like)
 
     before = snapshot(framework)
-    monkeypatch.setattr(changes, "_stage", flaky)
+    monkeypatch.setattr(commit, "_stage", flaky)
     assert hdrfix("apply", "phase1", "--repo", framework).code == 2
     assert without_journal(snapshot(framework)) == without_journal(before)
     assert not list(framework.rglob("*.hdrfix-tmp"))
 
 
 def test_file_changed_between_planning_and_writing_is_detected(framework, monkeypatch):
-    real = changes.preflight
+    real = commit.preflight
 
     def edit_then_check(root, planned):
         (framework / TRAINER).write_text("# edited meanwhile\n", encoding="utf-8")
         real(root, planned)
 
-    monkeypatch.setattr(changes, "preflight", edit_then_check)
+    monkeypatch.setattr(commit, "preflight", edit_then_check)
     before = snapshot(framework)
     result = hdrfix("apply", "phase1", "--repo", framework)
     assert result.code == 2 and "changed on disk while hdrfix was planning" in result.err

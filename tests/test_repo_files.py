@@ -154,7 +154,6 @@ def test_shown_prints_every_name():
     assert shown("\ud800") == "\\ud800"  # no file name holds it, still no exception
 
 
-@pytest.mark.skip(reason="needs journal escaping (journal.py)")
 def test_a_name_that_is_not_utf8_is_applied_and_reverted(framework):
     content = latin1_config(framework)
     commit_all(framework)

@@ -1,0 +1,32 @@
+"""What git says about the files a run is about to change."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def uncommitted(root: Path, rels: list[str]) -> list[str]:
+    """Those of ``rels`` with edits git has not committed (staged or not); [] outside git.
+
+    An apply onto them mixes the user's edits with hdrfix's in one working-tree diff."""
+    if not rels or not (root / ".git").exists():
+        return []
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain=v1", "-z", "--untracked-files=no", "--", *rels],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    dirty = set()
+    records = iter(out.decode("utf-8", "surrogateescape").split("\0"))
+    for record in records:
+        if len(record) > 3:
+            dirty.add(record[3:])
+            if "R" in record[:2] or "C" in record[:2]:
+                next(records, None)  # a rename's or copy's source path follows
+    return [rel for rel in rels if rel in dirty]
