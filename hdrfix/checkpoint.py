@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hdrfix.errors import HdrfixError
+from hdrfix.lines import NEWLINE
 
 PARAM = "residual_output_scale"
 DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
@@ -173,17 +174,15 @@ def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, s
         return value, "--scale-init"
     if config is None:
         return DEFAULT_SCALE, "the default after phase1 (alpha 1.0 x abs_max 6.0)"
-    from hdrfix import yamledit
+    from hdrfix.configedit import value_in
     from hdrfix.targets import SECTION
 
-    try:
-        text = Path(config).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise HdrfixError(f"cannot read the config ({exc.strerror})", str(config)) from None
-    section = yamledit.get(yamledit.load(text, str(config)), SECTION)
+    text = _read_config(Path(config))
     numbers = {}
-    for key in ("log_delta_alpha", "log_delta_abs_max"):
-        number = yamledit.get(section, key) if section else None
+    # abs_max first: documents without it are no targets, so lacking it must not read as
+    # lacking alpha
+    for key in ("log_delta_abs_max", "log_delta_alpha"):
+        number = value_in(text, str(config), key)
         if not isinstance(number, (int, float)) or isinstance(number, bool):
             raise HdrfixError(
                 f"has no numeric {SECTION}.{key}",
@@ -202,6 +201,21 @@ def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, s
         f"log_delta_alpha {numbers['log_delta_alpha']!r} x log_delta_abs_max "
         f"{numbers['log_delta_abs_max']!r} in {config}"
     )
+
+
+def _read_config(config: Path) -> str:
+    """The config's text, as ``apply`` reads YAML: UTF-8, with or without a BOM."""
+    try:
+        raw = config.read_bytes()
+    except OSError as exc:
+        raise HdrfixError(f"cannot read the config ({exc.strerror})", str(config)) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = len(NEWLINE.findall(raw[: exc.start].decode("utf-8-sig"))) + 1
+        raise HdrfixError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", str(config), line, "save it as UTF-8"
+        ) from None
 
 
 def find_prefixes(state: Mapping[str, Any]) -> list[str]:

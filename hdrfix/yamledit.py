@@ -26,10 +26,12 @@ Rules (see :func:`set_values`):
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import math
 import re
+from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -65,10 +67,10 @@ from ruamel.yaml.tokens import (
 )
 
 from hdrfix.errors import HdrfixError
-from hdrfix.lines import line_starts
+from hdrfix.lines import NEWLINE
 
 __all__ = [
-    "ALIAS_NODE_LIMIT",
+    "ALIAS_RATIO_LIMIT",
     "MISSING",
     "Missing",
     "Scalar",
@@ -77,13 +79,15 @@ __all__ = [
     "has_key",
     "load",
     "load_all",
+    "section",
+    "sections",
     "set_values",
 ]
 
 Scalar = bool | int | float | str
 
-#: Nodes that alias expansion may add to one stream before it counts as an alias bomb.
-ALIAS_NODE_LIMIT: Final = 10_000
+#: How many times over aliases may multiply a stream's nodes before it counts as an alias bomb.
+ALIAS_RATIO_LIMIT: Final = 100
 
 _BREAKS: Final = "\r\n\x85\u2028\u2029"  # what the YAML scanner treats as line breaks
 
@@ -117,8 +121,9 @@ def load_all(text: str, path: str) -> list[Any]:
     """Round-trip parse every document of ``text``.
 
     Raises YamlEditError for malformed YAML (with the line of ruamel's problem mark),
-    duplicate keys, recursive aliases and alias bombs. The alias check streams parser events
-    and never expands anything, so a billion-laughs document fails fast in bounded memory.
+    duplicate keys, recursive aliases, alias bombs and nesting too deep to parse. The alias
+    check streams parser events and never expands anything, so a billion-laughs document fails
+    fast in bounded memory.
     Callers must not mutate the result: one run asks about the same text several times
     (is it a target? which values? edit it) and the parse is shared.
     """
@@ -132,6 +137,9 @@ def _parsed(text: str, path: str) -> tuple[Any, ...]:
         return tuple(YAML(typ="rt").load_all(text))
     except YAMLError as exc:
         raise _syntax_error(exc, text, path) from None
+    except RecursionError:
+        # ruamel composes and constructs nodes recursively, a few frames per level of nesting.
+        raise _too_deep(text, path) from None
 
 
 def load(text: str, path: str) -> Any:
@@ -145,22 +153,27 @@ def load(text: str, path: str) -> Any:
             f"holds {len(docs)} YAML documents, expected one",
             path,
             1,
-            "use yamledit.load_all for multi-document files",
+            "split it into one file per document",
         )
     return docs[0] if docs else None
 
 
 def _check_aliases(text: str, path: str) -> None:
-    """Refuse recursive aliases and alias expansion beyond ALIAS_NODE_LIMIT nodes.
+    """Refuse recursive aliases, and aliases multiplying the stream's nodes ALIAS_RATIO_LIMIT-fold.
 
-    Walks parser events keeping only a size per anchor and a stack of open collections,
-    so memory is bounded by the number of anchors and the nesting depth, not by the expansion.
+    The ratio (nodes after alias expansion / nodes as written) tells a bomb from a sweep: a
+    ``&defaults`` merged into 300 experiments repeats one mapping per alias, so its ratio stays
+    below the anchor's size however many experiments there are, while nested aliases multiply
+    and a bomb's ratio grows exponentially with the nesting. The walk over parser events keeps
+    only a size per anchor and a stack of open collections; sizes are plain integers, so even
+    9**10 nodes cost nothing to count.
     """
     if "*" not in text:
         return  # no alias, nothing to expand; spares a whole parse of every config
     sizes: dict[str, int] = {}  # anchor -> nodes in its expanded subtree
-    stack: list[list[Any]] = [[None, 0]]  # open collections: [anchor, node count]
-    expanded = 0
+    stack: list[list[Any]] = [[None, 0]]  # open collections: [anchor, expanded node count]
+    written = 0
+    biggest, line = 0, 1  # the alias expanding the most: where a bomb is reported
     try:
         for event in YAML(typ="safe", pure=True).parse(text):
             if isinstance(event, AliasEvent):
@@ -173,20 +186,17 @@ def _check_aliases(text: str, path: str) -> None:
                     )
                 # An undefined alias counts 1 here; the composer reports it properly.
                 size = sizes.get(event.anchor, 1)
-                expanded += size
-                if expanded > ALIAS_NODE_LIMIT:
-                    raise YamlEditError(
-                        f"aliases expand to more than {ALIAS_NODE_LIMIT} nodes (alias bomb?)",
-                        path,
-                        event.start_mark.line + 1,
-                        "expand the aliases by hand or drop them",
-                    )
+                if size > biggest:
+                    biggest, line = size, event.start_mark.line + 1
+                written += 1
                 stack[-1][1] += size
             elif isinstance(event, ScalarEvent):
                 if event.anchor is not None:
                     sizes[event.anchor] = 1
+                written += 1
                 stack[-1][1] += 1
             elif isinstance(event, CollectionStartEvent):
+                written += 1
                 stack.append([event.anchor, 1])
             elif isinstance(event, CollectionEndEvent):
                 anchor, count = stack.pop()
@@ -195,6 +205,34 @@ def _check_aliases(text: str, path: str) -> None:
                 stack[-1][1] += count
     except YAMLError as exc:
         raise _syntax_error(exc, text, path) from None
+    if stack[0][1] > ALIAS_RATIO_LIMIT * written:  # stack[0] ends up counting the whole stream
+        raise YamlEditError(
+            f"aliases expand the {written} nodes as written more than {ALIAS_RATIO_LIMIT}-fold "
+            "(alias bomb?)",
+            path,
+            line,
+            "expand the aliases by hand or drop them",
+        )
+
+
+def _too_deep(text: str, path: str) -> YamlEditError:
+    """The error for a stream nested too deeply for ruamel, at the line where it is deepest."""
+    depth = deepest = 0
+    line = 1
+    with contextlib.suppress(YAMLError):  # a syntax error further on can wait for its turn
+        for event in YAML(typ="safe", pure=True).parse(text):  # the parser does not recurse
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > deepest:
+                    deepest, line = depth, event.start_mark.line + 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    return YamlEditError(
+        f"mappings and sequences nest {deepest} levels deep, too deep to parse",
+        path,
+        line,
+        "flatten the nesting, or if this is no training config pass those with --config",
+    )
 
 
 def _syntax_error(exc: YAMLError, text: str, path: str) -> YamlEditError:
@@ -241,24 +279,31 @@ def get(data: Any, dotted: str) -> Any | Missing:
 
 def has_key(text: str, path: str, dotted: str) -> bool:
     """Whether any document of ``text`` holds ``dotted``, e.g. "normalization.log_delta_abs_max"."""
-    narrow = _narrow(text, dotted)
-    if narrow is not None:
-        start, end, lines = narrow
-        return _shifted(lines, lambda: has_key(text[start:end], path, dotted))
-    return any(get(doc, dotted) is not MISSING for doc in load_all(text, path))
+    start, end, _ = _narrow(text, path, dotted)
+    return any(get(doc, dotted) is not MISSING for doc in load_all(text[start:end], path))
+
+
+def sections(
+    text: str, path: str, dotted: str, *, holding: str | None = None
+) -> list[tuple[Any, int]]:
+    """The value at ``dotted`` in each document that has one (and, if given, whose value holds
+    the key ``holding``), each with the number of lines before the text parsed.
+
+    Line numbers from a mapping's ``.lc`` plus that offset are lines of ``text``.
+    """
+    start, end, lines = _narrow(text, path, dotted)
+    found = [get(doc, dotted) for doc in load_all(text[start:end], path)]
+    return [
+        (node, lines)
+        for node in found
+        if node is not MISSING and (holding is None or get(node, holding) is not MISSING)
+    ]
 
 
 def section(text: str, path: str, dotted: str) -> tuple[Any, int]:
-    """The mapping at ``dotted`` (or MISSING) and the number of lines before the text parsed.
-
-    Line numbers from the mapping's ``.lc`` plus that offset are lines of ``text``.
-    """
-    narrow = _narrow(text, dotted)
-    if narrow is not None:
-        start, end, lines = narrow
-        data = _shifted(lines, lambda: load(text[start:end], path))
-        return get(data, dotted), lines
-    return get(load(text, path), dotted), 0
+    """Like :func:`sections`, for the first document having ``dotted``; (MISSING, 0) if none."""
+    found = sections(text, path, dotted)
+    return found[0] if found else (MISSING, 0)
 
 
 # --------------------------------------------------------------------------- large files
@@ -271,29 +316,42 @@ _TOP_KEY = re.compile(r"^[^\s#\-?:,\[\]{}&*!|>'\"%@`][^\r\n]*?:(?:[ \t]|\r?$)", 
 _REFERENCES = re.compile(r"[&*][^\s,\[\]{}]|<<\s*:")
 
 
-def _narrow(text: str, dotted: str) -> tuple[int, int, int] | None:
+def _narrow(text: str, path: str, dotted: str) -> tuple[int, int, int]:
     """(start, end, lines before start) of the top-level entry named by ``dotted``'s first part.
 
     Only for large single-document block mappings whose entry for that key stands alone (no
     anchors, aliases or merges inside it, so it means the same parsed on its own); anything
-    else returns None and the whole text is parsed.
+    else gets ``(0, len(text), 0)``: the whole text is parsed.
     """
+    whole = 0, len(text), 0
     if len(text) <= LARGE or _DOC_MARKER.search(text):
-        return None
+        return whole
     top = dotted.split(".")[0]
     tops = list(_TOP_KEY.finditer(text))
     named = [i for i, m in enumerate(tops) if m.group(0).split(":")[0].strip() == top]
     if len(named) != 1:
-        return None
+        return whole
     start = tops[named[0]].start()
     end = tops[named[0] + 1].start() if named[0] + 1 < len(tops) else len(text)
-    if _REFERENCES.search(text, start, end):
-        return None
-    return start, end, text.count("\n", 0, start)
+    if (start, end) == whole[:2] or _REFERENCES.search(text, start, end):
+        return whole
+    # The cut guesses top-level boundaries from lines alone, and a flow collection or a quoted
+    # string may go on at column 0 with lines that look like keys. A cut inside one leaves it
+    # unclosed in the slice, which then does not parse; the whole text is parsed instead.
+    # (The slice's parse is cached for the caller.)
+    try:
+        docs = load_all(text[start:end], path)
+    except YamlEditError:
+        return whole
+    if len(docs) != 1 or not isinstance(docs[0], Mapping) or top not in docs[0]:
+        return whole
+    return start, end, _line_of_offset(text, start) - 1
 
 
 def _shifted(lines: int, call: Any) -> Any:
     """Run ``call`` on a slice of a file, reporting errors at the file's own line numbers."""
+    if not lines:
+        return call()
     try:
         return call()
     except YamlEditError as exc:
@@ -349,14 +407,16 @@ def set_values(
     values: dict[str, Scalar],
     *,
     add_missing: bool = True,
+    holding: str | None = None,
 ) -> str:
     """Return ``text`` with ``section``'s keys set to ``values``, changing only those values.
 
-    ``section`` may be dotted ("model.normalization"). Every document holding the section is
-    edited; the others are left alone. A key absent from the section is added when
-    ``add_missing`` (block mapping: a new line after the section's last entry, indented like
-    its siblings, with the file's line ending; flow mapping: ``, key: value`` after the last
-    entry) and skipped otherwise. See the module docstring for quoting, comments and merges.
+    ``section`` may be dotted ("model.normalization"). Every document holding the section (and,
+    if given, whose section holds the key ``holding``) is edited; the others are left alone. A
+    key absent from the section is added when ``add_missing`` (block mapping: a new line after
+    the section's last entry, indented like its siblings, ending like the line before it; flow
+    mapping: ``, key: value`` after the last entry) and skipped otherwise. See the module
+    docstring for quoting, comments and merges.
 
     Raises YamlEditError when no document holds the section, when the section or a key's
     current value is not what can be edited (a non-mapping section, a non-scalar value, an
@@ -366,21 +426,27 @@ def set_values(
     for key, value in values.items():
         if not isinstance(value, (bool, int, float, str)):
             raise TypeError(f"{key}: expected bool, int, float or str, got {type(value).__name__}")
-    narrow = _narrow(text, section)
-    if narrow is not None:
-        start, end, lines = narrow
-        part = _shifted(
-            lines,
-            lambda: set_values(text[start:end], path, section, values, add_missing=add_missing),
-        )
-        return text[:start] + part + text[end:]
+    start, end, lines = _narrow(text, path, section)
+    part = text[start:end]
+    new = _shifted(lines, lambda: _set_values(part, path, section, values, add_missing, holding))
+    return text[:start] + new + text[end:]
+
+
+def _set_values(
+    text: str,
+    path: str,
+    section: str,
+    values: dict[str, Scalar],
+    add_missing: bool,
+    holding: str | None,
+) -> str:
     docs = load_all(text, path)
-    sections = _find_sections(docs, section, path)
+    found = _find_sections(docs, section, path, holding)
     tokens = _Tokens(text, path)
     edits: list[_Edit] = []
     overrides: dict[tuple[int, Any], Scalar] = {}  # (id(owner mapping), key) -> new value
     additions: dict[int, dict[str, Scalar]] = {}  # id(section mapping) -> added keys
-    for sec in sections:
+    for sec in found:
         missing: dict[str, Scalar] = {}
         for key, value in values.items():
             owner = _owner(sec, key)
@@ -410,12 +476,14 @@ def set_values(
     return new_text
 
 
-def _find_sections(docs: list[Any], section: str, path: str) -> list[CommentedMap]:
-    """The section mapping of every document that holds one."""
+def _find_sections(
+    docs: list[Any], section: str, path: str, holding: str | None
+) -> list[CommentedMap]:
+    """The section mapping of every document that holds one (holding ``holding``, if given)."""
     found: list[CommentedMap] = []
     for doc in docs:
         node = get(doc, section)
-        if node is MISSING:
+        if node is MISSING or (holding is not None and get(node, holding) is MISSING):
             continue
         if not isinstance(node, CommentedMap):
             parent = get(doc, section.rpartition(".")[0]) if "." in section else doc
@@ -428,8 +496,9 @@ def _find_sections(docs: list[Any], section: str, path: str) -> list[CommentedMa
             )
         found.append(node)
     if not found:
+        holds = f" holding '{holding}'" if holding else ""
         raise YamlEditError(
-            f"no '{section}' mapping in any YAML document",
+            f"no '{section}' mapping{holds} in any YAML document",
             path,
             _nearest_line(docs, section),
             f"add a '{section}:' section or choose another file",
@@ -599,8 +668,6 @@ def _insertions(
     block = section.fa.flow_style() is not True
     if not (block and len(keys) > 1 and keys == sorted(keys) and len(keys) == len(section)):
         return [_insertion(tokens, section, items, path)]
-    starts = line_starts(tokens.text)
-    eol = _dominant_eol(tokens.text)
     indent = " " * section.lc.col
     before: dict[int, list[str]] = {}
     last: dict[str, Scalar] = {}
@@ -609,7 +676,11 @@ def _insertions(
         if successor is None:
             last[key] = value
             continue
-        at = starts[section.lc.key(successor)[0]]
+        # The successor's line starts where the scanner's column count does (offsets and lines
+        # as ruamel counts them, which knows more line breaks than str.splitlines).
+        mark = tokens.tokens[tokens.index_at(*section.lc.key(successor))].start_mark
+        at = mark.index - mark.column
+        eol = _ending_before(tokens.text, at)
         line = f"{indent}{_render(key, None, False)}: {_render(value, None, False)}{eol}"
         before.setdefault(at, []).append(line)
     edits = [_Edit(at, at, "".join(lines)) for at, lines in before.items()]
@@ -652,7 +723,7 @@ def _insertion(
     line_break = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
     eol_here = line_break.search(text, pos)
     if tokens.end(last) > 0 and last.end_mark.column == 0:
-        at, eol = pos, _dominant_eol(text)  # a block scalar already ate its line break
+        at, eol = pos, _ending_before(text, pos)  # a block scalar already ate its line break
     elif eol_here is not None:
         at, eol = eol_here.end(), eol_here.group(0)
     else:
@@ -685,9 +756,19 @@ def _closing(toks: list[Token], i: int) -> int:
     return len(toks) - 1
 
 
+def _ending_before(text: str, at: int) -> str:
+    """The line break ending just before ``at``: an inserted line ends like the line it follows."""
+    if text.endswith("\r\n", 0, at):
+        return "\r\n"
+    if at and text[at - 1] in _BREAKS:
+        return text[at - 1]
+    return _dominant_eol(text)
+
+
 def _dominant_eol(text: str) -> str:
-    crlf = text.count("\r\n")
-    return "\r\n" if crlf and crlf * 2 >= text.count("\n") else "\n"
+    """The most common line ending in ``text``: CRLF, CR or LF (LF when it has none)."""
+    counts = Counter(NEWLINE.findall(text))
+    return counts.most_common(1)[0][0] if counts else "\n"
 
 
 # --------------------------------------------------------------------------- rendering

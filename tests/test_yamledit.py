@@ -234,6 +234,16 @@ def test_byte_order_mark_is_kept() -> None:
     assert edit(old, {"a": 2}) == "\ufeffnormalization:\n  a: 2\n"
 
 
+def test_an_added_line_ends_like_the_line_before_it() -> None:
+    # a CRLF section in a mostly-LF file, then a file of old-Mac CRs
+    mixed = "a: 1\nb: 2\nc: 3\ne: 4\nnormalization:\r\n  b: 1\r\n  d: 2\r\nz: 3\n"
+    assert edit(mixed, {"c": 3}) == mixed.replace("  d: 2", "  c: 3\r\n  d: 2")
+    cr_only = "normalization:\r  a: 1\r  c: 2\rother: 3\r"
+    assert edit(cr_only, {"b": 3, "d": 4}) == (
+        "normalization:\r  a: 1\r  b: 3\r  c: 2\r  d: 4\rother: 3\r"
+    )
+
+
 # --------------------------------------------------------------------------- flow mappings
 
 
@@ -376,7 +386,7 @@ def test_alias_bomb_is_refused_fast() -> None:
         edit(bomb, {"x": 2})
     assert time.perf_counter() - start < 1.0
     assert str(info.value) == (
-        "cfg.yaml:5: aliases expand to more than 10000 nodes (alias bomb?); "
+        "cfg.yaml:9: aliases expand the 104 nodes as written more than 100-fold (alias bomb?); "
         "expand the aliases by hand or drop them"
     )
 
@@ -479,6 +489,14 @@ def test_get_and_has_key() -> None:
     assert not has_key(text, "cfg.yaml", "normalization.x")
     assert has_key("---\na: 1\n---\nb: {c: 2}\n", "cfg.yaml", "b.c")
     assert load("", "cfg.yaml") is None
+
+
+def test_large_file_holding_only_the_section_is_parsed_whole() -> None:
+    # nothing to narrow to: this once recursed until RecursionError
+    filler = "".join(f"  k{i}: {'x' * 200}\n" for i in range(1400))
+    old = "normalization:\n" + filler + "  a: 1\n"
+    assert len(old) > yamledit.LARGE
+    assert edit(old, {"a": 2}) == old.replace("  a: 1\n", "  a: 2\n")
 
 
 # --------------------------------------------------------------------------- properties
