@@ -38,13 +38,25 @@ def unified_diff(rel: str, old: str, new: str) -> str:
 
 
 def verify_parses(changes: Iterable[FileChange]) -> None:
-    """Every edited file must still parse; a failure here is hdrfix's bug, never written."""
+    """Every edited file must still parse and encode; a failure here is never written."""
     from ruamel.yaml import YAML, YAMLError
 
     from hdrfix.pyfile import parse_tree
     from hdrfix.yamledit import LARGE
 
     for change in changes:
+        try:
+            change.source.encode(change.new_text)
+        except UnicodeEncodeError as exc:
+            line = change.new_text[: exc.start].count("\n") + 1
+            raise HdrfixError(
+                f"the edit holds {exc.object[exc.start : exc.end]!r}, which the file's "
+                f"encoding ({change.source.encoding}) cannot hold",
+                change.rel,
+                line,
+                hint="save the file as UTF-8, or declare an encoding that holds it; nothing "
+                "was written",
+            ) from None
         try:
             if change.rel.endswith(".py"):
                 parse_tree(change.new_text, change.rel)

@@ -290,3 +290,31 @@ def test_two_applies_at_once_never_both_write(framework):
     assert sorted(r.code for r in results) in ([0, 0], [0, 2])
     assert (framework / TRAINER).read_text().count("torch.clamp(delta_log") == 2
     assert os.path.exists(framework / ".hdrfix/journal.json")
+
+
+def test_an_edit_the_files_encoding_cannot_hold_is_refused(framework, tmp_path):
+    """Not only OSError: a latin-1 file cannot take a euro sign, and nothing is written."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "euro.py").write_text(
+        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
+        "class Euro(Phase):\n"
+        "    name = 'euro'\n    summary = 'a comment in euros'\n    requires = ()\n\n"
+        "    def plan(self, repo, options):\n"
+        "        plan = PhasePlan(self.name)\n"
+        "        plan.todo('notes.py', None, 'price')\n"
+        "        import libcst\n"
+        "        pyfile = repo.python('notes.py')\n"
+        "        ref = pyfile.function('price')\n"
+        "        new = pyfile.cst(ref).with_changes(body=libcst.parse_statement(\n"
+        "            'def f():\\n    return \"5 \\u20ac\"\\n').body)\n"
+        "        plan.function_edits.append(('notes.py', ref, new))\n"
+        "        return plan\n"
+    )
+    (framework / "notes.py").write_bytes(
+        "# -*- coding: latin-1 -*-\n# caf\xe9\n\n\ndef price():\n    pass\n".encode("latin-1")
+    )
+    before = snapshot(framework)
+    result = hdrfix("--plugins", plugins, "apply", "euro", "--repo", framework)
+    assert result.code == 2 and "notes.py:6: the edit holds '\u20ac'" in result.err
+    assert snapshot(framework) == before
