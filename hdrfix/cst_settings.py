@@ -169,15 +169,13 @@ def kept_values(
     A setting the user chose (``--loss moment`` once) must not turn the phase back to pending
     when it is checked later without that option; only an option given now overrides it.
     """
-    from hdrfix import yamledit
-    from hdrfix.targets import SECTION
+    from hdrfix.configedit import section_value
 
     result = dict(values)
     if not keep:
         return result
-    section = yamledit.get(yamledit.load(repo.text(rel), rel), SECTION)
     for key, valid in keep.items():
-        current = section.get(key) if hasattr(section, "get") else None
+        current = section_value(repo, rel, key)  # one value for every target document
         if current is not None and valid(current):
             result[key] = current
     return result

@@ -141,3 +141,16 @@ def test_latin1_config_for_migrate_checkpoint_exits_2_naming_the_line(tmp_path: 
         result.err == f"hdrfix: error: {config}:1: not valid UTF-8 (byte 0xe9); save it as UTF-8\n"
     )
     assert snapshot(tmp_path) == before
+
+
+def test_every_phase_takes_a_multi_document_config(framework: Path) -> None:
+    """bound and phase3 read their kept settings through every target document too."""
+    (framework / "configs/multi.yaml").write_text(MULTI, encoding="utf-8")
+    assert hdrfix("apply", "phase1", "bound", "phase3", "--repo", framework).code == 0
+    text = (framework / "configs/multi.yaml").read_text()
+    documents = text.split("---\n")
+    assert [d.count("log_output_max: 11.089865684509277") for d in documents] == [1, 0, 0, 1]
+    assert [d.count("residual_distribution_weight: 0.5") for d in documents] == [1, 0, 0, 1]
+    status = hdrfix("status", "--repo", framework)
+    assert status.code == 0
+    assert [phase_state(framework, p) for p in ("phase1", "bound", "phase3")] == ["applied"] * 3
