@@ -39,6 +39,25 @@ def hdrfix(*args: str | Path) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
+def plugin_dir(folder: Path, name: str, plan_body: str, requires: tuple[str, ...] = ()) -> Path:
+    """A folder for ``--plugins`` holding one third-party phase ``name`` whose ``plan`` runs
+    ``plan_body`` (with ``repo``, ``options`` and a fresh ``plan``) and returns ``plan``."""
+    import textwrap
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(
+        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
+        "class TestPhase(Phase):\n"
+        f"    name = {name!r}\n    summary = 'a test phase'\n    requires = {requires!r}\n\n"
+        "    def plan(self, repo, options):\n"
+        "        plan = PhasePlan(self.name)\n"
+        + textwrap.indent(textwrap.dedent(plan_body), " " * 8)
+        + "        return plan\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()

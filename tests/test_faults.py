@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import hdrfix, snapshot
+from conftest import hdrfix, plugin_dir, snapshot
 
 from hdrfix import commit
 
@@ -229,23 +229,15 @@ def test_revert_refuses_a_file_edited_since_and_force_structural_keeps_the_edit(
 
 
 def test_revert_of_a_required_phase_needs_its_dependents_named(framework, tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "needs_phase1.py").write_text(
-        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
-        "class NeedsPhase1(Phase):\n"
-        "    name = 'extra'\n    summary = 'adds a marker file comment'\n"
-        "    requires = ('phase1',)\n\n"
-        "    def plan(self, repo, options):\n"
-        "        plan = PhasePlan(self.name)\n"
-        "        text = repo.text('README.md')\n"
-        "        if text.endswith('# extra\\n'):\n"
-        "            plan.done('README.md', None, 'marker')\n"
-        "        else:\n"
-        "            plan.todo('README.md', None, 'marker')\n"
-        "            plan.text_edits['README.md'] = text + '# extra\\n'\n"
-        "        return plan\n"
-    )
+    marker = """
+        text = repo.text('README.md')
+        if text.endswith('# extra\\n'):
+            plan.done('README.md', None, 'marker')
+        else:
+            plan.todo('README.md', None, 'marker')
+            plan.text_edits['README.md'] = text + '# extra\\n'
+    """
+    plugins = plugin_dir(tmp_path / "plugins", "extra", marker, requires=("phase1",))
     before = snapshot(framework)
     assert hdrfix("--plugins", plugins, "apply", "phase1", "--repo", framework).code == 0
     assert hdrfix("--plugins", plugins, "apply", "extra", "--repo", framework).code == 0
@@ -294,23 +286,15 @@ def test_two_applies_at_once_never_both_write(framework):
 
 def test_an_edit_the_files_encoding_cannot_hold_is_refused(framework, tmp_path):
     """Not only OSError: a latin-1 file cannot take a euro sign, and nothing is written."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "euro.py").write_text(
-        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
-        "class Euro(Phase):\n"
-        "    name = 'euro'\n    summary = 'a comment in euros'\n    requires = ()\n\n"
-        "    def plan(self, repo, options):\n"
-        "        plan = PhasePlan(self.name)\n"
-        "        plan.todo('notes.py', None, 'price')\n"
-        "        import libcst\n"
-        "        pyfile = repo.python('notes.py')\n"
-        "        ref = pyfile.function('price')\n"
-        "        new = pyfile.cst(ref).with_changes(body=libcst.parse_statement(\n"
-        "            'def f():\\n    return \"5 \\u20ac\"\\n').body)\n"
-        "        plan.function_edits.append(('notes.py', ref, new))\n"
-        "        return plan\n"
-    )
+    euro = """
+        import libcst
+        plan.todo('notes.py', None, 'price')
+        pyfile = repo.python('notes.py')
+        ref = pyfile.function('price')
+        body = libcst.parse_statement('def f():\\n    return "5 \\u20ac"\\n').body
+        plan.function_edits.append(('notes.py', ref, pyfile.cst(ref).with_changes(body=body)))
+    """
+    plugins = plugin_dir(tmp_path / "plugins", "euro", euro)
     (framework / "notes.py").write_bytes(
         "# -*- coding: latin-1 -*-\n# caf\xe9\n\n\ndef price():\n    pass\n".encode("latin-1")
     )

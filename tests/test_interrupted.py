@@ -112,24 +112,28 @@ def test_after_a_recovered_kill_revert_is_byte_identical_to_before(states, tmp_p
     assert without_journal(files_of(root)) == without_journal(before)
 
 
+def faulty_replace(monkeypatch, faults: dict[int, BaseException]) -> None:
+    """``commit.replace`` raising ``faults[n]`` at its n-th call, and replacing otherwise."""
+    real = commit.replace
+    calls: list[Path] = []
+
+    def replace(tmp: Path, target: Path) -> None:
+        calls.append(target)
+        if len(calls) in faults:
+            raise faults[len(calls)]
+        real(tmp, target)
+
+    monkeypatch.setattr(commit, "replace", replace)
+
+
 def test_a_kill_during_the_roll_back_is_finished_backwards(tmp_path, monkeypatch):
     """An interrupted roll back must never be finished forward by the next run."""
     root = sweep_repo(tmp_path / "fw")
     before = files_of(root)
-    real = commit.replace
-    calls: list[Path] = []
-
-    def failing_then_dying(tmp, target):
-        calls.append(target)
-        if len(calls) == 5:
-            raise OSError(5, "Input/output error", str(target))
-        if len(calls) == 7:  # the second restore of the roll back
-            raise SystemExit("killed")
-        real(tmp, target)
-
-    monkeypatch.setattr(commit, "replace", failing_then_dying)
+    # the fifth replace fails, and the roll back dies at its second restore
+    faulty_replace(monkeypatch, {5: OSError(5, "Input/output error"), 7: SystemExit("killed")})
     assert hdrfix("apply", "phase1", "--repo", root).code != 0
-    monkeypatch.setattr(commit, "replace", real)
+    monkeypatch.undo()
     record = json.loads((root / commit.INTENT).read_text())
     assert record["direction"] == "back"
     result = hdrfix("revert", "--repo", root, "--dry-run")
@@ -139,16 +143,7 @@ def test_a_kill_during_the_roll_back_is_finished_backwards(tmp_path, monkeypatch
 def test_ctrl_c_at_a_replace_restores_every_file(tmp_path, monkeypatch):
     root = sweep_repo(tmp_path / "fw")
     before = files_of(root)
-    real = commit.replace
-    calls: list[Path] = []
-
-    def interrupted(tmp, target):
-        calls.append(target)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        real(tmp, target)
-
-    monkeypatch.setattr(commit, "replace", interrupted)
+    faulty_replace(monkeypatch, {6: KeyboardInterrupt()})
     result = hdrfix("apply", "phase1", "--repo", root)
     assert result.code == 1 and "Aborted" in result.err  # click's answer to Ctrl-C
     assert files_of(root) == before  # no intent, no temp file, no journal

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import hdrfix, snapshot
+from conftest import hdrfix, plugin_dir, snapshot
 
 TRAINER = "train/patch_training_framework.py"
 CONFIG = "configs/colleague_training_config.yaml"
@@ -146,23 +146,16 @@ def _bound_alone(framework: Path) -> dict[str, bytes]:
 
 
 def test_a_later_phase_on_the_same_lines_names_the_order(framework, tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "retune.py").write_text(
-        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
-        "class Retune(Phase):\n"
-        "    name = 'retune'\n    summary = 'tighter clamp'\n    requires = ()\n\n"
-        "    def plan(self, repo, options):\n"
-        "        plan = PhasePlan(self.name)\n"
-        f"        text = repo.text({CONFIG!r})\n"
-        "        if 'log_delta_abs_max: 5.0' in text:\n"
-        f"            plan.done({CONFIG!r}, None, 'abs max 5')\n"
-        "        else:\n"
-        f"            plan.todo({CONFIG!r}, None, 'abs max 5')\n"
-        "            new = text.replace('log_delta_abs_max: 6.0', 'log_delta_abs_max: 5.0')\n"
-        f"            plan.text_edits[{CONFIG!r}] = new\n"
-        "        return plan\n"
-    )
+    retune = f"""
+        text = repo.text({CONFIG!r})
+        if 'log_delta_abs_max: 5.0' in text:
+            plan.done({CONFIG!r}, None, 'abs max 5')
+        else:
+            plan.todo({CONFIG!r}, None, 'abs max 5')
+            new = text.replace('log_delta_abs_max: 6.0', 'log_delta_abs_max: 5.0')
+            plan.text_edits[{CONFIG!r}] = new
+    """
+    plugins = plugin_dir(tmp_path / "plugins", "retune", retune)
     ok("--plugins", plugins, "apply", "phase1", "--repo", framework)
     ok("--plugins", plugins, "apply", "retune", "--repo", framework)
     before = snapshot(framework)
