@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hdrfix.changes import FileChange, decoded
+from hdrfix.changes import FileChange, decoded, verify_parses
 from hdrfix.errors import HdrfixError
 from hdrfix.journal import JOURNAL, Journal, apply_of, file_record, pre_image, stamp
 from hdrfix.patchapply import PatchConflict, apply_diff
@@ -68,6 +68,7 @@ def plan_revert(
                 undone_files[layer.entry["id"]].add(rel)
         if new is not None and new != source.raw:
             changes.append(FileChange(source, decoded(source, new)))
+    verify_parses(changes)  # a merge of two phases' edits is checked like any edit
     undone = [e for e in selected if undone_files[e["id"]] == set(e["files"])]
     reverted = [e for e in selected if e not in undone]
     entries = []

@@ -4,11 +4,12 @@ back one phase, or the last apply, whenever that can be done exactly."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import hdrfix, plugin_dir, snapshot
+from conftest import FRAMEWORK, hdrfix, plugin_dir, snapshot
 
 TRAINER = "train/patch_training_framework.py"
 CONFIG = "configs/colleague_training_config.yaml"
@@ -126,7 +127,7 @@ def test_a_phase_under_a_later_independent_one_reverts_alone(framework):
     before = files_of(framework)
     ok("apply", "phase1", "--repo", framework)
     ok("apply", "bound", "--repo", framework)
-    bound_alone = _bound_alone(framework)
+    bound_alone = applied_alone(framework, "bound")
     ok("revert", "phase1", "--repo", framework)
     assert files_of(framework) == bound_alone  # as if bound had been applied alone
     assert "phase1: pending" in ok("status", "--repo", framework)
@@ -134,14 +135,11 @@ def test_a_phase_under_a_later_independent_one_reverts_alone(framework):
     assert files_of(framework) == before
 
 
-def _bound_alone(framework: Path) -> dict[str, bytes]:
-    import shutil
-
-    from conftest import FRAMEWORK
-
-    other = framework.parent / "bound-alone"
+def applied_alone(framework: Path, *phases: str) -> dict[str, bytes]:
+    """The files of a fresh copy of the fixture, beside ``framework``, with only ``phases``."""
+    other = framework.parent / "-".join(phases)
     shutil.copytree(FRAMEWORK, other, ignore=shutil.ignore_patterns("__pycache__"))
-    ok("apply", "bound", "--repo", other)
+    ok("apply", *phases, "--repo", other)
     return files_of(other)
 
 
@@ -238,3 +236,10 @@ def test_a_lock_that_is_a_folder_is_one_line(framework):
     result = hdrfix("apply", "phase1", "--repo", framework)
     assert result.code == 2 and result.err.startswith("hdrfix: error: .hdrfix/lock: is not a file")
     assert snapshot(framework) == before
+
+
+def test_a_phase_under_two_later_ones_reverts_to_what_they_alone_would_write(framework):
+    ok("apply", "bound", "--repo", framework)
+    ok("apply", "phase1", "phase3", "--repo", framework)
+    ok("revert", "bound", "--repo", framework)
+    assert files_of(framework) == applied_alone(framework, "phase1", "phase3")
