@@ -302,3 +302,28 @@ def test_an_edit_the_files_encoding_cannot_hold_is_refused(framework, tmp_path):
     result = hdrfix("--plugins", plugins, "apply", "euro", "--repo", framework)
     assert result.code == 2 and "notes.py:6: the edit holds '\u20ac'" in result.err
     assert snapshot(framework) == before
+
+
+def test_apply_revert_and_validate_all_write_through_one_commit(framework, tmp_path, monkeypatch):
+    from hdrfix.plugin import discover
+    from hdrfix.validate import _apply_phases
+
+    real = commit.commit
+    actions: list[str] = []
+
+    def spy(root, changes, action):
+        actions.append(action)
+        real(root, changes, action)
+
+    monkeypatch.setattr(commit, "commit", spy)
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    assert hdrfix("revert", "phase1", "--repo", framework).code == 0
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    copy = framework.rename(scratch / "framework")
+    assert _apply_phases(copy, ["bound"], discover(), {}) == [
+        CONFIG,
+        "configs/presets/fast_test.yaml",
+        TRAINER,
+    ]
+    assert actions == ["apply phase1", "revert phase1", "apply bound"]
