@@ -22,9 +22,9 @@ test: $(STAMP) lint
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hdrfix plugins tests benchmarks examples
-	$(VENV)/bin/ruff format --check hdrfix plugins tests benchmarks examples
-	$(VENV)/bin/mypy hdrfix plugins
+	$(VENV)/bin/ruff check hdrfix hdrfix_plugins tests benchmarks examples
+	$(VENV)/bin/ruff format --check hdrfix hdrfix_plugins tests benchmarks examples
+	$(VENV)/bin/mypy hdrfix hdrfix_plugins
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     import torch
 
-    from hdrfix import validate as engine
-    from hdrfix.errors import HdrfixError
-    from hdrfix.plugin import discover
+    from hdrfix.core.errors import HdrfixError
+    from hdrfix.core.plugin import discover
+    from hdrfix.validate import run as engine
 
     phases = discover()
     try:

@@ -32,10 +32,10 @@ MODES = ("log", "global", "per_patch", "none")
 
 
 def patched_copy(src: Path, dest: Path, phases: list[str]) -> Path:
-    from hdrfix.engine import commit_run, plan_run
-    from hdrfix.plugin import discover
-    from hdrfix.repo import Repo
-    from hdrfix.targets import site_files
+    from hdrfix.core.engine import commit_run, plan_run
+    from hdrfix.core.plugin import discover
+    from hdrfix.core.repo import Repo
+    from hdrfix.edit.targets import site_files
 
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
     if not (dest / "src").exists():
@@ -85,8 +85,8 @@ def trainer_module(repo: Path):
 def run_mode(module, config: dict, mode: str) -> str:
     import torch
 
-    from hdrfix.fixture import build_trainer
-    from hdrfix.synth import make_field_batch
+    from hdrfix.validate.fixture import build_trainer
+    from hdrfix.validate.synth import make_field_batch
 
     config = copy.deepcopy(config)
     config["normalization"]["type"] = mode

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hdrfix.errors import HdrfixError
-from hdrfix.lines import NEWLINE
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.lines import NEWLINE
 
 PARAM = "residual_output_scale"
 DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
@@ -174,8 +174,8 @@ def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, s
         return value, "--scale-init"
     if config is None:
         return DEFAULT_SCALE, "the default after phase1 (alpha 1.0 x abs_max 6.0)"
-    from hdrfix.configedit import value_in
-    from hdrfix.targets import SECTION
+    from hdrfix.edit.configedit import value_in
+    from hdrfix.edit.targets import SECTION
 
     text = _read_config(Path(config))
     numbers = {}

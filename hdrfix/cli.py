@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hdrfix import __version__
-from hdrfix.errors import HdrfixError
-from hdrfix.sourcefile import shown
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.sourcefile import shown
 
 if TYPE_CHECKING:
-    from hdrfix.repo import Repo
+    from hdrfix.core.repo import Repo
 
 EXIT_BAD_INPUT = 2
 
@@ -67,8 +67,8 @@ def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
 
 def _open(path: Path) -> Repo:
     """The repository, after finishing or undoing a commit that a killed run left behind."""
-    from hdrfix.commit import recover_interrupted
-    from hdrfix.repo import Repo
+    from hdrfix.core.commit import recover_interrupted
+    from hdrfix.core.repo import Repo
 
     repo = Repo(path)
     message = recover_interrupted(repo.root)
@@ -78,7 +78,7 @@ def _open(path: Path) -> Repo:
 
 
 def _phases(ctx: click.Context) -> dict:
-    from hdrfix.plugin import discover
+    from hdrfix.core.plugin import discover
 
     return discover(ctx.obj["plugin_dirs"])
 
@@ -87,7 +87,7 @@ def _phases(ctx: click.Context) -> dict:
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """List the phases hdrfix knows, with what each requires."""
-    from hdrfix.plugin import resolve
+    from hdrfix.core.plugin import resolve
 
     phases = _phases(ctx)
     rows = [
@@ -212,13 +212,13 @@ def apply(
     2 bad input (nothing written).
     """
     from hdrfix import render
-    from hdrfix.engine import commit_run, plan_run
+    from hdrfix.core.engine import commit_run, plan_run
 
     options = _options({**kwargs, "repo": repo})
     the_repo = _open(repo)
     run = plan_run(the_repo, list(phases), _phases(ctx), options, with_deps)
     if run.changes and not (dry_run or check):
-        from hdrfix.gitstate import uncommitted
+        from hdrfix.core.gitstate import uncommitted
 
         dirty = uncommitted(the_repo.root, [c.rel for c in run.changes])
         if dirty:
@@ -248,9 +248,9 @@ def apply(
 def status(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     """Show each phase's state, read from the files themselves."""
     from hdrfix import render
-    from hdrfix.engine import status as phase_status
-    from hdrfix.journal import Journal
-    from hdrfix.revert import entry_states
+    from hdrfix.core.engine import status as phase_status
+    from hdrfix.core.journal import Journal
+    from hdrfix.core.revert import entry_states
 
     the_repo = _open(repo)
     plans = phase_status(the_repo, _phases(ctx), _options({**kwargs, "repo": repo}))
@@ -285,8 +285,8 @@ def revert(
     Exit codes: 0 reverted or nothing to do, 2 refused (nothing written).
     """
     from hdrfix import render
-    from hdrfix.commit import commit
-    from hdrfix.revert import plan_revert
+    from hdrfix.core.commit import commit
+    from hdrfix.core.revert import plan_revert
 
     root = _open(repo).root
     plan = plan_revert(root, list(phases), _phases(ctx), force_structural)
@@ -324,7 +324,7 @@ def migrate_checkpoint(
 
 
 def _register_validate() -> None:
-    from hdrfix.validate_cli import validate
+    from hdrfix.validate.cli import validate
 
     main.add_command(validate)
 

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hdrfix.fixture import copy_framework
+from hdrfix.validate.fixture import copy_framework
 
 
 def _run(args: list[str], cwd: Path) -> int:

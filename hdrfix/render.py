@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.engine import Run
-from hdrfix.plugin import Item, PhasePlan
-from hdrfix.sourcefile import shown
+from hdrfix.core.engine import Run
+from hdrfix.core.plugin import Item, PhasePlan
+from hdrfix.core.sourcefile import shown
 
 if TYPE_CHECKING:
-    from hdrfix.revert import RevertPlan
+    from hdrfix.core.revert import RevertPlan
 
 
 def colorize(diff: str) -> str:

@@ -46,7 +46,7 @@ def plugin_dir(folder: Path, name: str, plan_body: str, requires: tuple[str, ...
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.py").write_text(
-        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
+        "from hdrfix.core.plugin import Phase, PhasePlan\n\n\n"
         "class TestPhase(Phase):\n"
         f"    name = {name!r}\n    summary = 'a test phase'\n    requires = {requires!r}\n\n"
         "    def plan(self, repo, options):\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from hdrfix.astmatch import clamp_of, target_name
-from hdrfix.clampstate import clamp_state
-from hdrfix.logdomain import analyse
-from hdrfix.repo import Repo
+from hdrfix.core.repo import Repo
+from hdrfix.edit.astmatch import clamp_of, target_name
+from hdrfix.edit.clampstate import clamp_state
+from hdrfix.edit.logdomain import analyse
 
 
 def _statements(fn: ast.AST) -> list[ast.stmt]:

@@ -73,7 +73,7 @@ def test_read_only_target_leaves_every_file_untouched(framework: Path) -> None:
 
 def test_read_only_folder_leaves_every_file_untouched(framework: Path) -> None:
     """Works as root too: an immutable-looking target is simulated by the write preflight."""
-    from hdrfix import commit as changes
+    from hdrfix.core import commit as changes
 
     target = framework / "train/patch_training_framework.py"
     real_access = os.access

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from conftest import hdrfix, imported, snapshot
-from hdrfix_plugins.bound import log_ceiling
 from sitecheck import bounds_per_use
 from test_phase3 import diff_of
 
-from hdrfix.logdomain import analyse
-from hdrfix.repo import Repo
+from hdrfix.core.repo import Repo
+from hdrfix.edit.logdomain import analyse
+from hdrfix_plugins.bound import log_ceiling
 
 CONFIG = "configs/colleague_training_config.yaml"
 PRESET = "configs/presets/fast_test.yaml"
@@ -192,7 +192,7 @@ def _step(trainer, config, batch, *, steps=1, seed=0):
     """Train ``steps`` steps on ``batch(i)``; yield the raw branch tensors after each."""
     import torch
 
-    from hdrfix.fixture import build_trainer
+    from hdrfix.validate.fixture import build_trainer
 
     torch.manual_seed(seed)
     model = build_trainer(trainer, config)
@@ -209,8 +209,8 @@ def _step(trainer, config, batch, *, steps=1, seed=0):
 def test_bounded_ln_hat_equals_hdrfix_nn(framework: Path) -> None:
     torch = pytest.importorskip("torch")
     import hdrfix.nn as hnn
-    from hdrfix.fixture import build_trainer
-    from hdrfix.synth import make_field_batch
+    from hdrfix.validate.fixture import build_trainer
+    from hdrfix.validate.synth import make_field_batch
 
     assert hdrfix("apply", "bound", "--repo", framework).code == 0
     batch = make_field_batch(2, 32, 48, seed=0)
@@ -234,7 +234,7 @@ def test_bounded_fixture_trains_without_overflow(framework: Path, tmp_path: Path
     """The seed and data on which the untouched fixture overflows (test_fixture_trains)."""
     import torch
 
-    from hdrfix.synth import SyntheticHDR
+    from hdrfix.validate.synth import SyntheticHDR
 
     stream = SyntheticHDR(48, 64, seed=0, batch_size=2)
     untouched = snapshot(framework)

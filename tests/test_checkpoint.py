@@ -12,7 +12,7 @@ from conftest import FRAMEWORK, imported
 torch = pytest.importorskip("torch")
 
 from hdrfix.checkpoint import NETWORK_KEYS, migrate_checkpoint, run_cli
-from hdrfix.errors import HdrfixError
+from hdrfix.core.errors import HdrfixError
 
 CONFIG = FRAMEWORK / "configs" / "colleague_training_config.yaml"
 PARAM = "residual_output_scale"

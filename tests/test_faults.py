@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import hdrfix, plugin_dir, snapshot
 
-from hdrfix import commit
+from hdrfix.core import commit
 
 TRAINER = "train/patch_training_framework.py"
 CONFIG = "configs/colleague_training_config.yaml"
@@ -253,7 +253,7 @@ def test_revert_of_a_required_phase_needs_its_dependents_named(framework, tmp_pa
 def test_a_second_apply_waits_for_the_lock_or_fails_cleanly(framework, monkeypatch):
     from filelock import FileLock
 
-    from hdrfix import lock
+    from hdrfix.core import lock
 
     monkeypatch.setattr(lock, "WAIT_SECONDS", 0.2)
     (framework / ".hdrfix").mkdir()
@@ -305,8 +305,8 @@ def test_an_edit_the_files_encoding_cannot_hold_is_refused(framework, tmp_path):
 
 
 def test_apply_revert_and_validate_all_write_through_one_commit(framework, tmp_path, monkeypatch):
-    from hdrfix.plugin import discover
-    from hdrfix.validate import _apply_phases
+    from hdrfix.core.plugin import discover
+    from hdrfix.validate.run import _apply_phases
 
     real = commit.commit
     actions: list[str] = []

@@ -19,8 +19,14 @@ from conftest import FRAMEWORK, imported
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.fixture import TRAINER_CLASS, build_trainer
-from hdrfix.synth import FIELD_CHANNELS, SyntheticHDR, field_batch, make_batch, make_field_batch
+from hdrfix.validate.fixture import TRAINER_CLASS, build_trainer
+from hdrfix.validate.synth import (
+    FIELD_CHANNELS,
+    SyntheticHDR,
+    field_batch,
+    make_batch,
+    make_field_batch,
+)
 
 CONFIG = FRAMEWORK / "configs" / "colleague_training_config.yaml"
 PRESET = FRAMEWORK / "configs" / "presets" / "fast_test.yaml"

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from conftest import FRAMEWORK, hdrfix, snapshot
 
-from hdrfix import commit
+from hdrfix.core import commit
 
 SWEEP = 12  # extra configs, so that a kill lands among many replaces
 KILL_AT_REPLACE = textwrap.dedent(
     """
     import os, signal, sys
-    from hdrfix import commit
+    from hdrfix.core import commit
     from hdrfix.cli import main
 
     at, calls, real = int(sys.argv[1]), [], commit.replace

@@ -20,8 +20,8 @@ from conftest import FRAMEWORK, copy_tree, hdrfix, imported
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.fixture import build_trainer
-from hdrfix.synth import make_field_batch
+from hdrfix.validate.fixture import build_trainer
+from hdrfix.validate.synth import make_field_batch
 
 CONFIG = "configs/colleague_training_config.yaml"
 MODES = ("log", "global", "per_patch", "none")

@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hdrfix.nn as hnn
-from hdrfix.fixture import build_trainer
 from hdrfix.nn import functional as HF
-from hdrfix.synth import make_field_batch
+from hdrfix.validate.fixture import build_trainer
+from hdrfix.validate.synth import make_field_batch
 
 ATOL = 1e-6
 CONFIG = Path("configs") / "colleague_training_config.yaml"

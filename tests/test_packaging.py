@@ -82,7 +82,7 @@ def test_wheel_ships_the_fixture_and_names_the_torch_extra(installed: Path) -> N
     shipped = run(
         installed / "python",
         "-c",
-        "from hdrfix.fixture import framework_dir; print(framework_dir())",
+        "from hdrfix.validate.fixture import framework_dir; print(framework_dir())",
         cwd=installed,
     )
     assert "site-packages/hdrfix/fixtures/framework" in shipped.stdout

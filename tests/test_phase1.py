@@ -128,7 +128,7 @@ def test_variant_sites_clamped_once_and_idempotent(name: str, variant) -> None:
     repo = variant(name)
     first = hdrfix("apply", "phase1", "--repo", repo)
     assert first.code == 0, first.err
-    from hdrfix.repo import Repo
+    from hdrfix.core.repo import Repo
 
     trainers = Repo(repo).candidates((".py",), b"training_step")
     found = [c for rel in trainers for c in sites_clamped(repo, rel)]

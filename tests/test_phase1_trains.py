@@ -12,8 +12,8 @@ from conftest import hdrfix, imported
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.fixture import build_trainer
-from hdrfix.synth import SyntheticHDR
+from hdrfix.validate.fixture import build_trainer
+from hdrfix.validate.synth import SyntheticHDR
 
 CONFIG = "configs/colleague_training_config.yaml"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import libcst as cst
 import pytest
 from conftest import FRAMEWORK, hdrfix, imported, snapshot
-from hdrfix_plugins.phase2 import Phase2
 
-from hdrfix.cst_network import Unrecognised, bound_forward
-from hdrfix.repo import Repo
+from hdrfix.core.repo import Repo
+from hdrfix.edit.cst.network import Unrecognised, bound_forward
+from hdrfix_plugins.phase2 import Phase2
 
 CONFIG = "configs/colleague_training_config.yaml"
 TRAINER = "train/patch_training_framework.py"
@@ -410,7 +410,7 @@ def torch():
 
 
 def _net_kwargs(repo: Path) -> dict:
-    from hdrfix import yamledit
+    from hdrfix.edit import yamledit
 
     data = yamledit.load((repo / CONFIG).read_text(encoding="utf-8"), CONFIG)
     return {k: int(v) for k, v in data["network"].items()}
@@ -480,8 +480,8 @@ def _steps(repo: Path, state_dict=None, ckpt: Path | None = None):
     """delta_log and prediction of a training and a validation step; the model's state."""
     import torch
 
-    from hdrfix.fixture import build_trainer
-    from hdrfix.synth import make_field_batch
+    from hdrfix.validate.fixture import build_trainer
+    from hdrfix.validate.synth import make_field_batch
 
     with imported(repo, "train.patch_training_framework") as (trainer,):
         config = trainer.load_config(repo / CONFIG)
@@ -519,8 +519,8 @@ def test_migrated_checkpoint_reproduces_phase1(tmp_path: Path, torch) -> None:
 
 
 def test_patched_framework_trains_and_learns_the_scale(framework: Path, torch) -> None:
-    from hdrfix.fixture import build_trainer
-    from hdrfix.synth import SyntheticHDR
+    from hdrfix.validate.fixture import build_trainer
+    from hdrfix.validate.synth import SyntheticHDR
 
     assert hdrfix("apply", "phase1", "phase2", "--repo", framework, *excluding(framework)).code == 0
     with imported(framework, "train.patch_training_framework") as (trainer,):

@@ -311,7 +311,7 @@ def two_copies(phase1_tree: Path, tmp_path_factory) -> tuple[Path, Path]:
 
 def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
     """Training loss per kind (weight 0.5, float64) on one batch, plus delta_log and weights."""
-    from hdrfix.fixture import build_trainer
+    from hdrfix.validate.fixture import build_trainer
 
     out = {}
     with imported(repo, "train.patch_training_framework") as (trainer,):
@@ -333,8 +333,8 @@ def _losses(repo: Path, kinds: tuple[str, ...], batch, state=None) -> dict:
 def test_inserted_term_equals_hdrfix_nn(two_copies: tuple[Path, Path]) -> None:
     torch = pytest.importorskip("torch")
     import hdrfix.nn as hnn
-    from hdrfix.fixture import build_trainer
-    from hdrfix.synth import make_field_batch
+    from hdrfix.validate.fixture import build_trainer
+    from hdrfix.validate.synth import make_field_batch
 
     base, patched = two_copies
     batch = {k: v.double() for k, v in make_field_batch(2, 32, 48, seed=0).items()}

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sitecheck import clamps_per_site, sites_clamped
 
-from hdrfix.engine import plan_run
-from hdrfix.plugin import discover
-from hdrfix.repo import Repo
+from hdrfix.core.engine import plan_run
+from hdrfix.core.plugin import discover
+from hdrfix.core.repo import Repo
 
 CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
 TRAINER = "train/patch_training_framework.py"

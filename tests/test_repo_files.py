@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import hdrfix, snapshot
 
-from hdrfix.repo import Repo
-from hdrfix.sourcefile import shown
-from hdrfix.targets import CONFIG_MARKER, YAML_SUFFIXES
+from hdrfix.core.repo import Repo
+from hdrfix.core.sourcefile import shown
+from hdrfix.edit.targets import CONFIG_MARKER, YAML_SUFFIXES
 
 TRAINER = "train/patch_training_framework.py"
 IMPL = "train/impl.py"

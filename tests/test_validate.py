@@ -15,10 +15,10 @@ from conftest import FRAMEWORK, copy_tree, hdrfix
 
 torch = pytest.importorskip("torch")
 
-from hdrfix import report as rpt
-from hdrfix import validate as engine
-from hdrfix.errors import HdrfixError
-from hdrfix.plugin import discover
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.plugin import discover
+from hdrfix.validate import report as rpt
+from hdrfix.validate import run as engine
 
 PHASES = discover()
 # Small and seeded: a few dozen steps on 32x32 frames show every effect in a few seconds.
@@ -195,7 +195,7 @@ def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
     import io
     import types
 
-    from hdrfix import validate_cli
+    from hdrfix.validate import cli as validate_cli
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -316,7 +316,7 @@ def test_relative_change_format():
 # --- bad input: one line, exit 2 --------------------------------------------------------------
 
 
-#: validate's advice on a loaded machine (hdrfix.validate_cli._busy_note): it depends on what
+#: validate's advice on a loaded machine (hdrfix.validate.cli._busy_note): it depends on what
 #: else runs on the test machine, not on the input, so the one-line check leaves it aside.
 BUSY_NOTE = "hdrfix: note: the CPU is busy"
 
@@ -357,7 +357,7 @@ def test_requirement_of_a_third_party_phase(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "extra.py").write_text(
-        "from hdrfix.plugin import Phase, PhasePlan\n\n\n"
+        "from hdrfix.core.plugin import Phase, PhasePlan\n\n\n"
         "class Extra(Phase):\n"
         "    name = 'extra'\n    summary = 'test'\n    requires = ('phase1',)\n\n"
         "    def plan(self, repo, options):\n        return PhasePlan(self.name)\n",
@@ -694,7 +694,7 @@ def test_without_torch_says_how_to_get_it(monkeypatch):
 
 
 def test_help_defaults_match_the_engine():
-    from hdrfix import validate_cli as cli
+    from hdrfix.validate import cli
 
     assert ",".join(engine.DEFAULT_VARIANTS) == cli.DEFAULT_VARIANTS
     assert cli.DEFAULT_STEPS == engine.DEFAULT_STEPS

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import hdrfix, snapshot
 
-from hdrfix import configedit, yamledit
-from hdrfix.errors import HdrfixError
+from hdrfix.core.errors import HdrfixError
+from hdrfix.edit import configedit, yamledit
 
 CONFIG = "configs/colleague_training_config.yaml"
 PRESET = "configs/presets/fast_test.yaml"

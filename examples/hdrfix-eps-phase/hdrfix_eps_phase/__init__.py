@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hdrfix.plugin import Phase, PhasePlan
-from hdrfix.repo import Repo
+from hdrfix.core.plugin import Phase, PhasePlan
+from hdrfix.core.repo import Repo
 
 
 class RaiseLogEpsilon(Phase):
@@ -23,8 +23,8 @@ class RaiseLogEpsilon(Phase):
     requires = ()
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.configedit import plan_values
-        from hdrfix.targets import config_files
+        from hdrfix.edit.configedit import plan_values
+        from hdrfix.edit.targets import config_files
 
         plan = PhasePlan(self.name)
         value = float(options.get("eps", 1e-4))  # `hdrfix apply eps4 --set eps=1e-3`

@@ -1,0 +1,380 @@
+"""The one write path: apply, revert and validate all change files through :func:`commit`.
+
+A commit survives a crash at any instant, SIGKILL and power loss included:
+
+1. under the repository lock, each file is checked against the bytes the plan was made from;
+2. the *intent* (every file, its SHA-256 before and after, its pre-image, the temporary file
+   that will carry its new bytes) is written to ``.hdrfix/intent.json`` and fsynced;
+3. every new file is staged beside its target and fsynced;
+4. only then are the targets replaced, one ``os.replace`` each, and the intent removed.
+
+An exception at any point (Ctrl-C included) puts back what was replaced. A process that died
+instead leaves the intent behind; the next hdrfix command, whatever it is, calls
+:func:`recover` first, which finishes the commit when every new file was staged and replacing
+had begun (roll forward), and otherwise puts the pre-images back (roll back). Either way the
+repository is byte-identical to before or to after, and no temporary file is left.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdrfix.core.changes import FileChange
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.journal import FOLDER, dumps
+from hdrfix.core.sourcefile import sha256
+
+INTENT = f"{FOLDER}/intent.json"
+_INTENT_TMP = f"{INTENT}.hdrfix-tmp"
+
+
+def commit(root: Path, changes: list[FileChange], action: str) -> None:
+    """Write every change or none, and leave a record from which a crash can be undone.
+
+    ``action`` names the command in the recovery message (``"apply phase1"``).
+    """
+    from hdrfix.core.lock import repo_lock
+
+    if not changes:
+        return
+    preflight(root, changes)  # a stale plan fails here without even creating .hdrfix/
+    with repo_lock(root):
+        recover(root)
+        preflight(root, changes)  # again: another run may have written while we planned
+        intent = _Intent.of(root, changes, action)
+        try:
+            intent.write()
+        except OSError as exc:
+            (root / _INTENT_TMP).unlink(missing_ok=True)
+            raise HdrfixError(
+                f"could not record the commit ({exc.strerror or exc})",
+                INTENT,
+                hint="nothing was changed",
+            ) from None
+        try:
+            for target, change in zip(intent.targets, changes):
+                _stage(target.tmp, change.new_bytes, target.path)
+            for target in intent.targets:
+                replace(target.tmp, target.path)
+            _sync_folders(t.path for t in intent.targets)
+        except BaseException as exc:
+            intent.roll_back()
+            if isinstance(exc, OSError):
+                raise HdrfixError(
+                    f"could not write ({exc.strerror or exc})",
+                    _rel(root, exc),
+                    hint="every file was restored; nothing was changed",
+                ) from None
+            raise
+        intent.remove()
+
+
+def replace(tmp: Path, target: Path) -> None:
+    """The one place a target is overwritten; tests inject faults and kills here."""
+    os.replace(tmp, target)
+
+
+def recover(root: Path) -> str | None:
+    """Finish or undo a commit that a dead process left half done; the line to tell the user.
+
+    The caller holds the lock (:func:`recover_interrupted` takes it).
+    """
+    (root / _INTENT_TMP).unlink(missing_ok=True)
+    intent = _Intent.load(root)
+    if intent is None:
+        return None
+    forward = intent.can_roll_forward()
+    if forward:
+        for target in intent.targets:
+            if target.state() == "before":
+                replace(target.tmp, target.path)
+        _sync_folders(t.path for t in intent.targets)
+        intent.remove()
+        done = "rolled forward: every file is as it would have written it"
+    else:
+        intent.roll_back()
+        done = "rolled back: every file is as it was before"
+    return f"an interrupted `hdrfix {intent.action}` was found; {done}"
+
+
+def recover_interrupted(root: Path) -> str | None:
+    """:func:`recover` under the lock, touching nothing when no commit was interrupted."""
+    from hdrfix.core.lock import repo_lock
+
+    if not (root / INTENT).exists() and not (root / _INTENT_TMP).exists():
+        return None
+    with repo_lock(root):
+        return recover(root)
+
+
+def preflight(root: Path, changes: list[FileChange]) -> None:
+    """Every target is as the plan read it, writable, and a regular file inside the repo."""
+    for change in changes:
+        target = root / change.rel
+        if target.is_symlink():
+            raise HdrfixError(
+                "is a symbolic link; hdrfix edits the file a link points to, not the link",
+                change.rel,
+                hint="nothing was written; run hdrfix again",
+            )
+        if not change.source.exists:
+            if target.exists():
+                raise HdrfixError(
+                    "appeared on disk while hdrfix was planning",
+                    change.rel,
+                    hint="nothing was written; run hdrfix again",
+                )
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise HdrfixError(
+                    f"cannot create the folder ({exc.strerror})",
+                    change.rel,
+                    hint="nothing was changed",
+                ) from None
+            continue
+        try:
+            current = target.read_bytes()
+        except OSError as exc:
+            raise HdrfixError(
+                f"cannot read the file ({exc.strerror})", change.rel, hint="nothing was changed"
+            ) from None
+        if sha256(current) != change.source.digest:
+            raise HdrfixError(
+                "changed on disk while hdrfix was planning",
+                change.rel,
+                hint="nothing was written; run hdrfix again",
+            )
+        if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
+            raise HdrfixError(
+                "is read-only",
+                change.rel,
+                hint="make it and its folder writable; nothing was changed",
+            )
+
+
+@dataclass
+class _Target:
+    rel: str
+    path: Path
+    tmp: Path
+    before: str | None  # SHA-256; None: the file did not exist
+    after: str
+    pre_image: bytes | None
+
+    def current(self) -> str | None:
+        try:
+            return sha256(self.path.read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def state(self) -> str:
+        current = self.current()
+        if current == self.after:
+            return "after"
+        if current == self.before:
+            return "before"
+        return "other"
+
+    def staged(self) -> bool:
+        try:
+            return sha256(self.tmp.read_bytes()) == self.after
+        except OSError:
+            return False
+
+
+@dataclass
+class _Intent:
+    root: Path
+    action: str
+    targets: list[_Target]
+    direction: str = "forward"
+
+    @classmethod
+    def of(cls, root: Path, changes: list[FileChange], action: str) -> _Intent:
+        token = secrets.token_hex(4)
+        targets = []
+        for change in changes:
+            path = root / change.rel
+            exists = change.source.exists
+            targets.append(
+                _Target(
+                    change.rel,
+                    path,
+                    path.with_name(f".{path.name}.{token}.hdrfix-tmp"),
+                    change.source.digest if exists else None,
+                    sha256(change.new_bytes),
+                    change.source.raw if exists else None,
+                )
+            )
+        return cls(root, action, targets)
+
+    # -- the record on disk ------------------------------------------------------------------
+    def write(self) -> None:
+        data = {
+            "format": 1,
+            "action": self.action,
+            "direction": self.direction,
+            "files": [
+                {
+                    "path": t.rel,
+                    "tmp": t.tmp.name,
+                    "sha256_before": t.before,
+                    "sha256_after": t.after,
+                    "pre_image": None
+                    if t.pre_image is None
+                    else base64.b64encode(t.pre_image).decode("ascii"),
+                }
+                for t in self.targets
+            ],
+        }
+        (self.root / FOLDER).mkdir(exist_ok=True)
+        tmp = self.root / _INTENT_TMP
+        _stage(tmp, dumps(data).encode("utf-8"), None)
+        os.replace(tmp, self.root / INTENT)
+        _sync_folders([self.root / INTENT])
+
+    @classmethod
+    def load(cls, root: Path) -> _Intent | None:
+        path = root / INTENT
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            targets = [
+                _Target(
+                    f["path"],
+                    root / f["path"],
+                    (root / f["path"]).with_name(f["tmp"]),
+                    f["sha256_before"],
+                    f["sha256_after"],
+                    None if f["pre_image"] is None else base64.b64decode(f["pre_image"]),
+                )
+                for f in data["files"]
+            ]
+            intent = cls(root, str(data["action"]), targets, str(data["direction"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise HdrfixError(
+                f"an interrupted commit left a record hdrfix cannot read ({exc})",
+                INTENT,
+                hint="check the files it lists with git, then delete it",
+            ) from None
+        for target in targets:
+            _inside(root, target)
+            if target.pre_image is not None and sha256(target.pre_image) != target.before:
+                raise HdrfixError(
+                    f"the pre-image of {target.rel} does not match its recorded hash",
+                    INTENT,
+                    hint="check the files it lists with git, then delete it",
+                )
+        return intent
+
+    def remove(self) -> None:
+        for target in self.targets:
+            target.tmp.unlink(missing_ok=True)
+        (self.root / INTENT).unlink(missing_ok=True)
+
+    # -- recovery ----------------------------------------------------------------------------
+    def can_roll_forward(self) -> bool:
+        """Forward only when replacing had begun and every file not yet replaced is staged:
+        before that the user has nothing of the commit yet, and a roll back is exact."""
+        states = [t.state() for t in self.targets]
+        self._refuse_foreign(states)
+        if self.direction != "forward" or "after" not in states:
+            return False
+        return all(s == "after" or t.staged() for t, s in zip(self.targets, states))
+
+    def roll_back(self) -> None:
+        if self.direction != "back":
+            # A kill during the roll back must not be finished forward by the next run.
+            self.direction = "back"
+            with contextlib.suppress(OSError):  # a full disk must not stop the roll back
+                self.write()
+        for target in reversed(self.targets):
+            if target.state() != "after":
+                continue
+            if target.pre_image is None:
+                target.path.unlink()
+            else:
+                target.tmp.unlink(missing_ok=True)  # its new bytes, or an earlier try's
+                _stage(target.tmp, target.pre_image, target.path)
+                replace(target.tmp, target.path)
+        _sync_folders(t.path for t in self.targets)
+        self.remove()
+
+    def _refuse_foreign(self, states: list[str]) -> None:
+        for target, state in zip(self.targets, states):
+            if state == "other":
+                raise HdrfixError(
+                    f"an interrupted `hdrfix {self.action}` left this file, and it was "
+                    "changed since, so hdrfix cannot tell how to finish",
+                    target.rel,
+                    hint=f"restore it (e.g. git checkout), then delete {INTENT}",
+                )
+
+
+def _inside(root: Path, target: _Target) -> None:
+    real_root = os.path.realpath(root)
+    for path in (target.path, target.tmp):
+        resolved = os.path.realpath(path)
+        if os.path.commonpath([resolved, real_root]) != real_root:
+            raise HdrfixError(
+                f"lists {target.rel}, which is outside the repository",
+                INTENT,
+                hint="delete the record; hdrfix never writes outside --repo",
+            )
+
+
+def _stage(tmp: Path, data: bytes, like: Path | None) -> None:
+    """Write ``tmp`` (created, never reused) durably, with the mode of ``like`` if it exists."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if like is not None and like.exists():
+            os.chmod(tmp, like.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _sync_folders(paths: Iterable[Path]) -> None:
+    """A replace is durable once its folder is fsynced (where the platform allows it)."""
+    for folder in sorted({p.parent for p in paths}):
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _rel(root: Path, exc: OSError) -> str | None:
+    name = exc.filename
+    if not name:
+        return None
+    try:
+        return os.path.relpath(name, root)
+    except ValueError:
+        return str(name)

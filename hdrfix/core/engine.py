@@ -1,0 +1,146 @@
+"""Running phases over a repository: plan every phase in memory, then hand back one change set."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hdrfix.core.changes import FileChange
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.plugin import Phase, PhasePlan, resolve
+from hdrfix.core.repo import Repo
+from hdrfix.core.sourcefile import SourceFile
+
+
+@dataclass
+class Run:
+    plans: list[PhasePlan]
+    changes: list[FileChange]
+    # per phase, the files it changed, from the text before it to the text after it
+    steps: list[tuple[str, list[FileChange]]] = field(default_factory=list)
+
+
+def plan_run(
+    repo: Repo,
+    requested: list[str],
+    phases: Mapping[str, type[Phase]],
+    options: Mapping[str, Any],
+    with_deps: bool = False,
+) -> Run:
+    """Plan ``requested`` phases in dependency order, each seeing the edits of those before it."""
+    order = resolve(requested, phases, with_deps)
+    _check_requirements(repo, order, phases, options)
+    plans = []
+    steps = []
+    texts: dict[str, str] = {}
+    for name in order:
+        plan = phases[name]().plan(repo, options)
+        if plan.refusal is not None:
+            raise plan.refusal
+        stage(repo, plan)
+        plans.append(plan)
+        now = {source.rel: new for source, new in repo.changed()}
+        step = []
+        for rel in sorted(set(now) | set(texts)):
+            source = repo.source(rel)
+            old, new = texts.get(rel, source.text), now.get(rel, source.text)
+            if new != old:
+                step.append(FileChange(source if old == source.text else _at(source, old), new))
+            texts[rel] = new
+        steps.append((name, step))
+    changes = [FileChange(source, new) for source, new in repo.changed()]
+    check_edits(changes)
+    return Run(plans, changes, steps)
+
+
+def _at(source: SourceFile, text: str) -> SourceFile:
+    """``source`` as an earlier phase of this run left it."""
+    return replace(source, raw=source.encode(text), text=text)
+
+
+def commit_run(root: Path, run: Run, action: str) -> None:
+    """Write a planned run and its journal entries: the path apply and validate share."""
+    from hdrfix.core.commit import commit
+    from hdrfix.core.journal import Journal
+
+    if run.changes:
+        record = Journal.load(root).record(run.steps)
+        commit(root, run.changes + [record], action)
+
+
+def check_edits(changes: list[FileChange]) -> None:
+    """No phase can opt out: every edited Python file still parses, and every statement a
+    phase inserted or rewrote reads only names assigned on every path to it."""
+    from hdrfix.core.changes import verify_parses
+    from hdrfix.edit.assigned import violations
+
+    verify_parses(changes)
+    for change in changes:
+        if not change.rel.endswith(".py"):
+            continue
+        found = violations(change.source.text, change.new_text)
+        if found:
+            raise HdrfixError(
+                found[0].message(),
+                change.rel,
+                found[0].line,
+                hint="hdrfix refused the edit and wrote nothing; report this code shape",
+            )
+
+
+def stage(repo: Repo, plan: PhasePlan) -> None:
+    """Fold a phase's planned edits into the in-memory repo, for the phases after it."""
+    for rel, text in plan.text_edits.items():
+        repo.set_text(rel, text)
+    edited = set()
+    for rel, ref, fn in plan.function_edits:
+        pyfile = repo.python(rel)
+        if pyfile.is_edited(ref):
+            raise HdrfixError(
+                f"{plan.phase} planned two separate edits of {ref.qualname}",
+                rel,
+                ref.line,
+                hint="a phase must merge its edits of one function into one",
+            )
+        pyfile.replace(ref, fn)
+        edited.add(rel)
+    for rel in sorted(edited):
+        repo.restage(rel)
+
+
+def _check_requirements(
+    repo: Repo, order: list[str], phases: Mapping[str, type[Phase]], options: Mapping[str, Any]
+) -> None:
+    for name in order:
+        for dep in phases[name].requires:
+            if dep in order:
+                continue
+            if dep not in phases:
+                raise HdrfixError(f"{name} requires {dep!r}, which is not installed")
+            state = phases[dep]().plan(repo, options)
+            if state.state != "applied":
+                missing = "; ".join(f"{i.where} {i.what}" for i in state.missing[:3])
+                detail = f" (missing: {missing})" if state.state == "partial" and missing else ""
+                raise HdrfixError(
+                    f"{name} requires {dep}, which is {state.state} in this repo{detail}",
+                    str(repo.root),
+                    hint=f"run `hdrfix apply {dep} {name}` or add --with-deps",
+                )
+
+
+def status(
+    repo: Repo, phases: Mapping[str, type[Phase]], options: Mapping[str, Any]
+) -> list[PhasePlan]:
+    """Each phase's state as read from the files, every phase against the same unedited repo."""
+    plans = []
+    for name in resolve(sorted(phases), phases, with_deps=False):
+        try:
+            plan = phases[name]().plan(repo, options)
+            if plan.refusal is not None:
+                plan.notes.append(f"apply would stop here: {plan.refusal}")
+            plans.append(plan)
+        except HdrfixError as exc:
+            plans.append(PhasePlan(name, error=str(exc)))
+    return plans

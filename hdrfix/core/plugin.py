@@ -1,0 +1,179 @@
+"""The Phase interface and how phases are found.
+
+A phase is a class with ``name``, ``summary``, ``requires`` and ``plan(repo, options)``. ``plan``
+only reads: it looks at the repository (as edited in memory by the phases before it in this run)
+and returns a :class:`PhasePlan` saying, per target, what is already done and what it would
+change. The engine renders, checks, writes and records; a phase never touches the disk.
+
+Phases register in the entry-point group ``hdrfix.plugins`` (the built-ins too), or live as
+modules in a folder passed with ``--plugins DIR``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from hdrfix.core.errors import HdrfixError
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from hdrfix.core.repo import Repo
+    from hdrfix.edit.pyfile import FunctionRef
+
+GROUP = "hdrfix.plugins"
+State = Literal["applied", "partial", "pending", "not applicable", "error"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing a phase checks: a config value, a clamp at one site, a parameter."""
+
+    path: str
+    line: int | None
+    what: str
+    done: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass
+class PhasePlan:
+    phase: str
+    items: list[Item] = field(default_factory=list)
+    text_edits: dict[str, str] = field(default_factory=dict)
+    function_edits: list[tuple[str, FunctionRef, cst.FunctionDef]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    not_patched: list[Item] = field(default_factory=list)
+    # Shapes that look like a target but that the phase does not edit: never skipped silently.
+    unhandled: list[Item] = field(default_factory=list)
+    error: str | None = None  # status only: why the phase could not be read
+    # Why applying the phase now would be wrong (status shows it; apply exits 2 with it).
+    refusal: HdrfixError | None = None
+
+    @property
+    def state(self) -> State:
+        if self.error:
+            return "error"
+        done = any(i.done for i in self.items)
+        todo = any(not i.done for i in self.items)
+        if (done and todo) or (self.unhandled and not todo):
+            return "partial"
+        if todo:
+            return "pending"
+        return "applied" if done else "not applicable"
+
+    @property
+    def missing(self) -> list[Item]:
+        return [i for i in self.items if not i.done]
+
+    def done(self, path: str, line: int | None, what: str) -> None:
+        self.items.append(Item(path, line, what, True))
+
+    def todo(self, path: str, line: int | None, what: str) -> None:
+        self.items.append(Item(path, line, what, False))
+
+
+class Phase:
+    """Base class for phases; subclasses set the class attributes and implement ``plan``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+        raise NotImplementedError
+
+
+def discover(plugin_dirs: tuple[Path, ...] = ()) -> dict[str, type[Phase]]:
+    phases: dict[str, type[Phase]] = {}
+    for ep in entry_points(group=GROUP):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not break the others
+            print(f"hdrfix: warning: plugin {ep.name!r} failed to load: {exc}", file=sys.stderr)
+            continue
+        _register(phases, cls, f"entry point {ep.value}")
+    for folder in plugin_dirs:
+        for path in sorted(Path(folder).glob("*.py")):
+            for cls in _phases_in_file(path):
+                _register(phases, cls, str(path))
+    return phases
+
+
+def _register(phases: dict[str, type[Phase]], cls: Any, origin: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Phase) and getattr(cls, "name", None)):
+        raise HdrfixError(
+            "does not provide a Phase subclass with a name", origin, hint="see docs/plugins.md"
+        )
+    if cls.name in phases and phases[cls.name] is not cls:
+        raise HdrfixError(
+            f"phase {cls.name!r} is defined twice", origin, hint="rename one of the phases"
+        )
+    phases[cls.name] = cls
+
+
+def _phases_in_file(path: Path) -> list[type[Phase]]:
+    module_name = f"hdrfix_local_plugin_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise HdrfixError("cannot be imported as a plugin", str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise HdrfixError(f"plugin has a syntax error: {exc.msg}", str(path), exc.lineno) from None
+    return [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, Phase)
+        and obj is not Phase
+        and obj.__module__ == module_name
+        and getattr(obj, "name", None)
+    ]
+
+
+def resolve(requested: list[str], phases: Mapping[str, type[Phase]], with_deps: bool) -> list[str]:
+    """The requested phases in dependency order; with ``with_deps`` their requirements too."""
+    for name in requested:
+        if name not in phases:
+            known = ", ".join(sorted(phases)) or "none"
+            raise HdrfixError(f"unknown phase {name!r} (known: {known})", hint="see `hdrfix list`")
+    wanted = set(requested)
+    if with_deps:
+        stack = list(requested)
+        while stack:
+            for dep in phases[stack.pop()].requires:
+                if dep not in phases:
+                    raise HdrfixError(f"a phase requires unknown phase {dep!r}")
+                if dep not in wanted:
+                    wanted.add(dep)
+                    stack.append(dep)
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise HdrfixError(f"phases require each other in a cycle through {name!r}")
+        visiting.add(name)
+        for dep in phases[name].requires:
+            if dep in wanted:
+                visit(dep)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in sorted(wanted, key=lambda n: (requested.index(n) if n in requested else -1, n)):
+        visit(name)
+    return order

@@ -1,0 +1,192 @@
+"""The user's repository as one run sees it: files found cheaply, read once, edited in memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.sourcefile import SourceFile, real_rel
+from hdrfix.edit.pyfile import PyFile
+
+# Folders that never hold the user's framework code, whatever .gitignore says.
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".hdrfix",
+        ".venv",
+        "venv",
+        "env",
+        ".env",
+        "node_modules",
+        "__pycache__",
+        "build",
+        "dist",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        "site-packages",
+        ".eggs",
+    }
+)
+
+
+@dataclass
+class Repo:
+    """Reads go through here so that each file is read and parsed at most once per run.
+
+    Phases never write: they hand edits to :meth:`set_text` (YAML) or to a :class:`PyFile`'s
+    functions, and the engine turns the difference against disk into one change set.
+    """
+
+    root: Path
+    _sources: dict[str, SourceFile] = field(default_factory=dict)
+    _py: dict[str, PyFile] = field(default_factory=dict)
+    _texts: dict[str, str] = field(default_factory=dict)
+    _listing: list[str] | None = None
+    _canonical: dict[str, str] = field(default_factory=dict)
+    _folders: dict[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise HdrfixError(
+                "repository folder not found",
+                str(self.root),
+                hint="pass the framework checkout with --repo PATH",
+            )
+
+    # -- finding files -----------------------------------------------------------------------
+    def files(self, suffixes: tuple[str, ...]) -> list[str]:
+        """The listed names that are files on disk: a link and its target both, as a copy of the
+        repo needs them. Not there (deleted but still in git's index, a dangling link) means not
+        listed: such a name is nobody's target and must not stop a run."""
+        if self._listing is None:
+            self._listing = sorted(p for p in _list_files(self.root) if (self.root / p).is_file())
+        return [rel for rel in self._listing if rel.endswith(suffixes)]
+
+    def canonical(self, rel: str) -> str:
+        """The name of the real file ``rel`` leads to, so that a file reached through a symlink is
+        read, edited, journaled and written (replacing the target, keeping the link) under one
+        name. A path that leads out of the repo stays as given, for :meth:`source` to refuse."""
+        if rel not in self._canonical:
+            folder, _, name = rel.rpartition("/")
+            parent = self._real_folder(folder)
+            if parent is None or name in ("", ".", "..") or os.path.islink(self.root / rel):
+                self._canonical[rel] = real_rel(self.root, rel) or rel
+            else:
+                self._canonical[rel] = f"{parent}/{name}" if parent != "." else name
+        return self._canonical[rel]
+
+    def _real_folder(self, folder: str) -> str | None:
+        # Resolved once per folder: a full realpath per file triples the cost of a listing.
+        if folder not in self._folders:
+            self._folders[folder] = real_rel(self.root, folder or ".")
+        return self._folders[folder]
+
+    def exists(self, rel: str) -> bool:
+        return (self.root / self.canonical(rel)).exists()
+
+    def candidates(
+        self, suffixes: tuple[str, ...], *needles: bytes | tuple[bytes, ...]
+    ) -> list[str]:
+        """Files whose bytes contain every needle (a tuple: one of its needles): a cheap filter
+        before any parse. Each file once, by its canonical name."""
+        # The real file's suffix decides, as it decides how the file is decoded and checked: a
+        # `.py` link to a `.txt` file is no Python file.
+        real = {self.canonical(rel) for rel in self.files(suffixes)}
+        found = []
+        for rel in sorted(r for r in real if r.endswith(suffixes)):
+            if rel in self._sources:
+                raw = self._sources[rel].raw
+            else:
+                try:
+                    raw = (self.root / rel).read_bytes()
+                except FileNotFoundError:
+                    continue  # gone since the listing
+                except OSError:
+                    # An unreadable file is reported if it turns out to be a target.
+                    raw = b"".join(n if isinstance(n, bytes) else n[0] for n in needles)
+            if all(
+                (n in raw) if isinstance(n, bytes) else any(m in raw for m in n) for n in needles
+            ):
+                found.append(rel)
+        return found
+
+    # -- reading -----------------------------------------------------------------------------
+    def source(self, rel: str) -> SourceFile:
+        rel = self.canonical(rel)
+        if rel not in self._sources:
+            self._sources[rel] = SourceFile.read(self.root, rel)
+        return self._sources[rel]
+
+    def python(self, rel: str) -> PyFile:
+        rel = self.canonical(rel)
+        if rel not in self._py:
+            self._py[rel] = PyFile.parse(self.source(rel))
+        return self._py[rel]
+
+    def restage(self, rel: str) -> None:
+        """Index an edited Python file anew, so the next phase analyses the code as it now is."""
+        rel = self.canonical(rel)
+        current = self._py[rel]
+        if current.edited:
+            self._py[rel] = current.reparsed({})
+
+    def text(self, rel: str) -> str:
+        """The current text: as edited by earlier phases of this run, else as on disk."""
+        rel = self.canonical(rel)
+        if rel in self._py:
+            return self._py[rel].text()
+        if rel in self._texts:
+            return self._texts[rel]
+        return self.source(rel).text
+
+    def set_text(self, rel: str, text: str) -> None:
+        rel = self.canonical(rel)
+        if rel.endswith(".py"):
+            raise ValueError("Python files are edited per function through Repo.python()")
+        self._texts[rel] = text
+
+    def changed(self) -> Iterator[tuple[SourceFile, str]]:
+        """(original, new text) for each file whose text differs from disk, in path order."""
+        rels = sorted(set(self._texts) | set(self._py))
+        for rel in rels:
+            new = self.text(rel)
+            source = self.source(rel)
+            if new != source.text:
+                yield source, new
+
+
+def _list_files(root: Path) -> Iterable[str]:
+    """Files git would consider (tracked or not ignored); a plain walk outside git."""
+    if (root / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=root,
+                capture_output=True,
+                check=True,
+                timeout=60,
+            ).stdout
+            listed = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+            return [p for p in listed if not SKIP_DIRS.intersection(p.split("/")[:-1])]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return _walk(root)
+
+
+def _walk(root: Path) -> Iterator[str]:
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        rel_folder = os.path.relpath(folder, root)
+        for name in names:
+            yield name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")

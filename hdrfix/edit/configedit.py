@@ -1,0 +1,95 @@
+"""Setting values in the ``normalization`` section of every target config, as plan items.
+
+A config may hold several YAML documents: each document whose ``normalization`` holds
+``log_delta_abs_max`` is a target of its own, and the others are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hdrfix.core.errors import HdrfixError
+from hdrfix.edit.targets import CONFIG_MARKER, SECTION
+
+if TYPE_CHECKING:  # migrate-checkpoint reads a config without a repository
+    from hdrfix.core.plugin import PhasePlan
+    from hdrfix.core.repo import Repo
+
+
+def plan_values(plan: PhasePlan, repo: Repo, configs: list[str], values: Mapping[str, Any]) -> None:
+    """Record each value as done or to do, and the edited text of each config that changes."""
+    from hdrfix.edit import yamledit
+
+    for rel in configs:
+        text = repo.text(rel)
+        for section, offset in yamledit.sections(text, rel, SECTION, holding=CONFIG_MARKER):
+            lines = {k: line + offset for k, line in _key_lines(section).items()}
+            for key, value in values.items():
+                current = yamledit.get(section, key)
+                what = f"{SECTION}.{key}: {_show(value)}"
+                if yamledit.same_value(current, value):
+                    plan.done(rel, lines.get(key), what)
+                else:
+                    plan.todo(rel, lines.get(key) or lines.get(None), what)
+        new = yamledit.set_values(text, rel, SECTION, dict(values), holding=CONFIG_MARKER)
+        if new != text:
+            plan.text_edits[rel] = new
+
+
+def section_value(repo: Repo, rel: str, key: str) -> Any:
+    """``normalization.<key>`` of a target config, as :func:`value_in` reads it."""
+    return value_in(repo.text(rel), rel, key)
+
+
+def value_in(text: str, rel: str, key: str) -> Any:
+    """``normalization.<key>`` in the target documents of ``text`` (None if absent or none).
+
+    One value has to stand for the whole file, so documents that disagree are an error.
+    """
+    from hdrfix.edit import yamledit
+
+    seen: list[tuple[Any, int]] = []  # (value, line) per target document
+    for section, offset in yamledit.sections(text, rel, SECTION, holding=CONFIG_MARKER):
+        lines = _key_lines(section)
+        seen.append((section.get(key), lines.get(key, lines.get(None, 0)) + offset))
+    for value, line in seen[1:]:
+        if not _agree(value, seen[0][0]):
+            raise HdrfixError(
+                f"its YAML documents disagree on {SECTION}.{key} "
+                f"({_show(seen[0][0])} at line {seen[0][1]}, {_show(value)} here)",
+                rel,
+                line,
+                "give every document the same value, or split them into separate files",
+            )
+    return seen[0][0] if seen else None
+
+
+def _agree(a: Any, b: Any) -> bool:
+    from hdrfix.edit import yamledit
+
+    if isinstance(b, (bool, int, float, str)):
+        return yamledit.same_value(a, b)  # 6 and 6.0 agree, true and 1 do not
+    return bool(a == b)
+
+
+def _key_lines(section: Any) -> dict[str | None, int]:
+    """1-based line of each key; ``None`` maps to the section's first key (where to add one)."""
+    lines: dict[str | None, int] = {}
+    lc = getattr(section, "lc", None)
+    if lc is None:
+        return lines
+    for key in section:
+        try:
+            lines[key] = lc.key(key)[0] + 1
+        except (KeyError, TypeError):
+            continue
+    if lines:
+        lines[None] = min(v for v in lines.values())
+    return lines
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,145 @@
+"""Applying one change at every log-domain site of the framework (and of ``--include`` files).
+
+A phase supplies a *site patcher*: ``done(...)`` tells whether a site already has the change
+(patched by hand counts), ``edit(...)`` returns the edits that make it, per function (the
+function computing the residual, or the ones using it). A patcher raises :class:`Unhandled`
+for a site it cannot edit safely: the site is then listed as not handled, never skipped.
+
+After planning, each edited function is analysed again as it would be written: a site the
+edit does not make ``done`` is not patched but listed, and the engine checks that no inserted
+statement reads a name some path leaves unassigned (:mod:`hdrfix.edit.assigned`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.plugin import Item, PhasePlan
+from hdrfix.core.repo import Repo
+
+if TYPE_CHECKING:
+    from hdrfix.edit.cst.edit import FunctionEdit
+    from hdrfix.edit.logdomain import Analysis, Site
+    from hdrfix.edit.pyfile import FunctionRef, PyFile
+
+
+class Unhandled(Exception):
+    """A site this phase cannot edit safely; ``why`` says what to do by hand."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class SitePatcher(Protocol):
+    def done(self, pyfile: PyFile, analysis: Analysis, site: Site) -> bool: ...
+
+    def edit(
+        self, pyfile: PyFile, analysis: Analysis, site: Site
+    ) -> list[tuple[FunctionRef, FunctionEdit]]: ...
+
+
+def plan_sites(
+    plan: PhasePlan, repo: Repo, options: Mapping[str, Any], what: str, patcher: SitePatcher
+) -> None:
+    from hdrfix.edit.logdomain import analyse
+    from hdrfix.edit.targets import site_files
+
+    files = site_files(repo, options)
+    for rel in files.patched:
+        pyfile = repo.python(rel)
+        analysis = analyse(pyfile)
+        if not analysis.sites and not analysis.unhandled:
+            raise HdrfixError(
+                "no log-domain reconstruction found (exp of log image + residual)",
+                rel,
+                hint="point at the trainer with --framework FILE",
+            )
+        _plan_file(plan, rel, pyfile, analysis, what, patcher)
+    for rel in files.others:
+        pyfile = repo.python(rel)
+        analysis = analyse(pyfile)
+        for site in analysis.sites:
+            if not patcher.done(pyfile, analysis, site):
+                line, where = _place(patcher, site)
+                plan.not_patched.append(Item(rel, line, f"{where}: {what}", False))
+
+
+def _plan_file(
+    plan: PhasePlan,
+    rel: str,
+    pyfile: PyFile,
+    analysis: Analysis,
+    what: str,
+    patcher: SitePatcher,
+) -> None:
+
+    for unhandled in analysis.unhandled:
+        plan.unhandled.append(
+            Item(rel, unhandled.line, f"{unhandled.qualname}: {unhandled.why}", False)
+        )
+    edits: dict[str, tuple[FunctionRef, FunctionEdit]] = {}
+    todo: list[tuple[Site, list[str]]] = []
+    for site in analysis.sites:
+        line, where = _place(patcher, site)
+        label = f"{where}: {what}"
+        # Optional: what a patcher has to say about a site as it stands (phase1's hand clamps).
+        for note in getattr(patcher, "notes", lambda *_: [])(pyfile, analysis, site):
+            if note not in plan.notes:
+                plan.notes.append(note)
+        if patcher.done(pyfile, analysis, site):
+            plan.done(rel, line, label)
+            continue
+        try:
+            planned = patcher.edit(pyfile, analysis, site)
+        except Unhandled as exc:
+            plan.unhandled.append(Item(rel, line, f"{label}: {exc.why}", False))
+            continue
+        plan.todo(rel, line, label)
+        todo.append((site, [ref.qualname for ref, _ in planned]))
+        for ref, edit in planned:
+            if ref.qualname in edits:
+                edits[ref.qualname][1].merge(edit)
+            else:
+                edits[ref.qualname] = (ref, edit)
+    if not edits:
+        return
+    new_fns = {q: (ref, edit.apply(pyfile.cst(ref))) for q, (ref, edit) in edits.items()}
+    _verify(plan, rel, pyfile, new_fns, todo, patcher)
+    plan.function_edits.extend((rel, ref, fn) for ref, fn in new_fns.values())
+
+
+def _place(patcher: SitePatcher, site: Site) -> tuple[int, str]:
+    """The line and function an item names: where the residual is computed, unless the
+    patcher edits the reconstructions (``edits_uses``)."""
+    if getattr(patcher, "edits_uses", False) and site.uses:
+        names = dict.fromkeys(u.ref.qualname for u in site.uses)
+        return site.uses[0].node.line, ", ".join(names)
+    return site.line, site.ref.qualname
+
+
+def _verify(plan, rel, pyfile, new_fns, todo, patcher) -> None:
+    """Each edited site must read as done once the edit is made; otherwise it is refused."""
+    from hdrfix.edit.logdomain import analyse
+
+    edited = pyfile.reparsed({q: fn for q, (_, fn) in new_fns.items()})
+    analysis = analyse(edited)
+    for site, _ in todo:
+        match = next(
+            (
+                s
+                for s in analysis.sites
+                if s.ref.qualname == site.ref.qualname and s.residual == site.residual
+            ),
+            None,
+        )
+        if match is None or not patcher.done(edited, analysis, match):
+            raise HdrfixError(
+                f"{site.ref.qualname}: the planned edit does not complete the site "
+                f"(internal check: {plan.phase} would not be applied after writing it)",
+                rel,
+                site.line,
+                hint="nothing was written; please report this code shape",
+            )

@@ -1,0 +1,141 @@
+"""Which files of the user's repository a phase edits, found as DESIGN §2 describes.
+
+Every lookup starts with a cheap bytes search; only the files (and, in Python, the functions)
+that pass it are parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hdrfix.core.errors import HdrfixError
+
+if TYPE_CHECKING:
+    from hdrfix.core.repo import Repo
+    from hdrfix.edit.logdomain import Site
+    from hdrfix.edit.pyfile import PyFile
+
+DEFAULT_CONFIG = "configs/colleague_training_config.yaml"
+DEFAULT_FRAMEWORK = "train/patch_training_framework.py"
+SECTION = "normalization"
+CONFIG_MARKER = "log_delta_abs_max"
+YAML_SUFFIXES = (".yaml", ".yml")
+EXP_NEEDLES = (b"exp(", b"expm1(")  # log-domain code exponentiates
+
+
+def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
+    """Every YAML file holding ``normalization.log_delta_abs_max``, or the ``--config`` files."""
+    from hdrfix.edit import yamledit
+
+    chosen = [repo_rel(repo, p) for p in options.get("config") or ()]
+    if chosen:
+        for rel in chosen:
+            if not yamledit.has_key(repo.text(rel), rel, f"{SECTION}.{CONFIG_MARKER}"):
+                raise HdrfixError(
+                    f"has no {SECTION}.{CONFIG_MARKER}",
+                    rel,
+                    hint="pass a training config that holds the section",
+                )
+        return chosen
+    found = [
+        rel
+        for rel in repo.candidates(YAML_SUFFIXES, CONFIG_MARKER.encode())
+        if yamledit.has_key(repo.text(rel), rel, f"{SECTION}.{CONFIG_MARKER}")
+    ]
+    if not found:
+        raise HdrfixError(
+            f"no config found: no YAML file holds {SECTION}.{CONFIG_MARKER} "
+            f"(the default is {DEFAULT_CONFIG})",
+            str(repo.root),
+            hint="point at the config with --config FILE",
+        )
+    return found
+
+
+def framework_file(repo: Repo, options: Mapping[str, Any]) -> str:
+    """``--framework``, else the default path, else the one trainer with log-domain sites."""
+    if options.get("framework"):
+        rel = repo_rel(repo, options["framework"])
+        repo.python(rel)
+        return rel
+    if repo.exists(DEFAULT_FRAMEWORK):
+        # By its real name, as every other path here is: the default may be a symlink.
+        return repo.canonical(DEFAULT_FRAMEWORK)
+    found = [
+        rel
+        for rel in repo.candidates((".py",), b"training_step", EXP_NEEDLES)
+        if _is_trainer(repo.python(rel)) and sites_in(repo, rel)
+    ]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise HdrfixError(
+            f"no framework found: {DEFAULT_FRAMEWORK} is absent and no other file has a class "
+            "with training_step and a log-domain reconstruction (exp of log image + residual)",
+            str(repo.root),
+            hint="point at the trainer with --framework FILE",
+        )
+    raise HdrfixError(
+        f"several candidate frameworks: {', '.join(found)}",
+        str(repo.root),
+        hint="choose one with --framework FILE",
+    )
+
+
+@dataclass(frozen=True)
+class SiteFiles:
+    patched: list[str]  # the framework and every --include
+    others: list[str]  # log-domain code elsewhere, reported as not patched
+
+
+def site_files(repo: Repo, options: Mapping[str, Any]) -> SiteFiles:
+    framework = framework_file(repo, options)
+    included = [repo_rel(repo, p) for p in options.get("include") or ()]
+    for rel in included:
+        if not sites_in(repo, rel):
+            raise HdrfixError(
+                "has no log-domain reconstruction to patch",
+                rel,
+                hint="--include takes files with exp(log image + residual)",
+            )
+    patched = [framework] + [r for r in included if r != framework]
+    excluded = {repo_rel(repo, p) for p in options.get("exclude") or ()}
+    both = sorted(excluded & set(patched))
+    if both:
+        raise HdrfixError(
+            "is both patched and excluded", both[0], hint="drop one of --include/--exclude"
+        )
+    others = [
+        rel
+        for rel in repo.candidates((".py",), EXP_NEEDLES, (b"log(", b"log1p("))
+        if rel not in patched and rel not in excluded and sites_in(repo, rel)
+    ]
+    return SiteFiles(patched, others)
+
+
+def sites_in(repo: Repo, rel: str) -> list[Site]:
+    """The log-domain sites of a file, as it stands in this run."""
+    from hdrfix.edit.logdomain import analyse
+
+    return analyse(repo.python(rel)).sites
+
+
+def _is_trainer(pyfile: PyFile) -> bool:
+    return any(ref.name == "training_step" and ref.class_name for ref in pyfile.functions)
+
+
+def repo_rel(repo: Repo, given: str) -> str:
+    """A path given on the command line, relative to the repo root if it lies inside it."""
+    import os
+
+    path = given if os.path.isabs(given) else os.path.join(os.getcwd(), given)
+    if not os.path.exists(path) and not os.path.isabs(given):
+        path = os.path.join(repo.root, given)
+    rel = os.path.relpath(os.path.realpath(path), os.path.realpath(repo.root))
+    if rel.startswith(".."):
+        raise HdrfixError("is outside the repository", given, hint="pass a file inside --repo")
+    if not os.path.isfile(path):
+        raise HdrfixError("no such file", given, hint="check the path")
+    return rel.replace(os.sep, "/")

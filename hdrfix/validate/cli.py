@@ -1,0 +1,212 @@
+"""The ``hdrfix validate`` command.
+
+Only click is imported here: torch and matplotlib are imported inside the command, so that
+``hdrfix --help`` stays instant and works without torch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+# The engine's defaults (hdrfix.validate.run imports torch, so they are repeated here for --help;
+# tests/test_validate.py checks they agree).
+DEFAULT_VARIANTS = "base,phase1,phase1+phase2,phase1+phase3,bound"
+DEFAULT_STEPS = 300
+DEFAULT_BATCH = 4
+DEFAULT_SIZE = "48x48"
+DEFAULT_EVAL_BATCHES = 32
+
+
+@click.command()
+@click.option(
+    "--variants",
+    metavar="LIST",
+    help="Comma-separated variants; a variant is `base` or phases joined by `+`, "
+    f"e.g. phase1+phase2. Default: {DEFAULT_VARIANTS} (those installed).",
+)
+@click.option("--steps", type=int, help=f"Training steps per variant (default {DEFAULT_STEPS}).")
+@click.option("--batch", type=int, help=f"Frames per batch (default {DEFAULT_BATCH}).")
+@click.option("--size", metavar="HxW", help=f"Frame size (default {DEFAULT_SIZE}).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the initial weights and the synthetic frames.",
+)
+@click.option(
+    "--eval-batches",
+    type=int,
+    help=f"Held-out batches to evaluate on (default {DEFAULT_EVAL_BATCHES}).",
+)
+@click.option(
+    "--threads", type=int, help="torch CPU threads (default: the cores this process may use)."
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("hdrfix-report"),
+    show_default=True,
+    help="Folder for report.json and report.png.",
+)
+@click.option(
+    "--network-from",
+    type=click.Path(path_type=Path),
+    metavar="REPO",
+    help="Train the PatchNetwork of this repository (patched the same way) inside "
+    "the fixture trainer, which feeds it [N, 7, H, W]: warped RGB, holes, occlusion, motion. "
+    "Its file is loaded directly, not through its package's __init__.",
+)
+@click.option(
+    "--network",
+    metavar="FILE",
+    help="With --network-from: the file defining PatchNetwork, where several do.",
+)
+@click.pass_context
+def validate(
+    ctx: click.Context,
+    variants: str | None,
+    steps: int | None,
+    batch: int | None,
+    size: str | None,
+    device: str,
+    seed: int,
+    eval_batches: int | None,
+    threads: int | None,
+    report_dir: Path,
+    network_from: Path | None,
+    network: str | None,
+) -> None:
+    """Train the untouched and the patched framework side by side on synthetic HDR frames.
+
+    Each variant is a fresh copy of the bundled fixture framework with its phases applied
+    exactly as `hdrfix apply` would; all start from the same weights and see the same frames.
+    Prints overflow, frame and hole-region error, residual statistics, step time and memory
+    per variant with the change against base, and writes report.json and report.png.
+
+    \b
+    hdrfix validate
+    hdrfix validate --variants base,phase1,bound --steps 600 --size 64x64
+    hdrfix validate --device cuda --size 270x480 --steps 400
+    hdrfix validate --network-from path/to/your/framework --device cuda
+    """
+    _need_torch()
+    from hdrfix.core.plugin import discover
+    from hdrfix.validate import report
+    from hdrfix.validate import run as engine
+
+    started = time.perf_counter()
+    plugin_dirs = (ctx.obj or {}).get("plugin_dirs", ()) if isinstance(ctx.obj, dict) else ()
+    phases = discover(plugin_dirs)
+    notes: list[str] = []
+    if variants is None:
+        chosen, notes = engine.default_variants(phases)
+    else:
+        chosen = engine.parse_variants(variants, phases)
+    height, width = engine.parse_size(size) if size else engine.DEFAULT_SIZE
+    settings = engine.Settings(
+        variants=chosen,
+        steps=engine.DEFAULT_STEPS if steps is None else steps,
+        batch=engine.DEFAULT_BATCH if batch is None else batch,
+        height=height,
+        width=width,
+        device=device,
+        seed=seed,
+        eval_batches=engine.DEFAULT_EVAL_BATCHES if eval_batches is None else eval_batches,
+        network_from=network_from,
+        network=network,
+        threads=threads,
+        notes=notes,
+    )
+    settings.check()
+    _report_folder(report_dir)
+    busy = _busy_note(settings)
+    for note in notes + ([busy] if busy else []):
+        click.echo(f"hdrfix: note: {note}", err=True)
+
+    total = len(settings.variants) * settings.steps
+    if sys.stderr.isatty():
+        with click.progressbar(
+            length=total, label="training", file=sys.stderr, item_show_func=lambda name: name
+        ) as bar:
+
+            def on_step(name: str, step: int) -> None:
+                bar.update(1, name)
+
+            result = engine.run(settings, phases, on_step=on_step)
+    else:
+        result = engine.run(settings, phases)
+
+    written = report.write_all(result, report_dir)
+    for line in report.table(result):
+        click.echo(line)
+    click.echo()
+    for line in report.footer(result):
+        click.echo(line)
+    click.echo(
+        f"report: {written['json']}, {written['png']} ({time.perf_counter() - started:.1f} s)"
+    )
+
+
+def _busy_note(settings) -> str | None:
+    """On a CPU other processes keep busy, torch's threads wait on each other: say so."""
+    import os
+
+    from hdrfix.validate.run import core_count
+
+    if settings.device != "cpu":
+        return None
+    threads = settings.threads or core_count()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    if threads > 1 and load >= core_count() + 1:
+        return (
+            f"the CPU is busy (load {load:.1f} on {core_count()} cores): {threads} torch "
+            "threads may run far slower than usual; --threads 1 avoids that"
+        )
+    return None
+
+
+def _report_folder(folder: Path) -> None:
+    """Fail before training, not after, when the report cannot be written (creates nothing)."""
+    import os
+
+    from hdrfix.core.errors import HdrfixError
+
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise HdrfixError(
+            f"cannot create the report folder: {existing} is a file",
+            str(folder),
+            hint="choose another with --report DIR",
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise HdrfixError(
+            "the report folder is not writable",
+            str(folder),
+            hint="choose another with --report DIR",
+        )
+
+
+def _need_torch() -> None:
+    """validate trains networks: without the torch extra, say how to get it (exit 2)."""
+    import importlib.util
+
+    from hdrfix.core.errors import HdrfixError
+
+    missing = [m for m in ("torch", "numpy", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise HdrfixError(
+            f"validate needs {', '.join(missing)}, which is not installed",
+            hint="pip install 'hdrfix[torch]'",
+        )

@@ -1,0 +1,395 @@
+"""phase2 — the review's learnable output scale: the network bounds its own residual.
+
+In the file defining ``class PatchNetwork`` (found by its class, or ``--network``)::
+
+    self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))   # end of __init__
+    residual = torch.tanh(residual) * self.residual_output_scale     # forward, once per path
+
+and in the framework, at every log-domain site, Mode A takes that residual as it comes::
+
+    delta_log = residual_pred_log * scale    # was alpha * tanh(residual_pred_log) * abs_max * scale
+
+Mode B and phase1's clamp stay. The scale starts at ``log_delta_alpha * log_delta_abs_max`` from
+the config (6.0 after phase1; ``--scale-init`` overrides), so the patched model computes what it
+computed before. Checkpoints saved before phase2 lack the parameter: ``hdrfix migrate-checkpoint``
+adds it so they load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hdrfix.core.plugin import Phase, PhasePlan
+from hdrfix.core.repo import Repo
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+
+DEFAULT_SCALE = 6.0
+#: The trainer attributes that make up Mode A's cap; the network's scale replaces them.
+CAP_ATTRS = frozenset({"log_delta_alpha", "log_delta_abs_max"})
+
+
+class Phase2(Phase):
+    name = "phase2"
+    summary = "learnable residual_output_scale: PatchNetwork returns tanh * scale, Mode A uses it"
+    requires = ("phase1",)
+
+    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+        from hdrfix.edit.sitepatch import plan_sites
+
+        plan = PhasePlan(self.name)
+        _plan_network(plan, repo, options)
+        plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", _ModeASite())
+        _stray_mode_a(plan, repo, options)
+        if plan.unhandled and plan.refusal is None:
+            from hdrfix.core.errors import HdrfixError
+
+            first = plan.unhandled[0]
+            plan.refusal = HdrfixError(
+                f"{first.what}; phase2 would make the network return tanh * scale while this "
+                "code still applies its own tanh and cap, so training and validation would "
+                "compute different things",
+                first.path,
+                first.line,
+                hint="rewrite it as `delta_log = residual_pred_log * scale` by hand, then rerun",
+            )
+        if plan.not_patched and any(not i.done for i in plan.items):
+            from hdrfix.core.errors import HdrfixError
+
+            first = plan.not_patched[0]
+            plan.refusal = HdrfixError(
+                f"{first.what.split(':')[0]} reconstructs from the network's output too: after "
+                "phase2 the network returns tanh * scale, so this code would apply tanh twice "
+                "and differ from training",
+                first.path,
+                first.line,
+                hint=f"patch it with --include {first.path}, or leave it with "
+                f"--exclude {first.path}",
+            )
+        return plan
+
+
+def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
+    from hdrfix.core.errors import HdrfixError
+    from hdrfix.edit.cst import network as net
+    from hdrfix.edit.cst.lines import FunctionLines
+
+    rel = net.network_file(repo, options)
+    pyfile = repo.python(rel)
+    torch, nn = net.torch_names(pyfile.tree, rel)
+    refs = {m: pyfile.function(f"{net.CLASS}.{m}") for m in ("__init__", "forward")}
+    for method, ref in refs.items():
+        if ref is None:
+            raise HdrfixError(
+                f"class {net.CLASS} has no {method} method",
+                rel,
+                pyfile.classes[net.CLASS].lineno,
+                hint="point at the network with --network FILE",
+            )
+    init, forward = refs["__init__"], refs["forward"]
+    assert init is not None and forward is not None
+
+    init_fn = pyfile.cst(init)
+    what = f"{net.CLASS}.__init__: {net.SCALE_ATTR} parameter"
+    if net.has_scale_parameter(init_fn):
+        plan.done(rel, init.line, what)
+    else:
+        value, source = _scale_init(repo, options)
+        plan.todo(rel, init.line, what)
+        try:
+            edit = net.add_scale_parameter(init_fn, torch, nn, value)
+        except net.Unrecognised as exc:
+            raise HdrfixError(
+                f"{net.CLASS}.__init__: {exc.why}", rel, init.line, hint="give it an indented body"
+            ) from None
+        plan.function_edits.append((rel, init, edit.apply(init_fn)))
+        plan.notes.append(
+            f"{net.SCALE_ATTR} starts at {value!r} ({source}); checkpoints saved "
+            "before phase2 need `hdrfix migrate-checkpoint IN OUT` to load"
+        )
+
+    forward_fn = pyfile.cst(forward)
+    try:
+        bounded = net.bound_forward(forward_fn, torch)
+    except net.Unrecognised as exc:
+        line = FunctionLines(forward, forward_fn).line(exc.node)
+        raise HdrfixError(
+            f"{net.CLASS}.forward: cannot tell which returned value is the residual ({exc.why})",
+            rel,
+            line,
+            hint=f"looked for {net.SHAPES}; write `torch.tanh(<residual>) * "
+            f"self.{net.SCALE_ATTR}` there by hand",
+        ) from None
+    what = f"{net.CLASS}.forward: tanh * {net.SCALE_ATTR}"
+    if bounded.done:
+        plan.done(rel, forward.line, what)
+    else:
+        plan.todo(rel, forward.line, what)
+        plan.function_edits.append((rel, forward, bounded.edit.apply(forward_fn)))
+
+
+def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
+    """``--scale-init``, else alpha * abs_max from the config (as phase1 left it), else 6.0."""
+    import math
+
+    from hdrfix.core.errors import HdrfixError
+    from hdrfix.edit.configedit import section_value
+    from hdrfix.edit.targets import DEFAULT_CONFIG, config_files
+
+    if options.get("scale_init") is not None:
+        value = float(options["scale_init"])
+        if not (math.isfinite(value) and value > 0):
+            raise HdrfixError(f"--scale-init must be a positive number, got {value}")
+        return value, "--scale-init"
+    try:
+        default = repo.canonical(DEFAULT_CONFIG)  # config_files gives real names
+        configs = sorted(config_files(repo, options), key=lambda rel: rel != default)
+    except HdrfixError:
+        configs = []
+    for rel in configs:
+        alpha = section_value(repo, rel, "log_delta_alpha")
+        abs_max = section_value(repo, rel, "log_delta_abs_max")
+        if _number(alpha) and _number(abs_max) and alpha * abs_max > 0:
+            return float(alpha * abs_max), f"log_delta_alpha x log_delta_abs_max in {rel}"
+    return DEFAULT_SCALE, "the default: no config gives alpha x abs_max"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _ModeASite:
+    """Mode A becomes ``<residual> * <the other factors>``: its tanh and its cap go.
+
+    The cap is ``self.log_delta_alpha``/``self.log_delta_abs_max``, locals assigned from them
+    (or from the config keys of those names), and names that say alpha/abs_max. Every other
+    factor stays (``* scale * self.residual_gain`` keeps both); a number literal beside the
+    tanh could be either, so such a site is refused with its reason.
+    """
+
+    def done(self, pyfile, analysis, site) -> bool:
+        return not _has_mode_a(pyfile, site)
+
+    def edit(self, pyfile, analysis, site):
+        from hdrfix.edit.cst.edit import FunctionEdit
+        from hdrfix.edit.cst.match import as_factor, join_product, product_factors
+        from hdrfix.edit.sitepatch import Unhandled
+
+        found = _mode_a(pyfile, site)
+        if found is None:
+            raise Unhandled(
+                "Mode A reads the cap but not as tanh(prediction) * cap (a method chain, or "
+                "the tanh applied where the prediction is made); write "
+                "`delta_log = residual_pred_log * scale` by hand"
+            )
+        value, tanh, is_cap = found
+        if not tanh.args:
+            raise Unhandled("Mode A's tanh has no argument to keep")
+        inner = tanh.args[0].value
+        factors = [f for f in product_factors(value) if f is not tanh]
+        numbers = [f for f in factors if _is_number(f)]
+        if numbers:
+            raise Unhandled(
+                "Mode A has a number factor beside the tanh; hdrfix cannot tell whether it is "
+                "part of the cap (write `delta_log = residual_pred_log * scale` by hand)"
+            )
+        kept = [f for f in factors if not is_cap(f)]
+        new = join_product([as_factor(inner)] + [as_factor(f) for f in kept])
+        return [(site.ref, FunctionEdit().swap(value, new))]
+
+
+def _is_number(node) -> bool:
+    import libcst as cst
+
+    from hdrfix.edit.cst.match import unparen
+
+    node = unparen(node)
+    if isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float))
+
+
+def _has_mode_a(pyfile, site) -> bool:
+    """Whether a root still holds Mode A, read from ``ast``: cheap, for ``status`` and
+    ``--check``; :func:`_mode_a` finds the same root in libcst to edit it.
+
+    Mode A is a tanh times the cap; a root that reads the cap in any other form (a method
+    chain, the tanh applied where the prediction is made) counts too: it is not migrated,
+    and ``edit`` says why it cannot do it.
+    """
+    from hdrfix.edit.astmatch import assigned_value
+
+    fn = pyfile.node(site.ref)
+    for root in site.roots:
+        value = assigned_value(root, site.residual)
+        if value is None:
+            continue
+        if any(_is_mode_a(fn, v) or _reads_cap(fn, v) for v in _branches(value)):
+            return True
+    return False
+
+
+def _branches(value):
+    """The values an expression can take: both arms of ``a if c else b``, else itself."""
+    import ast
+
+    if isinstance(value, ast.IfExp):
+        return [*_branches(value.body), *_branches(value.orelse)]
+    return [value]
+
+
+def _reads_cap(fn, value) -> bool:
+    import ast
+
+    cap_locals = _cap_locals(fn)
+    return any(
+        (isinstance(n, ast.Attribute) and n.attr in CAP_ATTRS)
+        or (isinstance(n, ast.Name) and n.id in cap_locals)
+        for n in ast.walk(value)
+    )
+
+
+def _is_mode_a(fn, value) -> bool:
+    """``value`` multiplies a tanh by a cap (alpha, abs_max, or a local computed from them)."""
+    import ast
+
+    from hdrfix.edit.astmatch import call_name
+
+    def factors(node: ast.AST) -> list[ast.AST]:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            return factors(node.left) + factors(node.right)
+        return [node]
+
+    parts = factors(value)
+    tanh = [f for f in parts if call_name(f) == "tanh"]
+    if not tanh:
+        return False
+    cap_locals = _cap_locals(fn)
+
+    def is_cap(node: ast.AST) -> bool:
+        ident = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+        return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
+
+    return any(is_cap(f) for f in parts if f is not tanh[0])
+
+
+_CAP_LOCALS: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def _cap_locals(fn) -> frozenset[str]:
+    """Locals of ``fn`` assigned from the cap's attributes or config keys (once per function)."""
+    import ast
+
+    cached = _CAP_LOCALS.get(id(fn))
+    if cached is not None and cached[0] is fn:
+        return cached[1]
+
+    def reads_cap(node: ast.AST) -> bool:
+        return any(
+            (isinstance(n, ast.Attribute) and n.attr in CAP_ATTRS)
+            or (isinstance(n, ast.Constant) and n.value in CAP_ATTRS)
+            for n in ast.walk(node)
+        )
+
+    found = frozenset(
+        t.id
+        for n in ast.walk(fn)
+        if isinstance(n, ast.Assign) and reads_cap(n.value)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    )
+    _CAP_LOCALS[id(fn)] = (fn, found)
+    return found
+
+
+def _stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
+    """Mode A outside every site (a method that computes the residual but reconstructs
+    nothing hdrfix can see) would keep the old formula while its siblings change: listed."""
+    import ast
+
+    from hdrfix.core.plugin import Item
+    from hdrfix.edit.logdomain import analyse
+    from hdrfix.edit.targets import site_files
+
+    for rel in site_files(repo, options).patched:
+        pyfile = repo.python(rel)
+        roots = {id(r) for s in analyse(pyfile).sites for r in s.roots}
+        for ref in pyfile.functions:
+            if "tanh(" not in pyfile.segment(ref):
+                continue
+            fn = pyfile.node(ref)
+            for stmt in ast.walk(fn):
+                value = getattr(stmt, "value", None)
+                candidate = isinstance(stmt, (ast.Assign, ast.AnnAssign)) and value is not None
+                line = getattr(stmt, "lineno", None)
+                listed = any(i.path == rel and i.line == line for i in plan.unhandled)
+                if candidate and not listed and id(stmt) not in roots and _is_mode_a(fn, value):
+                    plan.unhandled.append(
+                        Item(
+                            rel,
+                            line,
+                            f"{ref.qualname}: Mode A that reaches no reconstruction hdrfix "
+                            "can see; rewrite it as `residual * scale` by hand",
+                            False,
+                        )
+                    )
+
+
+def _mode_a(pyfile, site):
+    """(Mode A's value, its tanh factor, the cap test), or None when no root is Mode A: after
+    phase2, or where the site has Mode B alone."""
+    from hdrfix.edit.astmatch import assigned_value
+    from hdrfix.edit.cst.index import cst_index
+    from hdrfix.edit.cst.match import call_name, product_factors
+
+    index = cst_index(pyfile, site.ref)
+    is_cap = _cap_test(index.fn)
+    for root in site.roots:
+        if assigned_value(root, site.residual) is None:
+            continue
+        for value in _cst_branches(index.value(root)):
+            factors = product_factors(value)
+            tanh = next((f for f in factors if call_name(f) == "tanh"), None)
+            if tanh is not None and any(is_cap(f) for f in factors if f is not tanh):
+                return value, tanh, is_cap
+    return None
+
+
+def _cst_branches(value):
+    import libcst as cst
+
+    from hdrfix.edit.cst.match import unparen
+
+    bare = unparen(value)  # a new node: only for the test, the edit swaps the original
+    if isinstance(bare, cst.IfExp):
+        return [*_cst_branches(bare.body), *_cst_branches(bare.orelse)]
+    return [value]
+
+
+def _cap_test(fn: cst.FunctionDef) -> Callable[[cst.BaseExpression], bool]:
+    """Whether a factor of Mode A is part of its cap (see :class:`_ModeASite`)."""
+    import libcst as cst
+
+    from hdrfix.edit.cst.match import assignments, find_all, name_of, string_value, unparen
+
+    cap_keys = CAP_ATTRS
+
+    def reads_cap(value: cst.CSTNode) -> bool:
+        attrs = (
+            a.attr.value for a in find_all(value, cst.Attribute) if isinstance(a, cst.Attribute)
+        )
+        strings = (string_value(s) for s in find_all(value, cst.SimpleString))
+        return any(a in cap_keys for a in attrs) or any(v in cap_keys for v in strings)
+
+    cap_locals = {a.target for a in assignments(fn.body) if reads_cap(a.value)}
+
+    def is_cap(factor: cst.BaseExpression) -> bool:
+        bare = unparen(factor)
+        # ``self.log_delta_alpha`` and ``self.cfg.log_delta_alpha`` alike: the last name
+        ident = bare.attr.value if isinstance(bare, cst.Attribute) else name_of(factor) or ""
+        return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
+
+    return is_cap
