@@ -61,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     from hdrfix.core.errors import HdrfixError
     from hdrfix.core.plugin import discover
     from hdrfix.validate import run as engine
+    from hdrfix.validate import variants as variant_specs
+    from hdrfix.validate.training import interleaved_step_ms
 
     phases = discover()
     try:
         if args.variants:
-            variants = engine.parse_variants(args.variants, phases)
+            variants = variant_specs.parse_variants(args.variants, phases)
         else:
-            variants, notes = engine.default_variants(phases)
+            variants, notes = variant_specs.default_variants(phases)
             for note in notes:
                 print(f"note: {note}", file=sys.stderr)
         height, width = engine.parse_size(args.size)
@@ -94,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             threads = torch.get_num_threads()
             device = engine.device_name(args.device)
             for _ in range(args.runs):
-                runs.append(
-                    engine.interleaved_step_ms(trained, ses.batches, args.rounds, args.device)
-                )
+                runs.append(interleaved_step_ms(trained, ses.batches, args.rounds, args.device))
     except HdrfixError as exc:
         print(f"bench_validate: error: {exc}", file=sys.stderr)
         return 2

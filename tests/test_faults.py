@@ -306,7 +306,7 @@ def test_an_edit_the_files_encoding_cannot_hold_is_refused(framework, tmp_path):
 
 def test_apply_revert_and_validate_all_write_through_one_commit(framework, tmp_path, monkeypatch):
     from hdrfix.core.plugin import discover
-    from hdrfix.validate.run import _apply_phases
+    from hdrfix.validate.variants import apply_phases as _apply_phases
 
     real = commit.commit
     actions: list[str] = []

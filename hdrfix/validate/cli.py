@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-# The engine's defaults (hdrfix.validate.run imports torch, so they are repeated here for --help;
+# The run's defaults (hdrfix.validate.run imports torch, so they are repeated here for --help;
 # tests/test_validate.py checks they agree).
 DEFAULT_VARIANTS = "base,phase1,phase1+phase2,phase1+phase3,bound"
 DEFAULT_STEPS = 300
@@ -100,15 +100,16 @@ def validate(
     from hdrfix.core.plugin import discover
     from hdrfix.validate import report
     from hdrfix.validate import run as engine
+    from hdrfix.validate import variants as variant_specs
 
     started = time.perf_counter()
     plugin_dirs = (ctx.obj or {}).get("plugin_dirs", ()) if isinstance(ctx.obj, dict) else ()
     phases = discover(plugin_dirs)
     notes: list[str] = []
     if variants is None:
-        chosen, notes = engine.default_variants(phases)
+        chosen, notes = variant_specs.default_variants(phases)
     else:
-        chosen = engine.parse_variants(variants, phases)
+        chosen = variant_specs.parse_variants(variants, phases)
     height, width = engine.parse_size(size) if size else engine.DEFAULT_SIZE
     settings = engine.Settings(
         variants=chosen,

@@ -10,6 +10,13 @@ _PACKAGE = Path(__file__).resolve().parent.parent  # the hdrfix package
 # In a checkout the fixture sits beside the package; an installed wheel carries it inside.
 CANDIDATES = (_PACKAGE.parent / "fixtures" / "framework", _PACKAGE / "fixtures" / "framework")
 
+# Where things sit in the fixture (the field's layout, DESIGN §2.1).
+FRAMEWORK_CONFIG = "configs/colleague_training_config.yaml"
+TRAINER_MODULE = "train.patch_training_framework"
+FIXTURE_NETWORK = "src/npu/networks/patch/patch_network.py"
+#: The fixture's top-level packages: each variant's copy defines them anew.
+FIXTURE_PACKAGES = ("train", "src", "tools")
+
 
 def framework_dir() -> Path:
     for candidate in CANDIDATES:

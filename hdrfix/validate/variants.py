@@ -1,0 +1,208 @@
+"""Variants: which phases each one applies, and each one's scratch copy patched by the engine.
+
+A variant is ``base`` (no phase) or phases joined by ``+``. Everything validate knows about
+particular phases by name sits here (:data:`DEFAULT_VARIANTS`, :data:`APPLY_OPTIONS`,
+:data:`CLAMP_PHASE` and its :data:`CLAMP_BOUND`, :data:`SCALE_KEY`), so that the rest of validate
+names no phase.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hdrfix.core.errors import HdrfixError
+from hdrfix.validate.fixture import FIXTURE_NETWORK, copy_framework
+
+if TYPE_CHECKING:
+    from hdrfix.core.plugin import Phase
+    from hdrfix.validate.network import UserNetwork
+
+#: Default run (with hdrfix.validate.run's DEFAULT_STEPS, ...): sized so that all variants
+#: train in well under a minute on 2 CPU cores and still show DESIGN §4's effects (base
+#: overflows, phase1 cuts it but hurts the holes, bound removes it at no cost).
+DEFAULT_VARIANTS = ("base", "phase1", "phase1+phase2", "phase1+phase3", "bound")
+
+# The options ``hdrfix apply`` hands the phases when no flag is given.
+APPLY_OPTIONS: dict[str, Any] = {
+    "config": (),
+    "framework": None,
+    "network": None,
+    "include": (),
+    "exclude": (),
+    "clamp": None,
+    "scale_init": None,
+    "loss": None,
+    "weight": None,
+    "ceiling": None,
+}
+
+#: The phase that clamps the residual, and its bound on |delta_log|: the share of residuals at
+#: the bound is reported for variants with this phase only.
+CLAMP_PHASE = "phase1"
+CLAMP_BOUND = 8.0
+
+#: phase2's learnable scale: the one parameter a variant may add to the base network.
+SCALE_KEY = "residual_output_scale"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named set of phases: ``base`` has none, ``phase1+phase2`` has both (in that order)."""
+
+    name: str
+    phases: tuple[str, ...]
+
+
+def reports_clamp(variant: Variant) -> bool:
+    """Whether the variant clamps the residual at :data:`CLAMP_BOUND` (so its share counts)."""
+    return CLAMP_PHASE in variant.phases
+
+
+def parse_variants(spec: str, phases: Mapping[str, type[Phase]]) -> list[Variant]:
+    """``"base,phase1,phase1+phase2"`` -> variants; bad names and missing requirements raise."""
+    from hdrfix.core.plugin import resolve
+
+    names = [part.strip() for part in spec.split(",")]
+    if not any(names):
+        raise HdrfixError("--variants is empty", hint="e.g. --variants base,phase1,bound")
+    known = ", ".join(["base"] + sorted(phases))
+    variants: list[Variant] = []
+    for name in names:
+        if not name:
+            raise HdrfixError(f"empty variant name in --variants {spec!r}")
+        if name == "base":
+            variants.append(Variant("base", ()))
+            continue
+        parts = [p.strip() for p in name.split("+")]
+        for part in parts:
+            if part == "base":
+                raise HdrfixError(
+                    f"variant {name!r}: base means no phase and combines with none",
+                    hint="list it on its own: --variants base,...",
+                )
+            if part not in phases:
+                raise HdrfixError(
+                    f"unknown phase {part!r} in variant {name!r} (known: {known})",
+                    hint="see `hdrfix list`",
+                )
+        if len(set(parts)) != len(parts):
+            raise HdrfixError(f"variant {name!r} names a phase twice")
+        for part in parts:
+            missing = [dep for dep in phases[part].requires if dep not in parts]
+            if missing:
+                full = "+".join(resolve(parts, phases, with_deps=True))
+                raise HdrfixError(
+                    f"variant {name!r}: {part} requires {', '.join(missing)}, which the variant "
+                    "does not include",
+                    hint=f"write {full}",
+                )
+        variants.append(Variant(name, tuple(resolve(parts, phases, with_deps=False))))
+    seen: set[tuple[str, ...]] = set()
+    for v in variants:
+        key = tuple(sorted(v.phases))
+        if key in seen:
+            raise HdrfixError(f"variant {v.name!r} is listed twice")
+        seen.add(key)
+    return variants
+
+
+def default_variants(phases: Mapping[str, type[Phase]]) -> tuple[list[Variant], list[str]]:
+    """:data:`DEFAULT_VARIANTS` that can run with the installed phases, and why others can't."""
+    variants, notes = [], []
+    for name in DEFAULT_VARIANTS:
+        try:
+            variants.append(parse_variants(name, phases)[0])
+        except HdrfixError as exc:
+            notes.append(f"skipped variant {name}: {exc.message}")
+    return variants, notes
+
+
+def apply_phases(
+    root: Path,
+    phases: Sequence[str],
+    registry: Mapping[str, type[Phase]],
+    options: Mapping[str, Any],
+) -> list[str]:
+    """Apply ``phases`` to the checkout at ``root`` exactly as ``hdrfix apply`` does, with
+    ``--exclude`` for every log-domain file but the trainer.
+
+    validate trains the trainer only, so the framework's other copies of the reconstruction
+    (the inference module, ``tools/`` scripts) are left as they are on purpose, as a user
+    would with ``--exclude``; unexcluded, phase2 rightly refuses them (they would apply tanh
+    twice after it).
+    """
+    if not phases:
+        return []
+    from hdrfix.core.engine import commit_run, plan_run
+    from hdrfix.core.repo import Repo
+    from hdrfix.edit.targets import site_files
+
+    repo = Repo(root)
+    opts = {**APPLY_OPTIONS, **options, "repo": root}
+    # no framework here (HdrfixError): plan_run says so, in the terms of the phase
+    with contextlib.suppress(HdrfixError):
+        opts["exclude"] = (*opts["exclude"], *site_files(repo, opts).others)
+    run = plan_run(repo, list(phases), registry, opts)
+    commit_run(repo.root, run, "apply " + " ".join(phases))
+    return [change.rel for change in run.changes]
+
+
+@dataclass
+class Prepared:
+    variant: Variant
+    framework: Path
+    network_root: Path | None
+    changed: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(
+    variant: Variant, tmp: Path, registry: Mapping[str, type[Phase]], user: UserNetwork | None
+) -> Prepared:
+    """Copy the fixture (and the user's repository) and apply the variant's phases to each.
+
+    A phase that leaves the fixture's network as it is (phase1, bound) needs nothing from the
+    user's network either: where the user's repository cannot take such a variant (it holds
+    a network but no trainer or config, say), its network is used unpatched, with a note.
+    A variant that edits the network (phase2) must apply to the user's repository.
+    """
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", variant.name)
+    framework = copy_framework(tmp / slug / "framework")
+    fixture_changed = apply_phases(framework, variant.phases, registry, {})
+    changed = [f"framework/{rel}" for rel in fixture_changed]
+    notes: list[str] = []
+    network_root = None
+    if user is not None:
+        network_root = tmp / slug / "network-repo"
+        shutil.copytree(user.root, network_root)
+        try:
+            changed += [
+                f"network-repo/{rel}"
+                for rel in apply_phases(
+                    network_root,
+                    variant.phases,
+                    registry,
+                    {"network": str(network_root / user.rel)},
+                )
+            ]
+        except HdrfixError as exc:
+            if FIXTURE_NETWORK in fixture_changed:
+                where = f"{exc.path}: " if exc.path and not exc.path.startswith(str(tmp)) else ""
+                raise HdrfixError(
+                    f"--network-from: {variant.name} edits the network, but the repository "
+                    f"cannot take it ({where}{exc.message})",
+                    hint="point --network-from at the whole framework (config, trainer and "
+                    "network), or leave this variant out",
+                ) from None
+            notes.append(
+                f"{variant.name}: its phases leave the network as it is, and the "
+                f"--network-from repository cannot take them ({exc.message}): its "
+                "network is used as it is"
+            )
+    return Prepared(variant, framework, network_root, changed, notes)
