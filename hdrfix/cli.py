@@ -31,13 +31,24 @@ def _fail(exc: HdrfixError) -> None:
 
 
 class _Group(click.Group):
-    """Every bad input ends the same way: one line on stderr, exit code 2."""
+    """Every bad input ends the same way: one line on stderr, exit code 2. ``apply`` and
+    ``status`` get the flags of the installed phases (``--plugins`` ones included)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HdrfixError as exc:
             _fail(exc)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None or cmd_name not in PHASE_COMMANDS:
+            return command
+        try:
+            return _with_phase_flags(command, ctx.params.get("plugin_dirs") or ())
+        except HdrfixError as exc:
+            _fail(exc)
+            return None
 
 
 def _use_color() -> bool:
@@ -140,27 +151,12 @@ def _target_options(func: Callable) -> Callable:
             metavar="PATH",
             help="Leave this file's log-domain sites alone on purpose (repeatable).",
         ),
-        click.option("--clamp", type=float, help="phase1: bound for |delta_log| (default 8.0)."),
-        click.option(
-            "--scale-init",
-            type=float,
-            help="phase2: initial residual_output_scale (default alpha*abs_max).",
-        ),
-        click.option(
-            "--loss",
-            type=click.Choice(["histogram", "moment", "sparsity", "none"]),
-            help="phase3: residual distribution loss (default histogram).",
-        ),
-        click.option("--weight", type=float, help="phase3: weight of that loss (default 0.5)."),
-        click.option(
-            "--ceiling", type=float, help="bound: largest output value, linear (default 65504)."
-        ),
         click.option(
             "--set",
             "extra",
             multiple=True,
-            metavar="KEY=VALUE",
-            help="An option for a third-party phase (repeatable).",
+            metavar="PHASE.KEY=VALUE",
+            help="A phase's option by name, typed like its flag (repeatable).",
         ),
         click.option(
             "--format",
@@ -175,14 +171,42 @@ def _target_options(func: Callable) -> Callable:
     return func
 
 
+PHASE_COMMANDS = ("apply", "status")
+
+
+def _with_phase_flags(command: click.Command, plugin_dirs: tuple[Path, ...]) -> click.Command:
+    import copy
+
+    from hdrfix import phase_flags
+    from hdrfix.core.plugin import discover
+
+    phases = discover(plugin_dirs)
+    taken = {p.name.replace("_", "-") for p in command.params if p.name} | {"set", "plugins"}
+    flags = phase_flags.flags(phases, taken)
+    built = copy.copy(command)
+    built.params = [*command.params, *phase_flags.params(flags)]
+    if command.name == "apply":
+        built.epilog = phase_flags.epilog(phases, flags)
+    built.callback = _taking_phase_flags(command.callback, flags)
+    return built
+
+
+def _taking_phase_flags(callback: Callable | None, flags: list) -> Callable:
+    """The command's callback, given the phase flags' values as ``phase_options``."""
+    from hdrfix import phase_flags
+
+    assert callback is not None
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        kwargs["phase_options"] = phase_flags.phase_options(flags, kwargs, kwargs.pop("extra"))
+        return callback(*args, **kwargs)
+
+    return run
+
+
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    options = {k: v for k, v in kwargs.items() if k not in {"extra", "repo", "fmt"}}
-    for item in kwargs.get("extra") or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise HdrfixError(f"--set takes KEY=VALUE, got {item!r}")
-        options[key] = value
-    return options
+    """What every phase's plan sees; the phase's own flags come in ``phase_options``."""
+    return {k: v for k, v in kwargs.items() if k not in {"repo", "fmt"}}
 
 
 @main.command()

@@ -32,7 +32,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from hdrfix.core.plugin import Phase, PhasePlan
+from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
 
 KEY = "log_output_max"
@@ -66,6 +66,9 @@ class Bound(Phase):
     name = "bound"
     summary = "clamp Ln_hat at log(65504) at every site: no output above the half-float max"
     requires = ()
+    options = (
+        Option("ceiling", f"largest output value, linear (default {DEFAULT_CEILING:g})", float),
+    )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.core.errors import HdrfixError

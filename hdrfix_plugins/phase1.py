@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hdrfix.core.plugin import Phase, PhasePlan
+from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
 
 VALUES = {
@@ -35,6 +35,7 @@ class Phase1(Phase):
     name = "phase1"
     summary = "cap the log residual at 6.0 (alpha 1.0), huber log supervision x2, clamp at +-8"
     requires = ()
+    options = (Option("clamp", f"bound for |delta_log| (default {DEFAULT_CLAMP})", float),)
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.edit.configedit import plan_values, section_value

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.core.plugin import Phase, PhasePlan
+from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ class Phase2(Phase):
     name = "phase2"
     summary = "learnable residual_output_scale: PatchNetwork returns tanh * scale, Mode A uses it"
     requires = ("phase1",)
+    options = (
+        Option("scale_init", "initial residual_output_scale (default alpha * abs_max)", float),
+    )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.edit.sitepatch import plan_sites

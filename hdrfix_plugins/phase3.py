@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.core.plugin import Phase, PhasePlan
+from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
 
 if TYPE_CHECKING:  # the module stays light: `hdrfix list` imports it
@@ -94,6 +94,10 @@ class Phase3(Phase):
     name = "phase3"
     summary = "residual-distribution loss on delta_log (histogram|moment|sparsity|none), weighted"
     requires = ("phase1",)
+    options = (
+        Option("loss", f"residual distribution loss (default {DEFAULT_LOSS})", choices=LOSSES),
+        Option("weight", f"weight of that loss (default {DEFAULT_WEIGHT})", float),
+    )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.core.errors import HdrfixError

@@ -36,7 +36,7 @@ def plan_run(
     steps = []
     texts: dict[str, str] = {}
     for name in order:
-        plan = phases[name]().plan(repo, options)
+        plan = phases[name]().plan(repo, options_for(options, phases[name]))
         if plan.refusal is not None:
             raise plan.refusal
         stage(repo, plan)
@@ -53,6 +53,20 @@ def plan_run(
     changes = [FileChange(source, new) for source, new in repo.changed()]
     check_edits(changes)
     return Run(plans, changes, steps)
+
+
+def options_for(options: Mapping[str, Any], phase: type[Phase]) -> dict[str, Any]:
+    """What ``phase`` sees: the common options, and its own under their declared names.
+
+    The CLI passes each phase's values in ``phase_options``; a declared option not given is
+    None there, so a phase option called ``config`` never sees ``--config``. Callers without
+    ``phase_options`` (validate) name phase options directly.
+    """
+    if "phase_options" not in options:
+        return dict(options)
+    common = {k: v for k, v in options.items() if k != "phase_options"}
+    declared = dict.fromkeys((o.name for o in phase.options), None)
+    return {**common, **declared, **options["phase_options"].get(phase.name, {})}
 
 
 def _at(source: SourceFile, text: str) -> SourceFile:
@@ -93,6 +107,14 @@ def check_edits(changes: list[FileChange]) -> None:
 def stage(repo: Repo, plan: PhasePlan) -> None:
     """Fold a phase's planned edits into the in-memory repo, for the phases after it."""
     for rel, text in plan.text_edits.items():
+        if rel.endswith(".py"):
+            # A whole-file text would silently drop every function edit made before it.
+            raise HdrfixError(
+                f"{plan.phase} planned a whole-text edit of a Python file",
+                rel,
+                hint="a phase edits Python per function (plan.function_edits), so that edits "
+                "of one file by several phases compose",
+            )
         repo.set_text(rel, text)
     edited = set()
     for rel, ref, fn in plan.function_edits:
@@ -119,7 +141,7 @@ def _check_requirements(
                 continue
             if dep not in phases:
                 raise HdrfixError(f"{name} requires {dep!r}, which is not installed")
-            state = phases[dep]().plan(repo, options)
+            state = phases[dep]().plan(repo, options_for(options, phases[dep]))
             if state.state != "applied":
                 missing = "; ".join(f"{i.where} {i.what}" for i in state.missing[:3])
                 detail = f" (missing: {missing})" if state.state == "partial" and missing else ""
@@ -137,7 +159,7 @@ def status(
     plans = []
     for name in resolve(sorted(phases), phases, with_deps=False):
         try:
-            plan = phases[name]().plan(repo, options)
+            plan = phases[name]().plan(repo, options_for(options, phases[name]))
             if plan.refusal is not None:
                 plan.notes.append(f"apply would stop here: {plan.refusal}")
             plans.append(plan)

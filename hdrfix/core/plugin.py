@@ -12,11 +12,13 @@ modules in a folder passed with ``--plugins DIR``.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from hdrfix.core.errors import HdrfixError
@@ -82,12 +84,28 @@ class PhasePlan:
         self.items.append(Item(path, line, what, False))
 
 
+@dataclass(frozen=True)
+class Option:
+    """A setting a phase takes. The CLI makes it a flag of ``apply`` and ``status``: ``--name``
+    while no other phase or common option has that name, else ``--phase-name``.
+
+    ``type`` converts the text given (``float``, ``int``, ``str``); ``choices`` limits it.
+    The phase reads the converted value as ``options[name]``, or None when not given.
+    """
+
+    name: str
+    help: str
+    type: Callable[[str], Any] = str
+    choices: tuple[str, ...] = ()
+
+
 class Phase:
     """Base class for phases; subclasses set the class attributes and implement ``plan``."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[tuple[Option, ...]] = ()
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         raise NotImplementedError
@@ -122,16 +140,21 @@ def _register(phases: dict[str, type[Phase]], cls: Any, origin: str) -> None:
 
 
 def _phases_in_file(path: Path) -> list[type[Phase]]:
-    module_name = f"hdrfix_local_plugin_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise HdrfixError("cannot be imported as a plugin", str(path))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise HdrfixError(f"plugin has a syntax error: {exc.msg}", str(path), exc.lineno) from None
+    module = _imported_from(path)
+    if module is None:  # a file not imported yet, under a name of its own
+        module_name = f"hdrfix_local_plugin_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise HdrfixError("cannot be imported as a plugin", str(path))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            raise HdrfixError(
+                f"plugin has a syntax error: {exc.msg}", str(path), exc.lineno
+            ) from None
+    module_name = module.__name__
     return [
         obj
         for obj in vars(module).values()
@@ -141,6 +164,17 @@ def _phases_in_file(path: Path) -> list[type[Phase]]:
         and obj.__module__ == module_name
         and getattr(obj, "name", None)
     ]
+
+
+def _imported_from(path: Path) -> ModuleType | None:
+    """The module already imported from ``path`` (``--plugins hdrfix_plugins/`` names the
+    installed built-ins again): the same classes, not a second copy of each phase."""
+    real = os.path.realpath(path)
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and os.path.realpath(file) == real:
+            return module
+    return None
 
 
 def resolve(requested: list[str], phases: Mapping[str, type[Phase]], with_deps: bool) -> list[str]:

@@ -1,0 +1,106 @@
+"""Each phase's declared options as flags of ``apply`` and ``status``, built from the registry.
+
+A flag is ``--name`` while that name is unique among every installed phase and the common
+options, else ``--phase-name`` (for every phase declaring it), so that a third-party phase can
+never take over ``--config`` or another phase's flag. ``--set PHASE.KEY=VALUE`` reaches the
+same options by name, typed like the flag.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.plugin import Option, Phase
+
+PREFIX = "phaseopt__"  # the click parameter names of phase flags; never a common option's
+
+
+@dataclass(frozen=True)
+class Flag:
+    phase: str
+    option: Option
+    flag: str
+
+    @property
+    def dest(self) -> str:
+        return f"{PREFIX}{_ident(self.phase)}__{self.option.name}"
+
+
+def flags(phases: Mapping[str, type[Phase]], taken: set[str]) -> list[Flag]:
+    """The flags for ``phases``; ``taken`` holds the common options' names (``config``...)."""
+    declared = [(name, opt) for name in sorted(phases) for opt in phases[name].options]
+    count = Counter(_dashed(opt.name) for _, opt in declared)
+    out = []
+    for name, opt in declared:
+        short = _dashed(opt.name)
+        unique = count[short] == 1 and short not in taken
+        out.append(Flag(name, opt, f"--{short}" if unique else f"--{_dashed(name)}-{short}"))
+    return out
+
+
+def params(all_flags: list[Flag]) -> list[click.Option]:
+    return [
+        click.Option(
+            [f.flag, f.dest],
+            type=click.Choice(f.option.choices) if f.option.choices else f.option.type,
+            help=f"{f.phase}: {f.option.help}.",
+        )
+        for f in all_flags
+    ]
+
+
+def phase_options(
+    all_flags: list[Flag], kwargs: dict[str, Any], sets: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Per phase, the values given for its options (flags first, then ``--set``)."""
+    values: dict[str, dict[str, Any]] = {}
+    for f in all_flags:
+        value = kwargs.pop(f.dest, None)
+        if value is not None:
+            values.setdefault(f.phase, {})[f.option.name] = value
+    by_key = {(f.phase, f.option.name): f for f in all_flags}
+    for item in sets:
+        target, sep, text = item.partition("=")
+        phase, dot, key = target.partition(".")
+        if not (sep and dot):
+            raise HdrfixError(
+                f"--set takes PHASE.KEY=VALUE, got {item!r}",
+                hint="e.g. --set phase1.clamp=6; `hdrfix apply --help` lists each phase's options",
+            )
+        found = by_key.get((phase, key.replace("-", "_")))
+        if found is None:
+            known = ", ".join(f"{f.phase}.{f.option.name}" for f in all_flags) or "none"
+            raise HdrfixError(f"--set {target}: no such phase option (known: {known})")
+        values.setdefault(phase, {})[found.option.name] = _convert(found, text)
+    return values
+
+
+def epilog(phases: Mapping[str, type[Phase]], all_flags: list[Flag]) -> str:
+    """The installed phases and their flags, for the end of ``apply --help``."""
+    lines = ["\b", "Installed phases (their options above):"]
+    for name in sorted(phases):
+        own = [f.flag for f in all_flags if f.phase == name]
+        lines.append(f"  {name:<8} {', '.join(own) or '-'}")
+    return "\n".join(lines)
+
+
+def _convert(found: Flag, text: str) -> Any:
+    kind = click.Choice(found.option.choices) if found.option.choices else found.option.type
+    try:
+        return click.types.convert_type(kind).convert(text, None, None)
+    except click.BadParameter as exc:
+        raise HdrfixError(f"--set {found.phase}.{found.option.name}: {exc.message}") from None
+
+
+def _dashed(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _ident(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
