@@ -19,6 +19,7 @@ from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import discover
 from hdrfix.validate import report as rpt
 from hdrfix.validate import run as engine
+from hdrfix.validate import variants as variant_specs
 
 PHASES = discover()
 # Small and seeded: a few dozen steps on 32x32 frames show every effect in a few seconds.
@@ -43,19 +44,6 @@ MAIN_VARIANTS = ["base", "phase1", "phase1+phase2", "bound"]
 TINY = ("--batch", "1", "--size", "16x16", "--eval-batches", "1", "--threads", "1")
 
 
-def implemented(name: str) -> bool:
-    return name in PHASES and not engine.is_placeholder(PHASES[name])
-
-
-def needs(*names: str):
-    missing = [n for n in names if not implemented(n)]
-    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} not yet implemented")
-
-
-def _runnable(variants: list[str]) -> list[str]:
-    return [v for v in variants if v == "base" or all(implemented(p) for p in v.split("+"))]
-
-
 def _numbers(value, where="report"):
     """Every number in a JSON document, with where it sits."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -73,8 +61,7 @@ def _numbers(value, where="report"):
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("validate") / "report"
-    variants = _runnable(MAIN_VARIANTS)
-    result = hdrfix("validate", "--variants", ",".join(variants), *SMALL, "--report", out)
+    result = hdrfix("validate", "--variants", ",".join(MAIN_VARIANTS), *SMALL, "--report", out)
     assert result.code == 0, result.err
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     return result, out, {v["name"]: v for v in data["variants"]}, data
@@ -103,7 +90,6 @@ def test_phase1_cuts_overflow_and_clamps(small_run):
     assert _metric(variants, "base", "train_clamped_share") is None  # only with phase1
 
 
-@needs("bound")
 def test_bound_removes_all_overflow(small_run):
     _, _, variants, _ = small_run
     base = _metric(variants, "base", "train_overflow_px")
@@ -113,7 +99,6 @@ def test_bound_removes_all_overflow(small_run):
     assert _metric(variants, "bound", "train_steps_with_overflow") == 0
 
 
-@needs("phase2")
 def test_phase2_reports_learned_scale(small_run):
     _, _, variants, _ = small_run
     assert _metric(variants, "phase1+phase2", "learned_scale_init") == pytest.approx(6.0)
@@ -131,17 +116,16 @@ def test_each_variant_is_patched_by_the_engine(small_run):
     phase1 = set(variants["phase1"]["changed_files"])
     assert "framework/train/patch_training_framework.py" in phase1
     assert "framework/configs/colleague_training_config.yaml" in phase1
-    if "phase1+phase2" in variants:
-        assert variants["phase1+phase2"]["phases"] == ["phase1", "phase2"]
-        assert (
-            "framework/src/npu/networks/patch/patch_network.py"
-            in variants["phase1+phase2"]["changed_files"]
-        )
+    assert variants["phase1+phase2"]["phases"] == ["phase1", "phase2"]
+    assert (
+        "framework/src/npu/networks/patch/patch_network.py"
+        in variants["phase1+phase2"]["changed_files"]
+    )
 
 
 def test_report_json_is_complete_and_finite(small_run):
     _, _, variants, data = small_run
-    assert list(variants) == _runnable(MAIN_VARIANTS)
+    assert list(variants) == MAIN_VARIANTS
     numbers = list(_numbers(data))
     assert numbers and all(math.isfinite(v) for _, v in numbers), [
         w for w, v in numbers if not math.isfinite(v)
@@ -231,7 +215,7 @@ def test_report_folder_that_cannot_be_made(tmp_path):
 
 def _settings(**kw) -> engine.Settings:
     base = {
-        "variants": engine.parse_variants("base", PHASES),
+        "variants": variant_specs.parse_variants("base", PHASES),
         "steps": 4,
         "batch": 1,
         "height": 16,
@@ -270,9 +254,7 @@ def test_run_leaves_the_process_as_it_was():
 
 
 def test_parse_variants_orders_phases():
-    if not implemented("phase2"):
-        pytest.skip("phase2 not yet implemented")
-    variants = engine.parse_variants("base, phase2+phase1 ,phase1", PHASES)
+    variants = variant_specs.parse_variants("base, phase2+phase1 ,phase1", PHASES)
     assert [(v.name, v.phases) for v in variants] == [
         ("base", ()),
         ("phase2+phase1", ("phase1", "phase2")),
@@ -292,15 +274,22 @@ def test_parse_variants_orders_phases():
 )
 def test_bad_variants(spec, words):
     with pytest.raises(HdrfixError, match=words.replace("(", r"\(")):
-        engine.parse_variants(spec, PHASES)
+        variant_specs.parse_variants(spec, PHASES)
 
 
-def test_default_variants_skip_placeholders():
-    variants, notes = engine.default_variants(PHASES)
-    names = [v.name for v in variants]
-    assert names[0] == "base" and "phase1" in names
-    assert all(implemented(p) for v in variants for p in v.phases)
-    assert len(names) + len(notes) == len(engine.DEFAULT_VARIANTS)
+def test_default_variants():
+    variants, notes = variant_specs.default_variants(PHASES)
+    assert [v.name for v in variants] == list(variant_specs.DEFAULT_VARIANTS) and not notes
+
+
+def test_default_variants_skip_a_phase_that_is_not_installed():
+    without = {name: cls for name, cls in PHASES.items() if name != "phase3"}
+    variants, notes = variant_specs.default_variants(without)
+    assert [v.name for v in variants] == ["base", "phase1", "phase1+phase2", "bound"]
+    assert notes == [
+        "skipped variant phase1+phase3: unknown phase 'phase3' in variant "
+        "'phase1+phase3' (known: base, bound, phase1, phase2)"
+    ]
 
 
 def test_relative_change_format():
@@ -345,7 +334,6 @@ def test_bad_arguments(args, words, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-@needs("phase2")
 def test_phase_without_its_requirement():
     line = _one_line_error(
         hdrfix("validate", "--variants", "base,phase2"), "phase2 requires phase1"
@@ -380,13 +368,12 @@ def test_cuda_without_gpu(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
 def test_cuda_run(tmp_path):
-    variants = _runnable(["base", "phase1", "phase1+phase2", "bound"])
     result = hdrfix(
         "validate",
         "--device",
         "cuda",
         "--variants",
-        ",".join(variants),
+        ",".join(MAIN_VARIANTS),
         *SMALL,
         "--report",
         tmp_path,
@@ -398,8 +385,7 @@ def test_cuda_run(tmp_path):
     by_name = {v["name"]: v for v in data["variants"]}
     assert by_name["base"]["metrics"]["train_overflow_px"] > 0
     assert by_name["base"]["metrics"]["peak_memory_mib"] > 0
-    if "bound" in by_name:
-        assert by_name["bound"]["metrics"]["train_overflow_px"] == 0
+    assert by_name["bound"]["metrics"]["train_overflow_px"] == 0
 
 
 def test_network_from_without_network(tmp_path):
@@ -459,12 +445,11 @@ def _user_repo(tmp_path: Path, forward: str | None = None) -> Path:
 def test_network_from_user_repo(tmp_path):
     repo = _user_repo(tmp_path)
     before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
-    variants = _runnable(["base", "phase1", "phase1+phase2"])
     out = tmp_path / "report"
     result = hdrfix(
         "validate",
         "--variants",
-        ",".join(variants),
+        "base,phase1,phase1+phase2",
         "--network-from",
         repo,
         "--steps",
@@ -486,9 +471,8 @@ def test_network_from_user_repo(tmp_path):
     # base_channels 4: a quarter of the fixture network's parameters, roughly
     fixture_params = sum(p.numel() for p in _fixture_network().parameters())
     assert by_name["base"]["parameters"] < fixture_params / 2
-    if "phase1+phase2" in by_name:
-        assert "network-repo/models/inpaint/net.py" in by_name["phase1+phase2"]["changed_files"]
-        assert by_name["phase1+phase2"]["metrics"]["learned_scale"] is not None
+    assert "network-repo/models/inpaint/net.py" in by_name["phase1+phase2"]["changed_files"]
+    assert by_name["phase1+phase2"]["metrics"]["learned_scale"] is not None
     # the user's repository itself is untouched
     assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
 
@@ -517,20 +501,19 @@ def test_network_only_repo(tmp_path):
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert data["network"] == {"from": str(repo), "file": "arch/net.py", "kwargs": {}}
     assert len(data["notes"]) == 1
-    if implemented("phase2"):
-        _one_line_error(
-            hdrfix(
-                "validate",
-                "--variants",
-                "base,phase1+phase2",
-                "--network-from",
-                repo,
-                "--report",
-                out,
-            ),
-            "phase1+phase2 edits the network",
-            "no config found",
-        )
+    _one_line_error(
+        hdrfix(
+            "validate",
+            "--variants",
+            "base,phase1+phase2",
+            "--network-from",
+            repo,
+            "--report",
+            out,
+        ),
+        "phase1+phase2 edits the network",
+        "no config found",
+    )
 
 
 def test_network_from_the_field_layout(tmp_path):
@@ -696,7 +679,7 @@ def test_without_torch_says_how_to_get_it(monkeypatch):
 def test_help_defaults_match_the_engine():
     from hdrfix.validate import cli
 
-    assert ",".join(engine.DEFAULT_VARIANTS) == cli.DEFAULT_VARIANTS
+    assert ",".join(variant_specs.DEFAULT_VARIANTS) == cli.DEFAULT_VARIANTS
     assert cli.DEFAULT_STEPS == engine.DEFAULT_STEPS
     assert cli.DEFAULT_BATCH == engine.DEFAULT_BATCH
     assert "x".join(map(str, engine.DEFAULT_SIZE)) == cli.DEFAULT_SIZE
