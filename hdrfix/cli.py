@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from hdrfix.core.errors import HdrfixError
 from hdrfix.core.sourcefile import shown
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from hdrfix.core.repo import Repo
 
 EXIT_BAD_INPUT = 2
@@ -64,8 +66,10 @@ def _use_color() -> bool:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Also load phases from the .py modules in DIR (repeatable).",
 )
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors, warnings and diffs.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list what is already done.")
 @click.pass_context
-def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
+def main(ctx: click.Context, plugin_dirs: tuple[Path, ...], quiet: bool, verbose: bool) -> None:
     """Apply the HDR log-residual review's phases to a training framework, safely.
 
     \b
@@ -73,7 +77,7 @@ def main(ctx: click.Context, plugin_dirs: tuple[Path, ...]) -> None:
     hdrfix apply phase1 --repo PATH             apply it (all files or none)
     hdrfix apply phase1 --repo PATH --check     exit 1 while the phase is pending
     """
-    ctx.obj = {"plugin_dirs": plugin_dirs}
+    ctx.obj = {"plugin_dirs": plugin_dirs, "quiet": quiet, "verbose": verbose and not quiet}
 
 
 def _open(path: Path) -> Repo:
@@ -88,6 +92,28 @@ def _open(path: Path) -> Repo:
     return repo
 
 
+def _say(ctx: click.Context, lines: Iterable[str]) -> None:
+    """Informational lines on stderr, unless --quiet."""
+    if not ctx.obj["quiet"]:
+        for line in lines:
+            click.echo(shown(line), err=True)
+
+
+def _complete_phases(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    from click.shell_completion import CompletionItem
+
+    from hdrfix.core.plugin import discover
+
+    phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
+    return [
+        CompletionItem(name, help=phases[name].summary)
+        for name in sorted(phases)
+        if name.startswith(incomplete)
+    ]
+
+
 def _phases(ctx: click.Context) -> dict:
     from hdrfix.core.plugin import discover
 
@@ -95,12 +121,19 @@ def _phases(ctx: click.Context) -> dict:
 
 
 @main.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
-def list_cmd(ctx: click.Context) -> None:
-    """List the phases hdrfix knows, with what each requires."""
+def list_cmd(ctx: click.Context, fmt: str) -> None:
+    """List the phases hdrfix knows, with what each requires and the options it takes."""
     from hdrfix.core.plugin import resolve
 
     phases = _phases(ctx)
+    if fmt == "json":
+        from hdrfix.render import phases_json
+
+        ordered = resolve(sorted(phases), phases, with_deps=False)
+        click.echo(json.dumps(phases_json([phases[n] for n in ordered]), indent=2))
+        return
     rows = [
         (name, ", ".join(phases[name].requires) or "-", phases[name].summary)
         for name in resolve(sorted(phases), phases, with_deps=False)
@@ -210,7 +243,7 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 @main.command()
-@click.argument("phases", nargs=-1, required=True)
+@click.argument("phases", nargs=-1, required=True, shell_complete=_complete_phases)
 @click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
 @click.option(
     "--check",
@@ -231,6 +264,13 @@ def apply(
     **kwargs: Any,
 ) -> None:
     """Apply PHASES to the repository: all files or none.
+
+    \b
+    Examples:
+      hdrfix apply phase1 --repo ../framework --dry-run    the diff; nothing written
+      hdrfix apply phase1 phase2 --repo ../framework       both, in one commit
+      hdrfix apply phase3 --with-deps --loss moment        phase1 first, then phase3
+      hdrfix apply bound --check                           in CI: exit 1 while pending
 
     Exit codes: 0 done or nothing to do, 1 with --check when changes are pending,
     2 bad input (nothing written).
@@ -260,37 +300,49 @@ def apply(
             for change in run.changes:
                 diff = change.diff()
                 click.echo(shown(render.colorize(diff) if _use_color() else diff), nl=False)
-        for line in render.run_summary(run, mode):
-            click.echo(shown(line), err=True)
+        _say(ctx, render.run_summary(run, mode, verbose=ctx.obj["verbose"]))
     if check and (run.changes or any(p.unhandled for p in run.plans)):
         sys.exit(1)
 
 
 @main.command()
+@click.argument("phases", nargs=-1, shell_complete=_complete_phases)
 @_target_options
 @click.pass_context
-def status(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
-    """Show each phase's state, read from the files themselves."""
+def status(
+    ctx: click.Context, phases: tuple[str, ...], repo: Path, fmt: str, **kwargs: Any
+) -> None:
+    """Show the state of PHASES (default: every phase), read from the files themselves.
+
+    Exit codes: 0, or 2 when a phase cannot be read.
+    """
     from hdrfix import render
     from hdrfix.core.engine import status as phase_status
     from hdrfix.core.journal import Journal
+    from hdrfix.core.plugin import resolve
     from hdrfix.core.revert import entry_states
 
     the_repo = _open(repo)
-    plans = phase_status(the_repo, _phases(ctx), _options({**kwargs, "repo": repo}))
+    registry = _phases(ctx)
+    resolve(list(phases), registry, with_deps=False)  # an unknown name is one line
+    plans = phase_status(the_repo, registry, _options({**kwargs, "repo": repo}))
     journal = Journal.load(the_repo.root)
     states = entry_states(the_repo.root, journal)
+    entries = journal.entries
+    if phases:
+        plans = [p for p in plans if p.phase in phases]
+        entries = [e for e in entries if set(e["phases"]) & set(phases)]
     if fmt == "json":
-        click.echo(json.dumps(render.status_json(plans, journal.entries, states), indent=2))
+        click.echo(json.dumps(render.status_json(plans, entries, states), indent=2))
     else:
-        for line in render.status_lines(plans, journal.entries, states):
+        for line in render.status_lines(plans, entries, states):
             click.echo(shown(line))
     if any(plan.error for plan in plans):
         sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command()
-@click.argument("phases", nargs=-1)
+@click.argument("phases", nargs=-1, shell_complete=_complete_phases)
 @click.option(
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
 )
@@ -315,7 +367,7 @@ def revert(
     root = _open(repo).root
     plan = plan_revert(root, list(phases), _phases(ctx), force_structural)
     if plan.nothing:
-        click.echo(plan.nothing, err=True)
+        _say(ctx, [plan.nothing])
         return
     if dry_run:
         for change in plan.changes:
@@ -324,8 +376,7 @@ def revert(
         return
     assert plan.journal is not None  # set whenever there is something to do
     commit(root, plan.changes + [plan.journal], "revert " + " ".join(phases))
-    for line in render.revert_lines(plan):
-        click.echo(shown(line), err=True)
+    _say(ctx, render.revert_lines(plan))
 
 
 @main.command("migrate-checkpoint")

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hdrfix.core.engine import Run
-from hdrfix.core.plugin import Item, PhasePlan
+from hdrfix.core.plugin import Item, Phase, PhasePlan
 from hdrfix.core.sourcefile import shown
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def colorize(diff: str) -> str:
     return "".join(out)
 
 
-def run_summary(run: Run, mode: str) -> Iterator[str]:
+def run_summary(run: Run, mode: str, verbose: bool = False) -> Iterator[str]:
     for plan in run.plans:
         todo = plan.missing
         if mode == "apply":
@@ -39,8 +39,8 @@ def run_summary(run: Run, mode: str) -> Iterator[str]:
         if plan.state == "not applicable":
             verb = "nothing to do (no targets)"
         yield f"{plan.phase}: {verb}"
-        for item in todo:
-            yield f"  {item.where}  {item.what}"
+        for item in plan.items if verbose else todo:
+            yield f"  {'ok ' if item.done else ''}{item.where}  {item.what}"
         yield from _notes(plan)
     files = ", ".join(shown(c.rel) for c in run.changes)
     if mode == "apply" and run.changes:
@@ -131,3 +131,23 @@ def status_json(
         for e in entries
     ]
     return {"phases": [_plan_json(p) for p in plans], "journal": journal}
+
+
+def phases_json(phases: list[type[Phase]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "phase": p.name,
+            "requires": list(p.requires),
+            "summary": p.summary,
+            "options": [
+                {
+                    "name": o.name,
+                    "help": o.help,
+                    "type": getattr(o.type, "__name__", str(o.type)),
+                    "choices": list(o.choices),
+                }
+                for o in p.options
+            ],
+        }
+        for p in phases
+    ]

@@ -1,0 +1,69 @@
+"""The conventions users know from ruff, black, alembic and pre-commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import hdrfix
+
+
+def test_status_of_named_phases_only(framework):
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    out = hdrfix("status", "phase1", "bound", "--repo", framework).out
+    states = [line for line in out.splitlines() if not line.startswith((" ", "journal"))]
+    assert states == ["bound: pending", "phase1: applied"]
+    assert "journal #1: phase1" in out
+    unknown = hdrfix("status", "phase9", "--repo", framework)
+    assert unknown.code == 2 and "unknown phase 'phase9'" in unknown.err
+
+
+def test_list_as_json_names_each_phases_options():
+    listed = json.loads(hdrfix("list", "--format", "json").out)
+    assert [p["phase"] for p in listed] == ["bound", "phase1", "phase2", "phase3"]
+    phase3 = listed[3]
+    assert phase3["requires"] == ["phase1"]
+    assert [(o["name"], o["type"], o["choices"]) for o in phase3["options"]] == [
+        ("loss", "str", ["histogram", "moment", "sparsity", "none"]),
+        ("weight", "float", []),
+    ]
+
+
+def test_phase_names_complete_in_the_shell():
+    env = {
+        **os.environ,
+        "_HDRFIX_COMPLETE": "bash_complete",
+        "COMP_WORDS": "hdrfix apply pha",
+        "COMP_CWORD": "2",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "hdrfix"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.split() == [
+        "plain,phase1", "plain,phase2", "plain,phase3",
+    ]  # fmt: skip
+
+
+def test_apply_help_has_examples():
+    out = hdrfix("apply", "--help").out
+    assert "hdrfix apply phase1 --repo ../framework --dry-run" in out
+    assert "hdrfix apply bound --check" in out
+
+
+def test_quiet_prints_only_what_matters_and_verbose_lists_what_is_done(framework):
+    quiet = hdrfix("-q", "apply", "phase1", "--repo", framework)
+    assert quiet.code == 0 and quiet.err == "" and quiet.out == ""
+    again = hdrfix("-v", "apply", "phase1", "--repo", framework, "--check")
+    assert again.code == 0 and "phase1: already applied" in again.err
+    done = "  ok configs/colleague_training_config.yaml:21  normalization.log_delta_abs_max: 6.0"
+    assert done in again.err
+    dry = hdrfix("-q", "apply", "bound", "--repo", framework, "--dry-run")
+    assert dry.out.startswith("--- a/") and dry.err == ""  # the diff is the output
+
+
+def test_status_help_has_no_apply_only_options():
+    out = hdrfix("status", "--help").out
+    assert "--dry-run" not in out and "--check" not in out and "--with-deps" not in out
+    assert "--clamp" in out  # a phase option changes what "applied" means
