@@ -146,19 +146,37 @@ def test_report_json_is_complete_and_finite(small_run):
     assert -1.0 <= rel <= -0.8
 
 
-def test_report_png_has_four_panels(small_run):
+def test_report_png_tells_the_story(small_run):
     _, out, _, data = small_run
     png = (out / "report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 20_000
     fig = rpt.figure(data)  # the figure report.png was drawn from, rebuilt from report.json
     assert [ax.get_title() for ax in fig.axes] == list(rpt.PANELS)
+    assert not any("loss" in ax.get_title() + ax.get_ylabel() for ax in fig.axes)
+    headline, errors, curves, hist = fig.axes
     n = len(data["variants"])
-    loss, overflow, _, errors = fig.axes
-    assert len(loss.get_lines()) == n and len(overflow.get_lines()) == n
-    assert len(errors.patches) == 2 * n  # frame and hole error per variant
-    colours = {line.get_color() for line in loss.get_lines()}
-    assert len(colours) == n  # one colour per variant
+    names = [v["name"] for v in data["variants"]]
+    # the headline: one bar per variant on a log scale, the count on it exactly report.json's
+    assert headline.get_yscale() == "symlog" and len(headline.patches) == n
+    printed = [text.get_text().split()[0] for text in headline.texts]
+    assert printed == [f"{v['metrics']['train_overflow_px']:,}" for v in data["variants"]]
+    assert printed[names.index("bound")] == "0"  # zero is drawn (at the floor), not lost
+    assert "(-100.0%)" in headline.texts[names.index("bound")].get_text()
+    # frame and hole error side by side per variant, the hole bars hatched
+    assert len(errors.patches) == 2 * n
+    frame_bars, hole_bars = errors.patches[0::2], errors.patches[1::2]
+    assert all(p.get_x() < q.get_x() for p, q in zip(frame_bars, hole_bars, strict=True))
+    assert {p.get_hatch() for p in hole_bars} == {rpt.HOLE_HATCH}
+    assert [p.get_height() for p in hole_bars] == pytest.approx(
+        [v["metrics"]["eval_hole_error"] for v in data["variants"]]
+    )
+    # curves differ by line style (or marker), not by colour alone
+    looks = {(line.get_linestyle(), line.get_marker()) for line in curves.get_lines()}
+    assert len(curves.get_lines()) == n and len(looks) == n
+    assert len({str(p.get_linestyle()) for p in hist.patches}) == n
+    last = [line.get_ydata()[-1] for line in curves.get_lines()]
+    assert last == [v["metrics"]["train_overflow_px"] for v in data["variants"]]
 
 
 def test_terminal_table(small_run):

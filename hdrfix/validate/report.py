@@ -182,74 +182,160 @@ def write_json(report: dict[str, Any], path: Path) -> Path:
 
 
 PANELS = (
-    "training loss",
-    "overflow px per training step",
+    "overflow px in training (all steps)",
+    "frame and hole error (held-out)",
+    "cumulative overflow px over training",
     "delta_log histogram (held-out)",
-    "frame vs hole error (held-out)",
 )
+
+#: Line styles (and, past the named ones, markers) so that curves differ in print and for
+#: readers who cannot tell the colours apart, not by colour alone.
+STYLES = (
+    ("-", ""),
+    ("--", ""),
+    ("-.", ""),
+    (":", ""),
+    ((0, (5, 1, 1, 1, 1, 1)), "o"),
+    ((0, (1, 3)), "s"),
+    ((0, (8, 2)), "^"),
+    ((0, (3, 1, 3, 3)), "D"),
+)
+HOLE_HATCH = "///"
+
+
+def overflow_label(metrics: dict[str, Any], steps: int, base: dict[str, Any] | None) -> str:
+    """The text on a headline bar: report.json's train_overflow_px exactly, its change against
+    base, and in how many steps it happened."""
+    px = metrics["train_overflow_px"]
+    change = format_change(base["train_overflow_px"], px) if base is not None else ""
+    first = f"{int(px):,}" + (f" ({change})" if change and metrics is not base else "")
+    return f"{first}\n{int(metrics['train_steps_with_overflow'])}/{steps} steps"
+
+
+def _tick(name: str) -> str:
+    """Long combined variant names break after each ``+`` so that neighbours do not collide."""
+    return name.replace("+", "+\n")
 
 
 def figure(report: dict[str, Any]) -> Any:
-    """The 2x2 matplotlib figure: loss curves, overflow per step, delta_log histograms, errors."""
+    """report.png as a matplotlib Figure (Agg, no display needed).
+
+    Top left, the headline: overflow pixels per variant (log scale, zero at the floor, the
+    count printed on each bar). Top right: frame and hole error per variant side by side.
+    Below: when the overflow happened (cumulative over the steps) and the residuals the
+    network produced (held-out delta_log histogram: a clamp shows as a spike). Losses are
+    left out on purpose: phases change the loss, so curves of different objectives do not
+    compare (report.json keeps them).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
     variants = report["variants"]
+    names = [v["name"] for v in variants]
     colours = [f"C{i % 10}" for i in range(len(variants))]
-    fig = Figure(figsize=(12, 8.5), dpi=100, layout="constrained")
-    (ax_loss, ax_over), (ax_hist, ax_err) = fig.subplots(2, 2)
+    styles = [STYLES[i % len(STYLES)] for i in range(len(variants))]
+    steps = report["settings"]["steps"]
+    fig = Figure(figsize=(13, 9), dpi=100, layout="constrained")
+    axes = fig.subplot_mosaic([["overflow", "errors"], ["curve", "hist"]])
 
-    for v, c in zip(variants, colours, strict=False):
-        losses = [x if _finite(x) else math.nan for x in v["curves"]["loss"]]
-        ax_loss.plot(range(1, len(losses) + 1), losses, color=c, label=v["name"], lw=1.2)
-    ax_loss.set(title=PANELS[0], xlabel="step", ylabel="loss")
-    if any(_finite(x) and x > 0 for v in variants for x in v["curves"]["loss"]):
-        ax_loss.set_yscale("log")
-    ax_loss.legend(fontsize="small")
+    _overflow_bars(axes["overflow"], variants, colours, steps)
+    _error_bars(axes["errors"], variants, colours)
 
-    for v, c in zip(variants, colours, strict=False):
-        over = v["curves"]["overflow_px"]
-        ax_over.plot(
-            range(1, len(over) + 1), over, color=c, label=v["name"], lw=1.2, drawstyle="steps-mid"
+    ax = axes["curve"]
+    for v, c, (ls, marker) in zip(variants, colours, styles, strict=True):
+        total, curve = 0, []
+        for px in v["curves"]["overflow_px"]:
+            total += px
+            curve.append(total)
+        ax.plot(
+            range(1, len(curve) + 1),
+            curve,
+            color=c,
+            ls=ls,
+            marker=marker or None,
+            markevery=max(1, len(curve) // 8),
+            label=v["name"],
+            lw=1.6,
         )
-    ax_over.set(title=PANELS[1], xlabel="step", ylabel="elements > 65504 or not finite")
-    ax_over.set_yscale("symlog", linthresh=1)
-    ax_over.set_ylim(bottom=0)
-    ax_over.legend(fontsize="small")
+    ax.set(title=PANELS[2], xlabel="training step", ylabel="overflow elements so far")
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small")
 
-    for v, c in zip(variants, colours, strict=False):
+    ax = axes["hist"]
+    for v, c, (ls, _) in zip(variants, colours, styles, strict=True):
         hist = v["delta_log_hist"]
         lo, hi = hist["range"]
         n = hist["bins"]
         edges = [lo + (hi - lo) * i / n for i in range(n + 1)]
-        ax_hist.stairs(hist["counts"], edges, color=c, label=v["name"], lw=1.2)
-    ax_hist.axvline(report["settings"]["clamp_bound"], color="grey", ls=":", lw=0.8)
-    ax_hist.axvline(-report["settings"]["clamp_bound"], color="grey", ls=":", lw=0.8)
-    ax_hist.set(
-        title=PANELS[2], xlabel="delta_log (values beyond +-20 in the end bins)", ylabel="elements"
+        ax.stairs(hist["counts"], edges, color=c, ls=ls, label=v["name"], lw=1.4)
+    ax.set(
+        title=PANELS[3], xlabel="delta_log (values beyond +-20 in the end bins)", ylabel="elements"
     )
-    ax_hist.set_yscale("symlog", linthresh=1)
-    ax_hist.legend(fontsize="small")
-
-    groups = ("eval_frame_error", "eval_hole_error")
-    width = 0.8 / max(1, len(variants))
-    for i, (v, c) in enumerate(zip(variants, colours, strict=False)):
-        xs = [g + (i - (len(variants) - 1) / 2) * width for g in range(len(groups))]
-        ys = [v["metrics"][k] if _finite(v["metrics"][k]) else 0.0 for k in groups]
-        ax_err.bar(xs, ys, width=width, color=c, label=v["name"])
-    ax_err.set_xticks(range(len(groups)), ["frame error", "hole error"])
-    ax_err.set(title=PANELS[3], ylabel="mu-law L1 (mu=300)")
-    ax_err.legend(fontsize="small")
+    ax.set_yscale("symlog", linthresh=1)
+    ax.legend(fontsize="small")
 
     s = report["settings"]
     fig.suptitle(
-        f"hdrfix validate: {s['steps']} steps, batch {s['batch']} of "
-        f"{s['height']}x{s['width']}, {report['device']['type']}",
+        f"hdrfix validate: {', '.join(names)}; {s['steps']} steps, batch {s['batch']} of "
+        f"{s['height']}x{s['width']}, {report['device']['type']}, seed {s['seed']}\n"
+        "overflow = output elements above 65504 (half-float max) or not finite; "
+        "errors = mean |mu-law(output) - mu-law(target)|, mu=300",
         fontsize="medium",
     )
     return fig
+
+
+def _overflow_bars(ax: Any, variants: list[dict[str, Any]], colours: list[str], steps: int) -> None:
+    xs = range(len(variants))
+    counts = [max(0, int(v["metrics"]["train_overflow_px"])) for v in variants]
+    base = next((v["metrics"] for v in variants if v["name"] == BASE), None)
+    bars = ax.bar(xs, counts, color=colours, width=0.6)
+    # symlog: linear below 1, so a variant with no overflow sits at the floor with its "0"
+    # printed, where a plain log scale could not draw it at all
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(0, max(10, max(counts)) * 8)
+    ax.bar_label(
+        bars,
+        [overflow_label(v["metrics"], steps, base) for v in variants],
+        padding=3,
+        fontsize="small",
+    )
+    ax.set_xticks(list(xs), [_tick(v["name"]) for v in variants])
+    ax.set(title=PANELS[0], ylabel="elements > 65504 or not finite (log)")
+
+
+def _error_bars(ax: Any, variants: list[dict[str, Any]], colours: list[str]) -> None:
+    width = 0.38
+    for i, (v, c) in enumerate(zip(variants, colours, strict=True)):
+        m = v["metrics"]
+        frame, hole = (
+            m[k] if _finite(m[k]) else 0.0 for k in ("eval_frame_error", "eval_hole_error")
+        )
+        bars = ax.bar(
+            [i - width / 2, i + width / 2],
+            [frame, hole],
+            width=width,
+            color=c,
+            edgecolor="black",
+            lw=0.5,
+            hatch=["", HOLE_HATCH],
+        )
+        ax.bar_label(bars, [f"{frame:.4f}", f"{hole:.4f}"], padding=2, fontsize="x-small")
+    ax.set_xticks(range(len(variants)), [_tick(v["name"]) for v in variants])
+    ax.set(title=PANELS[1], ylabel="mu-law L1 (lower is better)")
+    ax.margins(y=0.12)
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[
+            Patch(facecolor="white", edgecolor="black", label="frame (all pixels)"),
+            Patch(facecolor="white", edgecolor="black", hatch=HOLE_HATCH, label="holes only"),
+        ],
+        fontsize="small",
+    )
 
 
 def write_png(report: dict[str, Any], path: Path) -> dict[str, Any]:
