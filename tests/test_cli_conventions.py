@@ -67,3 +67,14 @@ def test_status_help_has_no_apply_only_options():
     out = hdrfix("status", "--help").out
     assert "--dry-run" not in out and "--check" not in out and "--with-deps" not in out
     assert "--clamp" in out  # a phase option changes what "applied" means
+
+
+def test_an_added_key_is_reported_at_its_own_line(framework):
+    pending = hdrfix("apply", "bound", "--repo", framework, "--check").err
+    where = next(
+        line.split()[0] for line in pending.splitlines() if "colleague" in line and "max:" in line
+    )
+    path, line = where.rsplit(":", 1)
+    assert hdrfix("apply", "bound", "--repo", framework).code == 0
+    text = (framework / path).read_text(encoding="utf-8").splitlines()
+    assert text[int(line) - 1].strip() == "log_output_max: 11.089865684509277"

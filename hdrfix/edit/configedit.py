@@ -23,18 +23,26 @@ def plan_values(plan: PhasePlan, repo: Repo, configs: list[str], values: Mapping
 
     for rel in configs:
         text = repo.text(rel)
-        for section, offset in yamledit.sections(text, rel, SECTION, holding=CONFIG_MARKER):
-            lines = {k: line + offset for k, line in _key_lines(section).items()}
+        new = yamledit.set_values(text, rel, SECTION, dict(values), holding=CONFIG_MARKER)
+        before = yamledit.sections(text, rel, SECTION, holding=CONFIG_MARKER)
+        # a key hdrfix adds is reported at the line it will have
+        after = yamledit.sections(new, rel, SECTION, holding=CONFIG_MARKER) if new != text else []
+        for i, (section, offset) in enumerate(before):
+            lines = _lines(section, offset)
+            added = _lines(*after[i]) if i < len(after) else {}
             for key, value in values.items():
                 current = yamledit.get(section, key)
                 what = f"{SECTION}.{key}: {_show(value)}"
                 if yamledit.same_value(current, value):
                     plan.done(rel, lines.get(key), what)
                 else:
-                    plan.todo(rel, lines.get(key) or lines.get(None), what)
-        new = yamledit.set_values(text, rel, SECTION, dict(values), holding=CONFIG_MARKER)
+                    plan.todo(rel, lines.get(key) or added.get(key) or lines.get(None), what)
         if new != text:
             plan.text_edits[rel] = new
+
+
+def _lines(section: Any, offset: int) -> dict[str | None, int]:
+    return {k: line + offset for k, line in _key_lines(section).items()}
 
 
 def section_value(repo: Repo, rel: str, key: str) -> Any:
