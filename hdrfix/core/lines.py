@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 
 NEWLINE = re.compile(r"\r\n|\r|\n")
 
@@ -11,10 +10,6 @@ NEWLINE = re.compile(r"\r\n|\r|\n")
 def line_starts(text: str) -> list[int]:
     """Offset of the first character of each line; ``starts[n - 1]`` is line n."""
     return [0] + [m.end() for m in NEWLINE.finditer(text)]
-
-
-def line_of(starts: list[int], offset: int) -> int:
-    return bisect_right(starts, offset)
 
 
 def newline_of(text: str) -> str:
