@@ -44,6 +44,12 @@ MAIN_VARIANTS = ["base", "phase1", "phase1+phase2", "bound"]
 TINY = ("--batch", "1", "--size", "16x16", "--eval-batches", "1", "--threads", "1")
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """A run without --report writes to the user's cache: here, a folder of the test's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def _numbers(value, where="report"):
     """Every number in a JSON document, with where it sits."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -217,6 +223,48 @@ def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
     )
     assert result.code == 0, result.err
     assert "training" in terminal.getvalue() and "100%" in terminal.getvalue()
+
+
+def test_progress_lines_without_a_terminal(tmp_path, monkeypatch):
+    from hdrfix.validate import cli as validate_cli
+
+    monkeypatch.setattr(validate_cli, "PROGRESS_INTERVAL_S", 0)  # a line at every step
+    result = hdrfix(
+        "validate", "--variants", "base,bound", "--steps", "3", *TINY, "--report", tmp_path
+    )
+    assert result.code == 0, result.err
+    lines = [line for line in result.err.splitlines() if line.startswith("validate: ")]
+    steps = [line.split(",")[0] for line in lines]
+    assert steps == [f"validate: {v} step {i}/3" for v in ("base", "bound") for i in (1, 2, 3)]
+    assert all(line.endswith(" s") for line in lines)
+
+
+def test_progress_lines_are_spaced_by_the_interval():
+    import io
+
+    from hdrfix.validate.progress import StepLines
+
+    now = [100.0]
+    out = io.StringIO()
+    lines = StepLines(out, steps=40, interval=5.0, clock=lambda: now[0])
+    for step in range(40):
+        now[0] += 0.5  # a step takes half a second: a line every 10 steps
+        lines("phase1", step)
+    assert out.getvalue().splitlines() == [
+        f"validate: phase1 step {n}/40, {n // 2} s" for n in (10, 20, 30, 40)
+    ]
+
+
+def test_default_report_folder_is_outside_the_current_folder(tmp_path, monkeypatch):
+    cwd = tmp_path / "repo"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    result = hdrfix("validate", "--variants", "base", "--steps", "1", *TINY)
+    assert result.code == 0, result.err
+    folder = tmp_path / "cache" / "hdrfix" / "validate"  # XDG_CACHE_HOME: see _own_cache
+    assert (folder / "report.json").is_file() and (folder / "report.png").is_file()
+    assert f"report: {folder / 'report.json'}" in result.out
+    assert list(cwd.iterdir()) == []
 
 
 def test_report_folder_that_cannot_be_made(tmp_path):

@@ -20,6 +20,23 @@ DEFAULT_BATCH = 4
 DEFAULT_SIZE = "48x48"
 DEFAULT_EVAL_BATCHES = 32
 
+#: Seconds between progress lines when stderr is no terminal (a test sets 0: a line per step).
+PROGRESS_INTERVAL_S = 5.0
+
+
+def default_report_dir() -> Path:
+    """Where the report goes without --report: the user's cache, not the current folder.
+
+    validate trains a copy of the bundled fixture, not the folder it runs in, so nothing ties
+    the report to the current directory; written there, it would turn up as an untracked
+    folder in whatever repository the user stands in. The path is printed at the end.
+    """
+    import os
+
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "hdrfix" / "validate"
+
 
 @click.command()
 @click.option(
@@ -51,9 +68,8 @@ DEFAULT_EVAL_BATCHES = 32
     "--report",
     "report_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("hdrfix-report"),
-    show_default=True,
-    help="Folder for report.json and report.png.",
+    help="Folder for report.json and report.png (default: ~/.cache/hdrfix/validate, or "
+    "$XDG_CACHE_HOME/hdrfix/validate; the path is printed at the end).",
 )
 @click.option(
     "--network-from",
@@ -79,7 +95,7 @@ def validate(
     seed: int,
     eval_batches: int | None,
     threads: int | None,
-    report_dir: Path,
+    report_dir: Path | None,
     network_from: Path | None,
     network: str | None,
 ) -> None:
@@ -126,6 +142,8 @@ def validate(
         notes=notes,
     )
     settings.check()
+    if report_dir is None:
+        report_dir = default_report_dir()
     _report_folder(report_dir)
     busy = _busy_note(settings)
     for note in notes + ([busy] if busy else []):
@@ -142,7 +160,10 @@ def validate(
 
             result = engine.run(settings, phases, on_step=on_step)
     else:
-        result = engine.run(settings, phases)
+        from hdrfix.validate.progress import StepLines
+
+        lines = StepLines(sys.stderr, settings.steps, PROGRESS_INTERVAL_S)
+        result = engine.run(settings, phases, on_step=lines)
 
     written = report.write_all(result, report_dir)
     for line in report.table(result):
