@@ -237,6 +237,14 @@ def _taking_phase_flags(callback: Callable | None, flags: list) -> Callable:
     return run
 
 
+def _project_options(repo: Repo, registry: dict, given: dict[str, Any]) -> dict[str, Any]:
+    """The command line's options over the repository's ``.hdrfix.toml`` / ``[tool.hdrfix]``."""
+    from hdrfix.core import projectconfig
+
+    _, settings = projectconfig.load(repo.root, registry)
+    return projectconfig.merged(settings, given)
+
+
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """What every phase's plan sees; the phase's own flags come in ``phase_options``."""
     return {k: v for k, v in kwargs.items() if k not in {"repo", "fmt"}}
@@ -278,9 +286,10 @@ def apply(
     from hdrfix import render
     from hdrfix.core.engine import commit_run, plan_run
 
-    options = _options({**kwargs, "repo": repo})
     the_repo = _open(repo)
-    run = plan_run(the_repo, list(phases), _phases(ctx), options, with_deps)
+    registry = _phases(ctx)
+    options = _project_options(the_repo, registry, _options({**kwargs, "repo": repo}))
+    run = plan_run(the_repo, list(phases), registry, options, with_deps)
     if run.changes and not (dry_run or check):
         from hdrfix.core.gitstate import uncommitted
 
@@ -325,7 +334,8 @@ def status(
     the_repo = _open(repo)
     registry = _phases(ctx)
     resolve(list(phases), registry, with_deps=False)  # an unknown name is one line
-    plans = phase_status(the_repo, registry, _options({**kwargs, "repo": repo}))
+    options = _project_options(the_repo, registry, _options({**kwargs, "repo": repo}))
+    plans = phase_status(the_repo, registry, options)
     journal = Journal.load(the_repo.root)
     states = entry_states(the_repo.root, journal)
     entries = journal.entries
