@@ -42,8 +42,11 @@ class _Group(click.Group):
         except HdrfixError as exc:
             _fail(exc)
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_phase_commands(ctx)})
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name) or _phase_commands(ctx).get(cmd_name)
         if command is None or cmd_name not in PHASE_COMMANDS:
             return command
         try:
@@ -205,6 +208,17 @@ def _target_options(func: Callable) -> Callable:
 
 
 PHASE_COMMANDS = ("apply", "status")
+
+
+def _phase_commands(ctx: click.Context) -> dict[str, click.Command]:
+    """The commands phases bring (phase2's migrate-checkpoint)."""
+    from hdrfix.core.plugin import discover
+
+    try:
+        phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
+    except HdrfixError as exc:
+        _fail(exc)
+    return {c.name: c for p in phases.values() for c in p.commands if c.name}
 
 
 def _with_phase_flags(command: click.Command, plugin_dirs: tuple[Path, ...]) -> click.Command:
@@ -387,25 +401,6 @@ def revert(
     assert plan.journal is not None  # set whenever there is something to do
     commit(root, plan.changes + [plan.journal], "revert " + " ".join(phases))
     _say(ctx, render.revert_lines(plan))
-
-
-@main.command("migrate-checkpoint")
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Training config to read log_delta_alpha * log_delta_abs_max from.",
-)
-@click.option("--scale-init", type=float, help="Value for residual_output_scale (overrides).")
-def migrate_checkpoint(
-    src: Path, dest: Path, config: Path | None, scale_init: float | None
-) -> None:
-    """Add phase2's residual_output_scale to a checkpoint so it loads with strict=True."""
-    from hdrfix.checkpoint import run_cli
-
-    for line in run_cli(src, dest, config, scale_init):
-        click.echo(line)
 
 
 def _register_validate() -> None:

@@ -11,8 +11,8 @@ from conftest import FRAMEWORK, imported
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.checkpoint import NETWORK_KEYS, migrate_checkpoint, run_cli
 from hdrfix.core.errors import HdrfixError
+from hdrfix_plugins.phase2.checkpoint import NETWORK_KEYS, migrate_checkpoint, run_cli
 
 CONFIG = FRAMEWORK / "configs" / "colleague_training_config.yaml"
 PARAM = "residual_output_scale"
@@ -154,7 +154,7 @@ def test_bad_config_and_scale(tmp_path: Path, network_class) -> None:
 
 
 def test_module_does_not_import_torch_at_import_time() -> None:
-    code = "import sys, hdrfix.checkpoint; assert 'torch' not in sys.modules"
+    code = "import sys, hdrfix_plugins.phase2.checkpoint; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import FRAMEWORK, hdrfix, imported, snapshot
 
 from hdrfix.core.repo import Repo
-from hdrfix.edit.cst.network import Unrecognised, bound_forward
 from hdrfix_plugins.phase2 import Phase2
+from hdrfix_plugins.phase2.network import Unrecognised, bound_forward
 
 CONFIG = "configs/colleague_training_config.yaml"
 TRAINER = "train/patch_training_framework.py"
@@ -501,7 +501,7 @@ def _steps(repo: Path, state_dict=None, ckpt: Path | None = None):
 def test_migrated_checkpoint_reproduces_phase1(tmp_path: Path, torch) -> None:
     from conftest import copy_tree
 
-    from hdrfix.checkpoint import migrate_checkpoint
+    from hdrfix_plugins.phase2.checkpoint import migrate_checkpoint
 
     before = copy_tree(FRAMEWORK, tmp_path / "phase1")
     after = copy_tree(FRAMEWORK, tmp_path / "phase2")

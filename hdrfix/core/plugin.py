@@ -106,6 +106,8 @@ class Phase:
     summary: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[tuple[Option, ...]] = ()
+    # click commands the phase adds to hdrfix (phase2: migrate-checkpoint)
+    commands: ClassVar[tuple[Any, ...]] = ()
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         raise NotImplementedError

@@ -6,6 +6,7 @@ that pass it are parsed.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ SECTION = "normalization"
 CONFIG_MARKER = "log_delta_abs_max"
 YAML_SUFFIXES = (".yaml", ".yml")
 EXP_NEEDLES = (b"exp(", b"expm1(")  # log-domain code exponentiates
+NETWORK_CLASS = "PatchNetwork"
 
 
 def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
@@ -139,3 +141,52 @@ def repo_rel(repo: Repo, given: str) -> str:
     if not os.path.isfile(path):
         raise HdrfixError("no such file", given, hint="check the path")
     return rel.replace(os.sep, "/")
+
+
+def network_file(repo: Repo, options: Mapping[str, Any]) -> str:
+    """``--network``, else the one file defining ``class PatchNetwork(``."""
+    if options.get("network"):
+        rel = repo_rel(repo, options["network"])
+        if not _class_lines(repo, rel):
+            raise HdrfixError(
+                f"defines no class {NETWORK_CLASS}",
+                rel,
+                hint="pass the file that defines the network with --network",
+            )
+        return rel
+    found = [
+        rel
+        for rel in repo.candidates((".py",), f"class {NETWORK_CLASS}(".encode())
+        if _class_lines(repo, rel)
+    ]
+    if not found:
+        raise HdrfixError(
+            f"no network found: no .py file defines class {NETWORK_CLASS}",
+            str(repo.root),
+            hint="point at the network with --network FILE",
+        )
+    if len(found) > 1:
+        raise HdrfixError(
+            f"several files define class {NETWORK_CLASS}: {', '.join(found)}",
+            str(repo.root),
+            hint="choose one with --network FILE",
+        )
+    return found[0]
+
+
+def _class_lines(repo: Repo, rel: str) -> list[int]:
+    """Lines of the module-level ``class PatchNetwork`` statements (two in one file: error)."""
+    lines = [
+        n.lineno
+        for n in repo.python(rel).tree.body
+        if isinstance(n, ast.ClassDef) and n.name == NETWORK_CLASS
+    ]
+    if len(lines) > 1:
+        raise HdrfixError(
+            f"defines class {NETWORK_CLASS} {len(lines)} times "
+            f"(lines {', '.join(map(str, lines))})",
+            rel,
+            lines[1],
+            hint="keep one definition, or rename the others",
+        )
+    return lines

@@ -43,7 +43,7 @@ class UserNetwork:
 def find_network(root: Path, network: str | None = None) -> str:
     """The file defining ``class PatchNetwork(`` in the repository at ``root`` (or ``network``)."""
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.cst.network import network_file
+    from hdrfix.edit.targets import network_file
 
     try:
         return network_file(Repo(root), {"network": network} if network else {})

@@ -19,7 +19,6 @@ file beside ``dest`` and moved into place, so ``dest`` is complete or absent.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -29,9 +28,9 @@ from typing import Any
 
 from hdrfix.core.errors import HdrfixError
 from hdrfix.core.lines import NEWLINE
+from hdrfix_plugins.phase2 import scale
 
-PARAM = "residual_output_scale"
-DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
+PARAM = scale.PARAM
 
 #: ``PatchNetwork().state_dict()`` keys of the fixture network, in order (tests keep them in step).
 NETWORK_KEYS = (
@@ -166,31 +165,23 @@ def run_cli(src: Path, dest: Path, config: Path | None, scale_init: float | None
 
 
 def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, str]:
-    """``scale_init``, else ``log_delta_alpha * log_delta_abs_max`` from the config, else 6.0."""
-    if scale_init is not None:
-        value = float(scale_init)
-        if not (math.isfinite(value) and value > 0):
-            raise HdrfixError(f"--scale-init must be a positive number, got {scale_init}")
-        return value, "--scale-init"
-    if config is None:
-        return DEFAULT_SCALE, "the default after phase1 (alpha 1.0 x abs_max 6.0)"
-    from hdrfix.edit.configedit import value_in
+    """``scale_init``, else ``log_delta_alpha * log_delta_abs_max`` from the config, else 6.0:
+    the value the patched network starts from (phase2's ``_scale_init``), strictly read."""
     from hdrfix.edit.targets import SECTION
 
-    text = _read_config(Path(config))
-    numbers = {}
-    # abs_max first: documents without it are no targets, so lacking it must not read as
-    # lacking alpha
-    for key in ("log_delta_abs_max", "log_delta_alpha"):
-        number = value_in(text, str(config), key)
-        if not isinstance(number, (int, float)) or isinstance(number, bool):
+    if scale_init is not None:
+        return scale.given(scale_init), "--scale-init"
+    if config is None:
+        return scale.DEFAULT_SCALE, "the default after phase1 (alpha 1.0 x abs_max 6.0)"
+    alpha, abs_max = scale.mode_a_cap(_read_config(Path(config)), str(config))
+    for key, number in ((scale.ABS_MAX, abs_max), (scale.ALPHA, alpha)):
+        if not scale.is_number(number):
             raise HdrfixError(
                 f"has no numeric {SECTION}.{key}",
                 str(config),
                 hint="pass the training config, or --scale-init VALUE",
             )
-        numbers[key] = float(number)
-    value = numbers["log_delta_alpha"] * numbers["log_delta_abs_max"]
+    value = float(alpha) * float(abs_max)
     if value <= 0:
         raise HdrfixError(
             f"{SECTION}.log_delta_abs_max is not positive (Mode B): no Mode A scale to carry over",
@@ -198,8 +189,7 @@ def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, s
             hint="pass --scale-init VALUE",
         )
     return value, (
-        f"log_delta_alpha {numbers['log_delta_alpha']!r} x log_delta_abs_max "
-        f"{numbers['log_delta_abs_max']!r} in {config}"
+        f"log_delta_alpha {float(alpha)!r} x log_delta_abs_max {float(abs_max)!r} in {config}"
     )
 
 

@@ -21,9 +21,8 @@ so one bound on a shared residual covers every return that reads it.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -44,67 +43,14 @@ from hdrfix.edit.cst.match import (
 )
 
 if TYPE_CHECKING:
-    from hdrfix.core.repo import Repo
+    pass
 
-CLASS = "PatchNetwork"
-SCALE_ATTR = "residual_output_scale"
+from hdrfix_plugins.phase2.scale import PARAM as SCALE_ATTR
+
 SHAPES = (
     "`return <name>` with <name> assigned in forward, `return <name>, <reconstructed>` "
     "and `return <call>(...)`"
 )
-
-
-# -- the file ------------------------------------------------------------------------------------
-
-
-def network_file(repo: Repo, options: Mapping[str, Any]) -> str:
-    """``--network``, else the one file defining ``class PatchNetwork(``."""
-    from hdrfix.edit.targets import repo_rel
-
-    if options.get("network"):
-        rel = repo_rel(repo, options["network"])
-        if not _class_lines(repo, rel):
-            raise HdrfixError(
-                f"defines no class {CLASS}",
-                rel,
-                hint="pass the file that defines the network with --network",
-            )
-        return rel
-    found = [
-        rel
-        for rel in repo.candidates((".py",), f"class {CLASS}(".encode())
-        if _class_lines(repo, rel)
-    ]
-    if not found:
-        raise HdrfixError(
-            f"no network found: no .py file defines class {CLASS}",
-            str(repo.root),
-            hint="point at the network with --network FILE",
-        )
-    if len(found) > 1:
-        raise HdrfixError(
-            f"several files define class {CLASS}: {', '.join(found)}",
-            str(repo.root),
-            hint="choose one with --network FILE",
-        )
-    return found[0]
-
-
-def _class_lines(repo: Repo, rel: str) -> list[int]:
-    """Lines of the module-level ``class PatchNetwork`` statements (two in one file: error)."""
-    lines = [
-        n.lineno
-        for n in repo.python(rel).tree.body
-        if isinstance(n, ast.ClassDef) and n.name == CLASS
-    ]
-    if len(lines) > 1:
-        raise HdrfixError(
-            f"defines class {CLASS} {len(lines)} times (lines {', '.join(map(str, lines))})",
-            rel,
-            lines[1],
-            hint="keep one definition, or rename the others",
-        )
-    return lines
 
 
 def torch_names(tree: ast.Module, rel: str) -> tuple[str, str]:

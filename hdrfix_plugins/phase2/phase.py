@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix_plugins.phase2 import scale
+from hdrfix_plugins.phase2.command import migrate_checkpoint
 
 if TYPE_CHECKING:
     import libcst as cst
 
 
-DEFAULT_SCALE = 6.0
 #: The trainer attributes that make up Mode A's cap; the network's scale replaces them.
 CAP_ATTRS = frozenset({"log_delta_alpha", "log_delta_abs_max"})
 
@@ -39,6 +40,7 @@ class Phase2(Phase):
     options = (
         Option("scale_init", "initial residual_output_scale (default alpha * abs_max)", float),
     )
+    commands = (migrate_checkpoint,)
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.edit.sitepatch import plan_sites
@@ -77,26 +79,27 @@ class Phase2(Phase):
 
 def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
     from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.cst import network as net
     from hdrfix.edit.cst.lines import FunctionLines
+    from hdrfix.edit.targets import NETWORK_CLASS, network_file
+    from hdrfix_plugins.phase2 import network as net
 
-    rel = net.network_file(repo, options)
+    rel = network_file(repo, options)
     pyfile = repo.python(rel)
     torch, nn = net.torch_names(pyfile.tree, rel)
-    refs = {m: pyfile.function(f"{net.CLASS}.{m}") for m in ("__init__", "forward")}
+    refs = {m: pyfile.function(f"{NETWORK_CLASS}.{m}") for m in ("__init__", "forward")}
     for method, ref in refs.items():
         if ref is None:
             raise HdrfixError(
-                f"class {net.CLASS} has no {method} method",
+                f"class {NETWORK_CLASS} has no {method} method",
                 rel,
-                pyfile.classes[net.CLASS].lineno,
+                pyfile.classes[NETWORK_CLASS].lineno,
                 hint="point at the network with --network FILE",
             )
     init, forward = refs["__init__"], refs["forward"]
     assert init is not None and forward is not None
 
     init_fn = pyfile.cst(init)
-    what = f"{net.CLASS}.__init__: {net.SCALE_ATTR} parameter"
+    what = f"{NETWORK_CLASS}.__init__: {net.SCALE_ATTR} parameter"
     if net.has_scale_parameter(init_fn):
         plan.done(rel, init.line, what)
     else:
@@ -106,7 +109,10 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
             edit = net.add_scale_parameter(init_fn, torch, nn, value)
         except net.Unrecognised as exc:
             raise HdrfixError(
-                f"{net.CLASS}.__init__: {exc.why}", rel, init.line, hint="give it an indented body"
+                f"{NETWORK_CLASS}.__init__: {exc.why}",
+                rel,
+                init.line,
+                hint="give it an indented body",
             ) from None
         plan.function_edits.append((rel, init, edit.apply(init_fn)))
         plan.notes.append(
@@ -120,13 +126,14 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
     except net.Unrecognised as exc:
         line = FunctionLines(forward, forward_fn).line(exc.node)
         raise HdrfixError(
-            f"{net.CLASS}.forward: cannot tell which returned value is the residual ({exc.why})",
+            f"{NETWORK_CLASS}.forward: cannot tell which returned value is the residual "
+            f"({exc.why})",
             rel,
             line,
             hint=f"looked for {net.SHAPES}; write `torch.tanh(<residual>) * "
             f"self.{net.SCALE_ATTR}` there by hand",
         ) from None
-    what = f"{net.CLASS}.forward: tanh * {net.SCALE_ATTR}"
+    what = f"{NETWORK_CLASS}.forward: tanh * {net.SCALE_ATTR}"
     if bounded.done:
         plan.done(rel, forward.line, what)
     else:
@@ -136,32 +143,21 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
 
 def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
     """``--scale-init``, else alpha * abs_max from the config (as phase1 left it), else 6.0."""
-    import math
-
     from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.configedit import section_value
     from hdrfix.edit.targets import DEFAULT_CONFIG, config_files
 
     if options.get("scale_init") is not None:
-        value = float(options["scale_init"])
-        if not (math.isfinite(value) and value > 0):
-            raise HdrfixError(f"--scale-init must be a positive number, got {value}")
-        return value, "--scale-init"
+        return scale.given(options["scale_init"]), "--scale-init"
     try:
         default = repo.canonical(DEFAULT_CONFIG)  # config_files gives real names
         configs = sorted(config_files(repo, options), key=lambda rel: rel != default)
     except HdrfixError:
         configs = []
     for rel in configs:
-        alpha = section_value(repo, rel, "log_delta_alpha")
-        abs_max = section_value(repo, rel, "log_delta_abs_max")
-        if _number(alpha) and _number(abs_max) and alpha * abs_max > 0:
+        alpha, abs_max = scale.mode_a_cap(repo.text(rel), rel)
+        if scale.is_number(alpha) and scale.is_number(abs_max) and alpha * abs_max > 0:
             return float(alpha * abs_max), f"log_delta_alpha x log_delta_abs_max in {rel}"
-    return DEFAULT_SCALE, "the default: no config gives alpha x abs_max"
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return scale.DEFAULT_SCALE, "the default: no config gives alpha x abs_max"
 
 
 class _ModeASite:

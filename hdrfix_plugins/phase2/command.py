@@ -1,0 +1,26 @@
+"""``hdrfix migrate-checkpoint``: phase2's own command, for checkpoints saved before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("migrate-checkpoint")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Training config to read log_delta_alpha * log_delta_abs_max from.",
+)
+@click.option("--scale-init", type=float, help="Value for residual_output_scale (overrides).")
+def migrate_checkpoint(
+    src: Path, dest: Path, config: Path | None, scale_init: float | None
+) -> None:
+    """Add phase2's residual_output_scale to a checkpoint so it loads with strict=True."""
+    from hdrfix_plugins.phase2.checkpoint import run_cli
+
+    for line in run_cli(src, dest, config, scale_init):
+        click.echo(line)

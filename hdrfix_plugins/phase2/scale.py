@@ -1,0 +1,36 @@
+"""The learnable scale phase2 adds, and its starting value: where the patched network and a
+migrated checkpoint both get it, so that they agree."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hdrfix.core.errors import HdrfixError
+
+PARAM = "residual_output_scale"
+DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
+ALPHA, ABS_MAX = "log_delta_alpha", "log_delta_abs_max"
+
+
+def given(value: float) -> float:
+    """``--scale-init``: a positive, finite number."""
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise HdrfixError(f"--scale-init must be a positive number, got {value}")
+    return value
+
+
+def mode_a_cap(text: str, rel: str) -> tuple[Any, Any]:
+    """(log_delta_alpha, log_delta_abs_max) of a config's target documents, as written:
+    Mode A's cap is their product, the value the scale starts from."""
+    from hdrfix.edit.configedit import value_in
+
+    # abs_max first: documents without it are no targets, so lacking it must not read as
+    # lacking alpha
+    abs_max = value_in(text, rel, ABS_MAX)
+    return value_in(text, rel, ALPHA), abs_max
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
