@@ -22,40 +22,21 @@ leaves the residual free (DESIGN §4: 0 overflow pixels, no cost in frame error)
 - The value is not exactly ``math.log(ceiling)``: log(65504) rounds *up* to a float32 whose
   exp is 65504.0078, so every clamped pixel would itself read as overflow by the framework's
   own test ``prediction > 65504``. It is the largest float32 whose exp does not exceed the
-  ceiling (see ``hdrfix.nn.functional.log_ceiling``).
+  ceiling (see ``hdrfix.halffloat.log_ceiling``).
 """
 
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Mapping
 from typing import Any
 
 from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix.halffloat import HALF_MAX, log_ceiling
 
 KEY = "log_output_max"
-DEFAULT_CEILING = 65504.0  # the largest half-float: HDR frames are stored as half-float EXR
-
-
-def log_ceiling(ceiling: float) -> float:
-    """The largest float32 ``v`` whose exp, in float64 and rounded to float32, is <= ceiling.
-
-    The same value as ``hdrfix.nn.log_ceiling`` (tests check it), computed without torch, as
-    ``hdrfix status`` must not import it. ``ceiling`` must be finite and above 1.
-    """
-    if not (math.isfinite(ceiling) and ceiling > 1.0):
-        raise ValueError(f"ceiling must be finite and above 1, got {ceiling!r}")
-    value = _f32(math.log(ceiling))
-    while math.exp(value) > ceiling or _f32(math.exp(value)) > ceiling:
-        (bits,) = struct.unpack("<I", struct.pack("<f", value))
-        (value,) = struct.unpack("<f", struct.pack("<I", bits - 1))  # next float32 down (v > 0)
-    return value
-
-
-def _f32(x: float) -> float:
-    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+DEFAULT_CEILING = HALF_MAX  # HDR frames are stored as half-float EXR
 
 
 def _valid(value: Any) -> bool:

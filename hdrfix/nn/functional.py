@@ -29,12 +29,12 @@ per-sample statistics ``[B, 1, 1, 1]``.
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from hdrfix.halffloat import HALF_MAX, log_ceiling
 
 __all__ = [
     "DENOM_FLOOR",
@@ -60,9 +60,6 @@ __all__ = [
 
 #: Floor of the per-sample log range ``denom`` (the framework's ``clamp(..., min=1e-6)``).
 DENOM_FLOOR = 1e-6
-
-#: Largest finite half-float value: HDR frames are stored as half-float EXR.
-HALF_MAX = 65504.0
 
 #: The phase1 bound on the log residual: ``torch.clamp(delta_log, min=-8.0, max=8.0)``.
 PHASE1_CLAMP_BOUND = 8.0
@@ -259,28 +256,6 @@ def restrict_to_holes(
     log-supervision mask.
     """
     return delta_log * hole_ring_weight(hole_mask, ring_px)
-
-
-@functools.lru_cache(maxsize=64)
-def log_ceiling(ceiling: float = HALF_MAX) -> float:
-    """The largest float32 value ``c`` with ``exp(c) <= ceiling`` in float32 and float64.
-
-    ``math.log(ceiling)`` is NOT safe: for 65504 it rounds up in float32 to 11.0898666, whose
-    float32 ``exp`` is 65504.0078 (and in float64 ``exp(log(65504))`` is 65504.000000000015),
-    so a "bounded" output would still count as overflow by the framework's own test
-    ``prediction > 65504``. This steps down from ``float32(math.log(ceiling))`` one float32 ulp
-    at a time until ``exp`` no longer exceeds ``ceiling``; for 65504 the result is
-    ``11.089865684509277`` (:data:`LOG_HALF_MAX`), whose ``exp`` is 65503.945 — 14 float32
-    ulps of headroom for a device ``exp`` that rounds differently. The value is exactly
-    representable in float32, so a float32 tensor clamps at this value and no other.
-    """
-    if not ceiling > 0.0 or not math.isfinite(ceiling):
-        raise ValueError(f"ceiling must be a positive finite value, got {ceiling!r}")
-    c = torch.tensor(math.log(ceiling), dtype=torch.float32)
-    down = torch.tensor(-math.inf, dtype=torch.float32)
-    while float(torch.exp(c)) > ceiling or math.exp(float(c)) > ceiling:
-        c = torch.nextafter(c, down)
-    return float(c)
 
 
 #: ``log_ceiling(HALF_MAX)`` = 11.089865684509277: the bound's default clamp value.
