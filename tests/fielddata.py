@@ -122,8 +122,25 @@ class Edit:
 MISSING = "<missing>"  # a YAML key that is not there, before or after
 
 
-def edit(scope: str, after: str | None, *, removed: Iterable[str] = (), added: Iterable[str] = ()):
-    return Edit(scope, after, tuple(removed), tuple(added))
+def edit(
+    scope: str, after: str | None, *, removed: Iterable[str] = (), added: Iterable[str] = ()
+) -> Edit:
+    """An :class:`Edit`, its statements written as in the source: each is unparsed, so that
+    ``(a * b) * c`` reads ``a * b * c`` as ``ast.unparse`` has it (indentation is kept)."""
+    return Edit(
+        scope,
+        None if after is None else _unparsed(after),
+        tuple(map(_unparsed, removed)),
+        tuple(map(_unparsed, added)),
+    )
+
+
+def _unparsed(line: str) -> str:
+    stripped = line.lstrip(" ")
+    try:
+        return line[: len(line) - len(stripped)] + ast.unparse(ast.parse(stripped))
+    except SyntaxError:  # a compound statement's header: "if x > 0:", "else:"
+        return line
 
 
 def check_transformed(before: str, after: str, path: str, expected: Any) -> None:
