@@ -36,6 +36,7 @@ class Phase1(Phase):
     summary = "cap the log residual at 6.0 (alpha 1.0), huber log supervision x2, clamp at +-8"
     requires = ()
     options = (Option("clamp", f"bound for |delta_log| (default {DEFAULT_CLAMP})", float),)
+    residual_bound = DEFAULT_CLAMP
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.edit.configedit import plan_values, section_value

@@ -343,18 +343,25 @@ def test_bad_variants(spec, words):
         variant_specs.parse_variants(spec, PHASES)
 
 
-def test_default_variants():
+def test_default_variants_come_from_the_phases():
     variants, notes = variant_specs.default_variants(PHASES)
-    assert [v.name for v in variants] == list(variant_specs.DEFAULT_VARIANTS) and not notes
+    assert not notes
+    assert [(v.name, v.residual_bound, v.network_parameters) for v in variants] == [
+        ("base", None, ()),
+        ("bound", None, ()),
+        ("phase1", 8.0, ()),
+        ("phase1+phase2", 8.0, ("residual_output_scale",)),
+        ("phase1+phase3", 8.0, ()),
+    ]
 
 
-def test_default_variants_skip_a_phase_that_is_not_installed():
-    without = {name: cls for name, cls in PHASES.items() if name != "phase3"}
+def test_default_variants_skip_a_phase_whose_requirement_is_not_installed():
+    without = {name: cls for name, cls in PHASES.items() if name != "phase1"}
     variants, notes = variant_specs.default_variants(without)
-    assert [v.name for v in variants] == ["base", "phase1", "phase1+phase2", "bound"]
+    assert [v.name for v in variants] == ["base", "bound"]
     assert notes == [
-        "skipped variant phase1+phase3: unknown phase 'phase3' in variant "
-        "'phase1+phase3' (known: base, bound, phase1, phase2)"
+        "skipped variant phase2: a phase requires unknown phase 'phase1'",
+        "skipped variant phase3: a phase requires unknown phase 'phase1'",
     ]
 
 
@@ -745,7 +752,6 @@ def test_without_torch_says_how_to_get_it(monkeypatch):
 def test_help_defaults_match_the_engine():
     from hdrfix.validate import cli
 
-    assert ",".join(variant_specs.DEFAULT_VARIANTS) == cli.DEFAULT_VARIANTS
     assert cli.DEFAULT_STEPS == engine.DEFAULT_STEPS
     assert cli.DEFAULT_BATCH == engine.DEFAULT_BATCH
     assert "x".join(map(str, engine.DEFAULT_SIZE)) == cli.DEFAULT_SIZE

@@ -108,6 +108,10 @@ class Phase:
     options: ClassVar[tuple[Option, ...]] = ()
     # click commands the phase adds to hdrfix (phase2: migrate-checkpoint)
     commands: ClassVar[tuple[Any, ...]] = ()
+    # For validate: the |delta_log| the phase clamps at by default (validate reports the share
+    # of residuals there), and the parameters it adds to the network (allowed beyond the base's)
+    residual_bound: ClassVar[float | None] = None
+    network_parameters: ClassVar[tuple[str, ...]] = ()
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         raise NotImplementedError

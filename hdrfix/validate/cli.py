@@ -14,7 +14,6 @@ import click
 
 # The run's defaults (hdrfix.validate.run imports torch, so they are repeated here for --help;
 # tests/test_validate.py checks they agree).
-DEFAULT_VARIANTS = "base,phase1,phase1+phase2,phase1+phase3,bound"
 DEFAULT_STEPS = 300
 DEFAULT_BATCH = 4
 DEFAULT_SIZE = "48x48"
@@ -43,7 +42,8 @@ def default_report_dir() -> Path:
     "--variants",
     metavar="LIST",
     help="Comma-separated variants; a variant is `base` or phases joined by `+`, "
-    f"e.g. phase1+phase2. Default: {DEFAULT_VARIANTS} (those installed).",
+    "e.g. phase1+phase2. Default: base, and each installed phase with the phases it "
+    "requires (base,bound,phase1,phase1+phase2,phase1+phase3 with the built-ins).",
 )
 @click.option("--steps", type=int, help=f"Training steps per variant (default {DEFAULT_STEPS}).")
 @click.option("--batch", type=int, help=f"Frames per batch (default {DEFAULT_BATCH}).")

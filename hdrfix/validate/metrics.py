@@ -12,9 +12,8 @@ import math
 
 import torch
 
-from hdrfix.validate.variants import CLAMP_BOUND
+from hdrfix.halffloat import HALF_MAX  # HDR frames are stored as half-float EXR
 
-HALF_MAX = 65504.0  # the largest half-float: HDR frames are stored as half-float EXR
 # The fixture's mu-law tone map, under which frame and hole error are measured.
 MU = 300.0
 WHITE_POINT = 1000.0
@@ -71,7 +70,9 @@ def stored(prediction: torch.Tensor) -> torch.Tensor:
 class Sums:
     """Running sums over batches, reduced to the report's numbers at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, clamp_bound: float | None = None) -> None:
+        # residuals at the variant's clamp bound are counted; a variant without one has none
+        self.clamp_bound = math.inf if clamp_bound is None else clamp_bound
         self.overflow_px = 0
         self.with_overflow = 0
         self.max_abs_delta = 0.0
@@ -87,7 +88,9 @@ class Sums:
         """Count one step's raw prediction and residual; returns its overflow elements."""
         from hdrfix.nn import overflow_stats
 
-        stats = overflow_stats(prediction, delta_log, ceiling=HALF_MAX, clamp_bound=CLAMP_BOUND)
+        stats = overflow_stats(
+            prediction, delta_log, ceiling=HALF_MAX, clamp_bound=self.clamp_bound
+        )
         self.overflow_px += stats.overflow_pixels
         self.with_overflow += stats.overflow_pixels > 0
         largest = stats.max_abs_delta

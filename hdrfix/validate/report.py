@@ -56,7 +56,7 @@ ROWS = (
     Row("eval_frame_error", "frame error (mu-law L1)", _fixed(4)),
     Row("eval_hole_error", "hole error (mu-law L1)", _fixed(4)),
     Row("eval_max_abs_delta_log", "max |delta_log|, held-out", _fixed(2)),
-    Row("train_clamped_share", "residuals at clamp 8, train", _share, relative=False),
+    Row("train_clamped_share", "residuals at the clamp bound, train", _share, relative=False),
     Row("learned_scale", "learned scale", _fixed(3), relative=False),
     # each variant's own objective (phases change the loss): no change against base
     Row("final_train_loss", "train loss, last 10% of steps", _num, relative=False),

@@ -27,7 +27,7 @@ from hdrfix.validate.network import (
     with_scale_factor,
 )
 from hdrfix.validate.synth import SyntheticHDR, field_batch
-from hdrfix.validate.variants import SCALE_KEY, Prepared, Variant, reports_clamp
+from hdrfix.validate.variants import Prepared, Variant, reports_clamp
 
 if TYPE_CHECKING:
     from hdrfix.validate.run import Settings
@@ -117,13 +117,14 @@ def build(
     if net_cls is not None and user is not None:
         model.patch_network = with_scale_factor(build_user_network(net_cls, user, name))
     net = model.patch_network
-    scale_init = _scale_value(net)
+    scale_init = _scale_value(net, prep.variant)
     missing, unexpected = net.load_state_dict(dict(init_state), strict=False)
-    extra = [k for k in missing if k.split(".")[-1] != SCALE_KEY]
+    added = prep.variant.network_parameters
+    extra = [k for k in missing if k.split(".")[-1] not in added]
     if unexpected or extra:
         raise HdrfixError(
             f"variant {name}: the patched network's parameters differ from the base network's "
-            f"beyond {SCALE_KEY} (missing: {', '.join(extra) or '-'}; "
+            f"beyond {', '.join(added) or 'none'} (missing: {', '.join(extra) or '-'}; "
             f"unexpected: {', '.join(unexpected) or '-'})",
             hint="validate compares variants from the same initial weights",
         )
@@ -165,11 +166,14 @@ def initial_state(
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def _scale_value(net: torch.nn.Module) -> float | None:
-    value = getattr(net, SCALE_KEY, None)
-    if not isinstance(value, torch.Tensor):
-        return None
-    return float(value.detach().float().mean())
+def _scale_value(net: torch.nn.Module, variant: Variant) -> float | None:
+    """The first parameter the variant's phases add to the network (phase2's learnable
+    scale), as a number; None when it adds none."""
+    for name in variant.network_parameters:
+        value = getattr(net, name, None)
+        if isinstance(value, torch.Tensor):
+            return float(value.detach().float().mean())
+    return None
 
 
 def _sync(device: str) -> None:
@@ -225,7 +229,7 @@ def train_variant(
 
     memory.begin()
     torch.manual_seed(settings.seed)
-    train = Sums()
+    train = Sums(built.variant.residual_bound)
     losses: list[float] = []
     overflow_curve: list[int] = []
     max_delta_curve: list[float] = []
@@ -246,7 +250,7 @@ def train_variant(
             on_step(name, step)
     peak = memory.peak_mib()
 
-    held = Sums()
+    held = Sums(built.variant.residual_bound)
     model.eval()
     with torch.no_grad():
         for i, batch in enumerate(batches.eval):
@@ -271,7 +275,7 @@ def train_variant(
         "eval_max_abs_delta_log": held.max_abs_delta,
         "train_clamped_share": train.clamped / max(1, train.delta_count) if clamps else None,
         "eval_clamped_share": held.clamped / max(1, held.delta_count) if clamps else None,
-        "learned_scale": _scale_value(model.patch_network),
+        "learned_scale": _scale_value(model.patch_network, built.variant),
         "learned_scale_init": built.scale_init,
         "final_train_loss": statistics.fmean(tail),
         "step_ms": None,  # set from the interleaved timing, see interleaved_step_ms

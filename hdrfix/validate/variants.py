@@ -1,9 +1,9 @@
 """Variants: which phases each one applies, and each one's scratch copy patched by the engine.
 
 A variant is ``base`` (no phase) or phases joined by ``+``. Everything validate knows about
-particular phases by name sits here (:data:`DEFAULT_VARIANTS`, :data:`APPLY_OPTIONS`,
-:data:`CLAMP_PHASE` and its :data:`CLAMP_BOUND`, :data:`SCALE_KEY`), so that the rest of validate
-names no phase.
+validate names no phase: the default variants are ``base`` and each installed phase with its
+requirements, and what a phase means for the metrics (the residual bound it clamps at, the
+network parameters it adds) comes from the phase's own declarations.
 """
 
 from __future__ import annotations
@@ -23,32 +23,16 @@ if TYPE_CHECKING:
     from hdrfix.core.plugin import Phase
     from hdrfix.validate.network import UserNetwork
 
-#: Default run (with hdrfix.validate.run's DEFAULT_STEPS, ...): sized so that all variants
-#: train in well under a minute on 2 CPU cores and still show DESIGN §4's effects (base
-#: overflows, phase1 cuts it but hurts the holes, bound removes it at no cost).
-DEFAULT_VARIANTS = ("base", "phase1", "phase1+phase2", "phase1+phase3", "bound")
-
-# The options ``hdrfix apply`` hands the phases when no flag is given.
+# The options ``hdrfix apply`` hands the phases when no flag is given: each phase's own
+# options are None (see engine.options_for).
 APPLY_OPTIONS: dict[str, Any] = {
     "config": (),
     "framework": None,
     "network": None,
     "include": (),
     "exclude": (),
-    "clamp": None,
-    "scale_init": None,
-    "loss": None,
-    "weight": None,
-    "ceiling": None,
+    "phase_options": {},
 }
-
-#: The phase that clamps the residual, and its bound on |delta_log|: the share of residuals at
-#: the bound is reported for variants with this phase only.
-CLAMP_PHASE = "phase1"
-CLAMP_BOUND = 8.0
-
-#: phase2's learnable scale: the one parameter a variant may add to the base network.
-SCALE_KEY = "residual_output_scale"
 
 
 @dataclass(frozen=True)
@@ -57,11 +41,20 @@ class Variant:
 
     name: str
     phases: tuple[str, ...]
+    # what its phases declare: the |delta_log| bound, and the parameters added to the network
+    residual_bound: float | None = None
+    network_parameters: tuple[str, ...] = ()
 
 
 def reports_clamp(variant: Variant) -> bool:
-    """Whether the variant clamps the residual at :data:`CLAMP_BOUND` (so its share counts)."""
-    return CLAMP_PHASE in variant.phases
+    """Whether a phase of the variant clamps the residual (so its share at the bound counts)."""
+    return variant.residual_bound is not None
+
+
+def _variant(name: str, phases: tuple[str, ...], registry: Mapping[str, type[Phase]]) -> Variant:
+    bounds = [b for p in phases if (b := registry[p].residual_bound) is not None]
+    added = tuple(a for p in phases for a in registry[p].network_parameters)
+    return Variant(name, phases, min(bounds) if bounds else None, added)
 
 
 def parse_variants(spec: str, phases: Mapping[str, type[Phase]]) -> list[Variant]:
@@ -102,7 +95,7 @@ def parse_variants(spec: str, phases: Mapping[str, type[Phase]]) -> list[Variant
                     "does not include",
                     hint=f"write {full}",
                 )
-        variants.append(Variant(name, tuple(resolve(parts, phases, with_deps=False))))
+        variants.append(_variant(name, tuple(resolve(parts, phases, with_deps=False)), phases))
     seen: set[tuple[str, ...]] = set()
     for v in variants:
         key = tuple(sorted(v.phases))
@@ -113,11 +106,15 @@ def parse_variants(spec: str, phases: Mapping[str, type[Phase]]) -> list[Variant
 
 
 def default_variants(phases: Mapping[str, type[Phase]]) -> tuple[list[Variant], list[str]]:
-    """:data:`DEFAULT_VARIANTS` that can run with the installed phases, and why others can't."""
-    variants, notes = [], []
-    for name in DEFAULT_VARIANTS:
+    """``base``, and each installed phase with the phases it requires (``phase1+phase2``);
+    a phase whose requirements are not installed is skipped, with a note."""
+    from hdrfix.core.plugin import resolve
+
+    variants, notes = [Variant("base", ())], []
+    for name in resolve(sorted(phases), phases, with_deps=False):
         try:
-            variants.append(parse_variants(name, phases)[0])
+            chain = "+".join(resolve([name], phases, with_deps=True))
+            variants.append(parse_variants(chain, phases)[0])
         except HdrfixError as exc:
             notes.append(f"skipped variant {name}: {exc.message}")
     return variants, notes

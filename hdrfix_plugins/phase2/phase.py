@@ -41,6 +41,7 @@ class Phase2(Phase):
         Option("scale_init", "initial residual_output_scale (default alpha * abs_max)", float),
     )
     commands = (migrate_checkpoint,)
+    network_parameters = (scale.PARAM,)
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.edit.sitepatch import plan_sites
