@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from conftest import hdrfix, imported, snapshot
+from fielddata import (
+    CONFIG,
+    HALF_MAX,
+    INFERENCE,
+    LOG_MAX,
+    MISSING,
+    PRESET,
+    TOOLS,
+    TRAINER,
+    check_transformed,
+    edit,
+)
 from sitecheck import bounds_per_use
-from test_phase3 import diff_of
 
 from hdrfix.core.repo import Repo
 from hdrfix.edit.logdomain import analyse
 from hdrfix_plugins.bound import log_ceiling
 
-CONFIG = "configs/colleague_training_config.yaml"
-PRESET = "configs/presets/fast_test.yaml"
-TRAINER = "train/patch_training_framework.py"
-INFERENCE = "src/npu/networks/patch_inpainting.py"
-TOOLS = "tools/diagnose_overflow.py"
-LOG_MAX = "11.089865684509277"  # log_ceiling(65504): exp of it in float32 is 65503.945
-HALF_MAX = 65504.0
-
-
-def state(repo: Path, phase: str = "bound") -> str:
-    result = hdrfix("status", "--repo", repo, "--format", "json")
-    return next(p["state"] for p in json.loads(result.out)["phases"] if p["phase"] == phase)
+# The dry run, --check, a second apply and revert on the fixture and the variants: test_contract.
+CEILING = {"normalization.log_output_max": (MISSING, float(LOG_MAX))}
+TRAINER_CLASS = "PatchFrameInterpolationTrainer"
+READS = (
+    "self.log_sup_huber_delta = float(norm_unified.get('log_supervision_huber_delta', 0.2))",
+    f"self.log_output_max = float(norm_unified.get('log_output_max', {LOG_MAX}))",
+)
 
 
 def bounds_per_exp(repo: Path, rel: str) -> list[int]:
@@ -52,42 +57,37 @@ def test_log_ceiling_is_hdrfix_nn_s_and_stays_below_the_ceiling() -> None:
         assert value <= torch.log(torch.tensor(ceiling, dtype=torch.float64))
 
 
-def test_dry_run_apply_check_reapply(framework: Path) -> None:
+def test_a_ceiling_at_every_site_and_in_every_config(framework: Path) -> None:
     before = snapshot(framework)
-    result = hdrfix("apply", "bound", "--repo", framework, "--dry-run")
+    result = hdrfix("apply", "bound", "--repo", framework)
     assert result.code == 0, result.err
-    assert snapshot(framework) == before
-    assert diff_of(result.out, CONFIG) == ([f"  log_output_max: {LOG_MAX}"], [])
-    assert diff_of(result.out, PRESET) == ([f"    log_output_max: {LOG_MAX}"], [])
-    assert diff_of(result.out, TRAINER) == (
+    after = snapshot(framework)
+    for rel in (CONFIG, PRESET):
+        check_transformed(before[rel].decode(), after[rel].decode(), rel, CEILING)
+    # training reconstructs in the log arm of its second dispatch, validation in the log arm of
+    # its first; each is bounded right after `Ln_hat = log_img + delta_log`, before the exp
+    clamp = "Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)"
+    check_transformed(
+        before[TRAINER].decode(),
+        after[TRAINER].decode(),
+        TRAINER,
         [
-            f"        self.log_output_max = float(norm_unified.get('log_output_max', {LOG_MAX}))",
-            # training reconstructs in the log arm of its second dispatch, validation in the
-            # log arm of its first; each right after `Ln_hat = log_img + delta_log`
-            "                Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
-            "            Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)",
+            edit(f"{TRAINER_CLASS}.__init__", READS[0], added=[READS[1]]),
+            edit(
+                f"{TRAINER_CLASS}.training_step",
+                " " * 8 + "Ln_hat = log_img + delta_log",
+                added=[" " * 8 + clamp],
+            ),
+            edit(
+                f"{TRAINER_CLASS}.validation_step",
+                " " * 4 + "Ln_hat = log_img + delta_log",
+                added=[" " * 4 + clamp],
+            ),
         ],
-        [],
     )
-    for indent in (16, 12):
-        pad = " " * indent
-        assert (
-            f" {pad}Ln_hat = log_img + delta_log\n"
-            f"+{pad}Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)\n"
-            f" {pad}patch_pred_full = torch.exp(Ln_hat) - eps\n"
-        ) in result.out
+    assert bounds_per_use(framework, TRAINER) == [1, 1]
     assert f"not patched: {INFERENCE}:" in result.err and f"not patched: {TOOLS}:" in result.err
     assert "oracle_residual" not in result.err  # it reconstructs from the ground truth
-
-    assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 1
-    assert hdrfix("apply", "bound", "--repo", framework).code == 0
-    applied = snapshot(framework)
-    assert bounds_per_use(framework, TRAINER) == [1, 1]
-    assert hdrfix("apply", "bound", "--repo", framework, "--check").code == 0
-    again = hdrfix("apply", "bound", "--repo", framework)
-    assert again.code == 0 and "no changes" in again.err
-    assert snapshot(framework) == applied
-    assert state(framework) == "applied"
 
 
 def test_ceiling_option(framework: Path) -> None:
@@ -104,12 +104,12 @@ def test_ceiling_option(framework: Path) -> None:
 
 
 def test_include_uses_the_literal_value(framework: Path) -> None:
+    before = snapshot(framework)
     result = hdrfix(
         "apply",
         "bound",
         "--repo",
         framework,
-        "--dry-run",
         "--include",
         framework / INFERENCE,
         "--include",
@@ -117,30 +117,69 @@ def test_include_uses_the_literal_value(framework: Path) -> None:
     )
     assert result.code == 0, result.err
     assert "not patched" not in result.err
-    assert diff_of(result.out, INFERENCE) == (
-        [f"            log_hat = torch.clamp(log_hat, max={LOG_MAX})"],
-        [],
+    after = snapshot(framework)
+    check_transformed(
+        before[INFERENCE].decode(),
+        after[INFERENCE].decode(),
+        INFERENCE,
+        [
+            edit(
+                "PatchInpainting.inpaint",
+                "    log_hat = log_img + delta_log",
+                added=[f"    log_hat = torch.clamp(log_hat, max={LOG_MAX})"],
+            )
+        ],
     )
-    assert diff_of(result.out, TOOLS) == ([f"    Ln_hat = torch.clamp(Ln_hat, max={LOG_MAX})"], [])
+    check_transformed(
+        before[TOOLS].decode(),
+        after[TOOLS].decode(),
+        TOOLS,
+        [
+            edit(
+                "reconstruct",
+                "Ln_hat = log_img + delta_log",
+                added=[f"Ln_hat = torch.clamp(Ln_hat, max={LOG_MAX})"],
+            )
+        ],
+    )
 
 
 def test_an_unnamed_sum_is_bounded_inside_the_exp(variant) -> None:
     """No name for the sum: the clamp goes inside the exp, on the line that already reads the
     residual (a new line before it might read it where it is not assigned)."""
     repo = variant("exp_inline")
-    result = hdrfix("apply", "bound", "--repo", repo, "--dry-run")
-    assert result.code == 0, result.err
-    added, removed = diff_of(result.out, TRAINER)
-    assert removed == ["        prediction = torch.exp(log_img + delta_log) - eps"] * 2
-    assert (
-        added[1:]
-        == [
-            "        prediction = torch.exp(torch.clamp(log_img + delta_log, "
-            "max=self.log_output_max)) - eps"
-        ]
-        * 2
-    )
+    before = (repo / TRAINER).read_text(encoding="utf-8")
     assert hdrfix("apply", "bound", "--repo", repo).code == 0
+    exp = "prediction = torch.exp(log_img + delta_log) - eps"
+    bounded = (
+        "prediction = torch.exp(torch.clamp(log_img + delta_log, max=self.log_output_max)) - eps"
+    )
+    check_transformed(
+        before,
+        (repo / TRAINER).read_text(encoding="utf-8"),
+        TRAINER,
+        [
+            edit(
+                "PatchTrainingFramework.__init__",
+                "self.log_supervision_huber_delta = "
+                "float(norm_cfg.get('log_supervision_huber_delta', 0.2))",
+                added=[f"self.log_output_max = float(norm_cfg.get('log_output_max', {LOG_MAX}))"],
+            ),
+            edit(
+                "PatchTrainingFramework.training_step",
+                "delta_log = delta_log * mask_weight",
+                removed=[exp],
+                added=[bounded],
+            ),
+            edit(
+                "PatchTrainingFramework.validation_step",
+                "    delta_log = (self.log_delta_scale * denom) * torch.tanh(residual_pred_log)"
+                " * scale",
+                removed=[exp],
+                added=[bounded],
+            ),
+        ],
+    )
     assert bounds_per_exp(repo, TRAINER) == [1, 1]
 
 
@@ -180,9 +219,7 @@ def test_variants(name: str, rel: str, include: tuple[str, ...], variant) -> Non
         assert trainer.count(b"\n") == trainer.count(b"\r\n")
     if include:
         assert LOG_MAX.encode() + b")" in applied[rel]
-    assert state(repo) == "applied"
-    assert hdrfix("apply", "bound", "--repo", repo, *args).code == 0
-    assert snapshot(repo) == applied
+    assert hdrfix("apply", "bound", "--repo", repo, *args, "--check").code == 0
 
 
 # --- the patched fixture, run -----------------------------------------------------------------
