@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from conftest import FRAMEWORK, copy_tree, hdrfix, imported, snapshot
+from fielddata import (
+    CONFIG,
+    MISSING,
+    PRESET,
+    TRAINER,
+    check_transformed,
+    diff_of,
+    edit,
+    states,
+)
 
-CONFIG = "configs/colleague_training_config.yaml"
-PRESET = "configs/presets/fast_test.yaml"
-TRAINER = "train/patch_training_framework.py"
+# The dry run, --check, a second apply and revert on the fixture and the variants: test_contract.
 LOSSES = ("histogram", "moment", "sparsity", "none")
 
 INIT_LINES = [
@@ -60,26 +67,6 @@ TERM_LINES = [
 ]
 
 
-def diff_of(out: str, rel: str) -> tuple[list[str], list[str]]:
-    """(added, removed) lines of one file's section of a unified diff (test_bound uses it too)."""
-    section = out.split(f"--- a/{rel}\n+++ b/{rel}\n")[1].split("\n--- a/")[0]
-    lines = section.splitlines()
-    return (
-        [line[1:] for line in lines if line.startswith("+")],
-        [line[1:] for line in lines if line.startswith("-")],
-    )
-
-
-def states(repo: Path) -> dict[str, str]:
-    """Each phase's state from ``status --format json``; "error: ..." for a phase that failed
-    (a variant without a network file is an error for phase2 alone)."""
-    result = hdrfix("status", "--repo", repo, "--format", "json")
-    return {
-        p["phase"]: f"error: {p['error']}" if p.get("error") else p["state"]
-        for p in json.loads(result.out)["phases"]
-    }
-
-
 @pytest.fixture(scope="module")
 def phase1_tree(tmp_path_factory) -> Path:
     repo = copy_tree(FRAMEWORK, tmp_path_factory.mktemp("phase1") / "framework")
@@ -111,37 +98,49 @@ def test_requires_phase1(framework: Path) -> None:
 
 
 @pytest.mark.parametrize("loss", LOSSES)
-def test_dry_run_apply_check_reapply(loss: str, after_phase1: Path) -> None:
+def test_settings_read_term_in_the_log_arm_and_added_to_the_loss(
+    loss: str, after_phase1: Path
+) -> None:
     repo = after_phase1
     before = snapshot(repo)
-    result = hdrfix("apply", "phase3", "--repo", repo, "--dry-run", "--loss", loss)
-    assert result.code == 0, result.err
-    assert snapshot(repo) == before
-    assert diff_of(result.out, CONFIG) == (
-        [f"  residual_distribution_loss: {loss}", "  residual_distribution_weight: 0.5"],
-        [],
-    )
-    assert diff_of(result.out, PRESET) == (
-        [f"    residual_distribution_loss: {loss}", "    residual_distribution_weight: 0.5"],
-        [],
-    )
-    assert diff_of(result.out, TRAINER) == (INIT_LINES + TERM_LINES, [])
-
     assert hdrfix("apply", "phase3", "--repo", repo, "--loss", loss).code == 0
     applied = snapshot(repo)
-    text = applied[TRAINER].decode("utf-8")
-    assert text.count("dist_loss = None") == 1
-    assert text.index("dist_loss = None") < text.index("if 'patch_input' in batch")
-    mask = "                    delta_log = delta_log * mask_weight\n"
-    assert mask + " " * 16 + TERM[0] + "\n" in text  # in the log arm, after the hole mask
-    assert text.index(TERM[0]) < text.index("            else:\n                residual_pred =")
-    supervision = "            loss_dict['log_supervision'] = log_sup_loss.detach()\n"
-    assert supervision + TERM_LINES[-2] + "\n" in text
     changed = {rel for rel in applied if applied[rel] != before.get(rel)}
-    assert changed - {".hdrfix/journal.json"} == {CONFIG, PRESET, TRAINER}
-    again = hdrfix("apply", "phase3", "--repo", repo, "--loss", loss)
-    assert again.code == 0 and "no changes" in again.err
-    assert snapshot(repo) == applied
+    assert {rel for rel in changed if not rel.startswith(".hdrfix/")} == {CONFIG, PRESET, TRAINER}
+    keys = {
+        "normalization.residual_distribution_loss": (MISSING, loss),
+        "normalization.residual_distribution_weight": (MISSING, 0.5),
+    }
+    for rel in (CONFIG, PRESET):
+        check_transformed(before[rel].decode(), applied[rel].decode(), rel, keys)
+    # the settings read in __init__; in the training step: dist_loss = None before the dispatch
+    # holding the residual, the term inside its log arm (after the hole mask, where delta_log is
+    # final), and the add after the log supervision's add, under the same switch
+    step = "PatchFrameInterpolationTrainer.training_step"
+    check_transformed(
+        before[TRAINER].decode(),
+        applied[TRAINER].decode(),
+        TRAINER,
+        [
+            edit(
+                "PatchFrameInterpolationTrainer.__init__",
+                "self.log_sup_huber_delta = "
+                "float(norm_unified.get('log_supervision_huber_delta', 0.2))",
+                added=[line.strip() for line in INIT_LINES],
+            ),
+            edit(step, "predictions, targets = {}, {}", added=["dist_loss = None"]),
+            edit(
+                step,
+                " " * 12 + "delta_log = delta_log * mask_weight",
+                added=[" " * 8 + line for line in TERM],
+            ),
+            edit(
+                step,
+                "    loss_dict['log_supervision'] = log_sup_loss.detach()",
+                added=[line[8:] for line in TERM_LINES[-2:]],
+            ),
+        ],
+    )
 
 
 def test_check_and_status_keep_the_values_the_user_chose(after_phase1: Path) -> None:
@@ -208,7 +207,7 @@ def test_variants(name: str, variant) -> None:
     compile(applied[trainer], trainer, "exec")
     if name == "crlf":
         assert applied[trainer].count(b"\n") == applied[trainer].count(b"\r\n")
-    assert states(repo)["phase3"] == "applied"  # every item done: nothing left to change
+    assert hdrfix("apply", "phase3", "--repo", repo, "--check").code == 0  # every item done
 
 
 def test_supervision_off_says_the_term_is_off_too(variant) -> None:
