@@ -8,11 +8,10 @@ import time
 
 import pytest
 from conftest import hdrfix, plugin_dir, snapshot
+from fielddata import CONFIG, TRAINER
 
 from hdrfix.core import commit
 
-TRAINER = "train/patch_training_framework.py"
-CONFIG = "configs/colleague_training_config.yaml"
 PHASE1_FILES = 3  # two configs and the trainer (plus the journal)
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from conftest import FRAMEWORK, copy_tree, hdrfix, imported
+from fielddata import CONFIG
 
 torch = pytest.importorskip("torch")
 
 from hdrfix.validate.fixture import build_trainer
 from hdrfix.validate.synth import make_field_batch
 
-CONFIG = "configs/colleague_training_config.yaml"
 MODES = ("log", "global", "per_patch", "none")
 COMBOS = (
     (),

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import hdrfix, imported
+from fielddata import CONFIG
 
 torch = pytest.importorskip("torch")
 
 from hdrfix.validate.fixture import build_trainer
 from hdrfix.validate.synth import SyntheticHDR
-
-CONFIG = "configs/colleague_training_config.yaml"
 
 
 def test_patched_fixture_trains_with_bounded_residual(framework: Path) -> None:

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 from conftest import hdrfix, snapshot
+from fielddata import CONFIG, PRESET, TRAINER
 
 from hdrfix.core.repo import Repo
 from hdrfix.core.sourcefile import shown
 from hdrfix.edit.targets import CONFIG_MARKER, YAML_SUFFIXES
 
-TRAINER = "train/patch_training_framework.py"
 IMPL = "train/impl.py"
-CONFIG = "configs/colleague_training_config.yaml"
-PRESET = "configs/presets/fast_test.yaml"
 CLAMP = b"torch.clamp(delta_log"
 
 

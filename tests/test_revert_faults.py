@@ -10,11 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FRAMEWORK, hdrfix, plugin_dir, snapshot
-
-TRAINER = "train/patch_training_framework.py"
-CONFIG = "configs/colleague_training_config.yaml"
-INFERENCE = "src/npu/networks/patch_inpainting.py"
-JOURNAL = ".hdrfix/journal.json"
+from fielddata import CONFIG, INFERENCE, JOURNAL, TRAINER
 
 
 def files_of(root: Path) -> dict[str, bytes]:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from conftest import hdrfix, snapshot
+from fielddata import CONFIG, PRESET
 
 from hdrfix.core.errors import HdrfixError
 from hdrfix.edit import configedit, yamledit
 
-CONFIG = "configs/colleague_training_config.yaml"
-PRESET = "configs/presets/fast_test.yaml"
 PHASE1_BEFORE = (
     "  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
     "  log_supervision_weight: 1.0\n  log_supervision_type: l1\n"
