@@ -20,8 +20,6 @@ from hdrfix.core.errors import HdrfixError
 from hdrfix.core.sourcefile import shown
 
 if TYPE_CHECKING:
-    from click.shell_completion import CompletionItem
-
     from hdrfix.core.repo import Repo
 
 EXIT_BAD_INPUT = 2
@@ -43,17 +41,27 @@ class _Group(click.Group):
             _fail(exc)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *_phase_commands(ctx)})
+        from hdrfix import phase_flags
+
+        return sorted({*super().list_commands(ctx), *self._guarded(phase_flags.commands, ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = super().get_command(ctx, cmd_name) or _phase_commands(ctx).get(cmd_name)
-        if command is None or cmd_name not in PHASE_COMMANDS:
+        from hdrfix import phase_flags
+
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            return self._guarded(phase_flags.commands, ctx).get(cmd_name)
+        if cmd_name not in phase_flags.COMMANDS:
             return command
+        return self._guarded(phase_flags.with_flags, command, ctx.params.get("plugin_dirs") or ())
+
+    @staticmethod
+    def _guarded(build: Callable[..., Any], *args: Any) -> Any:
+        """Discovering the phases can fail (a broken ``--plugins`` module): one line, exit 2."""
         try:
-            return _with_phase_flags(command, ctx.params.get("plugin_dirs") or ())
+            return build(*args)
         except HdrfixError as exc:
             _fail(exc)
-            return None
 
 
 def _use_color() -> bool:
@@ -102,19 +110,10 @@ def _say(ctx: click.Context, lines: Iterable[str]) -> None:
             click.echo(shown(line), err=True)
 
 
-def _complete_phases(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[CompletionItem]:
-    from click.shell_completion import CompletionItem
+def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from hdrfix.phase_flags import complete
 
-    from hdrfix.core.plugin import discover
-
-    phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
-    return [
-        CompletionItem(name, help=phases[name].summary)
-        for name in sorted(phases)
-        if name.startswith(incomplete)
-    ]
+    return complete(ctx, param, incomplete)
 
 
 def _phases(ctx: click.Context) -> dict:
@@ -207,50 +206,6 @@ def _target_options(func: Callable) -> Callable:
     return func
 
 
-PHASE_COMMANDS = ("apply", "status")
-
-
-def _phase_commands(ctx: click.Context) -> dict[str, click.Command]:
-    """The commands phases bring (phase2's migrate-checkpoint)."""
-    from hdrfix.core.plugin import discover
-
-    try:
-        phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
-    except HdrfixError as exc:
-        _fail(exc)
-    return {c.name: c for p in phases.values() for c in p.commands if c.name}
-
-
-def _with_phase_flags(command: click.Command, plugin_dirs: tuple[Path, ...]) -> click.Command:
-    import copy
-
-    from hdrfix import phase_flags
-    from hdrfix.core.plugin import discover
-
-    phases = discover(plugin_dirs)
-    taken = {p.name.replace("_", "-") for p in command.params if p.name} | {"set", "plugins"}
-    flags = phase_flags.flags(phases, taken)
-    built = copy.copy(command)
-    built.params = [*command.params, *phase_flags.params(flags)]
-    if command.name == "apply":
-        built.epilog = phase_flags.epilog(phases, flags)
-    built.callback = _taking_phase_flags(command.callback, flags)
-    return built
-
-
-def _taking_phase_flags(callback: Callable | None, flags: list) -> Callable:
-    """The command's callback, given the phase flags' values as ``phase_options``."""
-    from hdrfix import phase_flags
-
-    assert callback is not None
-
-    def run(*args: Any, **kwargs: Any) -> Any:
-        kwargs["phase_options"] = phase_flags.phase_options(flags, kwargs, kwargs.pop("extra"))
-        return callback(*args, **kwargs)
-
-    return run
-
-
 def _project_options(repo: Repo, registry: dict, given: dict[str, Any]) -> dict[str, Any]:
     """The command line's options over the repository's ``.hdrfix.toml`` / ``[tool.hdrfix]``."""
     from hdrfix.core import projectconfig
@@ -265,7 +220,7 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 @main.command()
-@click.argument("phases", nargs=-1, required=True, shell_complete=_complete_phases)
+@click.argument("phases", nargs=-1, required=True, shell_complete=_complete)
 @click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
 @click.option(
     "--check",
@@ -329,7 +284,7 @@ def apply(
 
 
 @main.command()
-@click.argument("phases", nargs=-1, shell_complete=_complete_phases)
+@click.argument("phases", nargs=-1, shell_complete=_complete)
 @_target_options
 @click.pass_context
 def status(
@@ -366,7 +321,7 @@ def status(
 
 
 @main.command()
-@click.argument("phases", nargs=-1, shell_complete=_complete_phases)
+@click.argument("phases", nargs=-1, shell_complete=_complete)
 @click.option(
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
 )

@@ -1,4 +1,5 @@
-"""Each phase's declared options as flags of ``apply`` and ``status``, built from the registry.
+"""What the installed phases bring to the command line: their declared options as flags of
+``apply`` and ``status``, their own commands, and their names for shell completion.
 
 A flag is ``--name`` while that name is unique among every installed phase and the common
 options, else ``--phase-name`` (for every phase declaring it), so that a third-party phase can
@@ -8,17 +9,20 @@ same options by name, typed like the flag.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 
 from hdrfix.core.errors import HdrfixError
-from hdrfix.core.plugin import Option, Phase
+from hdrfix.core.plugin import Option, Phase, discover
 
 PREFIX = "phaseopt__"  # the click parameter names of phase flags; never a common option's
+COMMANDS = ("apply", "status")  # the commands that take phase flags
 
 
 @dataclass(frozen=True)
@@ -104,3 +108,47 @@ def _dashed(name: str) -> str:
 
 def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def with_flags(command: click.Command, plugin_dirs: tuple[Path, ...]) -> click.Command:
+    """``command`` (apply or status) with a flag for each installed phase's options; its
+    callback gets their values as ``phase_options``."""
+    phases = discover(plugin_dirs)
+    taken = {p.name.replace("_", "-") for p in command.params if p.name} | {"set", "plugins"}
+    all_flags = flags(phases, taken)
+    built = copy.copy(command)
+    built.params = [*command.params, *params(all_flags)]
+    if command.name == "apply":
+        built.epilog = epilog(phases, all_flags)
+    built.callback = _taking(command.callback, all_flags)
+    return built
+
+
+def _taking(callback: Callable[..., Any] | None, all_flags: list[Flag]) -> Callable[..., Any]:
+    assert callback is not None
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        kwargs["phase_options"] = phase_options(all_flags, kwargs, kwargs.pop("extra"))
+        return callback(*args, **kwargs)
+
+    return run
+
+
+def commands(ctx: click.Context) -> dict[str, click.Command]:
+    """The commands phases bring (phase2's migrate-checkpoint)."""
+    phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
+    return {c.name: c for p in phases.values() for c in p.commands if c.name}
+
+
+def complete(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    """Shell completion of phase names (``hdrfix apply pha<TAB>``)."""
+    from click.shell_completion import CompletionItem
+
+    phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
+    return [
+        CompletionItem(name, help=phases[name].summary)
+        for name in sorted(phases)
+        if name.startswith(incomplete)
+    ]
