@@ -450,7 +450,8 @@ def test_section_that_is_not_a_mapping_is_an_error() -> None:
 
 
 def test_safety_net_catches_a_wrong_edit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(yamledit, "_format_float", lambda value: "'6.0'")  # a string, not a float
+    # A string, not a float; patched where _render reads it.
+    monkeypatch.setattr(yamledit.render, "_format_float", lambda value: "'6.0'")
     with pytest.raises(YamlEditError, match="internal error: the edited YAML does not hold"):
         edit("normalization:\n  a: 16.0\n", {"a": 6.0})
 
