@@ -32,6 +32,9 @@ def unified_diff(rel: str, old: str, new: str) -> str:
     """git-style diff with ``a/``/``b/`` paths; line endings are not shown, as in git."""
     old_lines = NEWLINE.split(old)
     new_lines = NEWLINE.split(new)
+    if old_lines[-1] == new_lines[-1] == "":
+        # both end with a newline: the split's empty last item is no line of the file
+        old_lines, new_lines = old_lines[:-1], new_lines[:-1]
     name = shown(rel)
     lines = difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}", lineterm="", n=3)
     return "".join(line + "\n" for line in lines)
