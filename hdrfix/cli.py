@@ -297,19 +297,16 @@ def status(
     from hdrfix import render
     from hdrfix.core.engine import status as phase_status
     from hdrfix.core.journal import Journal
-    from hdrfix.core.plugin import resolve
     from hdrfix.core.revert import entry_states
 
     the_repo = _open(repo)
     registry = _phases(ctx)
-    resolve(list(phases), registry, with_deps=False)  # an unknown name is one line
     options = _project_options(the_repo, registry, _options({**kwargs, "repo": repo}))
-    plans = phase_status(the_repo, registry, options)
+    plans = phase_status(the_repo, registry, options, list(phases))
     journal = Journal.load(the_repo.root)
     states = entry_states(the_repo.root, journal)
     entries = journal.entries
     if phases:
-        plans = [p for p in plans if p.phase in phases]
         entries = [e for e in entries if set(e["phases"]) & set(phases)]
     if fmt == "json":
         click.echo(json.dumps(render.status_json(plans, entries, states), indent=2))

@@ -35,14 +35,17 @@ LOG_MAX = "11.089865684509277"  # bound: log_ceiling(65504), exp of it in float3
 HALF_MAX = 65504.0
 
 
-def states(repo: Path, *options: str | Path, plugins: tuple = ()) -> dict[str, str]:
-    """Each phase's state from ``status --format json``; "error: ..." for a phase that failed.
+def states(
+    repo: Path, *options: str | Path, plugins: tuple = (), only: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Each phase's state (or ``only`` these phases') from ``status --format json``;
+    "error: ..." for a phase that failed.
 
     ``options`` are status's (``--exclude PATH``); ``plugins`` go before it (``--plugins DIR``).
     """
     from conftest import hdrfix
 
-    result = hdrfix(*plugins, "status", "--repo", repo, *options, "--format", "json")
+    result = hdrfix(*plugins, "status", *only, "--repo", repo, *options, "--format", "json")
     assert result.code in (0, 2), result.err  # 2: a phase has an error (shown as such)
     return {
         p["phase"]: f"error: {p['error']}" if p.get("error") else p["state"]

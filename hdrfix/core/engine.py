@@ -153,11 +153,15 @@ def _check_requirements(
 
 
 def status(
-    repo: Repo, phases: Mapping[str, type[Phase]], options: Mapping[str, Any]
+    repo: Repo,
+    phases: Mapping[str, type[Phase]],
+    options: Mapping[str, Any],
+    names: list[str] | None = None,
 ) -> list[PhasePlan]:
-    """Each phase's state as read from the files, every phase against the same unedited repo."""
+    """The state of each phase (or of ``names``) as read from the files, each against the
+    same unedited repo."""
     plans = []
-    for name in resolve(sorted(phases), phases, with_deps=False):
+    for name in resolve(sorted(names or phases), phases, with_deps=False):
         try:
             plan = phases[name]().plan(repo, options_for(options, phases[name]))
             if plan.refusal is not None:
