@@ -789,3 +789,12 @@ def test_bench_script_runs(capsys):
     out = capsys.readouterr().out
     assert "| variant | step ms |" in out and "| phase1 |" in out
     assert "phase1's clamp" in out and "target < 2%" in out
+
+
+def test_validate_applies_phases_from_inside_a_checkout_of_the_framework(tmp_path, monkeypatch):
+    """Run from a folder holding the same relative paths as the fixture (a user's checkout),
+    the scratch copy is patched, not refused as "outside the repository"."""
+    monkeypatch.chdir(copy_tree(FRAMEWORK, tmp_path / "users-checkout"))
+    scratch = copy_tree(FRAMEWORK, tmp_path / "scratch")
+    changed = variant_specs.apply_phases(scratch, ["phase1"], PHASES, {})
+    assert "train/patch_training_framework.py" in changed

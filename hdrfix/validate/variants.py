@@ -144,7 +144,9 @@ def apply_phases(
     opts = {**APPLY_OPTIONS, **options, "repo": root}
     # no framework here (HdrfixError): plan_run says so, in the terms of the phase
     with contextlib.suppress(HdrfixError):
-        opts["exclude"] = (*opts["exclude"], *site_files(repo, opts).others)
+        # absolute: a relative path is read against the folder validate runs in first
+        others = (str(Path(root) / rel) for rel in site_files(repo, opts).others)
+        opts["exclude"] = (*opts["exclude"], *others)
     run = plan_run(repo, list(phases), registry, opts)
     commit_run(repo.root, run, "apply " + " ".join(phases))
     return [change.rel for change in run.changes]
