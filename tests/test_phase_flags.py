@@ -114,3 +114,23 @@ def test_a_whole_text_edit_of_python_is_refused(framework, tmp_path):
     result = hdrfix("--plugins", plugins, "apply", "phase1", "whole", "--repo", framework)
     assert result.code == 2 and "whole planned a whole-text edit of a Python file" in result.err
     assert snapshot(framework) == before
+
+
+def test_a_phase_copied_into_the_built_in_package_is_found_without_reinstalling(
+    tmp_path, monkeypatch
+):
+    """The built-ins are found by listing their package, not only by installed entry points."""
+    from hdrfix.core import plugin
+
+    package = tmp_path / "builtin_copy"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "newphase.py").write_text(
+        (ROOT / "hdrfix_plugins/bound.py")
+        .read_text()
+        .replace('name = "bound"', 'name = "newphase"')
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugin, "BUILT_IN", "builtin_copy")
+    listed = hdrfix("list").out
+    assert "newphase  -         clamp Ln_hat" in listed and "bound" in listed

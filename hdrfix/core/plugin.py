@@ -5,14 +5,17 @@ only reads: it looks at the repository (as edited in memory by the phases before
 and returns a :class:`PhasePlan` saying, per target, what is already done and what it would
 change. The engine renders, checks, writes and records; a phase never touches the disk.
 
-Phases register in the entry-point group ``hdrfix.plugins`` (the built-ins too), or live as
-modules in a folder passed with ``--plugins DIR``.
+The built-in phases are the modules of ``hdrfix_plugins`` (found by listing the package, so a
+phase copied there needs no reinstall); third-party ones register in the entry-point group
+``hdrfix.plugins``, or live as modules in a folder passed with ``--plugins DIR``.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
+import pkgutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from hdrfix.edit.pyfile import FunctionRef
 
 GROUP = "hdrfix.plugins"
+BUILT_IN = "hdrfix_plugins"  # the package of the phases that ship with hdrfix
 State = Literal["applied", "partial", "pending", "not applicable", "error"]
 
 
@@ -119,6 +123,8 @@ class Phase:
 
 def discover(plugin_dirs: tuple[Path, ...] = ()) -> dict[str, type[Phase]]:
     phases: dict[str, type[Phase]] = {}
+    for cls in _built_in():
+        _register(phases, cls, cls.__module__)
     for ep in entry_points(group=GROUP):
         try:
             cls = ep.load()
@@ -131,6 +137,33 @@ def discover(plugin_dirs: tuple[Path, ...] = ()) -> dict[str, type[Phase]]:
             for cls in _phases_in_file(path):
                 _register(phases, cls, str(path))
     return phases
+
+
+def _built_in() -> list[type[Phase]]:
+    """The phases in the modules of the built-in package, found by listing it: a phase copied
+    into ``hdrfix_plugins/`` is found at once, without an entry point or a reinstall."""
+    try:
+        package = importlib.import_module(BUILT_IN)
+    except ImportError:
+        return []
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        name = f"{BUILT_IN}.{info.name}"
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # as for a broken entry point: the other phases still load
+            print(f"hdrfix: warning: phase module {name} failed to load: {exc}", file=sys.stderr)
+            continue
+        found += [
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type)
+            and issubclass(obj, Phase)
+            and obj is not Phase
+            and obj.__module__.startswith(name)
+            and getattr(obj, "name", None)
+        ]
+    return found
 
 
 def _register(phases: dict[str, type[Phase]], cls: Any, origin: str) -> None:
