@@ -23,18 +23,6 @@ if TYPE_CHECKING:
     from hdrfix.core.plugin import Phase
     from hdrfix.validate.network import UserNetwork
 
-# The options ``hdrfix apply`` hands the phases when no flag is given: each phase's own
-# options are None (see engine.options_for).
-APPLY_OPTIONS: dict[str, Any] = {
-    "config": (),
-    "framework": None,
-    "network": None,
-    "include": (),
-    "exclude": (),
-    "phase_options": {},
-}
-
-
 @dataclass(frozen=True)
 class Variant:
     """A named set of phases: ``base`` has none, ``phase1+phase2`` has both (in that order)."""
@@ -141,7 +129,8 @@ def apply_phases(
     from hdrfix.edit.targets import site_files
 
     repo = Repo(root)
-    opts = {**APPLY_OPTIONS, **options, "repo": root}
+    # as `hdrfix apply` with no flag: each phase's own options are None (engine.options_for)
+    opts: dict[str, Any] = {"exclude": (), **options, "repo": root, "phase_options": {}}
     # no framework here (HdrfixError): plan_run says so, in the terms of the phase
     with contextlib.suppress(HdrfixError):
         # absolute: a relative path is read against the folder validate runs in first
