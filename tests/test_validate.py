@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FRAMEWORK, copy_tree, hdrfix
+from conftest import FRAMEWORK, copy_tree, hdrfix, plugin_dir
 
 torch = pytest.importorskip("torch")
 
@@ -415,15 +415,7 @@ def test_phase_without_its_requirement():
 
 
 def test_requirement_of_a_third_party_phase(tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "extra.py").write_text(
-        "from hdrfix.core.plugin import Phase, PhasePlan\n\n\n"
-        "class Extra(Phase):\n"
-        "    name = 'extra'\n    summary = 'test'\n    requires = ('phase1',)\n\n"
-        "    def plan(self, repo, options):\n        return PhasePlan(self.name)\n",
-        encoding="utf-8",
-    )
+    plugins = plugin_dir(tmp_path / "plugins", "extra", "", requires=("phase1",))
     line = _one_line_error(
         hdrfix("--plugins", plugins, "validate", "--variants", "extra"), "extra requires phase1"
     )
@@ -461,14 +453,25 @@ def test_cuda_run(tmp_path):
     assert by_name["bound"]["metrics"]["train_overflow_px"] == 0
 
 
+def _validate_from(repo, variants, report, *options):
+    """``validate --network-from repo``, the call each test of a user's network makes."""
+    return hdrfix(
+        "validate", "--variants", variants, "--network-from", repo, *options, "--report", report
+    )
+
+
+def _report(result, out) -> dict:
+    """The report.json of a run that must have succeeded."""
+    assert result.code == 0, result.err
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
 def test_network_from_without_network(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "model.py").write_text("class Other:\n    pass\n", encoding="utf-8")
     _one_line_error(
-        hdrfix(
-            "validate", "--variants", "base", "--network-from", repo, "--report", tmp_path / "r"
-        ),
+        _validate_from(repo, "base", tmp_path / "r"),
         "--network-from",
         "PatchNetwork",
     )
@@ -519,20 +522,8 @@ def test_network_from_user_repo(tmp_path):
     repo = _user_repo(tmp_path)
     before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
     out = tmp_path / "report"
-    result = hdrfix(
-        "validate",
-        "--variants",
-        "base,phase1,phase1+phase2",
-        "--network-from",
-        repo,
-        "--steps",
-        "3",
-        *TINY,
-        "--report",
-        out,
-    )
-    assert result.code == 0, result.err
-    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    result = _validate_from(repo, "base,phase1,phase1+phase2", out, "--steps", "3", *TINY)
+    data = _report(result, out)
     assert data["network"]["file"] == "models/inpaint/net.py"
     assert data["network"]["kwargs"] == {
         "input_channels": 7,
@@ -557,33 +548,13 @@ def test_network_only_repo(tmp_path):
     (repo / "arch").mkdir(parents=True)
     shutil.copy(FRAMEWORK / "src/npu/networks/patch/patch_network.py", repo / "arch" / "net.py")
     out = tmp_path / "report"
-    result = hdrfix(
-        "validate",
-        "--variants",
-        "base,phase1",
-        "--network-from",
-        repo,
-        "--steps",
-        "2",
-        *TINY,
-        "--report",
-        out,
-    )
-    assert result.code == 0, result.err
+    result = _validate_from(repo, "base,phase1", out, "--steps", "2", *TINY)
+    data = _report(result, out)
     assert "note: phase1: its phases leave the network as it is" in result.out
-    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert data["network"] == {"from": str(repo), "file": "arch/net.py", "kwargs": {}}
     assert len(data["notes"]) == 1
     _one_line_error(
-        hdrfix(
-            "validate",
-            "--variants",
-            "base,phase1+phase2",
-            "--network-from",
-            repo,
-            "--report",
-            out,
-        ),
+        _validate_from(repo, "base,phase1+phase2", out),
         "phase1+phase2 edits the network",
         "no config found",
     )
@@ -598,20 +569,7 @@ def test_network_from_the_field_layout(tmp_path):
     repo = copy_tree(FRAMEWORK, tmp_path / "field")
     assert "import cv2" in (repo / "src/npu/networks/patch/hole_detector.py").read_text("utf-8")
     out = tmp_path / "report"
-    result = hdrfix(
-        "validate",
-        "--variants",
-        "base",
-        "--network-from",
-        repo,
-        "--steps",
-        "2",
-        *TINY,
-        "--report",
-        out,
-    )
-    assert result.code == 0, result.err
-    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    data = _report(_validate_from(repo, "base", out, "--steps", "2", *TINY), out)
     assert data["network"]["file"] == "src/npu/networks/patch/patch_network.py"
     assert data["network"]["kwargs"]["input_channels"] == 7
     assert "cv2" not in sys.modules
@@ -626,18 +584,7 @@ def test_network_from_with_other_input_channels(tmp_path):
         encoding="utf-8",
     )
     _one_line_error(
-        hdrfix(
-            "validate",
-            "--variants",
-            "base",
-            "--network-from",
-            repo,
-            *TINY,
-            "--steps",
-            "1",
-            "--report",
-            tmp_path / "r",
-        ),
+        _validate_from(repo, "base", tmp_path / "r", *TINY, "--steps", "1"),
         "--network-from",
         "declares input_channels=6",
         "the trainer feeds 7",
@@ -669,19 +616,7 @@ def _fixture_network():
 def test_network_from_failing_forward(tmp_path, forward, words):
     repo = _user_repo(tmp_path, forward)
     _one_line_error(
-        hdrfix(
-            "validate",
-            "--variants",
-            "base",
-            "--network-from",
-            repo,
-            "--steps",
-            "1",
-            "--size",
-            "16x16",
-            "--report",
-            tmp_path / "r",
-        ),
+        _validate_from(repo, "base", tmp_path / "r", "--steps", "1", "--size", "16x16"),
         "--network-from",
         *words,
     )
@@ -698,17 +633,7 @@ def test_network_from_wrong_output_shape(tmp_path):
         encoding="utf-8",
     )
     _one_line_error(
-        hdrfix(
-            "validate",
-            "--variants",
-            "base",
-            "--network-from",
-            repo,
-            "--size",
-            "16x16",
-            "--report",
-            tmp_path / "r",
-        ),
+        _validate_from(repo, "base", tmp_path / "r", "--size", "16x16"),
         "--network-from",
         "residual of shape",
     )
