@@ -170,6 +170,32 @@ def check_transformed(before: str, after: str, path: str, expected: Any) -> None
         raise AssertionError(f"{path}: say the expected text")
 
 
+def check_file(
+    before: Mapping[str, bytes], after: Mapping[str, bytes], rel: str, expected: Any
+) -> None:
+    """:func:`check_transformed` on one file of two snapshots (``conftest.snapshot``)."""
+    check_transformed(before[rel].decode(), after[rel].decode(), rel, expected)
+
+
+def changed_files(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> set[str]:
+    """The files that differ between two snapshots, hdrfix's own ``.hdrfix/`` folder aside."""
+    changed = {rel for rel in after if after[rel] != before.get(rel)}
+    return {rel for rel in changed if not rel.startswith(".hdrfix/")}
+
+
+def applied(
+    repo: Path, phase: str, *options: str | Path
+) -> tuple[Any, dict[str, bytes], dict[str, bytes]]:
+    """``hdrfix apply PHASE --repo REPO OPTIONS``, which must succeed: its result, and the
+    repository's files (``conftest.snapshot``) before and after it."""
+    from conftest import hdrfix, snapshot
+
+    before = snapshot(repo)
+    result = hdrfix("apply", phase, "--repo", repo, *options)
+    assert result.code == 0, result.err
+    return result, before, snapshot(repo)
+
+
 def py_changes(before: str, after: str) -> list[Edit]:
     """The statement-level difference between two Python sources, scope by scope."""
     old, new = _scopes(before), _scopes(after)

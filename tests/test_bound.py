@@ -15,6 +15,8 @@ from fielddata import (
     PRESET,
     TOOLS,
     TRAINER,
+    applied,
+    check_file,
     check_transformed,
     edit,
 )
@@ -58,18 +60,15 @@ def test_log_ceiling_is_hdrfix_nn_s_and_stays_below_the_ceiling() -> None:
 
 
 def test_a_ceiling_at_every_site_and_in_every_config(framework: Path) -> None:
-    before = snapshot(framework)
-    result = hdrfix("apply", "bound", "--repo", framework)
-    assert result.code == 0, result.err
-    after = snapshot(framework)
+    result, before, after = applied(framework, "bound")
     for rel in (CONFIG, PRESET):
-        check_transformed(before[rel].decode(), after[rel].decode(), rel, CEILING)
+        check_file(before, after, rel, CEILING)
     # training reconstructs in the log arm of its second dispatch, validation in the log arm of
     # its first; each is bounded right after `Ln_hat = log_img + delta_log`, before the exp
     clamp = "Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)"
-    check_transformed(
-        before[TRAINER].decode(),
-        after[TRAINER].decode(),
+    check_file(
+        before,
+        after,
         TRAINER,
         [
             edit(f"{TRAINER_CLASS}.__init__", READS[0], added=[READS[1]]),
@@ -104,44 +103,26 @@ def test_ceiling_option(framework: Path) -> None:
 
 
 def test_include_uses_the_literal_value(framework: Path) -> None:
-    before = snapshot(framework)
-    result = hdrfix(
-        "apply",
-        "bound",
-        "--repo",
-        framework,
-        "--include",
-        framework / INFERENCE,
-        "--include",
-        framework / TOOLS,
-    )
-    assert result.code == 0, result.err
+    includes = ("--include", framework / INFERENCE, "--include", framework / TOOLS)
+    result, before, after = applied(framework, "bound", *includes)
     assert "not patched" not in result.err
-    after = snapshot(framework)
-    check_transformed(
-        before[INFERENCE].decode(),
-        after[INFERENCE].decode(),
-        INFERENCE,
-        [
-            edit(
-                "PatchInpainting.inpaint",
-                "    log_hat = log_img + delta_log",
-                added=[f"    log_hat = torch.clamp(log_hat, max={LOG_MAX})"],
-            )
-        ],
-    )
-    check_transformed(
-        before[TOOLS].decode(),
-        after[TOOLS].decode(),
-        TOOLS,
-        [
-            edit(
-                "reconstruct",
-                "Ln_hat = log_img + delta_log",
-                added=[f"Ln_hat = torch.clamp(Ln_hat, max={LOG_MAX})"],
-            )
-        ],
-    )
+    # outside the trainer there is no config to read: each named sum is clamped at the literal
+    for rel, scope, pad, name in (
+        (INFERENCE, "PatchInpainting.inpaint", "    ", "log_hat"),
+        (TOOLS, "reconstruct", "", "Ln_hat"),
+    ):
+        check_file(
+            before,
+            after,
+            rel,
+            [
+                edit(
+                    scope,
+                    f"{pad}{name} = log_img + delta_log",
+                    added=[f"{pad}{name} = torch.clamp({name}, max={LOG_MAX})"],
+                )
+            ],
+        )
 
 
 def test_an_unnamed_sum_is_bounded_inside_the_exp(variant) -> None:

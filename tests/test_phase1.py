@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import VARIANTS, hdrfix, snapshot
+from conftest import VARIANTS, hdrfix
 from fielddata import (
     CLAMP,
     CONFIG,
@@ -16,6 +16,9 @@ from fielddata import (
     PRESET,
     TOOLS,
     TRAINER,
+    applied,
+    changed_files,
+    check_file,
     check_transformed,
     edit,
 )
@@ -42,16 +45,13 @@ def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
 
 
 def test_one_clamp_per_site_after_the_mode_if_and_four_values(framework: Path) -> None:
-    before = snapshot(framework)
-    result = hdrfix("apply", "phase1", "--repo", framework)
-    assert result.code == 0, result.err
-    after = snapshot(framework)
+    result, before, after = applied(framework, "phase1")
     # one clamp per site, inside the log arm, right after the Mode A/Mode B if/else (at the
     # if's indentation, not in the else): the training step's arm is one level deeper (it sits
     # under `if 'patch_input' in ...`)
-    check_transformed(
-        before[TRAINER].decode(),
-        after[TRAINER].decode(),
+    check_file(
+        before,
+        after,
         TRAINER,
         [
             edit(
@@ -66,16 +66,15 @@ def test_one_clamp_per_site_after_the_mode_if_and_four_values(framework: Path) -
             ),
         ],
     )
-    check_transformed(before[CONFIG].decode(), after[CONFIG].decode(), CONFIG, VALUES)
+    check_file(before, after, CONFIG, VALUES)
     # the preset lacked the weight: it gains it; the data config is no target
-    check_transformed(
-        before[PRESET].decode(),
-        after[PRESET].decode(),
+    check_file(
+        before,
+        after,
         PRESET,
         VALUES | {"normalization.log_supervision_weight": (MISSING, 2.0)},
     )
-    changed = {rel for rel in after if after[rel] != before.get(rel)}
-    assert {rel for rel in changed if not rel.startswith(".hdrfix/")} == {CONFIG, PRESET, TRAINER}
+    assert changed_files(before, after) == {CONFIG, PRESET, TRAINER}
     assert f"not patched: {INFERENCE}:" in result.err
     assert f"not patched: {TOOLS}:" in result.err
     assert "oracle_residual" not in result.err  # it reconstructs from the ground truth

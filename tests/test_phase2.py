@@ -14,7 +14,18 @@ from pathlib import Path
 import libcst as cst
 import pytest
 from conftest import FRAMEWORK, hdrfix, imported, snapshot
-from fielddata import CLAMP, CONFIG, INFERENCE, NETWORK, TOOLS, TRAINER, check_transformed, edit
+from fielddata import (
+    CLAMP,
+    CONFIG,
+    INFERENCE,
+    NETWORK,
+    TOOLS,
+    TRAINER,
+    applied,
+    changed_files,
+    check_file,
+    edit,
+)
 
 from hdrfix.core.repo import Repo
 from hdrfix_plugins.phase2 import Phase2
@@ -31,6 +42,11 @@ def excluding(repo: Path) -> list[str | Path]:
     """The fixture's inference module reconstructs from the network's output too: phase2
     refuses until it is included or excluded (test_bad_input has the refusal)."""
     return ["--exclude", repo / INFERENCE]
+
+
+def apply_with_phase1(repo: Path, *options: str | Path):
+    """``apply phase1 phase2`` in one run, as a user new to both would type it."""
+    return hdrfix("apply", "phase1", "phase2", "--repo", repo, *options)
 
 
 def with_network(repo: Path) -> Path:
@@ -53,19 +69,15 @@ def state(repo: Path, **options) -> str:
 
 def test_mode_a_uses_the_bounded_residual_and_the_network_bounds_it(framework: Path) -> None:
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
-    before = snapshot(framework)
-    result = hdrfix("apply", "phase2", "--repo", framework, *excluding(framework))
-    assert result.code == 0, result.err
-    after = snapshot(framework)
-    changed = {rel for rel in after if after[rel] != before.get(rel)}
-    assert {rel for rel in changed if not rel.startswith(".hdrfix/")} == {TRAINER, NETWORK}
+    result, before, after = applied(framework, "phase2", *excluding(framework))
+    assert changed_files(before, after) == {TRAINER, NETWORK}
     # Mode A only (Mode B and phase1's clamps stay); the log arm of training_step is one level
     # deeper than validation_step's
     mode_a = "delta_log = self.log_delta_alpha * torch.tanh(residual_pred_log) "
     mode_a += "* self.log_delta_abs_max * scale"
-    check_transformed(
-        before[TRAINER].decode(),
-        after[TRAINER].decode(),
+    check_file(
+        before,
+        after,
         TRAINER,
         [
             edit(
@@ -78,9 +90,9 @@ def test_mode_a_uses_the_bounded_residual_and_the_network_bounds_it(framework: P
         ],
     )
     # the parameter after the output conv; the bound once, after the if that interpolates
-    check_transformed(
-        before[NETWORK].decode(),
-        after[NETWORK].decode(),
+    check_file(
+        before,
+        after,
         NETWORK,
         [
             edit(
@@ -122,17 +134,7 @@ def test_phase2_refused_while_phase1_is_partial(framework: Path) -> None:
 
 
 def test_scale_init_and_config_value(framework: Path) -> None:
-    result = hdrfix(
-        "apply",
-        "phase1",
-        "phase2",
-        "--repo",
-        framework,
-        "--dry-run",
-        "--scale-init",
-        "2.5",
-        *excluding(framework),
-    )
+    result = apply_with_phase1(framework, "--dry-run", "--scale-init", "2.5", *excluding(framework))
     assert result.code == 0, result.err
     assert "nn.Parameter(torch.tensor([2.5]))" in result.out
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
@@ -180,16 +182,8 @@ def test_hand_patched_network_counts(framework: Path) -> None:
 
 
 def test_include_patches_inference_sites(framework: Path) -> None:
-    result = hdrfix(
-        "apply",
-        "phase1",
-        "phase2",
-        "--repo",
-        framework,
-        "--include",
-        framework / INFERENCE,
-        "--include",
-        framework / TOOLS,
+    result = apply_with_phase1(
+        framework, "--include", framework / INFERENCE, "--include", framework / TOOLS
     )
     assert result.code == 0, result.err
     inference = (framework / INFERENCE).read_text()

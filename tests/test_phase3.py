@@ -11,7 +11,9 @@ from fielddata import (
     MISSING,
     PRESET,
     TRAINER,
-    check_transformed,
+    applied,
+    changed_files,
+    check_file,
     diff_of,
     edit,
     states,
@@ -102,24 +104,21 @@ def test_settings_read_term_in_the_log_arm_and_added_to_the_loss(
     loss: str, after_phase1: Path
 ) -> None:
     repo = after_phase1
-    before = snapshot(repo)
-    assert hdrfix("apply", "phase3", "--repo", repo, "--loss", loss).code == 0
-    applied = snapshot(repo)
-    changed = {rel for rel in applied if applied[rel] != before.get(rel)}
-    assert {rel for rel in changed if not rel.startswith(".hdrfix/")} == {CONFIG, PRESET, TRAINER}
+    _, before, after = applied(repo, "phase3", "--loss", loss)
+    assert changed_files(before, after) == {CONFIG, PRESET, TRAINER}
     keys = {
         "normalization.residual_distribution_loss": (MISSING, loss),
         "normalization.residual_distribution_weight": (MISSING, 0.5),
     }
     for rel in (CONFIG, PRESET):
-        check_transformed(before[rel].decode(), applied[rel].decode(), rel, keys)
+        check_file(before, after, rel, keys)
     # the settings read in __init__; in the training step: dist_loss = None before the dispatch
     # holding the residual, the term inside its log arm (after the hole mask, where delta_log is
     # final), and the add after the log supervision's add, under the same switch
     step = "PatchFrameInterpolationTrainer.training_step"
-    check_transformed(
-        before[TRAINER].decode(),
-        applied[TRAINER].decode(),
+    check_file(
+        before,
+        after,
         TRAINER,
         [
             edit(
@@ -235,6 +234,13 @@ def _without_supervision_add(trainer: Path, block: str) -> None:
     trainer.write_text(text.replace(block, ""), encoding="utf-8")
 
 
+def _dry_run_trainer_diff(repo: Path) -> tuple[list[str], list[str]]:
+    """(added, removed) lines of the trainer in ``apply phase3 --dry-run``, which must succeed."""
+    result = hdrfix("apply", "phase3", "--repo", repo, "--dry-run")
+    assert result.code == 0, result.err
+    return diff_of(result.out, TRAINER)
+
+
 def test_without_log_supervision_the_term_goes_before_the_return(variant) -> None:
     """The older shape (fixtures/variants): one log-domain path per method, and here no
     log-supervision add at all; the target's log comes from the reconstruction loss."""
@@ -248,9 +254,7 @@ def test_without_log_supervision_the_term_goes_before_the_return(variant) -> Non
         "            log_loss = self._log_supervision_loss(Ln_hat, target_log)\n"
         "            loss = loss + self.log_supervision_weight * log_loss\n",
     )
-    result = hdrfix("apply", "phase3", "--repo", repo, "--dry-run")
-    assert result.code == 0, result.err
-    added, removed = diff_of(result.out, TRAINER)
+    added, removed = _dry_run_trainer_diff(repo)
     assert removed == []
     assert added[2:5] == [
         "        dist_loss = None",
@@ -282,9 +286,7 @@ def test_field_shape_without_the_supervision_add_adds_before_the_return(
         "            recon_loss = recon_loss + self.log_sup_weight * log_sup_loss\n"
         "            loss_dict['log_supervision'] = log_sup_loss.detach()\n",
     )
-    result = hdrfix("apply", "phase3", "--repo", after_phase1, "--dry-run")
-    assert result.code == 0, result.err
-    added, removed = diff_of(result.out, TRAINER)
+    added, removed = _dry_run_trainer_diff(after_phase1)
     assert removed == [] and added[:-2] == INIT_LINES + TERM_LINES[:-2]
     assert added[-2:] == [
         "        if self.log_sup_enable and dist_loss is not None:",
