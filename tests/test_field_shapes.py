@@ -49,6 +49,16 @@ def added(root: Path, before: str) -> list[str]:
     return [line.strip() for line in after if line not in before.splitlines()]
 
 
+def phase1_adds(root: Path, line: str = CLAMP.format(t="torch")) -> tuple[str, str]:
+    """Apply phase1, which must succeed and add to the trainer just ``line`` (one clamp, by
+    default torch's): the trainer's text before and after, for the test's own checks."""
+    before = (root / TRAINER).read_text()
+    result = phase1(root)
+    assert result.code == 0, result.err
+    assert added(root, before) == [line]
+    return before, (root / TRAINER).read_text()
+
+
 def plan_json(root: Path, phase: str = "phase1") -> dict:
     result = hdrfix("apply", phase, "--repo", root, "--dry-run", "--format", "json")
     assert result.code == 0, result.err
@@ -88,10 +98,7 @@ def test_two_dispatch_chains_clamp_inside_the_log_arm(tmp_path: Path) -> None:
         return out
         """,
     )
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    text = (root / TRAINER).read_text()
-    assert added(root, before) == [CLAMP.format(t="torch")]
+    before, text = phase1_adds(root)
     # inside the log arm, before the mask: indented like the Mode A/B ``if``
     assert (
         "            " + CLAMP.format(t="torch") + "\n            delta_log = delta_log *" in text
@@ -125,11 +132,7 @@ class Trainer:
 
 def test_helper_returning_a_tuple_is_clamped_in_the_helper(tmp_path: Path) -> None:
     root = repo_with(tmp_path, "", head=HELPER)
-    before = (root / TRAINER).read_text()
-    result = phase1(root)
-    assert result.code == 0, result.err
-    assert added(root, before) == [CLAMP.format(t="torch")]
-    text = (root / TRAINER).read_text()
+    _, text = phase1_adds(root)
     assert text.index(CLAMP.format(t="torch")) < text.index("return delta_log, log_img")
     assert phase1(root, "--check").code == 0
 
@@ -236,10 +239,7 @@ def test_annotated_assignment_and_try_except_are_handled(tmp_path: Path) -> None
     return torch.exp(log_img + delta_log)
 """
     root = repo_with(tmp_path, body)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    text = (root / TRAINER).read_text()
-    assert added(root, before) == [CLAMP.format(t="torch")]
+    _, text = phase1_adds(root)
     lines = text.splitlines()
     clamp = next(i for i, line in enumerate(lines) if "torch.clamp(delta_log" in line)
     assert lines[clamp - 1].strip() == "delta_log = 0.9 * denom * torch.tanh(pred)"
@@ -251,18 +251,14 @@ def test_the_files_own_torch_alias_is_used(tmp_path: Path) -> None:
     head = HEAD.replace("import torch\n", "import torch as T\n").replace("torch.", "T.")
     body = "delta_log = self.log_delta_alpha * T.tanh(pred) * self.log_delta_abs_max\n"
     root = repo_with(tmp_path, body + "return T.exp(log_img + delta_log)\n", head=head)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == [CLAMP.format(t="T")]
+    phase1_adds(root, CLAMP.format(t="T"))
 
 
 def test_numpy_code_gets_np_clip(tmp_path: Path) -> None:
     head = HEAD.replace("import torch\n", "import numpy as np\n").replace("torch.", "np.")
     body = "delta_log = self.log_delta_alpha * np.tanh(pred) * self.log_delta_abs_max\n"
     root = repo_with(tmp_path, body + "return np.exp(log_img + delta_log)\n", head=head)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == ["delta_log = np.clip(delta_log, -8.0, 8.0)"]
+    phase1_adds(root, "delta_log = np.clip(delta_log, -8.0, 8.0)")
 
 
 def test_a_file_without_torch_gets_no_torch_edit(tmp_path: Path) -> None:
@@ -306,9 +302,7 @@ def test_a_ground_truth_residual_is_not_a_site(tmp_path: Path) -> None:
     return torch.exp(log_img + delta_log), oracle
 """
     root = repo_with(tmp_path, body)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == [CLAMP.format(t="torch")]
+    phase1_adds(root)
     assert "gt_delta_log = torch.clamp" not in (root / TRAINER).read_text()
 
 
@@ -416,10 +410,7 @@ class Trainer:
 
 def test_a_reconstruction_helper_gets_the_clamp_where_its_caller_computes(tmp_path: Path) -> None:
     root = repo_with(tmp_path, "", head=RECONSTRUCT)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == [CLAMP.format(t="torch")]
-    text = (root / TRAINER).read_text()
+    _, text = phase1_adds(root)
     assert text.index(CLAMP.format(t="torch")) > text.index("delta_log = 0.9")
     assert phase1(root, "--check").code == 0
     assert hdrfix("apply", "bound", "--repo", root).code == 0
@@ -544,10 +535,7 @@ def test_an_in_place_rescale_is_followed_to_the_site(tmp_path: Path) -> None:
     return torch.exp(log_img + delta_log)
 """
     root = repo_with(tmp_path, body)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == [CLAMP.format(t="torch")]
-    text = (root / TRAINER).read_text()
+    _, text = phase1_adds(root)
     assert text.index("torch.clamp(delta_log") < text.index("delta_log.mul_")
 
 
@@ -596,8 +584,7 @@ def test_a_residual_gathered_over_sub_batches_is_one_site(tmp_path: Path) -> Non
 def test_bound_on_a_chained_exp_and_an_annotated_sum(
     tmp_path: Path, recon: str, bounded: str
 ) -> None:
-    body = MODE_A + recon
-    root = repo_with(tmp_path, body + "\n")
+    root = repo_with(tmp_path, MODE_A + recon + "\n")
     result = hdrfix("apply", "bound", "--repo", root)
     assert result.code == 0, result.err
     assert bounded in (root / TRAINER).read_text()
@@ -660,8 +647,7 @@ def test_phase2_refuses_mode_a_it_cannot_rewrite(tmp_path: Path, head_change) ->
     ],
 )
 def test_exp_as_a_method_and_through_a_cast(tmp_path: Path, use: str) -> None:
-    body = MODE_A + use
-    root = repo_with(tmp_path, body + "\n")
+    root = repo_with(tmp_path, MODE_A + use + "\n")
     for phases in (["phase1"], ["bound"]):
         assert hdrfix("apply", *phases, "--repo", root).code == 0
     text = (root / TRAINER).read_text()
@@ -687,10 +673,7 @@ class Trainer:
 
 def test_a_residual_computed_in_forward_and_reached_through_self_call(tmp_path: Path) -> None:
     root = repo_with(tmp_path, "", head=FORWARD)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == [CLAMP.format(t="torch")]
-    text = (root / TRAINER).read_text()
+    _, text = phase1_adds(root)
     assert text.index("torch.clamp(delta_log") < text.index("return delta_log, log_img")
 
 
@@ -703,11 +686,9 @@ def test_a_residual_computed_in_forward_and_reached_through_self_call(tmp_path: 
 )
 def test_a_residual_hdrfix_cannot_follow_to_its_exp_is_listed(tmp_path: Path, use: str) -> None:
     """A product of exps, a reconstruction in a nested function: never left unclamped silently."""
-    body = MODE_A + use
-    root = repo_with(tmp_path, body + "\n")
+    root = repo_with(tmp_path, MODE_A + use + "\n")
     for phase in ("phase1", "bound"):
-        result = hdrfix("apply", phase, "--repo", root, "--dry-run", "--format", "json")
-        plan = next(p for p in json.loads(result.out)["phases"] if p["phase"] == phase)
+        plan = plan_json(root, phase)
         assert any(
             "reaches no exp(<log image> + delta_log)" in i["what"] for i in plan["not_handled"]
         )
@@ -749,10 +730,7 @@ def test_a_helper_returning_the_residual_as_an_expression_is_clamped_in_the_call
     tmp_path: Path,
 ) -> None:
     root = repo_with(tmp_path, "", head=STATIC)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == [CLAMP.format(t="torch")]
-    text = (root / TRAINER).read_text()
+    _, text = phase1_adds(root)
     assert text.index("delta_log = self._mode_a") < text.index("torch.clamp(delta_log")
     assert phase1(root, "--check").code == 0
 
@@ -786,8 +764,6 @@ def test_log1p_and_expm1_are_a_log_domain_pair(tmp_path: Path) -> None:
     return torch.expm1(log_img + delta_log)
 """
     root = repo_with(tmp_path, body, head=head)
-    before = (root / TRAINER).read_text()
-    assert phase1(root).code == 0
-    assert added(root, before) == [CLAMP.format(t="torch")]
+    phase1_adds(root)
     assert hdrfix("apply", "bound", "--repo", root).code == 0
     assert "torch.expm1(torch.clamp(log_img + delta_log, max=" in (root / TRAINER).read_text()
