@@ -351,7 +351,7 @@ def revert(
             click.echo(shown(render.colorize(diff) if _use_color() else diff), nl=False)
         return
     assert plan.journal is not None  # set whenever there is something to do
-    commit(root, plan.changes + [plan.journal], "revert " + " ".join(phases))
+    commit(root, plan.changes + [plan.journal], " ".join(["revert", *phases]))
     _say(ctx, render.revert_lines(plan))
 
 
