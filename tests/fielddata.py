@@ -53,6 +53,16 @@ def states(
     }
 
 
+def train_step(model: Any, optimiser: Any, batch: dict, step: int) -> dict:
+    """One optimisation step of a fixture trainer on ``batch``, as Lightning runs it: the
+    training step's output (its loss already backpropagated and applied)."""
+    out = model.training_step(batch, step)
+    optimiser.zero_grad()
+    out["loss"].backward()
+    optimiser.step()
+    return out
+
+
 # -- the unified diff of --dry-run ------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from fielddata import (
     check_file,
     check_transformed,
     edit,
+    train_step,
 )
 from sitecheck import bounds_per_use
 
@@ -216,11 +217,7 @@ def _step(trainer, config, batch, *, steps=1, seed=0):
     model = build_trainer(trainer, config)
     optimiser = model.configure_optimizers()
     for i in range(steps):
-        out = model.training_step(batch(i), i)
-        optimiser.zero_grad()
-        out["loss"].backward()
-        optimiser.step()
-        yield model, out
+        yield model, train_step(model, optimiser, batch(i), i)
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from conftest import FRAMEWORK, imported
+from fielddata import train_step
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest
 
 from hdrfix.validate.fixture import TRAINER_CLASS, build_trainer
 from hdrfix.validate.synth import (
@@ -60,14 +62,6 @@ def fw():
             PatchInpainting=inpainting.PatchInpainting,
             tools=types.SimpleNamespace(**tools),
         )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _config(fw, path: Path = CONFIG, **normalization) -> dict:
@@ -315,10 +309,7 @@ def test_trains_in_every_mode(fw, mode, abs_max):
     stream = SyntheticHDR(32, 48, seed=0, batch_size=2)
     started = time.perf_counter()
     for step in range(3):
-        out = model.training_step(stream.field_batch(step), step)
-        optimiser.zero_grad()
-        out["loss"].backward()
-        optimiser.step()
+        out = train_step(model, optimiser, stream.field_batch(step), step)
         assert math.isfinite(out["loss"].item()) and out["mode"] == mode
         assert bool(torch.isfinite(out["prediction"]).all())
         assert ("log_supervision" in out["loss_dict"]) == (mode == "log")
@@ -383,10 +374,7 @@ def test_shipped_cap_overflows(fw):
     stream = SyntheticHDR(48, 64, seed=0, batch_size=2)
     overflow, largest = [], 0.0
     for step in range(60):
-        out = model.training_step(stream.field_batch(step), step)
-        optimiser.zero_grad()
-        out["loss"].backward()
-        optimiser.step()
+        out = train_step(model, optimiser, stream.field_batch(step), step)
         overflow.append(_overflow_px(model.last_log_branch["prediction"]))
         largest = max(largest, float(model.last_log_branch["delta_log"].abs().max()))
         assert math.isfinite(out["loss"].item()) and bool(torch.isfinite(out["prediction"]).all())
@@ -512,10 +500,7 @@ def test_field_variants_train_in_every_mode(fw, name, mode):
         optimiser = model.configure_optimizers()
         before = [p.detach().clone() for p in model.parameters()]
         for step in range(3):
-            out = model.training_step(stream.field_batch(step), step)
-            optimiser.zero_grad()
-            out["loss"].backward()
-            optimiser.step()
+            out = train_step(model, optimiser, stream.field_batch(step), step)
             assert math.isfinite(out["loss"].item()) and out["mode"] == mode
         assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
         model.eval()

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
+# tiny tensors: one thread is fastest, and a busy machine makes multi-thread runs crawl
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from conftest import imported
 from hypothesis import given, settings
@@ -119,15 +121,6 @@ def build_model(trainer_module, config: dict, *, seed: int = 0, hot: float = 1.0
         model.patch_network.output_conv.weight.mul_(hot)
         model.patch_network.output_conv.bias.mul_(hot)
     return model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors: one thread is fastest, and a busy machine makes multi-thread runs crawl
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import hdrfix, imported
-from fielddata import CONFIG
+from fielddata import CONFIG, train_step
 
 torch = pytest.importorskip("torch")
 
@@ -28,10 +28,7 @@ def test_patched_fixture_trains_with_bounded_residual(framework: Path) -> None:
         largest = 0.0
         stream = SyntheticHDR(48, 64, seed=0, batch_size=2)
         for step in range(30):
-            out = model.training_step(stream.field_batch(step), step)
-            optimiser.zero_grad()
-            out["loss"].backward()
-            optimiser.step()
+            out = train_step(model, optimiser, stream.field_batch(step), step)
             branch = model.last_log_branch
             largest = max(largest, float(branch["delta_log"].abs().max()))
             assert torch.isfinite(out["loss"])
@@ -56,10 +53,7 @@ def test_patched_fixture_trains_in_the_other_modes(framework: Path, mode: str) -
         optimiser = model.configure_optimizers()
         stream = SyntheticHDR(32, 32, seed=0, batch_size=2)
         for step in range(3):
-            out = model.training_step(stream.field_batch(step), step)
-            optimiser.zero_grad()
-            out["loss"].backward()
-            optimiser.step()
+            out = train_step(model, optimiser, stream.field_batch(step), step)
             assert math.isfinite(out["loss"].item())
         model.eval()
         assert all(
