@@ -66,6 +66,15 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
+def link_out(repo: Path, rel: str, outside: Path) -> bytes:
+    """Move ``rel`` out of ``repo`` to ``outside``, leaving a link to it under its name (a file
+    the repository names but does not hold): the moved file's bytes."""
+    outside.write_bytes((repo / rel).read_bytes())
+    (repo / rel).unlink()
+    (repo / rel).symlink_to(outside)
+    return outside.read_bytes()
+
+
 def copy_tree(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
     return dest

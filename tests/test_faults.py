@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import hdrfix, plugin_dir, snapshot
+from conftest import hdrfix, link_out, plugin_dir, snapshot
 from fielddata import CONFIG, TRAINER
 
 from hdrfix.core import commit
@@ -87,10 +87,7 @@ def test_directory_where_a_file_was_expected(framework):
 
 def test_symlink_out_of_the_repo_is_refused(framework, tmp_path):
     outside = tmp_path / "outside.yaml"
-    outside.write_bytes((framework / CONFIG).read_bytes())
-    (framework / CONFIG).unlink()
-    (framework / CONFIG).symlink_to(outside)
-    before = outside.read_bytes()
+    before = link_out(framework, CONFIG, outside)
     result = hdrfix("apply", "phase1", "--repo", framework)
     assert result.code == 2 and "outside the repository" in result.err
     assert outside.read_bytes() == before

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import hdrfix, snapshot
+from conftest import hdrfix, link_out, snapshot
 from fielddata import CONFIG, PRESET, TRAINER
 
 from hdrfix.core.repo import Repo
@@ -112,10 +112,7 @@ def test_a_file_and_a_link_to_it_are_one_candidate(linked_trainer):
 
 def test_a_link_out_of_the_repo_keeps_its_name_and_is_refused(framework, tmp_path):
     outside = tmp_path / "outside.py"
-    outside.write_bytes((framework / TRAINER).read_bytes())
-    (framework / TRAINER).unlink()
-    (framework / TRAINER).symlink_to(outside)
-    before = outside.read_bytes()
+    before = link_out(framework, TRAINER, outside)
     assert Repo(framework).canonical(TRAINER) == TRAINER
     result = hdrfix("apply", "phase1", "--repo", framework)
     assert result.code == 2 and f"{TRAINER}: resolves to a path outside" in result.err
