@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,19 @@ from hdrfix.core.repo import Repo
 
 CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
 TRAINER = "train/patch_training_framework.py"
+
+
+@contextlib.contextmanager
+def small_repo(config: str, source: str) -> Iterator[Path]:
+    """A repository holding just ``config`` and the trainer ``source``, removed afterwards: one
+    per example (hypothesis runs the test body many times, so tmp_path would be shared)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "configs").mkdir()
+        (root / "configs/c.yaml").write_text(config)
+        (root / "train").mkdir()
+        (root / TRAINER).write_text(source)
+        yield root
 
 
 @st.composite
@@ -91,12 +106,7 @@ def apply_phase1(root: Path) -> int:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log_branch())
 def test_phase1_clamps_each_site_once_and_then_is_a_no_op(source: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "configs").mkdir()
-        (root / "configs/c.yaml").write_text(CONFIG)
-        (root / "train").mkdir()
-        (root / TRAINER).write_text(source)
+    with small_repo(CONFIG, source) as root:
         assert apply_phase1(root) == 2
         patched = (root / TRAINER).read_text()
         ast.parse(patched)
@@ -217,12 +227,7 @@ def test_field_shapes_patched_run_in_every_mode_and_stay_clamped(case: tuple[str
     the patched steps, executed with a blown-up fake network, never raise and never hand the
     exp a residual beyond the clamp."""
     source, mode_a_only = case
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "configs").mkdir()
-        (root / "configs/c.yaml").write_text(FIELD_CONFIG)
-        (root / "train").mkdir()
-        (root / TRAINER).write_text(source)
+    with small_repo(FIELD_CONFIG, source) as root:
         apply_phase1(root)
         patched = (root / TRAINER).read_text()
         assert all(sites_clamped(root, TRAINER)), patched
