@@ -41,32 +41,51 @@ def edit(text: str, values: dict[str, Any], section: str = "normalization", **kw
 # --------------------------------------------------------------------------- values and quoting
 
 
-def test_plain_value_is_replaced_and_nothing_else() -> None:
-    old = "normalization:\n  type: log\n  log_delta_abs_max: 16.0\nseed: 1\n"
-    assert edit(old, {"log_delta_abs_max": 6.0}) == (
-        "normalization:\n  type: log\n  log_delta_abs_max: 6.0\nseed: 1\n"
-    )
-
-
-def test_single_quoted_string_stays_single_quoted() -> None:
-    old = "normalization:\n  log_supervision_type: 'l1'\n"
-    assert edit(old, {"log_supervision_type": "huber"}) == (
-        "normalization:\n  log_supervision_type: 'huber'\n"
-    )
-
-
-def test_double_quoted_string_stays_double_quoted() -> None:
-    old = 'normalization:\n  log_supervision_type: "l1"\n'
-    assert edit(old, {"log_supervision_type": "huber"}) == (
-        'normalization:\n  log_supervision_type: "huber"\n'
-    )
-
-
-def test_quotes_inside_new_strings_are_escaped_in_the_old_style() -> None:
-    old = "normalization:\n  a: 'x'\n  b: \"y\"\n"
-    assert edit(old, {"a": "it's", "b": 'say "hi"\n'}) == (
-        "normalization:\n  a: 'it''s'\n  b: \"say \\\"hi\\\"\\n\"\n"
-    )
+# (old text, new values, text expected): each case a way the value, or a comment after it, was
+# written, which the edit keeps
+@pytest.mark.parametrize(
+    ("old", "values", "expected"),
+    [
+        pytest.param(
+            "normalization:\n  type: log\n  log_delta_abs_max: 16.0\nseed: 1\n",
+            {"log_delta_abs_max": 6.0},
+            "normalization:\n  type: log\n  log_delta_abs_max: 6.0\nseed: 1\n",
+            id="plain_value_is_replaced_and_nothing_else",
+        ),
+        pytest.param(
+            "normalization:\n  log_supervision_type: 'l1'\n",
+            {"log_supervision_type": "huber"},
+            "normalization:\n  log_supervision_type: 'huber'\n",
+            id="single_quoted_string_stays_single_quoted",
+        ),
+        pytest.param(
+            'normalization:\n  log_supervision_type: "l1"\n',
+            {"log_supervision_type": "huber"},
+            'normalization:\n  log_supervision_type: "huber"\n',
+            id="double_quoted_string_stays_double_quoted",
+        ),
+        pytest.param(
+            "normalization:\n  a: 'x'\n  b: \"y\"\n",
+            {"a": "it's", "b": 'say "hi"\n'},
+            "normalization:\n  a: 'it''s'\n  b: \"say \\\"hi\\\"\\n\"\n",
+            id="quotes_inside_new_strings_are_escaped_in_the_old_style",
+        ),
+        pytest.param(
+            "normalization:\n  log_delta_abs_max: 16.0   # 最大残差\n  type: log  # 类型\n",
+            {"log_delta_abs_max": 6.0},
+            "normalization:\n  log_delta_abs_max: 6.0    # 最大残差\n  type: log  # 类型\n",
+            id="chinese_comment_keeps_its_column_when_the_value_shrinks",
+        ),
+        pytest.param(
+            "normalization:\n  t: l1 # 损失\n  w: 1  # weight\n",
+            {"t": "charbonnier", "w": 2.0},
+            "normalization:\n  t: charbonnier # 损失\n  w: 2.0 # weight\n",
+            id="comment_keeps_at_least_one_space_when_the_value_grows",
+        ),
+    ],
+)
+def test_only_the_value_is_rewritten(old: str, values: dict, expected: str) -> None:
+    assert edit(old, values) == expected
 
 
 @pytest.mark.parametrize(
@@ -169,18 +188,7 @@ def test_whitespace_only_lines_and_trailing_spaces_are_kept() -> None:
     assert new == "normalization:   \n  type: log  \n    \n  log_delta_alpha: 1.0   \n \nseed: 3 \n"
 
 
-def test_chinese_comment_keeps_its_column_when_the_value_shrinks() -> None:
-    old = "normalization:\n  log_delta_abs_max: 16.0   # 最大残差\n  type: log  # 类型\n"
-    assert edit(old, {"log_delta_abs_max": 6.0}) == (
-        "normalization:\n  log_delta_abs_max: 6.0    # 最大残差\n  type: log  # 类型\n"
-    )
-
-
-def test_comment_keeps_at_least_one_space_when_the_value_grows() -> None:
-    old = "normalization:\n  t: l1 # 损失\n  w: 1  # weight\n"
-    assert edit(old, {"t": "charbonnier", "w": 2.0}) == (
-        "normalization:\n  t: charbonnier # 损失\n  w: 2.0 # weight\n"
-    )
+# a comment's column as the value shrinks or grows: cases of test_only_the_value_is_rewritten
 
 
 @pytest.mark.parametrize("indent", [2, 4])
