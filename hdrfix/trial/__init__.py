@@ -1,0 +1,1 @@
+"""``hdrfix trial``: the user's own trainer, patched per variant, trained in every mode."""

@@ -1,0 +1,74 @@
+"""Synthetic batches in the field's format, and the check that the trainer reads that format.
+
+The default batch is the field's (``hdrfix.validate.synth.make_field_batch``): ``patch_input``
+[N, 7, H, W], ``patch_target_rgb`` and ``patch_target_residual``. A trainer whose
+``training_step`` reads another key would fail on it in every variant, untouched included,
+which says nothing about a phase: trial stops first and asks for ``--batch-fn``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from hdrfix.core.errors import HdrfixError
+
+FIELD_KEYS = ("patch_input", "patch_target_rgb", "patch_target_residual")
+
+BatchFn = Callable[..., dict[str, Any]]
+
+
+def field_batch(batch_size: int, height: int, width: int, seed: int) -> dict[str, Any]:
+    from hdrfix.validate.synth import make_field_batch
+
+    return make_field_batch(batch_size, height, width, seed=seed)
+
+
+def keys_read(step: Callable[..., Any]) -> set[str]:
+    """The string keys ``training_step`` reads from its batch: ``batch['k']``, ``batch.get('k')``
+    and ``'k' in batch``. Empty where its source cannot be read."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(step)))
+        params = list(inspect.signature(step).parameters)
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return set()
+    if not params:
+        return set()
+    batch = params[0]  # bound method: (batch, batch_idx)
+    keys = set()
+
+    def is_batch(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == batch
+
+    for node in ast.walk(tree):
+        key: ast.AST | None = None
+        if isinstance(node, ast.Subscript) and is_batch(node.value):
+            key = node.slice
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and is_batch(node.func.value)
+            and node.args
+        ):
+            key = node.args[0]
+        elif isinstance(node, ast.Compare) and any(is_batch(c) for c in node.comparators):
+            key = node.left
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            keys.add(key.value)
+    return keys
+
+
+def check_format(step: Callable[..., Any], class_name: str) -> None:
+    """The field batch must hold every key the trainer reads."""
+    unknown = sorted(keys_read(step) - set(FIELD_KEYS))
+    if unknown:
+        raise HdrfixError(
+            f"{class_name}.training_step reads batch key(s) {', '.join(map(repr, unknown))}, "
+            f"which the synthetic field batch ({', '.join(FIELD_KEYS)}) lacks",
+            hint="pass --batch-fn module:function returning your batch "
+            "(called as function(batch_size, height, width, seed))",
+        )

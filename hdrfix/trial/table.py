@@ -1,0 +1,148 @@
+"""The verdicts (a mode breaks when it trains untouched and not patched), the table, the JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from hdrfix.trial.run import Cell, Result
+
+TRAINS, BREAKS, FAILS, FAILS_UNTOUCHED = "trains", "breaks", "fails", "fails untouched"
+
+
+def verdict(cell: Cell, base: dict[str, Cell]) -> str:
+    """base's own failure is the trainer's, not a phase's: shown, never blamed on a phase."""
+    if cell.outcome.trains:
+        return TRAINS
+    untouched = base.get(cell.mode)
+    if cell.variant == "base" or untouched is None:
+        return FAILS
+    return BREAKS if untouched.outcome.trains else FAILS_UNTOUCHED
+
+
+def verdicts(result: Result) -> list[tuple[Cell, str]]:
+    base = {c.mode: c for c in result.cells if c.variant == "base"}
+    return [(c, verdict(c, base)) for c in result.cells]
+
+
+def breaks(result: Result) -> int:
+    return sum(1 for _, v in verdicts(result) if v == BREAKS)
+
+
+def _num(value: float | None, fmt: str = ".3g") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _row(cell: Cell, what: str) -> list[str]:
+    o, p = cell.outcome, cell.outcome.probe
+    step_ms = 1000 * sum(p.step_s) / len(p.step_s) if p.step_s else None
+    return [
+        cell.variant,
+        cell.mode,
+        what,
+        str(o.steps),
+        _num(p.losses[-1] if p.losses else None, ".4f"),
+        _num(p.max_exp),
+        "-" if p.overflow is None else str(p.overflow),
+        _num(p.max_delta_log, ".2f"),
+        _num(step_ms, ".0f"),
+    ]
+
+
+HEADER = ["variant", "mode", "result", "steps", "loss", "max exp", ">65504", "|dlog|", "ms/step"]
+
+
+def table(result: Result) -> list[str]:
+    rows = [HEADER] + [_row(c, v) for c, v in verdicts(result)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    lines = [
+        "  ".join(f"{v:<{w}}" for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    for cell, what in verdicts(result):
+        if cell.outcome.error:
+            e = cell.outcome.error
+            lines.append(
+                f"{cell.variant} {cell.mode}: {what}: {e['type']}: {e['message']} at {e['at']}"
+            )
+    return lines
+
+
+def footer(result: Result) -> list[str]:
+    s = result.settings
+    runners = sorted({c.outcome.runner for c in result.cells})
+    notes = sorted({n for c in result.cells for n in c.outcome.notes})
+    lines = [
+        f"trainer {result.trainer.class_name} ({result.trainer.rel}), config "
+        f"{result.trainer.config_rel}; {s.steps} steps of {s.batch}x{s.height}x{s.width} per "
+        f"cell on {s.device}, run by {' and '.join(runners)}",
+    ]
+    if result.stubbed:
+        lines.append(f"stubbed (empty modules): {', '.join(result.stubbed)}")
+    lines += [f"note: {n}" for n in notes]
+    count = breaks(result)
+    lines.append(
+        f"{count} cell(s) break: patched, a mode that trains untouched no longer trains"
+        if count
+        else "no variant breaks a mode that trains untouched"
+    )
+    return lines
+
+
+def as_json(result: Result) -> dict[str, Any]:
+    s = result.settings
+    cells = []
+    for cell, what in verdicts(result):
+        o, p = cell.outcome, cell.outcome.probe
+        cells.append(
+            {
+                "variant": cell.variant,
+                "mode": cell.mode,
+                "result": what,
+                "trains": o.trains,
+                "runner": o.runner,
+                "steps": o.steps,
+                "losses": [_finite(v) for v in p.losses],
+                "max_exp": _finite(p.max_exp),
+                "overflow": p.overflow,
+                "max_abs_delta_log": p.max_delta_log,
+                "step_s": p.step_s,
+                "seconds": cell.seconds,
+                "error": o.error,
+                "notes": o.notes,
+            }
+        )
+    return {
+        "repo": str(s.repo),
+        "trainer": {
+            "file": result.trainer.rel,
+            "class": result.trainer.class_name,
+            "config": result.trainer.config_rel,
+        },
+        "settings": {
+            "steps": s.steps,
+            "batch": s.batch,
+            "size": [s.height, s.width],
+            "device": s.device,
+            "seed": s.seed,
+            "modes": s.modes,
+            "variants": [v.name for v in s.variants],
+        },
+        "changed": result.changed,
+        "stubbed": result.stubbed,
+        "cells": cells,
+        "breaks": breaks(result),
+    }
+
+
+def _finite(value: float | None) -> float | str | None:
+    """Strict JSON has no inf or nan: those become the strings "inf", "-inf", "nan"."""
+    return value if value is None or math.isfinite(value) else str(value)
+
+
+def write(result: Result, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.json"
+    path.write_text(json.dumps(as_json(result), indent=2, default=str) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,175 @@
+"""A few real steps of the user's trainer: under Lightning when it is a LightningModule, else a
+plain loop (training_step, backward, the module's own optimiser, one validation_step)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hdrfix.trial.probe import Probe, Timer, recording
+
+
+@dataclass
+class Outcome:
+    runner: str  # "lightning" or "plain"
+    probe: Probe
+    steps: int = 0
+    error: dict[str, str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trains(self) -> bool:
+        return self.error is None and self.probe.finite
+
+
+def lightning_module_class() -> type | None:
+    """LightningModule, if the user's code imported Lightning (trial never imports it first:
+    a plain trainer needs no Lightning)."""
+    for name in ("pytorch_lightning", "lightning.pytorch"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "LightningModule"):
+            return module.LightningModule
+    return None
+
+
+def first_optimiser(model: Any, notes: list[str]) -> torch.optim.Optimizer:
+    """The first optimiser ``configure_optimizers`` returns, in any of Lightning's shapes."""
+    try:
+        found: Any = model.configure_optimizers()
+        while not isinstance(found, torch.optim.Optimizer):
+            if isinstance(found, dict):
+                found = found["optimizer"]
+            elif isinstance(found, (list, tuple)) and found:
+                found = found[0]
+            else:
+                raise TypeError(f"configure_optimizers returned {type(found).__name__}")
+        return found
+    except Exception as exc:  # the user's code: say so, and train anyway
+        notes.append(
+            f"configure_optimizers is unusable ({type(exc).__name__}: {exc}): AdamW(lr=1e-3) used"
+        )
+        return torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+
+def where_in(exc: BaseException, root: Path) -> str:
+    """``file:line`` of the traceback's last frame inside the patched copy at ``root``."""
+    inside = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if Path(frame.filename).resolve().is_relative_to(root.resolve())
+    ]
+    if not inside:
+        return "outside the repository"
+    last = inside[-1]
+    return f"{Path(last.filename).resolve().relative_to(root.resolve()).as_posix()}:{last.lineno}"
+
+
+def _to(batch: dict[str, Any], device: str) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def plain_loop(
+    model: Any,
+    batches: Sequence[dict[str, Any]],
+    val_batch: dict[str, Any],
+    device: str,
+    outcome: Outcome,
+) -> None:
+    probe, timer = outcome.probe, Timer(outcome.probe)
+    model.to(device)
+    optimiser = first_optimiser(model, outcome.notes)
+    with recording(probe):
+        model.train()
+        for index, batch in enumerate(batches):
+            timer.begin()
+            out = model.training_step(_to(batch, device), index)
+            loss = probe.saw_loss(out)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            timer.end()
+            probe.saw_step(model)
+            outcome.steps += 1
+        if hasattr(model, "validation_step"):
+            model.eval()
+            with torch.no_grad():
+                model.validation_step(_to(val_batch, device), 0)
+            probe.saw_step(model)
+
+
+def lightning_run(
+    model: Any,
+    batches: Sequence[dict[str, Any]],
+    val_batch: dict[str, Any],
+    device: str,
+    outcome: Outcome,
+) -> None:
+    """A real ``Trainer.fit``: ``max_steps``, one validation batch, no logger, checkpoint,
+    progress bar or sanity check (Lightning's fast_dev_run, with a step count)."""
+    import logging
+    import warnings
+
+    pl = sys.modules.get("pytorch_lightning") or sys.modules["lightning.pytorch"]
+    probe, timer = outcome.probe, Timer(outcome.probe)
+
+    class Watch(pl.Callback):  # type: ignore[misc, name-defined]
+        def on_train_batch_start(self, *args: Any) -> None:
+            timer.begin()
+
+        def on_train_batch_end(self, trainer: Any, module: Any, out: Any, *args: Any) -> None:
+            timer.end()
+            probe.saw_loss(out)
+            probe.saw_step(module)
+            outcome.steps += 1
+
+        def on_validation_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+            probe.saw_step(module)
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # GPU/TPU banners, not results
+    trainer = pl.Trainer(
+        max_steps=len(batches),
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        callbacks=[Watch()],
+    )
+    # batch_size=None: each dict is a whole batch already, passed through as it is
+    data_loader: Any = torch.utils.data.DataLoader
+    loader = data_loader(list(batches), batch_size=None)
+    val_loader = data_loader([val_batch], batch_size=None)
+    with warnings.catch_warnings(), recording(probe):
+        warnings.simplefilter("ignore")  # "no num_workers", "no logger": about the harness
+        trainer.fit(model, train_dataloaders=loader, val_dataloaders=val_loader)
+
+
+def run_cell(
+    model: Any,
+    batches: Sequence[dict[str, Any]],
+    val_batch: dict[str, Any],
+    device: str,
+    root: Path,
+) -> Outcome:
+    """Train ``model`` on ``batches``; a failure is kept with its place in the copy at ``root``."""
+    lightning = lightning_module_class()
+    uses_lightning = lightning is not None and isinstance(model, lightning)
+    run = lightning_run if uses_lightning else plain_loop
+    # made here, so that a failure keeps what the steps before it measured
+    outcome = Outcome("lightning" if uses_lightning else "plain", Probe())
+    try:
+        run(model, batches, val_batch, device, outcome)
+    except Exception as exc:  # the user's code failing is the result, not an error of trial
+        message = " ".join(str(exc).split())
+        outcome.error = {"type": type(exc).__name__, "message": message, "at": where_in(exc, root)}
+    return outcome
