@@ -362,3 +362,12 @@ def _register_validate() -> None:
 
 
 _register_validate()
+
+
+def _register_trial() -> None:
+    from hdrfix.trial.cli import trial
+
+    main.add_command(trial)
+
+
+_register_trial()
