@@ -95,7 +95,8 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
       configure_optimizers (AdamW if unusable, noted), one validation_step.
     - metrics: every torch.exp / Tensor.exp output shaped [N,3,H,W] is taken as the
       reconstruction (max exp, values > 65504: the worst single output); max |delta_log|
-      comes from self.last_log_branch['delta_log'] where the trainer keeps one.
+      comes from self.last_log_branch['delta_log'] where the trainer keeps one. An exp
+      imported by name (from torch import exp) is not seen: its columns show "-".
 
     \b
     hdrfix trial --repo ../framework --exclude tools/diagnose_overflow.py
