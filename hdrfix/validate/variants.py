@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from hdrfix.core.plugin import Phase
     from hdrfix.validate.network import UserNetwork
 
+
 @dataclass(frozen=True)
 class Variant:
     """A named set of phases: ``base`` has none, ``phase1+phase2`` has both (in that order)."""
