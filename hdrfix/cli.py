@@ -91,13 +91,21 @@ def main(ctx: click.Context, plugin_dirs: tuple[Path, ...], quiet: bool, verbose
     ctx.obj = {"plugin_dirs": plugin_dirs, "quiet": quiet, "verbose": verbose and not quiet}
 
 
-def _open(path: Path) -> Repo:
-    """The repository, after finishing or undoing a commit that a killed run left behind."""
-    from hdrfix.core.commit import recover_interrupted
+def _open(ctx: click.Context, path: Path, command: str | None = None) -> Repo:
+    """The repository, after finishing or undoing a commit that a killed run left behind.
+
+    ``command`` names a command that promises not to write: it never recovers; an interrupted
+    commit stops it with one line naming ``hdrfix recover`` (exit 2)."""
+    from hdrfix.core.plugin import kinds
+    from hdrfix.core.recovery import recover_interrupted, refuse_if_interrupted
     from hdrfix.core.repo import Repo
 
     repo = Repo(path)
-    message = recover_interrupted(repo.root)
+    if command is not None:
+        refuse_if_interrupted(repo.root, command)
+        return repo
+    registry = _phases(ctx)
+    message = recover_interrupted(repo.root, lambda names: kinds(registry, names))
     if message:
         click.echo(f"hdrfix: {message}", err=True)
     return repo
@@ -255,7 +263,9 @@ def apply(
     from hdrfix import render
     from hdrfix.core.engine import commit_run, plan_run
 
-    the_repo = _open(repo)
+    the_repo = _open(
+        ctx, repo, "apply --check" if check else "apply --dry-run" if dry_run else None
+    )
     registry = _phases(ctx)
     options = _project_options(the_repo, registry, _options({**kwargs, "repo": repo}))
     run = plan_run(the_repo, list(phases), registry, options, with_deps)
@@ -297,15 +307,16 @@ def status(
     from hdrfix import render
     from hdrfix.core.engine import status as phase_status
     from hdrfix.core.journal import Journal
-    from hdrfix.core.revert import entry_states
+    from hdrfix.core.revert import entry_states, in_effect_again
 
-    the_repo = _open(repo)
+    the_repo = _open(ctx, repo, "status")
     registry = _phases(ctx)
     options = _project_options(the_repo, registry, _options({**kwargs, "repo": repo}))
     plans = phase_status(the_repo, registry, options, list(phases))
     journal = Journal.load(the_repo.root)
     states = entry_states(the_repo.root, journal)
-    entries = journal.entries
+    again = {e["id"]: e for e in in_effect_again(the_repo.root, journal)}
+    entries = [again.get(e["id"], e) for e in journal.entries]
     if phases:
         entries = [e for e in entries if set(e["phases"]) & set(phases)]
     if fmt == "json":
@@ -340,7 +351,7 @@ def revert(
     from hdrfix.core.commit import commit
     from hdrfix.core.revert import plan_revert
 
-    root = _open(repo).root
+    root = _open(ctx, repo, "revert --dry-run" if dry_run else None).root
     plan = plan_revert(root, list(phases), _phases(ctx), force_structural)
     if plan.nothing:
         _say(ctx, [plan.nothing])
@@ -353,6 +364,26 @@ def revert(
     assert plan.journal is not None  # set whenever there is something to do
     commit(root, plan.changes + [plan.journal], " ".join(["revert", *phases]))
     _say(ctx, render.revert_lines(plan))
+
+
+@main.command()
+@click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
+)
+@click.pass_context
+def recover(ctx: click.Context, repo: Path) -> None:
+    """Finish or undo a commit that a killed run left half done (.hdrfix/intent.json).
+
+    apply and revert do this first by themselves; status, --check and --dry-run never write,
+    so they stop and name this command instead. Exit codes: 0 done or nothing to do, 2 refused.
+    """
+    from hdrfix.core.recovery import interrupted
+    from hdrfix.core.repo import Repo
+
+    if not interrupted(Repo(repo).root):
+        _say(ctx, ["nothing to do: no interrupted commit"])
+        return
+    _open(ctx, repo)
 
 
 def _register_validate() -> None:

@@ -39,16 +39,24 @@ def hdrfix(*args: str | Path) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
-def plugin_dir(folder: Path, name: str, plan_body: str, requires: tuple[str, ...] = ()) -> Path:
+def plugin_dir(
+    folder: Path,
+    name: str,
+    plan_body: str,
+    requires: tuple[str, ...] = (),
+    writes: tuple[str, ...] = (".py", ".yaml", ".yml"),
+) -> Path:
     """A folder for ``--plugins`` holding one third-party phase ``name`` whose ``plan`` runs
-    ``plan_body`` (with ``repo``, ``options`` and a fresh ``plan``) and returns ``plan``."""
+    ``plan_body`` (with ``repo``, ``options`` and a fresh ``plan``) and returns ``plan``;
+    ``writes``: the suffixes of the files it declares it writes."""
     import textwrap
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.py").write_text(
         "from hdrfix.core.plugin import Phase, PhasePlan\n\n\n"
         "class TestPhase(Phase):\n"
-        f"    name = {name!r}\n    summary = 'a test phase'\n    requires = {requires!r}\n\n"
+        f"    name = {name!r}\n    summary = 'a test phase'\n    requires = {requires!r}\n"
+        f"    writes = {writes!r}\n\n"
         "    def plan(self, repo, options):\n"
         "        plan = PhasePlan(self.name)\n"
         + textwrap.indent(textwrap.dedent(plan_body), " " * 8)

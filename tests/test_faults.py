@@ -233,7 +233,9 @@ def test_revert_of_a_required_phase_needs_its_dependents_named(framework, tmp_pa
             plan.todo('README.md', None, 'marker')
             plan.text_edits['README.md'] = text + '# extra\\n'
     """
-    plugins = plugin_dir(tmp_path / "plugins", "extra", marker, requires=("phase1",))
+    plugins = plugin_dir(
+        tmp_path / "plugins", "extra", marker, requires=("phase1",), writes=(".md",)
+    )
     before = snapshot(framework)
     assert hdrfix("--plugins", plugins, "apply", "phase1", "--repo", framework).code == 0
     assert hdrfix("--plugins", plugins, "apply", "extra", "--repo", framework).code == 0

@@ -51,8 +51,10 @@ def sweep_repo(root: Path) -> Path:
 
 
 def files_of(root: Path) -> dict[str, bytes]:
-    """The repository's files as a user sees them: hdrfix's lock file is not one of them."""
-    return {k: v for k, v in snapshot(root).items() if k != ".hdrfix/lock"}
+    """The repository's files as a user sees them: hdrfix's lock file, and the .gitignore
+    that keeps it out of git, are not among them."""
+    local = {".hdrfix/lock", ".hdrfix/.gitignore"}
+    return {k: v for k, v in snapshot(root).items() if k not in local}
 
 
 def without_journal(tree: dict[str, bytes]) -> dict[str, bytes]:
@@ -88,7 +90,7 @@ def test_a_kill_at_a_random_replace_is_rolled_back_or_forward(seed, states, tmp_
     kill_at(root, at)
     assert (root / commit.INTENT).exists()  # the dead run left its intent
 
-    result = hdrfix("revert", "--repo", root, "--dry-run")  # any command recovers first
+    result = hdrfix("recover", "--repo", root)  # (apply and revert also recover first)
     assert result.code == 0
     now = files_of(root)
     if at == 1:  # killed before the first replace: nothing of it may show
@@ -136,7 +138,7 @@ def test_a_kill_during_the_roll_back_is_finished_backwards(tmp_path, monkeypatch
     monkeypatch.undo()
     record = json.loads((root / commit.INTENT).read_text())
     assert record["direction"] == "back"
-    result = hdrfix("revert", "--repo", root, "--dry-run")
+    result = hdrfix("recover", "--repo", root)
     assert "rolled back" in result.err and files_of(root) == before
 
 

@@ -9,18 +9,23 @@ A commit survives a crash at any instant, SIGKILL and power loss included:
 4. only then are the targets replaced, one ``os.replace`` each, and the intent removed.
 
 An exception at any point (Ctrl-C included) puts back what was replaced. A process that died
-instead leaves the intent behind; the next hdrfix command, whatever it is, calls
+instead leaves the intent behind; the next apply, revert or recover calls
 :func:`recover` first, which finishes the commit when every new file was staged and replacing
 had begun (roll forward), and otherwise puts the pre-images back (roll back). Either way the
-repository is byte-identical to before or to after, and no temporary file is left.
+repository is byte-identical to before or to after, and no temporary file is left. (Commands
+that promise not to write never recover: :mod:`hdrfix.core.recovery`.)
+
+Every path is checked by :func:`hdrfix.core.safepath.writable` before it is written, and each
+target is read and hashed again just before its replace (compare and swap): an edit saved
+while hdrfix staged is kept, and the commit is rolled back.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
+import posixpath
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,11 +33,14 @@ from pathlib import Path
 
 from hdrfix.core.changes import FileChange
 from hdrfix.core.errors import HdrfixError
-from hdrfix.core.journal import FOLDER, dumps
+from hdrfix.core.journal import FOLDER, JOURNAL, dumps
+from hdrfix.core.plugin import Phase
+from hdrfix.core.safepath import refuse_hard_link, writable
 from hdrfix.core.sourcefile import sha256
 
 INTENT = f"{FOLDER}/intent.json"
 _INTENT_TMP = f"{INTENT}.hdrfix-tmp"
+OWN = frozenset({JOURNAL})  # hdrfix's own state a commit writes beside the files
 
 
 def commit(root: Path, changes: list[FileChange], action: str) -> None:
@@ -46,7 +54,7 @@ def commit(root: Path, changes: list[FileChange], action: str) -> None:
         return
     preflight(root, changes)  # a stale plan fails here without even creating .hdrfix/
     with repo_lock(root):
-        recover(root)
+        recover(root, Phase.writes)  # a run that died since this one opened the repo
         preflight(root, changes)  # again: another run may have written while we planned
         intent = _Intent.of(root, changes, action)
         try:
@@ -62,6 +70,7 @@ def commit(root: Path, changes: list[FileChange], action: str) -> None:
             for target, change in zip(intent.targets, changes):
                 _stage(target.tmp, change.new_bytes, target.path)
             for target in intent.targets:
+                target.unchanged()  # compare and swap: an edit saved meanwhile is never lost
                 replace(target.tmp, target.path)
             _sync_folders(t.path for t in intent.targets)
         except BaseException as exc:
@@ -81,15 +90,18 @@ def replace(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def recover(root: Path) -> str | None:
+def recover(root: Path, kinds: tuple[str, ...]) -> str | None:
     """Finish or undo a commit that a dead process left half done; the line to tell the user.
 
-    The caller holds the lock (:func:`recover_interrupted` takes it).
+    Only an intent whose every file hdrfix may write (:mod:`hdrfix.core.safepath`) and whose
+    phases write that kind of file (``kinds``: their suffixes) is acted on. The caller holds
+    the lock (:func:`recover_interrupted` takes it).
     """
-    (root / _INTENT_TMP).unlink(missing_ok=True)
+    writable(root, _INTENT_TMP, own=True).unlink(missing_ok=True)
     intent = _Intent.load(root)
     if intent is None:
         return None
+    intent.refuse_unwritable(kinds)
     forward = intent.can_roll_forward()
     if forward:
         for target in intent.targets:
@@ -104,16 +116,6 @@ def recover(root: Path) -> str | None:
     return f"an interrupted `hdrfix {intent.action}` was found; {done}"
 
 
-def recover_interrupted(root: Path) -> str | None:
-    """:func:`recover` under the lock, touching nothing when no commit was interrupted."""
-    from hdrfix.core.lock import repo_lock
-
-    if not (root / INTENT).exists() and not (root / _INTENT_TMP).exists():
-        return None
-    with repo_lock(root):
-        return recover(root)
-
-
 def preflight(root: Path, changes: list[FileChange]) -> None:
     """Every target is as the plan read it, writable, and a regular file inside the repo."""
     for change in changes:
@@ -124,6 +126,8 @@ def preflight(root: Path, changes: list[FileChange]) -> None:
                 change.rel,
                 hint="nothing was written; run hdrfix again",
             )
+        writable(root, change.rel, own=change.rel in OWN)
+        refuse_hard_link(target, change.rel)
         if not change.source.exists:
             if target.exists():
                 raise HdrfixError(
@@ -183,6 +187,16 @@ class _Target:
             return "before"
         return "other"
 
+    def unchanged(self) -> None:
+        """Still the bytes the plan was made from, read now, just before the replace."""
+        if self.current() != self.before:
+            raise HdrfixError(
+                "changed on disk while hdrfix was writing",
+                self.rel,
+                hint="every file hdrfix had replaced was restored and this one was left as you "
+                "saved it; nothing was changed; run hdrfix again",
+            )
+
     def staged(self) -> bool:
         try:
             return sha256(self.tmp.read_bytes()) == self.after
@@ -236,45 +250,65 @@ class _Intent:
             ],
         }
         (self.root / FOLDER).mkdir(exist_ok=True)
-        tmp = self.root / _INTENT_TMP
+        writable(self.root, INTENT, own=True)
+        tmp = writable(self.root, _INTENT_TMP, own=True)
         _stage(tmp, dumps(data).encode("utf-8"), None)
         os.replace(tmp, self.root / INTENT)
         _sync_folders([self.root / INTENT])
 
     @classmethod
     def load(cls, root: Path) -> _Intent | None:
-        path = root / INTENT
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            targets = [
-                _Target(
-                    f["path"],
-                    root / f["path"],
-                    (root / f["path"]).with_name(f["tmp"]),
-                    f["sha256_before"],
-                    f["sha256_after"],
-                    None if f["pre_image"] is None else base64.b64decode(f["pre_image"]),
-                )
-                for f in data["files"]
-            ]
-            intent = cls(root, str(data["action"]), targets, str(data["direction"]))
-        except FileNotFoundError:
+        from hdrfix.core.gitstate import tracked
+        from hdrfix.core.records import intent_files, parse
+
+        if not os.path.lexists(root / INTENT):
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        writable(root, INTENT, own=True)  # a regular file in a real .hdrfix/
+        if tracked(root, INTENT):
             raise HdrfixError(
-                f"an interrupted commit left a record hdrfix cannot read ({exc})",
+                "is tracked by git; a commit record is local state that no commit carries, "
+                "so hdrfix does not act on it",
                 INTENT,
-                hint="check the files it lists with git, then delete it",
-            ) from None
+                hint=f"git rm --cached {INTENT}, check the files it lists with git, then "
+                "delete it (nothing was changed)",
+            )
+        data = parse(root, INTENT, "a commit record")
+        files = intent_files(data, INTENT, OWN)
+        targets = [
+            _Target(
+                f["path"],
+                root / f["path"],
+                (root / f["path"]).with_name(f["tmp"]),
+                f["sha256_before"],
+                f["sha256_after"],
+                f["pre_image"],
+            )
+            for f in files
+        ]
         for target in targets:
-            _inside(root, target)
             if target.pre_image is not None and sha256(target.pre_image) != target.before:
                 raise HdrfixError(
                     f"the pre-image of {target.rel} does not match its recorded hash",
                     INTENT,
                     hint="check the files it lists with git, then delete it",
                 )
-        return intent
+        return cls(root, data["action"], targets, data["direction"])
+
+    def refuse_unwritable(self, kinds: tuple[str, ...]) -> None:
+        """Every file (and its temporary) is one hdrfix may write, of a kind the recorded
+        phases write; else nothing of the record is acted on."""
+        for target in self.targets:
+            own = target.rel in OWN
+            writable(self.root, target.rel, INTENT, own=own)
+            tmp_rel = posixpath.join(posixpath.dirname(target.rel), target.tmp.name)
+            writable(self.root, tmp_rel, INTENT, own=own)
+            if not own and not target.rel.endswith(kinds):
+                raise HdrfixError(
+                    f"names {target.rel}, a kind of file `hdrfix {self.action}` does not write",
+                    INTENT,
+                    hint="hdrfix does not act on it; check the files it lists with git, then "
+                    "delete it (nothing was changed)",
+                )
 
     def remove(self) -> None:
         for target in self.targets:
@@ -318,18 +352,6 @@ class _Intent:
                     target.rel,
                     hint=f"restore it (e.g. git checkout), then delete {INTENT}",
                 )
-
-
-def _inside(root: Path, target: _Target) -> None:
-    real_root = os.path.realpath(root)
-    for path in (target.path, target.tmp):
-        resolved = os.path.realpath(path)
-        if os.path.commonpath([resolved, real_root]) != real_root:
-            raise HdrfixError(
-                f"lists {target.rel}, which is outside the repository",
-                INTENT,
-                hint="delete the record; hdrfix never writes outside --repo",
-            )
 
 
 def _stage(tmp: Path, data: bytes, like: Path | None) -> None:

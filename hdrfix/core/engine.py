@@ -39,6 +39,7 @@ def plan_run(
         plan = phases[name]().plan(repo, options_for(options, phases[name]))
         if plan.refusal is not None:
             raise plan.refusal
+        _refuse_undeclared(plan, phases[name])
         stage(repo, plan)
         plans.append(plan)
         now = {source.rel: new for source, new in repo.changed()}
@@ -101,6 +102,19 @@ def check_edits(changes: list[FileChange]) -> None:
                 change.rel,
                 found[0].line,
                 hint="hdrfix refused the edit and wrote nothing; report this code shape",
+            )
+
+
+def _refuse_undeclared(plan: PhasePlan, phase: type[Phase]) -> None:
+    """A phase writes only the kinds of file it declares: revert and recovery trust no record
+    naming another kind, so an apply that wrote one could not be taken back."""
+    for rel in [*plan.text_edits, *(rel for rel, _, _ in plan.function_edits)]:
+        if not rel.endswith(phase.writes):
+            raise HdrfixError(
+                f"{plan.phase} planned an edit of a kind of file it does not declare "
+                f"(writes = {phase.writes!r})",
+                rel,
+                hint="declare the suffix in the phase's `writes`; nothing was written",
             )
 
 

@@ -30,3 +30,20 @@ def uncommitted(root: Path, rels: list[str]) -> list[str]:
             if "R" in record[:2] or "C" in record[:2]:
                 next(records, None)  # a rename's or copy's source path follows
     return [rel for rel in rels if rel in dirty]
+
+
+def tracked(root: Path, rel: str) -> bool:
+    """Whether git tracks ``rel`` (False outside git, or when git cannot tell)."""
+    if not (root / ".git").exists():
+        return False
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--", rel],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(out.strip(b"\0"))

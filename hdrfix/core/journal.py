@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ LOCK = f"{FOLDER}/lock"
 FORMAT = 2  # 1: one entry per apply, its phases reverted together; still read
 
 _SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+# What status prints from an entry: no newline or terminal escape may come from the journal.
+_WORD = {"type": "string", "pattern": "^[0-9A-Za-z:+._-]{1,64}$"}
 _RECORD = {
     "type": "object",
     "required": ["sha256_before", "sha256_after", "pre_image_encoding", "pre_image"],
@@ -55,18 +58,18 @@ SCHEMA = {
                     "action": {"const": "apply"},
                     "phases": {
                         "type": "array",
-                        "items": {"type": "string"},
+                        "items": {"type": "string", "pattern": "^[0-9A-Za-z_.-]{1,64}$"},
                         "minItems": 1,
                     },
-                    "time": {"type": "string"},
-                    "hdrfix": {"type": "string"},
+                    "time": _WORD,
+                    "hdrfix": _WORD,
                     "files": {
                         "type": "object",
                         "minProperties": 1,
                         "additionalProperties": _RECORD,
                     },
-                    "reverted": {"type": "string"},
-                    "undone": {"type": "string"},
+                    "reverted": _WORD,
+                    "undone": _WORD,
                 },
             },
         },
@@ -81,19 +84,29 @@ class Journal:
 
     @classmethod
     def load(cls, root: Path) -> Journal:
-        if not (root / JOURNAL).exists():
-            return cls(SourceFile.new(root, JOURNAL), [])
-        source = SourceFile.read(root, JOURNAL)
-        try:
-            data = json.loads(source.text)
-        except ValueError as exc:
-            line = getattr(exc, "lineno", None)
+        from hdrfix.core.records import check_shape, loads
+        from hdrfix.core.safepath import state_dir
+
+        state_dir(root)
+        path = root / JOURNAL
+        if path.is_symlink():
             raise HdrfixError(
-                "is not a journal hdrfix can read (not JSON)",
+                "is a symbolic link; hdrfix reads and writes its journal only as a regular file",
                 JOURNAL,
-                line,
-                hint="restore it from version control or delete it",
-            ) from None
+                hint=f"replace the link with the file it points to ({os.readlink(path)}); "
+                "nothing was changed",
+            )
+        if not path.exists():
+            return cls(SourceFile.new(root, JOURNAL), [])
+        if path.is_file() and path.stat().st_size > _max_bytes():
+            raise HdrfixError(
+                f"is not a journal hdrfix can read: over {_max_bytes()} bytes",
+                JOURNAL,
+                hint="restore it from version control or delete it (nothing was changed)",
+            )
+        source = SourceFile.read(root, JOURNAL)
+        data = loads(source.text, JOURNAL, "a journal")
+        check_shape(data, SCHEMA, JOURNAL, "a journal")
         _validate(data)
         return cls(source, data["entries"])
 
@@ -165,23 +178,25 @@ def file_record(source: SourceFile, before: bytes, after: bytes) -> dict[str, An
 
 def pre_image(record: dict[str, Any]) -> bytes:
     if record["pre_image_encoding"] == "base64":
-        return base64.b64decode(record["pre_image"])
+        from hdrfix.core.records import decode64
+
+        return decode64(record["pre_image"], JOURNAL, "a file")
     return str(record["pre_image"]).encode("utf-8")
 
 
-def _validate(data: Any) -> None:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
+def _max_bytes() -> int:
+    from hdrfix.core.records import MAX_BYTES
 
-    error = best_match(Draft202012Validator(SCHEMA).iter_errors(data))
-    if error is not None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise HdrfixError(
-            f"is not a journal hdrfix can read: {where.lstrip('.') or 'the top level'}: "
-            f"{error.message}",
-            JOURNAL,
-            hint="restore it from version control or delete it",
-        )
+    return MAX_BYTES
+
+
+def _validate(data: Any) -> None:
+    """What a schema does not say: ids are unique, and every path is one hdrfix may write."""
+    from hdrfix.core.safepath import record_path
+
+    for entry in data["entries"]:
+        for rel in entry["files"]:
+            record_path(rel, JOURNAL)
     ids = [e["id"] for e in data["entries"]]
     if len(set(ids)) != len(ids):
         raise HdrfixError(

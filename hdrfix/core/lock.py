@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from hdrfix.core.errors import HdrfixError
-from hdrfix.core.journal import LOCK
+from hdrfix.core.journal import FOLDER, LOCK
+from hdrfix.core.safepath import state_dir, writable
+
+IGNORE = f"{FOLDER}/.gitignore"
+# The lock and the intent belong to one checkout: a commit that carried them would hand the
+# next clone a record to act on. The journal stays committable; this file ignores itself, so
+# that a clone's first run writes its own.
+_IGNORED = "# written by hdrfix: local state, never committed\n/.gitignore\n/lock\n/intent.json*\n"
 
 WAIT_SECONDS = 10.0
 
@@ -19,14 +27,14 @@ def repo_lock(root: Path, wait: float | None = None) -> Iterator[None]:
     wait = WAIT_SECONDS if wait is None else wait
     path = root / LOCK
     try:
-        path.parent.mkdir(exist_ok=True)
+        state_dir(root).mkdir(exist_ok=True)
     except OSError as exc:
         raise HdrfixError(
             f"cannot create the lock folder ({exc.strerror})",
             LOCK,
             hint="make the repository writable; nothing was changed",
         ) from None
-    if path.exists() and not path.is_file():
+    if path.is_symlink() or (path.exists() and not path.is_file()):
         raise HdrfixError(
             "is not a file, so it cannot serve as the lock",
             LOCK,
@@ -48,6 +56,21 @@ def repo_lock(root: Path, wait: float | None = None) -> Iterator[None]:
             hint="make .hdrfix/ writable; nothing was changed",
         ) from None
     try:
+        with contextlib.suppress(OSError):  # only a convenience: never a reason to stop
+            _ignore_local_state(root)
         yield
     finally:
         lock.release()
+
+
+def _ignore_local_state(root: Path) -> None:
+    """Write ``.hdrfix/.gitignore`` unless it is there (a user's own is left as it is)."""
+    path = writable(root, IGNORE, own=True)
+    if os.path.lexists(path):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(_IGNORED)

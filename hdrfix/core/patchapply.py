@@ -2,7 +2,7 @@
 
 ``revert --force-structural`` uses it to take back only hdrfix's own edit: each hunk is found
 by its exact context lines wherever they now are, so the user's other edits stay. A hunk whose
-context is gone or ambiguous is an error, never a guess.
+context is gone, or found in more than one place, is an error naming the lines, never a guess.
 """
 
 from __future__ import annotations
@@ -95,8 +95,14 @@ def _locate(lines: list[str], hunk: Hunk, expected: int) -> int:
     if not matches:
         raise PatchConflict(hunk.start, "the lines hdrfix wrote there were edited since")
     if len(matches) > 1:
-        nearest = sorted(matches, key=lambda i: abs(i - expected))
-        if abs(nearest[0] - expected) == abs(nearest[1] - expected):
-            raise PatchConflict(hunk.start, "the lines hdrfix wrote there now occur twice")
-        return nearest[0]
+        # Nearest is a guess: a copy of the function above it (a new test_step made from
+        # validation_step) would lose its own lines instead of hdrfix's.
+        first, second = sorted(matches, key=lambda i: abs(i - expected))[:2]
+        where = " and ".join(str(i + 1) for i in sorted((first, second)))
+        more = f" (and {len(matches) - 2} more)" if len(matches) > 2 else ""
+        raise PatchConflict(
+            hunk.start,
+            f"the lines hdrfix wrote there now occur at lines {where}{more}; hdrfix does not "
+            "guess which is its own",
+        )
     return matches[0]

@@ -116,6 +116,9 @@ class Phase:
     # of residuals there), and the parameters it adds to the network (allowed beyond the base's)
     residual_bound: ClassVar[float | None] = None
     network_parameters: ClassVar[tuple[str, ...]] = ()
+    # The kinds of file (by suffix) the phase writes: revert and recovery refuse a record that
+    # names another kind for it, since the journal and the intent are untrusted input.
+    writes: ClassVar[tuple[str, ...]] = (".py", ".yaml", ".yml")
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         raise NotImplementedError
@@ -214,6 +217,13 @@ def _imported_from(path: Path) -> ModuleType | None:
         if file and os.path.realpath(file) == real:
             return module
     return None
+
+
+def kinds(phases: Mapping[str, type[Phase]], names: list[str]) -> tuple[str, ...]:
+    """The suffixes the named phases write; every installed phase's when ``names`` is empty.
+    A name not installed contributes nothing: hdrfix cannot tell what it wrote."""
+    chosen = [phases[n] for n in names if n in phases] if names else list(phases.values())
+    return tuple(sorted({suffix for phase in chosen for suffix in phase.writes}))
 
 
 def resolve(requested: list[str], phases: Mapping[str, type[Phase]], with_deps: bool) -> list[str]:

@@ -23,7 +23,8 @@ from hdrfix.core.changes import FileChange, decoded, verify_parses
 from hdrfix.core.errors import HdrfixError
 from hdrfix.core.journal import JOURNAL, Journal, apply_of, file_record, pre_image, stamp
 from hdrfix.core.patchapply import PatchConflict, apply_diff
-from hdrfix.core.plugin import Phase
+from hdrfix.core.plugin import Phase, kinds
+from hdrfix.core.safepath import writable
 from hdrfix.core.sourcefile import SourceFile, sha256
 from hdrfix.core.threeway import merge
 
@@ -50,7 +51,7 @@ def plan_revert(
     root: Path, names: list[str], phases: Mapping[str, type[Phase]], force_structural: bool
 ) -> RevertPlan:
     journal = Journal.load(root)
-    active = journal.active()
+    active = in_effect_again(root, journal) + journal.active()
     selected = _select(journal, active, names)
     if isinstance(selected, str):
         return RevertPlan([], None, nothing=selected)
@@ -60,6 +61,7 @@ def plan_revert(
     changes = []
     undone_files: dict[int, set[str]] = {i: set() for i in ids}
     for rel in sorted({rel for e in selected for rel in e["files"]}):
+        _refuse_foreign(root, rel, [e for e in selected if rel in e["files"]], phases)
         source = SourceFile.read(root, rel) if (root / rel).exists() else SourceFile.new(root, rel)
         stack = file_stack(source, [e for e in active if rel in e["files"]])
         new = _revert_file(rel, source, stack, ids, rewritten, force_structural)
@@ -71,12 +73,13 @@ def plan_revert(
     verify_parses(changes)  # a merge of two phases' edits is checked like any edit
     undone = [e for e in selected if undone_files[e["id"]] == set(e["files"])]
     reverted = [e for e in selected if e not in undone]
+    undone_ids, reverted_ids = {e["id"] for e in undone}, {e["id"] for e in reverted}
     entries = []
     for entry in journal.entries:
-        if entry in undone:
+        if entry["id"] in undone_ids:
             entry = stamp(entry, "undone")
-        elif entry in reverted:
-            entry = stamp(entry, "reverted")
+        elif entry["id"] in reverted_ids:
+            entry = stamp({k: v for k, v in entry.items() if k != "undone"}, "reverted")
         elif entry["id"] in rewritten:
             entry = rewritten[entry["id"]]
         entries.append(entry)
@@ -120,8 +123,11 @@ def file_stack(source: SourceFile, entries: list[dict[str, Any]]) -> list[_Layer
     """The entries touching one file, newest first, each with its state (see the module)."""
     cursor: bytes | None = source.raw if source.exists else None
     layers = []
-    for entry in sorted(entries, key=lambda e: e["id"], reverse=True):
+    ordered = sorted(entries, key=lambda e: e["id"], reverse=True)
+    for i, entry in enumerate(ordered):
         record = entry["files"][source.rel]
+        # what the file was before each older entry: a checkout back past several
+        older = {e["files"][source.rel]["sha256_before"] for e in ordered[i + 1 :]}
         digest = None if cursor is None else sha256(cursor)
         if digest == record["sha256_after"]:
             before = pre_image(record)
@@ -135,7 +141,7 @@ def file_stack(source: SourceFile, entries: list[dict[str, Any]]) -> list[_Layer
                 )
             layers.append(_Layer(entry, IN_EFFECT, cursor))
             cursor = before
-        elif digest is not None and digest == record["sha256_before"]:
+        elif digest is not None and (digest == record["sha256_before"] or digest in older):
             layers.append(_Layer(entry, UNDONE))
         else:
             layers.append(_Layer(entry, EDITED))
@@ -204,6 +210,47 @@ def _structural(rel: str, source: SourceFile, mine: list[_Layer], force_structur
     return source.encode(text)
 
 
+def _refuse_foreign(
+    root: Path, rel: str, entries: list[dict[str, Any]], phases: Mapping[str, type[Phase]]
+) -> None:
+    """The journal is untrusted: revert writes only a file its phases could have written, a
+    path hdrfix may write (:mod:`hdrfix.core.safepath`) of a kind those phases write."""
+    writable(root, rel, JOURNAL)
+    for entry in entries:
+        missing = [p for p in entry["phases"] if p not in phases]
+        if missing:
+            raise HdrfixError(
+                f"journal entry {entry['id']} records {', '.join(missing)}, which is not "
+                "installed, so hdrfix cannot tell which files it writes",
+                JOURNAL,
+                hint="install the phase (or pass --plugins) and revert again; nothing was changed",
+            )
+        if not rel.endswith(kinds(phases, entry["phases"])):
+            raise HdrfixError(
+                f"journal entry {entry['id']} names {rel}, a kind of file "
+                f"{'+'.join(entry['phases'])} does not write",
+                JOURNAL,
+                hint="hdrfix does not act on it; restore the journal from version control "
+                "(nothing was changed)",
+            )
+
+
+def in_effect_again(root: Path, journal: Journal) -> list[dict[str, Any]]:
+    """Entries once found undone outside hdrfix whose every file is again at the bytes the
+    entry wrote (``git stash pop`` after a revert that found them stashed away)."""
+    back = []
+    for entry in journal.entries:
+        if entry.get("reverted") or not entry.get("undone"):
+            continue
+        try:
+            digests = [sha256((root / rel).read_bytes()) for rel in entry["files"]]
+        except OSError:
+            continue
+        if digests == [r["sha256_after"] for r in entry["files"].values()]:
+            back.append({k: v for k, v in entry.items() if k != "undone"})
+    return back
+
+
 def _copy(entry: dict[str, Any]) -> dict[str, Any]:
     return dict(entry, files=dict(entry["files"]))
 
@@ -230,8 +277,9 @@ def _refuse_dependents(
 
 def entry_states(root: Path, journal: Journal) -> dict[int, str]:
     """Each active entry's state as the files now show it, for ``status``."""
-    states: dict[int, set[str]] = {e["id"]: set() for e in journal.active()}
-    rels = sorted({rel for e in journal.active() for rel in e["files"]})
+    active = in_effect_again(root, journal) + journal.active()
+    states: dict[int, set[str]] = {e["id"]: set() for e in active}
+    rels = sorted({rel for e in active for rel in e["files"]})
     for rel in rels:
         try:
             source = (
@@ -239,7 +287,7 @@ def entry_states(root: Path, journal: Journal) -> dict[int, str]:
             )
         except HdrfixError:
             continue
-        entries = [e for e in journal.active() if rel in e["files"]]
+        entries = [e for e in active if rel in e["files"]]
         try:
             stack = file_stack(source, entries)
         except HdrfixError:
