@@ -27,9 +27,11 @@ def recover_interrupted(root: Path, kinds: Callable[[list[str]], tuple[str, ...]
     if not interrupted(root):
         return None
     intent = _Intent.load(root)
-    names = [] if intent is None else intent.action.split()[1:]
+    allowed = kinds([] if intent is None else intent.action.split()[1:])
+    if intent is not None:
+        intent.refuse_unwritable(allowed)  # before the lock: a refusal creates nothing
     with repo_lock(root):
-        return recover(root, kinds(names))
+        return recover(root, allowed)
 
 
 def interrupted(root: Path) -> bool:

@@ -1,0 +1,237 @@
+"""`.hdrfix/` is untrusted input (docs/threat-model.md): a planted intent or journal, or a
+`.hdrfix` that is a link, never writes or runs anything outside the plan.
+
+Each attack is refused with one line and exit 2, and nothing changes anywhere: the whole tree,
+`.git/` included, and the folder outside it are hashed before and after.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import hdrfix
+from fielddata import CONFIG, JOURNAL
+
+INTENT = ".hdrfix/intent.json"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+def hashes(*roots: Path) -> dict[str, str]:
+    """Every file, link and folder under ``roots`` (``.git/`` too), by content or target."""
+    seen = {}
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            for name in dirs + files:
+                path = Path(folder, name)
+                if path.is_symlink():
+                    seen[str(path)] = "-> " + os.readlink(path)
+                elif path.is_file():
+                    seen[str(path)] = sha(path.read_bytes())
+                else:
+                    seen[str(path)] = "folder"
+    return seen
+
+
+@pytest.fixture
+def repo(framework: Path, tmp_path: Path) -> Path:
+    git(framework, "init", "-q", ".")
+    git(framework, "add", "-A")
+    git(framework, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    (tmp_path / "outside").mkdir()
+    return framework
+
+
+def refused(root: Path, *command: str, says: str) -> None:
+    """``command`` exits 2 with one line holding ``says``, and nothing anywhere changed."""
+    outside = root.parent / "outside"
+    before = hashes(root, outside)
+    result = hdrfix(*command, "--repo", root)
+    assert result.code == 2, (command, result.err)
+    assert len(result.err.strip().splitlines()) == 1 and says in result.err, result.err
+    assert "Traceback" not in result.err
+    assert hashes(root, outside) == before, command
+
+
+def plant_intent(root: Path, files: list[dict]) -> None:
+    (root / ".hdrfix").mkdir(exist_ok=True)
+    record = {"format": 1, "action": "apply phase1", "direction": "back", "files": files}
+    (root / INTENT).write_text(json.dumps(record), encoding="utf-8")
+
+
+def rolled_back_to(root: Path, rel: str, pre_image: bytes | None) -> dict:
+    """An intent entry that a roll back would answer by putting ``pre_image`` at ``rel``
+    (deleting it for None): the file is at its recorded after-hash now."""
+    now = (root / rel).read_bytes()
+    name = rel.rsplit("/", 1)[-1]
+    return {
+        "path": rel,
+        "tmp": f".{name}.0badc0de.hdrfix-tmp",
+        "sha256_before": None if pre_image is None else sha(pre_image),
+        "sha256_after": sha(now),
+        "pre_image": None if pre_image is None else base64.b64encode(pre_image).decode(),
+    }
+
+
+# -- 1. a planted intent ---------------------------------------------------------------------
+
+NO_WRITE = [("apply", "phase1", "--check"), ("apply", "phase1", "--dry-run"), ("status",)]
+WRITE = [("apply", "phase1"), ("revert",), ("recover",)]
+
+
+@pytest.mark.parametrize("command", NO_WRITE + WRITE)
+def test_an_intent_that_would_set_core_fsmonitor_is_refused(repo, command):
+    config = (repo / ".git/config").read_bytes()
+    marker = repo.parent / "outside" / "ran"
+    poisoned = config + f'[core]\n\tfsmonitor = "touch {marker}; false"\n'.encode()
+    plant_intent(repo, [rolled_back_to(repo, ".git/config", poisoned)])
+    refused(repo, *command, says=INTENT)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", NO_WRITE + WRITE)
+def test_an_intent_with_a_null_pre_image_deletes_nothing(repo, command):
+    """A roll back of a file that "did not exist before" deletes it: never for a record's say."""
+    plant_intent(repo, [rolled_back_to(repo, "README.md", None)])
+    refused(repo, *command, says=INTENT)
+
+
+@pytest.mark.parametrize("command", NO_WRITE)
+def test_commands_that_promise_not_to_write_do_not_recover_even_a_real_intent(repo, command):
+    """Even a well-formed intent of hdrfix's own kind is only reported: its finishing command
+    is named, and the exit code is 2, so `--check` never reads a half-done commit as 0 or 1."""
+    text = (repo / CONFIG).read_bytes()
+    entry = rolled_back_to(repo, CONFIG, text.replace(b"16.0", b"6.0", 1))
+    plant_intent(repo, [entry])
+    refused(repo, *command, says="hdrfix recover --repo")
+
+
+def test_an_intent_that_git_tracks_is_not_acted_on(repo):
+    text = (repo / CONFIG).read_bytes()
+    plant_intent(repo, [rolled_back_to(repo, CONFIG, text.replace(b"16.0", b"6.0", 1))])
+    git(repo, "add", "-f", INTENT)
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pr")
+    refused(repo, "apply", "phase1", says="tracked by git")
+
+
+def test_an_intent_naming_a_kind_of_file_its_phases_never_write_is_refused(repo):
+    """README.md is inside the tree and a regular file, but phase1 writes only Python and YAML."""
+    plant_intent(repo, [rolled_back_to(repo, "README.md", b"# replaced\n")])
+    refused(repo, "recover", says="a kind of file `hdrfix apply phase1` does not write")
+
+
+def test_hdrfix_writes_a_gitignore_that_keeps_its_local_state_out_of_git(repo):
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    untracked = git(repo, "status", "--porcelain", "--untracked-files=all")
+    assert "?? .hdrfix/journal.json" in untracked
+    assert "lock" not in untracked and "intent" not in untracked and ".gitignore" not in untracked
+
+
+# -- 2 and 3. a planted journal ---------------------------------------------------------------
+
+
+def journal_naming(root: Path, rel: str, pre_image: bytes, now: bytes, diff: str = "") -> None:
+    """A journal whose one phase1 entry says it wrote ``now`` at ``rel`` over ``pre_image``."""
+    record = {
+        "sha256_before": sha(pre_image),
+        "sha256_after": sha(now),
+        "pre_image_encoding": "utf-8",
+        "pre_image": pre_image.decode(),
+        "reverse_diff": diff,
+    }
+    entry = {
+        "id": 1,
+        "apply": 1,
+        "action": "apply",
+        "phases": ["phase1"],
+        "time": "2026-12-01T10:00:00+0000",
+        "hdrfix": "0.1.0",
+        "files": {rel: record},
+    }
+    (root / ".hdrfix").mkdir(exist_ok=True)
+    (root / JOURNAL).write_text(json.dumps({"format": 2, "entries": [entry]}), encoding="utf-8")
+
+
+@pytest.mark.parametrize("rel", [".git/config", ".git/HEAD"])
+def test_a_journal_entry_for_a_git_file_is_not_reverted(repo, rel):
+    journal_naming(repo, rel, b"ref: refs/heads/planted\n", (repo / rel).read_bytes())
+    refused(repo, "revert", says="inside a git directory")
+
+
+@pytest.mark.parametrize(
+    "rel, says",
+    [
+        ("../outside.txt", "not a normalised relative path"),
+        ("ABSOLUTE", "an absolute path"),
+        (".git/hooks/pre-commit", "inside a git directory"),
+        ("src/.git/config", "inside a git directory"),
+        (".hdrfix/lock", "hdrfix's own state folder"),
+    ],
+)
+def test_journal_keys_out_of_the_plan_are_refused_with_force_structural(repo, rel, says):
+    rel = str(repo.parent / "outside" / "abs.txt") if rel == "ABSOLUTE" else rel
+    hook = "#!/bin/sh\ntouch ran\n"
+    diff = f"--- a/x\n+++ b/x\n@@ -0,0 +1,2 @@\n+{hook.replace(chr(10), chr(10) + '+')[:-1]}"
+    journal_naming(repo, rel, hook.encode(), b"something else\n", diff)
+    refused(repo, "revert", "--force-structural", says=says)
+    refused(repo, "revert", "phase1", says=says)
+    refused(repo, "status", says=says)
+
+
+def test_a_core_reverse_hunk_never_reaches_git_config(repo):
+    config = (repo / ".git/config").read_text()
+    assert "[core]\n" in config
+    hunk = "@@ -1,1 +1,2 @@\n [core]\n+\tfsmonitor = touch ran\n"
+    journal_naming(repo, ".git/config", b"[core]\n", b"[core]\n\tbare = true\n", hunk)
+    refused(repo, "revert", "--force-structural", says="inside a git directory")
+    assert not (repo / "ran").exists()
+
+
+def test_a_journal_key_that_is_a_link_into_git_is_refused(repo):
+    (repo / "configs/linked.yaml").symlink_to("../.git/config")
+    journal_naming(repo, "configs/linked.yaml", b"a: 1\n", (repo / ".git/config").read_bytes())
+    refused(repo, "revert", says="configs/linked.yaml")
+
+
+def test_a_journal_naming_a_kind_of_file_phase1_never_writes_is_refused(repo):
+    """Inside the tree and regular, but phase1 writes Python and YAML: not README.md."""
+    journal_naming(repo, "README.md", b"# planted\n", (repo / "README.md").read_bytes())
+    refused(repo, "revert", says="a kind of file phase1 does not write")
+
+
+# -- 4. .hdrfix as a link out -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("apply", "phase1"), ("revert",), ("status",)])
+def test_a_hdrfix_folder_that_links_out_is_refused_before_anything_is_written(repo, command):
+    (repo / ".hdrfix").symlink_to(repo.parent / "outside", target_is_directory=True)
+    refused(repo, *command, says=".hdrfix: is a symbolic link")
+    assert not list((repo.parent / "outside").iterdir())
+
+
+def test_a_phase_that_plans_a_write_into_git_is_refused(repo, tmp_path):
+    """The gate holds for the installed phases' plans too: a phase's bug writes no .git."""
+    from conftest import plugin_dir
+
+    body = """
+        plan.todo('.git/description', None, 'x')
+        plan.text_edits['.git/description'] = 'planted\\n'
+    """
+    plugins = plugin_dir(tmp_path / "plugins", "rogue", body, writes=("description",))
+    before = hashes(repo)
+    result = hdrfix("--plugins", plugins, "apply", "rogue", "--repo", repo)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert hashes(repo) == before
