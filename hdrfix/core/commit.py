@@ -286,6 +286,10 @@ class _Intent:
             for f in files
         ]
         for target in targets:
+            own = target.rel in OWN
+            writable(root, target.rel, INTENT, own=own)
+            tmp_rel = posixpath.join(posixpath.dirname(target.rel), target.tmp.name)
+            writable(root, tmp_rel, INTENT, own=own)
             if target.pre_image is not None and sha256(target.pre_image) != target.before:
                 raise HdrfixError(
                     f"the pre-image of {target.rel} does not match its recorded hash",
@@ -295,14 +299,10 @@ class _Intent:
         return cls(root, data["action"], targets, data["direction"])
 
     def refuse_unwritable(self, kinds: tuple[str, ...]) -> None:
-        """Every file (and its temporary) is one hdrfix may write, of a kind the recorded
-        phases write; else nothing of the record is acted on."""
+        """Every file is of a kind the recorded phases write (:meth:`load` checked that each,
+        and its temporary, is a path hdrfix may write); else nothing of it is acted on."""
         for target in self.targets:
-            own = target.rel in OWN
-            writable(self.root, target.rel, INTENT, own=own)
-            tmp_rel = posixpath.join(posixpath.dirname(target.rel), target.tmp.name)
-            writable(self.root, tmp_rel, INTENT, own=own)
-            if not own and not target.rel.endswith(kinds):
+            if target.rel not in OWN and not target.rel.endswith(kinds):
                 raise HdrfixError(
                     f"names {target.rel}, a kind of file `hdrfix {self.action}` does not write",
                     INTENT,
