@@ -178,6 +178,9 @@ def test_a_journal_entry_for_a_git_file_is_not_reverted(repo, rel):
         ("ABSOLUTE", "an absolute path"),
         (".git/hooks/pre-commit", "inside a git directory"),
         ("src/.git/config", "inside a git directory"),
+        (".GIT/config", "inside a git directory"),  # the same folder on a case-blind disk
+        (".g\u200cit/hooks/pre-commit", "inside a git directory"),  # HFS+ drops U+200C
+        (".", "not a normalised relative path"),
         (".hdrfix/lock", "hdrfix's own state folder"),
     ],
 )

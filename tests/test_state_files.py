@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,20 @@ def test_a_journal_that_is_a_link_says_so_not_run_again(framework):
     assert f"{JOURNAL}: is a symbolic link" in result.err and "again" not in result.err
     assert "../journal-kept-here.json" in result.err  # where the journal really is
     assert snapshot(framework) == before
+
+
+def test_status_does_not_block_on_a_fifo_the_journal_names(framework):
+    """A record may name any path in the tree; reading a FIFO there would never return."""
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    (framework / CONFIG).unlink()
+    os.mkfifo(framework / CONFIG)
+    done = subprocess.run(
+        [sys.executable, "-m", "hdrfix", "status", "--repo", str(framework)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
 # -- the intent ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ same lines, the revert is refused with the order that works. An edited file need
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from hdrfix.core.errors import HdrfixError
 from hdrfix.core.journal import JOURNAL, Journal, apply_of, file_record, pre_image, stamp
 from hdrfix.core.patchapply import PatchConflict, apply_diff
 from hdrfix.core.plugin import Phase, kinds
-from hdrfix.core.safepath import writable
+from hdrfix.core.safepath import readable, writable
 from hdrfix.core.sourcefile import SourceFile, sha256
 from hdrfix.core.threeway import merge
 
@@ -243,7 +244,10 @@ def in_effect_again(root: Path, journal: Journal) -> list[dict[str, Any]]:
         if entry.get("reverted") or not entry.get("undone"):
             continue
         try:
-            digests = [sha256((root / rel).read_bytes()) for rel in entry["files"]]
+            digests = [
+                sha256((root / rel).read_bytes()) if readable(root, rel) else None
+                for rel in entry["files"]
+            ]
         except OSError:
             continue
         if digests == [r["sha256_after"] for r in entry["files"].values()]:
@@ -281,6 +285,8 @@ def entry_states(root: Path, journal: Journal) -> dict[int, str]:
     states: dict[int, set[str]] = {e["id"]: set() for e in active}
     rels = sorted({rel for e in active for rel in e["files"]})
     for rel in rels:
+        if os.path.lexists(root / rel) and not readable(root, rel):
+            continue  # a folder, a FIFO, a link out: no state to read, and nothing to block on
         try:
             source = (
                 SourceFile.read(root, rel) if (root / rel).exists() else SourceFile.new(root, rel)

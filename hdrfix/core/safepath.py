@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import unicodedata
 from pathlib import Path
 
 from hdrfix.core.errors import HdrfixError
@@ -43,19 +44,35 @@ def _form(rel: object) -> str | None:
         return "which holds a NUL or a backslash"
     if rel.startswith("/"):
         return "an absolute path"
-    if posixpath.normpath(rel) != rel or rel.startswith(".."):
+    if posixpath.normpath(rel) != rel or {".", ".."} & set(rel.split("/")):
         return "which is not a normalised relative path"
-    parts = rel.split("/")
-    if any(p.lower() == _GIT for p in parts):
+    parts = [_folded(p) for p in rel.split("/")]
+    if _GIT in parts:
         return "inside a git directory"
     if parts[0] == STATE:
         return "inside hdrfix's own state folder"
     return None
 
 
+def _folded(name: str) -> str:
+    """A name as a case-insensitive file system may take it: ``.GIT``, ``.git.`` and ``.g``
+    U+200C ``it`` (HFS+ ignores such code points) are all ``.git`` there."""
+    kept = "".join(c for c in name if unicodedata.category(c) != "Cf")
+    return kept.rstrip(". ").lower() if kept.rstrip(". ") else kept.lower()
+
+
 def _quoted(rel: object) -> str:
     text = repr(rel) if isinstance(rel, str) else type(rel).__name__
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def readable(root: Path, rel: str) -> bool:
+    """Whether a recorded path may be read to compare hashes: a regular file inside the tree
+    (a FIFO would block, a link to a device never end)."""
+    path = root / rel
+    resolved = os.path.realpath(path)
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([resolved, real_root]) == real_root and path.is_file()
 
 
 def writable(root: Path, rel: str, where: str | None = None, own: bool = False) -> Path:
