@@ -215,6 +215,17 @@ def test_a_journal_naming_a_kind_of_file_phase1_never_writes_is_refused(repo):
     refused(repo, "revert", says="a kind of file phase1 does not write")
 
 
+@pytest.mark.parametrize("command", [("revert",), ("revert", "--force-structural")])
+def test_a_journal_entry_for_a_venv_sitecustomize_is_refused(repo, command):
+    """A .py file inside the tree, but where no phase looks: writing it would run code at
+    every start of the environment's interpreter."""
+    rel = ".venv/lib/python3.11/site-packages/sitecustomize.py"
+    (repo / rel).parent.mkdir(parents=True)
+    (repo / rel).write_text("# the venv's own\n", encoding="utf-8")
+    journal_naming(repo, rel, b"import os; os.system('touch ran')\n", (repo / rel).read_bytes())
+    refused(repo, *command, says="lies in .venv/, a folder hdrfix never looks in")
+
+
 # -- 4. .hdrfix as a link out -----------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ from hdrfix.core.changes import FileChange
 from hdrfix.core.errors import HdrfixError
 from hdrfix.core.journal import FOLDER, JOURNAL, dumps
 from hdrfix.core.plugin import Phase
-from hdrfix.core.safepath import refuse_hard_link, writable
+from hdrfix.core.safepath import out_of_reach, refuse_hard_link, writable
 from hdrfix.core.sourcefile import sha256
 
 INTENT = f"{FOLDER}/intent.json"
@@ -302,9 +302,11 @@ class _Intent:
         """Every file is of a kind the recorded phases write (:meth:`load` checked that each,
         and its temporary, is a path hdrfix may write); else nothing of it is acted on."""
         for target in self.targets:
-            if target.rel not in OWN and not target.rel.endswith(kinds):
+            writer = f"`hdrfix {self.action}`"
+            why = None if target.rel in OWN else out_of_reach(target.rel, kinds, writer)
+            if why:
                 raise HdrfixError(
-                    f"names {target.rel}, a kind of file `hdrfix {self.action}` does not write",
+                    f"names {target.rel}, which {why}",
                     INTENT,
                     hint="hdrfix does not act on it; check the files it lists with git, then "
                     "delete it (nothing was changed)",

@@ -25,7 +25,7 @@ from hdrfix.core.errors import HdrfixError
 from hdrfix.core.journal import JOURNAL, Journal, apply_of, file_record, pre_image, stamp
 from hdrfix.core.patchapply import PatchConflict, apply_diff
 from hdrfix.core.plugin import Phase, kinds
-from hdrfix.core.safepath import readable, writable
+from hdrfix.core.safepath import out_of_reach, readable, writable
 from hdrfix.core.sourcefile import SourceFile, sha256
 from hdrfix.core.threeway import merge
 
@@ -226,10 +226,10 @@ def _refuse_foreign(
                 JOURNAL,
                 hint="install the phase (or pass --plugins) and revert again; nothing was changed",
             )
-        if not rel.endswith(kinds(phases, entry["phases"])):
+        why = out_of_reach(rel, kinds(phases, entry["phases"]), "+".join(entry["phases"]))
+        if why:
             raise HdrfixError(
-                f"journal entry {entry['id']} names {rel}, a kind of file "
-                f"{'+'.join(entry['phases'])} does not write",
+                f"journal entry {entry['id']} names {rel}, which {why}",
                 JOURNAL,
                 hint="hdrfix does not act on it; restore the journal from version control "
                 "(nothing was changed)",

@@ -66,6 +66,23 @@ def _quoted(rel: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def out_of_reach(rel: str, kinds: tuple[str, ...], writer: str) -> str | None:
+    """Why ``writer`` (phases writing ``kinds``) could not have written ``rel``, or None.
+
+    Phases find their files in hdrfix's listing, which never enters a virtual environment,
+    ``site-packages``, ``node_modules`` or a build folder: a record naming
+    ``.venv/.../sitecustomize.py`` would otherwise run code at every interpreter start."""
+    from hdrfix.core.repo import SKIP_DIRS
+
+    folders = rel.split("/")[:-1]
+    skipped = [f for f in folders if f in SKIP_DIRS or f.endswith(".egg-info")]
+    if skipped:
+        return f"lies in {skipped[0]}/, a folder hdrfix never looks in"
+    if not rel.endswith(kinds):
+        return f"is a kind of file {writer} does not write"
+    return None
+
+
 def readable(root: Path, rel: str) -> bool:
     """Whether a recorded path may be read to compare hashes: a regular file inside the tree
     (a FIFO would block, a link to a device never end)."""
