@@ -258,7 +258,8 @@ def apply(
       hdrfix apply bound --check                           in CI: exit 1 while pending
 
     Exit codes: 0 done or nothing to do, 1 with --check when changes are pending,
-    2 bad input (nothing written).
+    2 bad input (nothing written), or, with --check or --dry-run, a commit that a killed run
+    left half done (`hdrfix recover` finishes it).
     """
     from hdrfix import render
     from hdrfix.core.engine import commit_run, plan_run
