@@ -6,6 +6,7 @@ import importlib.machinery
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -101,6 +102,20 @@ def one_thread():
 @pytest.fixture
 def framework(tmp_path: Path) -> Path:
     return copy_tree(FRAMEWORK, tmp_path / "framework")
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+@pytest.fixture
+def repo(framework: Path) -> Path:
+    """The fixture framework as a git repository with one commit."""
+    git(framework, "init", "-q", ".")
+    git(framework, "add", "-A")
+    git(framework, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    return framework
 
 
 @pytest.fixture

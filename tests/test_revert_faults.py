@@ -9,24 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FRAMEWORK, hdrfix, plugin_dir, snapshot
+from conftest import FRAMEWORK, git, hdrfix, plugin_dir, snapshot
 from fielddata import CONFIG, INFERENCE, JOURNAL, TRAINER
 
 
 def files_of(root: Path) -> dict[str, bytes]:
     return {k: v for k, v in snapshot(root).items() if not k.startswith((".hdrfix/", ".git/"))}
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
-@pytest.fixture
-def repo(framework: Path) -> Path:
-    git(framework, "init", "-q", ".")
-    git(framework, "add", "-A")
-    git(framework, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
-    return framework
 
 
 def journal(root: Path) -> list[dict]:

@@ -11,11 +11,10 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import hdrfix
+from conftest import git, hdrfix
 from fielddata import CONFIG, JOURNAL
 
 INTENT = ".hdrfix/intent.json"
@@ -23,11 +22,6 @@ INTENT = ".hdrfix/intent.json"
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
-    return done.stdout
 
 
 def hashes(*roots: Path) -> dict[str, str]:
@@ -47,12 +41,10 @@ def hashes(*roots: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def repo(framework: Path, tmp_path: Path) -> Path:
-    git(framework, "init", "-q", ".")
-    git(framework, "add", "-A")
-    git(framework, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
-    (tmp_path / "outside").mkdir()
-    return framework
+def repo(repo: Path) -> Path:
+    """The committed fixture, beside a folder outside it that must stay empty."""
+    (repo.parent / "outside").mkdir()
+    return repo
 
 
 def refused(root: Path, *command: str, says: str) -> None:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import hdrfix, snapshot
+from conftest import git, hdrfix, snapshot
 from fielddata import CONFIG, JOURNAL, TRAINER
 
 INTENT = ".hdrfix/intent.json"
@@ -24,18 +24,6 @@ INTENT = ".hdrfix/intent.json"
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
-@pytest.fixture
-def repo(framework: Path) -> Path:
-    git(framework, "init", "-q", ".")
-    git(framework, "add", "-A")
-    git(framework, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
-    return framework
 
 
 def one_line(root: Path, *command: str, says: str, names: str) -> None:
@@ -118,6 +106,19 @@ def test_status_does_not_block_on_a_fifo_the_journal_names(framework):
         timeout=60,
     )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_journal_that_is_a_fifo_is_one_line_not_a_hang(framework):
+    (framework / ".hdrfix").mkdir()
+    os.mkfifo(framework / JOURNAL)
+    done = subprocess.run(
+        [sys.executable, "-m", "hdrfix", "status", "--repo", str(framework)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"{JOURNAL}: is not a regular file" in done.stderr
 
 
 # -- the intent ---------------------------------------------------------------------------------

@@ -10,17 +10,10 @@ def uncommitted(root: Path, rels: list[str]) -> list[str]:
     """Those of ``rels`` with edits git has not committed (staged or not); [] outside git.
 
     An apply onto them mixes the user's edits with hdrfix's in one working-tree diff."""
-    if not rels or not (root / ".git").exists():
+    if not rels:
         return []
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain=v1", "-z", "--untracked-files=no", "--", *rels],
-            cwd=root,
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+    out = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no", "--", *rels)
+    if out is None:
         return []
     dirty = set()
     records = iter(out.decode("utf-8", "surrogateescape").split("\0"))
@@ -34,16 +27,16 @@ def uncommitted(root: Path, rels: list[str]) -> list[str]:
 
 def tracked(root: Path, rel: str) -> bool:
     """Whether git tracks ``rel`` (False outside git, or when git cannot tell)."""
+    return bool((_git(root, "ls-files", "-z", "--", rel) or b"").strip(b"\0"))
+
+
+def _git(root: Path, *args: str) -> bytes | None:
+    """git's output in ``root``; None outside git or when git fails."""
     if not (root / ".git").exists():
-        return False
+        return None
     try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--", rel],
-            cwd=root,
-            capture_output=True,
-            check=True,
-            timeout=60,
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, check=True, timeout=60
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return False
-    return bool(out.strip(b"\0"))
+        return None

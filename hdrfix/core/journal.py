@@ -93,12 +93,16 @@ class Journal:
             raise HdrfixError(
                 "is a symbolic link; hdrfix reads and writes its journal only as a regular file",
                 JOURNAL,
-                hint=f"replace the link with the file it points to ({os.readlink(path)}); "
+                hint=f"replace the link with the file it points to ({os.readlink(path)!r}); "
                 "nothing was changed",
             )
         if not path.exists():
             return cls(SourceFile.new(root, JOURNAL), [])
-        if path.is_file() and path.stat().st_size > _max_bytes():
+        if not path.is_file():  # a FIFO would block the read, a folder fail it
+            raise HdrfixError(
+                "is not a regular file", JOURNAL, hint="remove it; nothing was changed"
+            )
+        if path.stat().st_size > _max_bytes():
             raise HdrfixError(
                 f"is not a journal hdrfix can read: over {_max_bytes()} bytes",
                 JOURNAL,

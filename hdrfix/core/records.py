@@ -26,8 +26,6 @@ MAX_DEPTH = 8  # the deepest a record hdrfix writes goes is 5
 
 SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 BASE64 = {"type": "string", "pattern": r"^[A-Za-z0-9+/]*={0,2}$"}
-# What status prints from a record: no newline or terminal escape may come from there.
-WORD = {"type": "string", "pattern": r"^[0-9A-Za-z:+._-]{1,64}$"}
 _ACTION = r"^(apply|revert)( [0-9A-Za-z_.-]{1,64}){0,32}$"
 _TMP = re.compile(r"^\.(?P<name>[^/\x00]+)\.[0-9a-f]{8}\.hdrfix-tmp$")
 
