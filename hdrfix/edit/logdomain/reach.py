@@ -5,13 +5,16 @@ reconstruction is checked: if the value it exponentiates may come from the netwo
 or from somewhere hdrfix cannot see, it is listed as not handled. Sound rather than clever:
 
 - *from the network*: a ``tanh`` or a call of the network (as the site analysis defines it);
-- *out of sight*: a parameter that no call in the file passes (step methods, ``forward`` and
-  ``__init__`` excepted: the framework hands them the batch and the settings), an entry of a
+- *out of sight*: a parameter of a method that no call in the file passes (step methods,
+  ``forward`` and ``__init__`` excepted: the framework hands them the batch and the settings;
+  a module-level function nothing calls is a script's entry point, given data), an entry of a
   container (``out['delta_log']``) filled with such a value, the result of a helper that returns
   or yields one, a loop or comprehension variable over such an iterable;
 - *not* from the network: constants, ``range``, parameters annotated ``int``/``bool``/``str``,
-  the result of a ``log`` (``exp(log(x))`` is ``x``), names the function does not assign
-  (modules, globals), and ``self.<attr>`` unless the class assigns it such a value.
+  the result of a ``log`` (``exp(log(x))`` is ``x``), a Python number made of a tensor
+  (``math.exp(float(delta_log.max()))`` reports a gain, it makes no frame), names the function
+  does not assign (modules, globals), and ``self.<attr>`` unless the class assigns it such a
+  value.
 
 So ``exp(-0.5 * (x / sigma) ** 2)`` over an ``arange`` is left alone, while ``torch.exp(log_hat)``
 where a helper returned ``log_img + delta_log`` is listed with its file and line.
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 ENTRY_POINTS = frozenset({"forward", "__init__", "__call__"})
 LOGS = LOG_CALLS | {"log2", "log10"}
 SCALARS = frozenset({"int", "bool", "str"})
+#: What turns a tensor into one Python number: a statistic then, never a frame.
+SCALAR_CASTS = frozenset({"float", "int", "bool", "item", "len"})
 
 
 class _ReachFinder(_UseFinder):
@@ -85,6 +90,8 @@ class _ReachFinder(_UseFinder):
                 name = call_name(sub)
                 if name in LOGS:
                     continue  # exp(log(x)) gives x back: nothing is amplified
+                if name in SCALAR_CASTS:
+                    continue  # a Python number (``math.exp(float(d.max()))``): a statistic
                 if name == "tanh" or self._network_call(ref, flow, sub):
                     return True
                 helper = self._callee(ref, sub)
@@ -152,7 +159,9 @@ class _ReachFinder(_UseFinder):
             return False
         found = callers(self.pyfile, self.flow, ref, name)
         if not found:
-            return True  # from no call hdrfix sees
+            # a helper method nothing here calls: its value is out of sight; a module-level
+            # function nothing here calls is an entry point (``main(argv)``): it gets data
+            return ref.class_name is not None
         return any(
             arg is not None and self._carries(caller, self.flow(caller), at, arg, memo)
             for caller, at, arg in found
