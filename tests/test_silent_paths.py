@@ -337,3 +337,34 @@ def test_a_tile_loop_hdrfix_cannot_follow_is_listed(tmp_path: Path) -> None:
     assert listed_lines(root, "phase1") == [line_of(root, "return [torch.exp")]
     assert listed_lines(root, "bound") == [line_of(root, "return [torch.exp")]
     assert check_code(root) == 1
+
+
+# ------------------------------------------------------------------ CR-only trainer (19.13)
+
+
+def test_a_cr_only_trainer_is_patched_and_keeps_its_line_endings(tmp_path: Path) -> None:
+    """CPython reads ``\\r`` alone as a line end; so must hdrfix, through two phases that each
+    re-read what the other wrote, leaving every line it does not change byte for byte."""
+    from conftest import FRAMEWORK, copy_tree
+
+    root = copy_tree(FRAMEWORK, tmp_path / "repo")
+    trainer = root / TRAINER
+    lines = trainer.read_text().splitlines()
+    # as the field writes them: whitespace-only lines between methods
+    cr = "\r".join(line if line.strip() else "    " for line in lines) + "\r"
+    trainer.write_bytes(cr.encode())
+    result = hdrfix("apply", "phase1", "bound", "--repo", root)
+    assert result.code == 0, result.err
+    written = trainer.read_bytes()
+    assert b"\n" not in written
+    compile(written, TRAINER, "exec")
+    new_lines = written.decode().split("\r")
+    old_lines = cr.split("\r")
+    added = [line.strip() for line in new_lines if line not in old_lines]
+    assert added.count(f"delta_log = {CLAMP}") == 2, added
+    assert added.count("Ln_hat = torch.clamp(Ln_hat, max=self.log_output_max)") == 2, added
+    assert all("clamp(" in line or "log_output_max" in line for line in added), added
+    # every original line is still there, in order
+    it = iter(new_lines)
+    assert all(any(line == n for n in it) for line in old_lines)
+    assert hdrfix("apply", "phase1", "bound", "--repo", root, "--check").code == 0
