@@ -368,3 +368,46 @@ def test_a_cr_only_trainer_is_patched_and_keeps_its_line_endings(tmp_path: Path)
     it = iter(new_lines)
     assert all(any(line == n for n in it) for line in old_lines)
     assert hdrfix("apply", "phase1", "bound", "--repo", root, "--check").code == 0
+
+
+# ------------------------------------------------------------------ line numbers on disk (18.6)
+
+TWO_STEPS = """\
+import torch
+
+
+class Trainer:
+    def training_step(self, batch, batch_idx):
+        log_img = torch.log(torch.clamp(batch, min=0) + 1e-6)
+        pred = self.patch_network(log_img)
+        delta_log = self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max
+        return torch.exp(log_img + delta_log)
+
+    def validation_step(self, batch, batch_idx):
+        log_img = torch.log(torch.clamp(batch, min=0) + 1e-6)
+        pred = self.patch_network(log_img)
+        delta_log = self.log_delta_alpha * pred.tanh().mul(self.log_delta_abs_max)
+        return torch.exp(log_img + delta_log)
+"""
+
+
+def test_a_refusal_after_an_earlier_phase_names_the_line_on_disk(tmp_path: Path) -> None:
+    """phase2 reads the text with phase1's clamp in training_step, one line above; the user
+    reads the file on disk, so the refusal names the disk's line of the Mode A."""
+    from conftest import FRAMEWORK
+
+    root = repo_with(tmp_path, "", head=TWO_STEPS)
+    (root / "net.py").write_text(
+        (FRAMEWORK / "src/npu/networks/patch/patch_network.py").read_text()
+    )
+    result = hdrfix("apply", "phase1", "phase2", "--repo", root)
+    assert result.code == 2
+    assert f"{TRAINER}:{line_of(root, 'pred.tanh().mul')}:" in result.err, result.err
+    # the items of a later phase too: bound's reconstructions, at their lines on disk
+    plan = json.loads(
+        hdrfix("apply", "phase1", "bound", "--repo", root, "--dry-run", "--format", "json").out
+    )
+    bound = next(p for p in plan["phases"] if p["phase"] == "bound")
+    lines = sorted(i["line"] for i in bound["items"] if i["path"] == TRAINER)
+    exps = [n for n, t in enumerate((root / TRAINER).read_text().splitlines(), 1) if "exp(" in t]
+    assert lines == exps
