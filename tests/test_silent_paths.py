@@ -411,3 +411,31 @@ def test_a_refusal_after_an_earlier_phase_names_the_line_on_disk(tmp_path: Path)
     lines = sorted(i["line"] for i in bound["items"] if i["path"] == TRAINER)
     exps = [n for n, t in enumerate((root / TRAINER).read_text().splitlines(), 1) if "exp(" in t]
     assert lines == exps
+
+
+def test_a_listed_line_is_acknowledged_with_a_comment(tmp_path: Path) -> None:
+    """The user bounds the dict entry by hand and says so on the line hdrfix names: it is no
+    longer pending, and status still shows it, as acknowledged."""
+    where = (
+        "out = {}\nout['delta_log'] = delta_log.clamp(-8.0, 8.0)\n"
+        "return torch.exp(log_img + out['delta_log'])  # hdrfix: handled (clamped above)\n"
+    )
+    root = repo_with(tmp_path, f"delta_log = {MODE_A}\n{where}")
+    exp_line = line_of(root, "return torch.exp")
+    plan = plan_of(root, "phase1")
+    assert exp_line not in [i["line"] for i in plan["not_handled"]]
+    assert any(f"{TRAINER}:{exp_line}: acknowledged" in n for n in plan["notes"]), plan
+    # the residual itself is listed too (it reaches no reconstruction hdrfix follows); once
+    # both lines say so and the config is applied, --check passes
+    text = (root / TRAINER).read_text()
+    (root / TRAINER).write_text(text.replace(MODE_A, MODE_A + "  # hdrfix: handled"))
+    assert hdrfix("apply", "phase1", "--repo", root).code == 0
+    assert check_code(root) == 0
+    # a string holding the words is not a comment
+    text = (
+        (root / TRAINER)
+        .read_text()
+        .replace("  # hdrfix: handled (clamped above)", "; _ = '# hdrfix: handled'")
+    )
+    (root / TRAINER).write_text(text)
+    assert exp_line in listed_lines(root, "phase1")
