@@ -176,6 +176,21 @@ def test_a_residual_kept_in_a_dict_is_listed_not_missing(tmp_path: Path, where: 
     assert check_code(root) == 1
 
 
+def test_a_listing_beside_a_site_keeps_the_sites_own_label(tmp_path: Path) -> None:
+    body = (
+        f"delta_log = {MODE_A}\n"
+        "kept = {'d': delta_log}\n"
+        "side = torch.exp(log_img + kept['d'])\n"
+        "return torch.exp(log_img + delta_log), side\n"
+    )
+    root = repo_with(tmp_path, body)
+    plan = plan_of(root, "phase1")
+    assert [i["line"] for i in plan["not_handled"]] == [line_of(root, "side = torch.exp")]
+    assert [i["what"] for i in plan["items"] if i["path"] == TRAINER] == [
+        "Trainer.training_step: clamp delta_log"
+    ]
+
+
 HELPER_LOG_HAT = """\
 import torch
 

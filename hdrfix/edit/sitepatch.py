@@ -77,13 +77,13 @@ def _plan_file(
 ) -> None:
 
     for unhandled in analysis.unhandled:
-        what = f"{unhandled.qualname}: {unhandled.why}"
+        listed = f"{unhandled.qualname}: {unhandled.why}"
         if acknowledged(pyfile, unhandled.line):
-            note = f"{rel}:{unhandled.line}: acknowledged ({ACK}), not checked: {what}"
+            note = f"{rel}:{unhandled.line}: acknowledged ({ACK}), not checked: {listed}"
             if note not in plan.notes:
                 plan.notes.append(note)
             continue
-        plan.unhandled.append(Item(rel, unhandled.line, what, False))
+        plan.unhandled.append(Item(rel, unhandled.line, listed, False))
     edits: dict[str, tuple[FunctionRef, FunctionEdit]] = {}
     todo: list[tuple[Site, list[str]]] = []
     for site in analysis.sites:

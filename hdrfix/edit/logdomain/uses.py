@@ -89,6 +89,10 @@ class _UseFinder(_Tracer):
             return None
         traces = {name: self._trace(ref, flow, name, at, set()) for name in operands}
         predicted = [n for n in operands if traces[n].prediction]
+        if len(predicted) == 2:
+            # a log image a helper hands on (``yield log_img[i:i + 1], delta_log``) reads like a
+            # helper's formula; the residual is the operand traced to its computation
+            predicted = [n for n in operands if traces[n].roots] or predicted
         if operands[0] == operands[1] or len(predicted) == 2:
             return None
         if not predicted:
