@@ -93,6 +93,7 @@ SPELLINGS = [
     "out = torch.e ** Ln_hat",
     "out = math.e ** Ln_hat",
     "out = Ln_hat.clone().exp_()",
+    "Ln_hat.exp_()\nout = Ln_hat",
     "out = torch.pow(math.e, Ln_hat)",
     "out = torch.pow(2.718281828, Ln_hat)",
     'out = getattr(torch, "exp")(Ln_hat)',
