@@ -455,3 +455,27 @@ def test_a_listed_line_is_acknowledged_with_a_comment(tmp_path: Path) -> None:
     )
     (root / TRAINER).write_text(text)
     assert exp_line in listed_lines(root, "phase1")
+
+
+def test_a_walrus_in_a_comprehension_defines_the_name_in_the_function(tmp_path: Path) -> None:
+    """PEP 572: ``d`` is the function's; the exp of ``log_img + d`` is found, not lost."""
+    body = (
+        f"parts = [(delta_log := {MODE_A}) for _ in range(1)]\n"
+        "return torch.exp(log_img + delta_log), parts\n"
+    )
+    root = repo_with(tmp_path, body)
+    plan = plan_of(root, "phase1")
+    assert line_of(root, "parts = [") in [i["line"] for i in plan["not_handled"]], plan
+    assert check_code(root) == 1
+
+
+def test_a_scheduler_lambda_is_not_listed_but_one_reading_the_residual_is(tmp_path: Path) -> None:
+    body = (
+        f"delta_log = {MODE_A}\n"
+        "decay = lambda step: math.exp(-step / 1000.0)\n"
+        "gain = lambda k: torch.exp(k * delta_log)\n"
+        "Ln_hat = log_img + delta_log\n"
+        "return math.e ** Ln_hat, decay(3), gain(2)\n"
+    )
+    root = repo_with(tmp_path, body)
+    assert listed_lines(root, "phase1") == [line_of(root, "gain = lambda")]

@@ -95,6 +95,9 @@ def stores(node: ast.AST) -> set[str]:
     """Names a target (or a whole simple statement) binds, walrus targets included."""
     found: set[str] = set()
     for sub in _walk_scope(node):
+        if isinstance(sub, COMPREHENSIONS):
+            # ``:=`` in a comprehension binds in the function around it (PEP 572)
+            found |= {n.target.id for n in ast.walk(sub) if isinstance(n, ast.NamedExpr)}
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             found.add(sub.id)
         elif isinstance(sub, (ast.Import, ast.ImportFrom)):

@@ -70,7 +70,14 @@ class _ReachFinder(_UseFinder):
                 "bound what it exponentiates by hand"
             )
         bound = _comprehension_iters(expr, exp.node)
-        if exp.in_lambda or self._carries(ref, flow, node, exp.argument, memo, bound):
+        if exp.in_lambda:
+            if _is_sum(exp.argument):
+                return "exp of a sum inside a lambda"
+            # a lambda's parameters are what its caller passes (a scheduler's step, say):
+            # only what it reads from around it is followed
+            clean = ast.Constant(None)
+            bound.update(dict.fromkeys(_lambda_params(expr, exp.node), clean))
+        if self._carries(ref, flow, node, exp.argument, memo, bound):
             return (
                 f"{_spelling(exp)} of a value that may come from the network's output, in a shape "
                 "hdrfix does not follow (a dict entry, a helper's result, a loop or lambda "
@@ -228,6 +235,22 @@ def _stores_into(target: ast.AST, name: str) -> bool:
         if isinstance(target, ast.Name) and target.id == name:
             return True
     return False
+
+
+def _is_sum(node: ast.AST) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))
+
+
+def _lambda_params(expr: ast.AST, inner: ast.AST) -> set[str]:
+    """The parameters of the lambdas around ``inner`` in ``expr``."""
+    names: set[str] = set()
+    for lam in ast.walk(expr):
+        if isinstance(lam, ast.Lambda) and any(n is inner for n in ast.walk(lam.body)):
+            args = lam.args
+            every = args.posonlyargs + args.args + args.kwonlyargs
+            every += [a for a in (args.vararg, args.kwarg) if a is not None]
+            names |= {a.arg for a in every}
+    return names
 
 
 def _comprehension_iters(expr: ast.AST, inner: ast.AST) -> dict[str, ast.expr]:

@@ -40,7 +40,7 @@ class _UseFinder(_Tracer):
                     if arg is None:
                         continue  # listed by the check of every exponential
                     if exp.in_lambda:
-                        if isinstance(arg, ast.BinOp):
+                        if isinstance(arg, ast.BinOp) and isinstance(arg.op, (ast.Add, ast.Sub)):
                             self._unhandled(exp.line, ref.qualname, "exp of a sum inside a lambda")
                         continue
                     yield from self._use(ref, flow, node, exp.node, arg)
