@@ -479,3 +479,19 @@ def test_a_scheduler_lambda_is_not_listed_but_one_reading_the_residual_is(tmp_pa
     )
     root = repo_with(tmp_path, body)
     assert listed_lines(root, "phase1") == [line_of(root, "gain = lambda")]
+
+
+def test_an_exp_in_a_nested_function_of_a_closure_residual_is_listed(tmp_path: Path) -> None:
+    body = (
+        f"delta_log = {MODE_A}\n"
+        "kept = {'d': delta_log}\n"
+        "def to_linear(scale):\n"
+        "    return torch.exp(log_img + kept['d'] * scale)\n"
+        "def window(n):\n"
+        "    return torch.exp(-torch.arange(n) ** 2)\n"
+        "return torch.exp(log_img + delta_log), to_linear(1.0), window(3)\n"
+    )
+    root = repo_with(tmp_path, body)
+    listed = listed_lines(root, "phase1")
+    assert line_of(root, "return torch.exp(log_img + kept") in listed
+    assert line_of(root, "return torch.exp(-torch.arange") not in listed

@@ -47,21 +47,31 @@ class _ReachFinder(_UseFinder):
 
     def _unseen_exponentials(self, handled: set[int]) -> None:
         memo: dict[tuple, bool] = {}
+        self._outer: dict[int, tuple[Flow, Node]] = {}  # nested function's flow -> around it
         for ref in self.pyfile.functions:
             if not _may_exponentiate(self.pyfile.segment(ref)):
                 continue
-            flow = self.flow(ref)
             listed = {u.line for u in self.unhandled if u.qualname == ref.qualname}
-            for stmt in flow.statements():
-                node = flow.node_of(stmt)
-                for expr in own_expressions(stmt):
-                    for exp in exponentials(expr, *self.exp_names):
-                        if id(exp.node) in handled or exp.line in listed:
-                            continue
-                        why = self._why(ref, flow, node, expr, exp, memo)
-                        if why:
-                            listed.add(exp.line)
-                            self._unhandled(exp.line, ref.qualname, why)
+            self._check_body(ref, self.flow(ref), handled, listed, memo)
+
+    def _check_body(self, ref, flow: Flow, handled: set[int], listed: set[int], memo) -> None:
+        """The exponentials of one function body, and of the functions it defines (their
+        free names are followed in the function around them)."""
+        for stmt in flow.statements():
+            node = flow.node_of(stmt)
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = Flow(stmt)
+                self._outer[id(inner)] = (flow, node)
+                self._check_body(ref, inner, handled, listed, memo)
+                continue
+            for expr in own_expressions(stmt):
+                for exp in exponentials(expr, *self.exp_names):
+                    if id(exp.node) in handled or exp.line in listed:
+                        continue
+                    why = self._why(ref, flow, node, expr, exp, memo)
+                    if why:
+                        listed.add(exp.line)
+                        self._unhandled(exp.line, ref.qualname, why)
 
     def _why(self, ref, flow, node, expr, exp: Exponential, memo) -> str | None:
         if exp.argument is None:
@@ -122,8 +132,11 @@ class _ReachFinder(_UseFinder):
         return False
 
     def _name_carries(self, ref, flow: Flow, at: Node, name: str, memo) -> bool:
-        if name == "self" or name not in flow.locals:
+        if name == "self":
             return False
+        if name not in flow.locals:
+            outer = self._outer.get(id(flow))  # a nested function's free name
+            return outer is not None and self._name_carries(ref, *outer, name, memo)
         for d in flow.defs_of(name, at):
             key: tuple = (ref.qualname, id(d), name)
             if key not in memo:
@@ -156,6 +169,8 @@ class _ReachFinder(_UseFinder):
         return any(self._carries(ref, flow, d, e, memo) for e in own_expressions(d.stmt))
 
     def _parameter_carries(self, ref: FunctionRef, flow: Flow, name: str, memo) -> bool:
+        if id(flow) in self._outer:
+            return False  # a nested function's parameter: like a lambda's, what it is given
         fn = flow.fn
         args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
         arg = next((a for a in args if a.arg == name), None)
