@@ -9,41 +9,22 @@ blown-up network: the residual that reaches the exp stays within the clamp.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 from conftest import hdrfix
+from test_field_shapes import HEAD as FIELD_HEAD
+from test_field_shapes import repo_with as field_repo
 
-CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
 TRAINER = "train/patch_training_framework.py"
 CLAMP = "torch.clamp(delta_log, min=-8.0, max=8.0)"
-
-HEAD = """\
-import math
-
-import torch
-
-
-class Trainer:
-    def training_step(self, batch, batch_idx):
-        eps = 1e-6
-        log_img = torch.log(torch.clamp(batch, min=0) + eps)
-        denom = log_img.amax() - log_img.amin()
-        pred = self.patch_network(log_img)
-"""
+HEAD = "import math\n" + FIELD_HEAD  # test_field_shapes' small trainer, with math for math.e
 MODE_A = "self.log_delta_alpha * torch.tanh(pred) * self.log_delta_abs_max"
 MODE_B = "(self.log_delta_scale * denom) * torch.tanh(pred)"
 
 
 def repo_with(tmp_path: Path, body: str, head: str = HEAD) -> Path:
-    root = tmp_path / "repo"
-    (root / "configs").mkdir(parents=True)
-    (root / "configs/c.yaml").write_text(CONFIG)
-    (root / "train").mkdir()
-    text = head + textwrap.indent(textwrap.dedent(body), " " * 8) if body else head
-    (root / TRAINER).write_text(text)
-    return root
+    return field_repo(tmp_path, body, head=head)
 
 
 def plan_of(root: Path, phase: str) -> dict:

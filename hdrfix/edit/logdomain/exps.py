@@ -15,6 +15,8 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hdrfix.edit.astmatch import call_name
+
 #: Back from the log domain: ``exp``, and ``expm1`` where the log image was taken with ``log1p``;
 #: ``exp2`` after ``log2``; the in-place forms of each.
 EXP_CALLS = frozenset({"exp", "expm1", "exp2", "exp_", "expm1_", "exp2_"})
@@ -39,7 +41,7 @@ class Exponential:
     @property
     def plain(self) -> bool:
         """``exp(x)`` / ``x.exp()`` as a call named exp: the spellings an edit can rewrite."""
-        return isinstance(self.node, ast.Call) and _called_name(self.node) in EXP_CALLS
+        return isinstance(self.node, ast.Call) and call_name(self.node) in EXP_CALLS
 
 
 def exp_argument(call: ast.Call) -> ast.expr | None:
@@ -109,15 +111,6 @@ def _module_chain(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id in MODULES | {"F", "special"}
 
 
-def _called_name(call: ast.Call) -> str | None:
-    func = call.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return None
-
-
 def exponentials(
     node: ast.AST, aliases: frozenset[str] = frozenset(), e_names: frozenset[str] = frozenset()
 ) -> Iterator[Exponential]:
@@ -142,7 +135,7 @@ def _exponential(node, aliases, e_names, called: set[int]):
     """(argument,) when ``node`` is an exponential, else None."""
     if isinstance(node, ast.Call):
         called.add(id(node.func))
-        name = _called_name(node)
+        name = call_name(node)
         if name in EXP_CALLS or exp_function(node.func, aliases):
             if name in EXP_CALLS and isinstance(node.func, ast.Attribute):
                 return (exp_argument(node),)
