@@ -127,6 +127,11 @@ class _BoundSite:
                 bound = cst.parse_statement(f"{name} = {site.torch}.clamp({name}, max={ceiling})")
                 edits.append((use.ref, FunctionEdit().insert_after(index.stmt(use.recon), bound)))
                 continue
+            if not _plain_exp(use.exp):
+                raise Unhandled(
+                    "the sum is exponentiated with a spelling hdrfix does not rewrite; name it "
+                    "first (Ln_hat = log_img + delta_log), then run hdrfix again"
+                )
             # No name for the sum: bound it inside the exp, on the line that already reads it
             # (a new line before it would read the residual where a second dispatch chain
             # cannot prove it assigned).
@@ -138,6 +143,15 @@ class _BoundSite:
             )
             edits.append((use.ref, FunctionEdit().swap(inner, bounded)))
         return edits
+
+
+def _plain_exp(node) -> bool:
+    """``torch.exp(<sum>)`` or ``<sum>.exp()``: the calls whose argument an edit can wrap."""
+    import ast
+
+    from hdrfix.edit.astmatch import call_name
+
+    return isinstance(node, ast.Call) and call_name(node) in ("exp", "expm1")
 
 
 def _bounded(analysis, use, value: float) -> bool:

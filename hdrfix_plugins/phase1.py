@@ -122,6 +122,7 @@ class _ClampSite:
             code = f"{r} = {site.torch}.clamp({r}, min=-{b!r}, max={b!r})"
         else:
             raise Unhandled("this file does not import torch (add `import torch`)")
+        _walrus_before_its_uses(site)
         index = cst_index(pyfile, site.ref)
         flow = analysis.flows[site.ref.qualname]
         for anchors in ([site.anchor], site.roots):
@@ -131,3 +132,22 @@ class _ClampSite:
                     edit.insert_after(index.stmt(anchor), cst.parse_statement(code))
                 return [(site.ref, edit)]
         raise Unhandled(f"{r} is not assigned on every path where a clamp could go")
+
+
+def _walrus_before_its_uses(site) -> None:
+    """``if (d := <Mode A>) ...:`` with the reconstruction inside that ``if``: no statement
+    after the ``if`` comes before that use, so the site is listed rather than half clamped."""
+    import ast
+
+    from hdrfix.edit.astmatch import walrus_value
+    from hdrfix.edit.sitepatch import Unhandled
+
+    for root in site.roots:
+        if not isinstance(root, ast.If) or walrus_value(root, site.residual) is None:
+            continue
+        inside = {id(n) for block in (root.body, root.orelse) for s in block for n in ast.walk(s)}
+        if any(u.ref == site.ref and id(u.node.stmt) in inside for u in site.uses):
+            raise Unhandled(
+                f"{site.residual} is assigned with := in the test of the if at line "
+                f"{root.lineno} and used inside it; assign it before the if, or clamp by hand"
+            )

@@ -39,6 +39,7 @@ REPOS = (
     "field_hand_clamped_branches",
     "field_predict_step",
     "field_no_scale",
+    "field_tiles",
 )
 CLAMP = 8.0
 #: Steps that the untouched variant already clamps by hand (inside each Mode A/B branch).

@@ -12,6 +12,7 @@ from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import Phase, PhasePlan, resolve
 from hdrfix.core.repo import Repo
 from hdrfix.core.sourcefile import SourceFile
+from hdrfix.edit.linemap import LineMap, error_on_disk, on_disk
 
 
 @dataclass
@@ -36,7 +37,13 @@ def plan_run(
     steps = []
     texts: dict[str, str] = {}
     for name in order:
-        plan = phases[name]().plan(repo, options_for(options, phases[name]))
+        # what a phase says, it says of the text the phases before it left: renumber it
+        maps = _line_maps(repo, texts)
+        try:
+            plan = phases[name]().plan(repo, options_for(options, phases[name]))
+        except HdrfixError as exc:
+            raise error_on_disk(exc, maps) from None
+        on_disk(plan, maps)
         if plan.refusal is not None:
             raise plan.refusal
         _refuse_undeclared(plan, phases[name])
@@ -54,6 +61,14 @@ def plan_run(
     changes = [FileChange(source, new) for source, new in repo.changed()]
     check_edits(changes)
     return Run(plans, changes, steps)
+
+
+def _line_maps(repo: Repo, texts: Mapping[str, str]) -> dict[str, LineMap]:
+    return {
+        rel: LineMap(repo.source(rel).text, text)
+        for rel, text in texts.items()
+        if text != repo.source(rel).text
+    }
 
 
 def options_for(options: Mapping[str, Any], phase: type[Phase]) -> dict[str, Any]:

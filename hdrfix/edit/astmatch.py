@@ -91,6 +91,19 @@ def assigned_value(stmt: ast.AST, name: str) -> ast.expr | None:
     return None
 
 
+def walrus_value(stmt: ast.AST, name: str) -> ast.expr | None:
+    """The value of ``(name := value)`` in what ``stmt`` evaluates itself (a simple statement,
+    or the test of an ``if``/``while``): an assignment like ``name = value`` at that statement."""
+    stack = list(own_expressions(stmt))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.NamedExpr) and node.target.id == name:
+            return node.value
+        if not isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return None
+
+
 @dataclass(frozen=True)
 class ClampCall:
     line: int

@@ -6,9 +6,10 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hdrfix.edit.astmatch import ClampCall, assigned_value, clamp_of
+from hdrfix.edit.astmatch import ClampCall, assigned_value, clamp_of, walrus_value
 from hdrfix.edit.flow import Flow, Node, in_place_target, loads
 from hdrfix.edit.logdomain import Analysis, Site, callee, callers, index_in, returned
+from hdrfix.edit.logdomain.calls import loop_source
 
 if TYPE_CHECKING:
     from hdrfix.edit.pyfile import FunctionRef, PyFile
@@ -41,7 +42,7 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
         stmt = d.stmt
         result = True
         clamp = clamp_of(stmt, name) if d is not flow.entry else None
-        value = assigned_value(stmt, name) if d is not flow.entry else None
+        value = _value(stmt, name, d) if d is not flow.entry else None
         if clamp is not None and good(clamp):
             result = False
         elif (
@@ -79,9 +80,16 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
 
     def _through_helper(ref: FunctionRef, stmt: ast.AST, name: str) -> bool:
         value = stmt.value if isinstance(stmt, ast.Assign) else None
+        index = None
+        loop = loop_source(flow_of(ref), stmt)
+        if loop is not None:  # ``for log_img, delta_log in self._tiles(x)``
+            value = loop[1]
+            if isinstance(stmt, (ast.Tuple, ast.List)):
+                index = index_in(stmt, name)
+                if index is None:
+                    return True
         if not isinstance(value, ast.Call):
             return True
-        index = None
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], (ast.Tuple, ast.List)):
             index = index_in(stmt.targets[0], name)
         called = callee(pyfile, ref, value)
@@ -150,8 +158,17 @@ def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
         if d in found:
             continue
         found.append(d)
-        value = assigned_value(d.stmt, name) if d is not flow.entry else None
+        value = _value(d.stmt, name, d) if d is not flow.entry else None
         updates = clamp_of(d.stmt, name) or in_place_target(d.stmt) == name
         if updates or (value is not None and name in loads(value)):
             stack.extend(flow.defs_of(name, d))
     return found
+
+
+def _value(stmt: ast.AST, name: str, node: Node) -> ast.expr | None:
+    """What ``stmt`` assigns to ``name``: ``name = v``, or ``(name := v)`` in what it evaluates
+    (an ``if``/``while`` test too): a walrus after the clamp is a reassignment like any other."""
+    value = assigned_value(stmt, name)
+    if value is None and name in node.writes:
+        value = walrus_value(stmt, name)
+    return value

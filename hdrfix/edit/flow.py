@@ -95,6 +95,9 @@ def stores(node: ast.AST) -> set[str]:
     """Names a target (or a whole simple statement) binds, walrus targets included."""
     found: set[str] = set()
     for sub in _walk_scope(node):
+        if isinstance(sub, COMPREHENSIONS):
+            # ``:=`` in a comprehension binds in the function around it (PEP 572)
+            found |= {n.target.id for n in ast.walk(sub) if isinstance(n, ast.NamedExpr)}
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             found.add(sub.id)
         elif isinstance(sub, (ast.Import, ast.ImportFrom)):
@@ -164,13 +167,16 @@ class Flow:
             return self._branching(stmt, preds)
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             names = set().union(*(stores(i.optional_vars) for i in stmt.items if i.optional_vars))
+            names |= _header_binds(stmt)
             head = self._node(stmt, preds, reads=_reads_of(header_parts(stmt)), writes=names)
             head.header = True
             return self._block(stmt.body, [head], stmt)
         if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             return self._try(stmt, preds)  # type: ignore[arg-type]
         if isinstance(stmt, ast.Match):
-            head = self._node(stmt, preds, reads=loads(stmt.subject), header=True)
+            head = self._node(
+                stmt, preds, reads=loads(stmt.subject), writes=_header_binds(stmt), header=True
+            )
             exits = [head]
             for case in stmt.cases:
                 caught = self._node(case, [head], writes=stores(case.pattern))
@@ -190,7 +196,13 @@ class Flow:
         return [node]
 
     def _branching(self, stmt: ast.If | ast.While | ast.For | ast.AsyncFor, preds: list[Node]):
-        head = self._node(stmt, preds, reads=_reads_of(header_parts(stmt)), header=True)
+        head = self._node(
+            stmt,
+            preds,
+            reads=_reads_of(header_parts(stmt)),
+            writes=_header_binds(stmt),
+            header=True,
+        )
         if isinstance(stmt, ast.If):
             return self._block(stmt.body, [head], stmt) + (
                 self._block(stmt.orelse, [head], stmt) if stmt.orelse else [head]
@@ -309,6 +321,12 @@ class Flow:
         if assigned is None:  # unreachable code reads nothing
             return set()
         return {n for n in node.reads if n in self.locals and n not in assigned}
+
+
+def _header_binds(stmt: ast.AST) -> set[str]:
+    """Names a compound statement's header binds with ``:=`` (``if (d := f(x)) is not None``):
+    they are assigned there, before either arm runs, like any other assignment."""
+    return set().union(*(stores(p) for p in header_parts(stmt))) if header_parts(stmt) else set()
 
 
 def _reads_of(parts: list[ast.AST]) -> set[str]:

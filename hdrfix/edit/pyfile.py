@@ -115,9 +115,11 @@ class PyFile:
         if ref.qualname in self._edited:
             return self._edited[ref.qualname]
         if ref.qualname not in self._cst:
-            self._cst[ref.qualname] = _parse_function(
-                self.segment(ref), ref, self.rel, newline_of(self.source.text)
-            )
+            segment = self.segment(ref)
+            newline = newline_of(self.source.text)
+            if _cr_only(segment):
+                segment, newline = segment.replace("\r", "\n"), "\n"
+            self._cst[ref.qualname] = _parse_function(segment, ref, self.rel, newline)
         return self._cst[ref.qualname][1]
 
     def replace(self, ref: FunctionRef, node: libcst.FunctionDef) -> None:
@@ -156,7 +158,10 @@ class PyFile:
             parts.append(self.source.text[pos : ref.start])
             cached = self._rendered.get(ref.qualname)
             if cached is None or cached[0] is not node:
-                cached = (node, _render_function(self._cst[ref.qualname][0], node))
+                code = _render_function(self._cst[ref.qualname][0], node)
+                if _cr_only(self.segment(ref)):
+                    code = code.replace("\n", "\r")
+                cached = (node, code)
                 self._rendered[ref.qualname] = cached
             parts.append(cached[1])
             pos = ref.end
@@ -185,6 +190,13 @@ def _ref(
     indent = line_text[: len(line_text) - len(line_text.lstrip(" \t"))]
     qualname = f"{class_name}.{node.name}" if class_name else node.name
     return FunctionRef(qualname, node.name, class_name, first, last, start, end, indent)
+
+
+def _cr_only(segment: str) -> bool:
+    """Lines ended by ``\r`` alone (old Mac style): CPython reads them, libcst does not keep
+    them, so libcst gets the function with ``\n`` and its rendering gets ``\r`` back. Only
+    where no ``\n`` is there at all: then the round trip is exact, byte for byte."""
+    return "\r" in segment and "\n" not in segment
 
 
 # An indented method cannot be parsed on its own; under a header line it is an ordinary block.

@@ -23,7 +23,7 @@ DEFAULT_FRAMEWORK = "train/patch_training_framework.py"
 SECTION = "normalization"
 CONFIG_MARKER = "log_delta_abs_max"
 YAML_SUFFIXES = (".yaml", ".yml")
-EXP_NEEDLES = (b"exp(", b"expm1(")  # log-domain code exponentiates
+EXP_NEEDLES = (b"exp", b"**", b"pow(")  # log-domain code exponentiates (any spelling)
 NETWORK_CLASS = "PatchNetwork"
 
 

@@ -246,10 +246,14 @@ def _target_log(fn, assigns, use, index) -> str | None:
     The target is the second argument of the first call taking the prediction (the name
     assigned from the ``exp``) first, e.g. ``self._recon_terms(prediction, target_rgb, ...)``.
     """
+    import ast
+
     import libcst as cst
 
     from hdrfix.edit.cst.match import call_name, call_owner, code_of, find_all, name_of, unparen
 
+    if not isinstance(use.exp, ast.Call) or isinstance(use.exp.func, ast.Call):
+        return None  # ``torch.e ** x``, ``getattr(torch, "exp")(x)``: no call to pair up
     exp_call = index.call(use.exp, use.at.stmt)
     prediction = next(
         (a.target for a in assigns if any(c is exp_call for c in find_all(a.value, cst.Call))),

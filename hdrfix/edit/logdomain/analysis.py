@@ -14,12 +14,13 @@ from hdrfix.edit.astmatch import (
     clamp_of,
     module_aliases,
     target_name,
+    walrus_value,
 )
 from hdrfix.edit.flow import loads
 from hdrfix.edit.logdomain.anchor import common_anchor
 from hdrfix.edit.logdomain.exps import EXP_CALLS
 from hdrfix.edit.logdomain.model import Analysis, Site, Unhandled, Use
-from hdrfix.edit.logdomain.uses import _UseFinder
+from hdrfix.edit.logdomain.reach import _may_exponentiate, _ReachFinder
 
 if TYPE_CHECKING:
     from hdrfix.edit.pyfile import FunctionRef, PyFile
@@ -35,13 +36,16 @@ def analyse(pyfile: PyFile) -> Analysis:
     return result
 
 
-class _Analyser(_UseFinder):
+class _Analyser(_ReachFinder):
     def run(self) -> Analysis:
+        self._seen: set[int] = set()
         groups: dict[tuple[str, str], Site] = {}
         for ref in self.pyfile.functions:
-            if not _exponentiates(self.pyfile.segment(ref)):
+            if not _may_exponentiate(self.pyfile.segment(ref)):
                 continue
             for use, trace in self._uses(ref):
+                if trace.roots or trace.problems:
+                    self._seen.add(id(use.exp))  # what it needs is said through its trace
                 for line, qualname, why in trace.problems:
                     self._unhandled(line, qualname, why)
                 if not trace.roots:
@@ -55,6 +59,7 @@ class _Analyser(_UseFinder):
         for site in sites:
             self._twice(site)
         self._strays(sites)
+        self._unseen_exponentials({id(u.exp) for s in sites for u in s.uses} | self._seen)
         return Analysis(sites, _dedupe(self.unhandled), self.flows)
 
     def _group(self, groups, roots: list[tuple[FunctionRef, ast.stmt]], use: Use) -> None:
@@ -68,7 +73,7 @@ class _Analyser(_UseFinder):
         if site is None:
             aliases = module_aliases(self.pyfile.tree, self.pyfile.node(ref))
             torch = next((a for a, m in aliases.items() if m == "torch"), None)
-            owner = call_owner(use.exp)
+            owner = call_owner(use.exp) if isinstance(use.exp, ast.Call) else None
             numpy = owner if owner and aliases.get(owner) == "numpy" else None
             if owner and aliases.get(owner) == "torch":
                 torch = owner
@@ -125,10 +130,12 @@ class _Analyser(_UseFinder):
         for stmt in flow.statements():
             if stmt in site.roots:
                 continue
+            node = flow.node_of(stmt)
             value = assigned_value(stmt, site.residual)
+            if value is None and site.residual in node.writes:
+                value = walrus_value(stmt, site.residual)
             if value is None or site.residual in loads(value) or clamp_of(stmt, site.residual):
                 continue
-            node = flow.node_of(stmt)
             if self._predicted(site.ref, flow, node, value, set()):
                 self._unhandled(
                     stmt.lineno,

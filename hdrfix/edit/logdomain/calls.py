@@ -73,13 +73,18 @@ def callee(pyfile: PyFile, ref: FunctionRef, value: ast.AST) -> FunctionRef | No
     return None
 
 
-def returned(flow: Flow, index: int | None) -> Iterator[tuple[ast.Return, ast.expr]]:
+def returned(flow: Flow, index: int | None) -> Iterator[tuple[ast.stmt, ast.expr]]:
     """Each ``return`` of the function with the value it hands back (``index``: the element
-    of a returned tuple; returns of another shape are left out)."""
+    of a returned tuple; returns of another shape are left out), and in a generator each
+    ``yield``: what a ``for`` over the helper's result receives."""
     for stmt in flow.statements():
-        if not isinstance(stmt, ast.Return) or stmt.value is None:
+        value: ast.expr | None = None
+        if isinstance(stmt, ast.Return):
+            value = stmt.value
+        elif isinstance(stmt, (ast.Expr, ast.Assign)) and isinstance(stmt.value, ast.Yield):
+            value = stmt.value.value
+        if value is None:
             continue
-        value: ast.expr = stmt.value
         if index is not None:
             if not isinstance(value, (ast.Tuple, ast.List)) or index >= len(value.elts):
                 continue
@@ -93,4 +98,25 @@ def index_in(target: ast.Tuple | ast.List, name: str) -> int | None:
             return None
         if isinstance(elt, ast.Name) and elt.id == name:
             return i
+    return None
+
+
+def yielded_or_returned(flow: Flow, index: int | None) -> Iterator[tuple[ast.stmt, ast.expr]]:
+    """:func:`returned`, and the values of ``yield`` anywhere in an expression (a generator's
+    every output, for the check that only asks whether any may carry a residual)."""
+    yield from returned(flow, index)
+    for stmt in flow.statements():
+        for expr in own_expressions(stmt):
+            for node in ast.walk(expr):
+                inline = isinstance(stmt, (ast.Expr, ast.Assign)) and stmt.value is node
+                if isinstance(node, (ast.Yield, ast.YieldFrom)) and node.value and not inline:
+                    yield stmt, node.value
+
+
+def loop_source(flow: Flow, target: ast.AST) -> tuple[ast.For | ast.AsyncFor, ast.expr] | None:
+    """For the target node of a ``for`` (``log_img, delta_log`` in ``for log_img, delta_log in
+    self._tiles(x)``): the loop and its iterable."""
+    for stmt in flow.statements():
+        if isinstance(stmt, (ast.For, ast.AsyncFor)) and stmt.target is target:
+            return stmt, stmt.iter
     return None

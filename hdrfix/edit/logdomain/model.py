@@ -22,7 +22,7 @@ class Use:
 
     ref: FunctionRef
     node: Node  # the statement computing the sum (the ``Ln_hat`` assignment, or the exp's)
-    exp: ast.Call
+    exp: ast.expr  # the exponential: a call (``torch.exp(...)``) or a ``**`` (``torch.e ** x``)
     residual: str  # the residual's name at the sum
     log_image: str
     recon: ast.Assign | ast.AnnAssign | None  # ``Ln_hat = log_img + delta_log``, when named

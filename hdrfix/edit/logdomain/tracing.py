@@ -14,9 +14,10 @@ from hdrfix.edit.astmatch import (
     call_name,
     clamp_of,
     own_expressions,
+    walrus_value,
 )
 from hdrfix.edit.flow import Flow, Node, in_place_target, loads
-from hdrfix.edit.logdomain.calls import callee, callers, index_in, returned
+from hdrfix.edit.logdomain.calls import callee, callers, index_in, loop_source, returned
 from hdrfix.edit.logdomain.model import Unhandled
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class _Tracer:
         self.pyfile = pyfile
         self.flows: dict[str, Flow] = {}
         self.unhandled: list[Unhandled] = []
+        self._exp_names: tuple[frozenset[str], frozenset[str]] | None = None
 
     def flow(self, ref: FunctionRef) -> Flow:
         if ref.qualname not in self.flows:
@@ -69,7 +71,30 @@ class _Tracer:
                         (at.line, caller.qualname, f"the residual passed to {ref.name} has no name")
                     )
             return
+        loop = loop_source(flow, stmt)
+        if loop is not None:
+            # ``for log_img, delta_log in self._tiles(x)``: what the helper yields or returns
+            helper = self._callee(ref, loop[1])
+            index = index_in(stmt, name) if isinstance(stmt, (ast.Tuple, ast.List)) else None
+            if helper is not None and (index is not None or isinstance(stmt, ast.Name)):
+                self._merge(result, self._through_returns(helper, index, seen))
+            return
         value = assigned_value(stmt, name)
+        if value is None and name in d.writes:
+            value = walrus_value(stmt, name)
+            if value is not None and name not in loads(value) and not isinstance(stmt, ast.If):
+                # ``out = exp(log_img + (d := ...))``, ``while (d := ...)``: no place after the
+                # assignment comes before every read of it
+                if self._predicted(ref, flow, d, value, set()):
+                    result.prediction = True
+                    result.problems.append(
+                        (
+                            stmt.lineno,
+                            ref.qualname,
+                            f"{name} is assigned with := inside an expression",
+                        )
+                    )
+                return
         if (
             clamp_of(stmt, name)
             or isinstance(stmt, ast.AugAssign)
@@ -112,15 +137,6 @@ class _Tracer:
                         (stmt.lineno, ref.qualname, f"{name} is unpacked from a tuple")
                     )
                 return
-        if any(isinstance(n, ast.NamedExpr) for n in ast.walk(stmt)) and name in d.writes:
-            walrus = next(
-                n for n in ast.walk(stmt) if isinstance(n, ast.NamedExpr) and n.target.id == name
-            )
-            if self._predicted(ref, flow, d, walrus.value, set()):
-                result.prediction = True
-                result.problems.append(
-                    (stmt.lineno, ref.qualname, f"{name} is assigned with := inside an expression")
-                )
 
     def _through_returns(self, callee: FunctionRef, index: int | None, seen: set) -> _Trace:
         """Follow a helper's returns (``index``: the element of a returned tuple)."""

@@ -12,7 +12,6 @@ from hdrfix.edit.astmatch import (
     LOG_CALLS,
     assigned_value,
     call_name,
-    calls_with_lambda,
     clamp_of,
     inline_clamp,
     own_expressions,
@@ -20,7 +19,7 @@ from hdrfix.edit.astmatch import (
     target_name,
 )
 from hdrfix.edit.flow import Flow, Node, in_place_target, loads
-from hdrfix.edit.logdomain.exps import EXP_CALLS, exp_argument
+from hdrfix.edit.logdomain.exps import exp_names, exponentials
 from hdrfix.edit.logdomain.model import Use
 from hdrfix.edit.logdomain.tracing import _Trace, _Tracer
 
@@ -36,22 +35,24 @@ class _UseFinder(_Tracer):
         for stmt in flow.statements():
             node = flow.node_of(stmt)
             for expr in own_expressions(stmt):
-                for call, in_lambda in calls_with_lambda(expr):
-                    arg = exp_argument(call) if call_name(call) in EXP_CALLS else None
+                for exp in exponentials(expr, *self.exp_names):
+                    arg = exp.argument
                     if arg is None:
+                        continue  # listed by the check of every exponential
+                    if exp.in_lambda:
+                        if isinstance(arg, ast.BinOp) and isinstance(arg.op, (ast.Add, ast.Sub)):
+                            self._unhandled(exp.line, ref.qualname, "exp of a sum inside a lambda")
                         continue
-                    if in_lambda:
-                        if isinstance(arg, ast.BinOp):
-                            self._unhandled(
-                                call.lineno, ref.qualname, "exp of a sum inside a lambda"
-                            )
-                        continue
-                    yield from self._use(ref, flow, node, call)
+                    yield from self._use(ref, flow, node, exp.node, arg)
 
-    def _use(self, ref: FunctionRef, flow: Flow, node: Node, call: ast.Call):
-        """The uses of one exp call: one per assignment of the sum that reaches it."""
-        arg = exp_argument(call)
-        assert arg is not None
+    @property
+    def exp_names(self) -> tuple[frozenset[str], frozenset[str]]:
+        if self._exp_names is None:
+            self._exp_names = exp_names(self.pyfile.tree)
+        return self._exp_names
+
+    def _use(self, ref: FunctionRef, flow: Flow, node: Node, call: ast.expr, arg: ast.expr):
+        """The uses of one exponential: one per assignment of the sum that reaches it."""
         inline = inline_clamp(arg)
         if inline is not None:
             arg = inline[1]
@@ -88,6 +89,10 @@ class _UseFinder(_Tracer):
             return None
         traces = {name: self._trace(ref, flow, name, at, set()) for name in operands}
         predicted = [n for n in operands if traces[n].prediction]
+        if len(predicted) == 2:
+            # a log image a helper hands on (``yield log_img[i:i + 1], delta_log``) reads like a
+            # helper's formula; the residual is the operand traced to its computation
+            predicted = [n for n in operands if traces[n].roots] or predicted
         if operands[0] == operands[1] or len(predicted) == 2:
             return None
         if not predicted:
