@@ -102,21 +102,31 @@ def add_scale_parameter(init: cst.FunctionDef, torch: str, nn: str, value: float
     if not isinstance(body, cst.IndentedBlock):
         raise Unrecognised(init, "__init__ is written on one line")
     stmts = list(body.body)
-    anchor = (
-        stmts[-2]
-        if isinstance(_only_small(stmts[-1]), cst.Return) and len(stmts) > 1
-        else stmts[-1]
-    )
+    # Before the first statement that can return: a parameter registered after an early
+    # ``return`` is missing from the networks built through it (AttributeError in forward).
+    first_return = next((i for i, s in enumerate(stmts) if _can_return(s)), len(stmts))
+    if first_return == 0:
+        raise Unrecognised(
+            stmts[0],
+            f"__init__ can return at its first statement; register `self.{SCALE_ATTR} = "
+            f"{nn}.Parameter({torch}.tensor([{float(value)!r}]))` by hand after "
+            "`super().__init__()` and before that return",
+        )
     stmt = cst.parse_statement(
         f"self.{SCALE_ATTR} = {nn}.Parameter({torch}.tensor([{float(value)!r}]))"
     )
-    return FunctionEdit().insert_after(anchor, stmt)
+    return FunctionEdit().insert_after(stmts[first_return - 1], stmt)
 
 
-def _only_small(stmt: cst.CSTNode) -> cst.CSTNode | None:
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-        return stmt.body[0]
-    return None
+def _can_return(stmt: cst.CSTNode) -> bool:
+    """Whether a statement of ``__init__`` holds a ``return`` (not one of a nested def)."""
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return False
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return any(isinstance(s, cst.Return) for s in stmt.body)
+    return any(
+        isinstance(s, cst.Return) for suite in sub_suites(stmt) for s, _ in small_statements(suite)
+    )
 
 
 # -- forward -------------------------------------------------------------------------------------
@@ -155,14 +165,16 @@ class _NameBound:
     after: int  # index of the last small statement inside ``anchor``
 
 
-def bound_forward(fn: cst.FunctionDef, torch: str) -> ForwardPlan:
+def bound_forward(fn: cst.FunctionDef, torch: str, element: int | None = None) -> ForwardPlan:
     """Plan ``tanh * residual_output_scale`` once on every return path that is not covered yet.
 
+    ``element``: in a returned tuple, the position of the residual (the one the callers
+    reconstruct from); the first when the callers do not say.
     Raises :class:`Unrecognised` when a return hands out something else than a name or a call.
     """
     smalls = list(small_statements(fn.body))
     returns = [
-        _return(i, s, c)
+        _return(i, s, c, element or 0)
         for i, (s, c) in enumerate(smalls)
         if isinstance(s, cst.Return) and not _returns_nothing(s)
     ]
@@ -196,13 +208,18 @@ def _position(candidate: _NameBound | _Return) -> int:
     return candidate.after if isinstance(candidate, _NameBound) else candidate.index
 
 
-def _return(index: int, stmt: cst.Return, chain: tuple[Place, ...]) -> _Return:
+def _return(index: int, stmt: cst.Return, chain: tuple[Place, ...], element: int) -> _Return:
     value = unparen(stmt.value) if stmt.value is not None else None
     head = value
     if isinstance(value, cst.Tuple):
-        if not value.elements or isinstance(value.elements[0], cst.StarredElement):
-            raise Unrecognised(stmt, "it returns a tuple with no first element")
-        head = value.elements[0].value
+        elements = value.elements
+        if len(elements) <= element or any(
+            isinstance(e, cst.StarredElement) for e in elements[: element + 1]
+        ):
+            raise Unrecognised(
+                stmt, f"it returns a tuple with no element {element}, which the callers use"
+            )
+        head = elements[element].value
     assert head is not None
     return _Return(index, stmt, chain, head)
 
@@ -366,7 +383,8 @@ def _wrap(edit: FunctionEdit, ret: _Return, torch: str) -> None:
     # ``unparen`` copies the tuple but not its elements, so these are the tree's own nodes
     targets = [ret.head] + [
         n
-        for element in tuple_.elements[1:]
+        for element in tuple_.elements
+        if element.value is not ret.head
         for n in find_all(element, type(ret.head))
         if n.deep_equals(ret.head)
     ]
