@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -41,10 +40,7 @@ from hdrfix.edit.cst.match import (
     sub_suites,
     unparen,
 )
-
-if TYPE_CHECKING:
-    pass
-
+from hdrfix_plugins.phase2 import levels
 from hdrfix_plugins.phase2.scale import PARAM as SCALE_ATTR
 
 SHAPES = (
@@ -163,6 +159,7 @@ class _NameBound:
     name: str
     anchor: cst.CSTNode  # insert after this statement
     after: int  # index of the last small statement inside ``anchor``
+    per_element: bool = False  # ``name`` holds a list of residuals (``levels``)
 
 
 def bound_forward(fn: cst.FunctionDef, torch: str, element: int | None = None) -> ForwardPlan:
@@ -197,7 +194,10 @@ def bound_forward(fn: cst.FunctionDef, torch: str, element: int | None = None) -
     edit = FunctionEdit()
     for b in bounds:
         edit.insert_after(
-            b.anchor, cst.parse_statement(f"{b.name} = {torch}.tanh({b.name}) * self.{SCALE_ATTR}")
+            b.anchor,
+            levels.bound_statement(b.name, torch, SCALE_ATTR)
+            if b.per_element
+            else cst.parse_statement(f"{b.name} = {torch}.tanh({b.name}) * self.{SCALE_ATTR}"),
         )
     for r in wraps:
         _wrap(edit, r, torch)
@@ -280,29 +280,32 @@ def _candidate(
     head = ret.head
     name = name_of(head)
     if name is None:
-        if isinstance(head, cst.Call) or (
-            isinstance(head, cst.Subscript) and isinstance(unparen(head.value), cst.Call)
+        if (
+            levels.elements(head)
+            or isinstance(head, cst.Call)
+            or (isinstance(head, cst.Subscript) and isinstance(unparen(head.value), cst.Call))
         ):
             return ret
         raise Unrecognised(ret.stmt, "its value is neither a name nor a call")
     producers = [
-        (i, c)
+        (s, c)
         for i, (s, c) in enumerate(smalls[: ret.index])
         if isinstance(s, cst.Assign)
         and len(s.targets) == 1
         and name_of(s.targets[0].target) == name
         and name not in loaded_names(s.value)
     ]
-    for _, chain in reversed(producers):
+    for producer, chain in reversed(producers):
         depth = _divergence(chain, ret.chain)
         if depth is None:
             continue
+        per_element = levels.builds_list(producer.value)  # type: ignore[attr-defined]
         anchor = chain[depth]
-        anchor = _past_postprocessing(anchor, name, ret.chain[depth].index)
+        anchor = _past_postprocessing(anchor, name, ret.chain[depth].index, per_element)
         if not isinstance(anchor.block, cst.IndentedBlock):
             raise Unrecognised(ret.stmt, f"`{name}` is produced on the same line as the return")
         last = max(i for i, (_, c) in enumerate(smalls) if any(p.stmt is anchor.stmt for p in c))
-        return _NameBound(name, anchor.stmt, last)
+        return _NameBound(name, anchor.stmt, last, per_element)
     raise Unrecognised(ret.stmt, f"`{name}` is not assigned in forward before the return")
 
 
@@ -320,8 +323,9 @@ def _divergence(producer: tuple[Place, ...], ret: tuple[Place, ...]) -> int | No
     return None
 
 
-def _past_postprocessing(anchor: Place, name: str, limit: int) -> Place:
-    """The last in-place post-processing of ``name`` after ``anchor``, before any other use."""
+def _past_postprocessing(anchor: Place, name: str, limit: int, is_list: bool) -> Place:
+    """The last in-place post-processing of ``name`` after ``anchor``, before any other use
+    (for a list: the appends that fill it, too)."""
     body = anchor.block.body
     last = anchor
     for index in range(anchor.index + 1, limit):
@@ -329,7 +333,9 @@ def _past_postprocessing(anchor: Place, name: str, limit: int) -> Place:
         smalls = _smalls_of(stmt)
         if any(isinstance(s, cst.Return) for s in smalls):
             break
-        if smalls and all(_reassigns_from_itself(s, name) for s in smalls):
+        if (smalls and all(_reassigns_from_itself(s, name) for s in smalls)) or (
+            is_list and levels.fills(stmt, name)
+        ):
             last = Place(anchor.block, index, stmt)
         elif name in loaded_names(stmt) or any(_assigns(s, name) for s in smalls):
             break
@@ -376,6 +382,11 @@ def _wrap(edit: FunctionEdit, ret: _Return, torch: str) -> None:
 
     value = ret.stmt.value
     assert value is not None
+    listed = levels.elements(ret.head)
+    if listed is not None:  # ``return [a, b]``: each level is a residual
+        for element in listed:
+            edit.swap(element, bounded(element))
+        return
     tuple_ = unparen(value)
     if not isinstance(tuple_, cst.Tuple):
         edit.swap(value, bounded(value))  # the node itself: ``unparen`` copies
