@@ -474,6 +474,7 @@ FIELD_VARIANTS = (
     "field_hand_clamped_branches",
     "field_predict_step",
     "field_no_scale",
+    "field_gt_in_steps",
 )
 
 
