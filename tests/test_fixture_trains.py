@@ -475,6 +475,7 @@ FIELD_VARIANTS = (
     "field_predict_step",
     "field_no_scale",
     "field_tiles",
+    "field_gt_in_steps",
 )
 
 

@@ -67,10 +67,14 @@ def verify_parses(changes: Iterable[FileChange]) -> None:
                 # (A large file was edited inside one entry that yamledit re-parsed already.)
                 list(YAML(typ="safe", pure=True).load_all(change.new_text))
         except (SyntaxError, YAMLError) as exc:
+            at: int | None = getattr(exc, "lineno", None)
+            lines = change.new_text.splitlines()
+            shown = f": `{lines[at - 1].strip()}`" if at and 0 < at <= len(lines) else ""
             raise HdrfixError(
-                f"internal error: the edited file would not parse ({exc})",
+                f"internal error: the edited file would not parse ({exc}){shown}",
                 change.rel,
-                hint="nothing was written; please report this",
+                at,
+                hint="nothing was written; make that change by hand",
             ) from None
 
 

@@ -112,11 +112,15 @@ def check_edits(changes: list[FileChange]) -> None:
             continue
         found = violations(change.source.text, change.new_text)
         if found:
+            first = found[0]
+            lines = change.new_text.splitlines()
+            statement = lines[first.line - 1].strip() if 0 < first.line <= len(lines) else ""
             raise HdrfixError(
-                found[0].message(),
+                f"{first.message()}: `{statement}`",
                 change.rel,
-                found[0].line,
-                hint="hdrfix refused the edit and wrote nothing; report this code shape",
+                first.line,
+                hint=f"hdrfix refused its edit and wrote nothing; write that statement by hand "
+                f"where {first.name!r} is bound on every path",
             )
 
 

@@ -16,6 +16,8 @@ import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from hdrfix.edit.readfirst import bound_before, surely_read
+
 SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 BUILTINS = frozenset(dir(builtins))
@@ -31,6 +33,8 @@ class Node:
     deletes: set[str] = field(default_factory=set)
     header: bool = False
     preds: list[Node] = field(default_factory=list)
+    proves: set[str] = field(default_factory=set)  # names it surely read (readfirst)
+    guards: tuple[int, ...] = ()  # the ``with`` / ``try``-with-``finally`` blocks around it
 
     @property
     def line(self) -> int:
@@ -135,6 +139,7 @@ class Flow:
         self.of: dict[int, Node] = {}  # id(statement) -> its node (header for compounds)
         self.parent: dict[int, tuple[list[ast.stmt], int, ast.AST]] = {}
         self._loops: list[tuple[Node, list[Node]]] = []
+        self._guards: list[int] = []
         self._block(fn.body, [self.entry], fn)
         declared = {
             name
@@ -146,12 +151,17 @@ class Flow:
         self._assigned: dict[int, frozenset[str]] | None = None
         self._statements: list[ast.stmt] | None = None
         self._reaching: dict[int, frozenset[tuple[int, str]]] | None = None
+        self._bound: dict[int, frozenset[str]] | None = None
 
     # ---------------------------------------------------------------- construction
 
     def _node(self, stmt: ast.AST, preds: list[Node], **kw: object) -> Node:
         node = Node(stmt, kw.pop("reads", set()), kw.pop("writes", set()), **kw)  # type: ignore[arg-type]
         node.preds = list(preds)
+        node.guards = tuple(self._guards)
+        if isinstance(stmt, ast.stmt):
+            parts = header_parts(stmt) if node.header else [stmt]
+            node.proves = set().union(*(surely_read(p) for p in parts)) if parts else set()
         self.nodes.append(node)
         self.of.setdefault(id(stmt), node)
         return node
@@ -168,9 +178,14 @@ class Flow:
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             names = set().union(*(stores(i.optional_vars) for i in stmt.items if i.optional_vars))
             names |= _header_binds(stmt)
-            head = self._node(stmt, preds, reads=_reads_of(header_parts(stmt)), writes=names)
-            head.header = True
-            return self._block(stmt.body, [head], stmt)
+            head = self._node(
+                stmt, preds, reads=_reads_of(header_parts(stmt)), writes=names, header=True
+            )
+            self._guards.append(id(stmt))  # its context manager may swallow a failed read
+            try:
+                return self._block(stmt.body, [head], stmt)
+            finally:
+                self._guards.pop()
         if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             return self._try(stmt, preds)  # type: ignore[arg-type]
         if isinstance(stmt, ast.Match):
@@ -226,6 +241,8 @@ class Flow:
         return done + breaks
 
     def _try(self, stmt: ast.Try, preds: list[Node]) -> list[Node]:
+        if stmt.finalbody:  # a failed read inside runs the ``finally`` anyway
+            self._guards.append(id(stmt))
         head = self._node(stmt, preds, header=True)
         first = len(self.nodes)
         ends = self._block(stmt.body, [head], stmt)
@@ -243,6 +260,7 @@ class Flow:
             ends = self._block(stmt.orelse, ends, stmt)
         exits += ends
         if stmt.finalbody:
+            self._guards.pop()
             exits = self._block(stmt.finalbody, exits, stmt)
         return exits
 
@@ -316,8 +334,12 @@ class Flow:
         return self._statements
 
     def unassigned_reads(self, node: Node) -> set[str]:
-        """Local names ``node`` reads that some path reaches it without assigning."""
-        assigned = self.assigned_before(node)
+        """Local names ``node`` reads that some path reaches it without binding: without
+        assigning them, or without a statement that read them and went on
+        (:mod:`hdrfix.edit.readfirst`)."""
+        if self._bound is None:
+            self._bound = bound_before(self)
+        assigned = self._bound.get(id(node))
         if assigned is None:  # unreachable code reads nothing
             return set()
         return {n for n in node.reads if n in self.locals and n not in assigned}

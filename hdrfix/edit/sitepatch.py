@@ -165,10 +165,29 @@ def _verify(plan, rel, pyfile, new_fns, todo, patcher) -> None:
             None,
         )
         if match is None or not patcher.done(edited, analysis, match):
+            statement = _rewritten(pyfile, edited, site.ref.qualname)
+            shown = f"`{statement}`" if statement else "its edit"
+            hint = getattr(patcher, "by_hand", None)
             raise HdrfixError(
-                f"{site.ref.qualname}: the planned edit does not complete the site "
-                f"(internal check: {plan.phase} would not be applied after writing it)",
+                f"{site.ref.qualname}: after hdrfix's edit, {shown} would still not make "
+                f"'{site.residual}' read as {plan.phase} wants (internal check); nothing was "
+                "written",
                 rel,
                 site.line,
-                hint="nothing was written; please report this code shape",
+                hint=hint(pyfile, site)
+                if hint
+                else "make that change at this line by hand, "
+                f"then rerun; `hdrfix status` will show {plan.phase} applied there",
             )
+
+
+def _rewritten(pyfile, edited, qualname: str) -> str:
+    """The first line of the function that the edit added or changed, stripped."""
+    import difflib
+
+    old = pyfile.segment(pyfile.function(qualname)).splitlines()
+    new = edited.segment(edited.function(qualname)).splitlines()
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag in ("replace", "insert") and j1 < j2:
+            return new[j1].strip()
+    return ""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -41,10 +40,7 @@ from hdrfix.edit.cst.match import (
     sub_suites,
     unparen,
 )
-
-if TYPE_CHECKING:
-    pass
-
+from hdrfix_plugins.phase2 import levels
 from hdrfix_plugins.phase2.scale import PARAM as SCALE_ATTR
 
 SHAPES = (
@@ -102,21 +98,31 @@ def add_scale_parameter(init: cst.FunctionDef, torch: str, nn: str, value: float
     if not isinstance(body, cst.IndentedBlock):
         raise Unrecognised(init, "__init__ is written on one line")
     stmts = list(body.body)
-    anchor = (
-        stmts[-2]
-        if isinstance(_only_small(stmts[-1]), cst.Return) and len(stmts) > 1
-        else stmts[-1]
-    )
+    # Before the first statement that can return: a parameter registered after an early
+    # ``return`` is missing from the networks built through it (AttributeError in forward).
+    first_return = next((i for i, s in enumerate(stmts) if _can_return(s)), len(stmts))
+    if first_return == 0:
+        raise Unrecognised(
+            stmts[0],
+            f"__init__ can return at its first statement; register `self.{SCALE_ATTR} = "
+            f"{nn}.Parameter({torch}.tensor([{float(value)!r}]))` by hand after "
+            "`super().__init__()` and before that return",
+        )
     stmt = cst.parse_statement(
         f"self.{SCALE_ATTR} = {nn}.Parameter({torch}.tensor([{float(value)!r}]))"
     )
-    return FunctionEdit().insert_after(anchor, stmt)
+    return FunctionEdit().insert_after(stmts[first_return - 1], stmt)
 
 
-def _only_small(stmt: cst.CSTNode) -> cst.CSTNode | None:
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-        return stmt.body[0]
-    return None
+def _can_return(stmt: cst.CSTNode) -> bool:
+    """Whether a statement of ``__init__`` holds a ``return`` (not one of a nested def)."""
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return False
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return any(isinstance(s, cst.Return) for s in stmt.body)
+    return any(
+        isinstance(s, cst.Return) for suite in sub_suites(stmt) for s, _ in small_statements(suite)
+    )
 
 
 # -- forward -------------------------------------------------------------------------------------
@@ -153,16 +159,19 @@ class _NameBound:
     name: str
     anchor: cst.CSTNode  # insert after this statement
     after: int  # index of the last small statement inside ``anchor``
+    per_element: bool = False  # ``name`` holds a list of residuals (``levels``)
 
 
-def bound_forward(fn: cst.FunctionDef, torch: str) -> ForwardPlan:
+def bound_forward(fn: cst.FunctionDef, torch: str, element: int | None = None) -> ForwardPlan:
     """Plan ``tanh * residual_output_scale`` once on every return path that is not covered yet.
 
+    ``element``: in a returned tuple, the position of the residual (the one the callers
+    reconstruct from); the first when the callers do not say.
     Raises :class:`Unrecognised` when a return hands out something else than a name or a call.
     """
     smalls = list(small_statements(fn.body))
     returns = [
-        _return(i, s, c)
+        _return(i, s, c, element or 0)
         for i, (s, c) in enumerate(smalls)
         if isinstance(s, cst.Return) and not _returns_nothing(s)
     ]
@@ -185,7 +194,10 @@ def bound_forward(fn: cst.FunctionDef, torch: str) -> ForwardPlan:
     edit = FunctionEdit()
     for b in bounds:
         edit.insert_after(
-            b.anchor, cst.parse_statement(f"{b.name} = {torch}.tanh({b.name}) * self.{SCALE_ATTR}")
+            b.anchor,
+            levels.bound_statement(b.name, torch, SCALE_ATTR)
+            if b.per_element
+            else cst.parse_statement(f"{b.name} = {torch}.tanh({b.name}) * self.{SCALE_ATTR}"),
         )
     for r in wraps:
         _wrap(edit, r, torch)
@@ -196,13 +208,18 @@ def _position(candidate: _NameBound | _Return) -> int:
     return candidate.after if isinstance(candidate, _NameBound) else candidate.index
 
 
-def _return(index: int, stmt: cst.Return, chain: tuple[Place, ...]) -> _Return:
+def _return(index: int, stmt: cst.Return, chain: tuple[Place, ...], element: int) -> _Return:
     value = unparen(stmt.value) if stmt.value is not None else None
     head = value
     if isinstance(value, cst.Tuple):
-        if not value.elements or isinstance(value.elements[0], cst.StarredElement):
-            raise Unrecognised(stmt, "it returns a tuple with no first element")
-        head = value.elements[0].value
+        elements = value.elements
+        if len(elements) <= element or any(
+            isinstance(e, cst.StarredElement) for e in elements[: element + 1]
+        ):
+            raise Unrecognised(
+                stmt, f"it returns a tuple with no element {element}, which the callers use"
+            )
+        head = elements[element].value
     assert head is not None
     return _Return(index, stmt, chain, head)
 
@@ -263,29 +280,32 @@ def _candidate(
     head = ret.head
     name = name_of(head)
     if name is None:
-        if isinstance(head, cst.Call) or (
-            isinstance(head, cst.Subscript) and isinstance(unparen(head.value), cst.Call)
+        if (
+            levels.elements(head)
+            or isinstance(head, cst.Call)
+            or (isinstance(head, cst.Subscript) and isinstance(unparen(head.value), cst.Call))
         ):
             return ret
         raise Unrecognised(ret.stmt, "its value is neither a name nor a call")
     producers = [
-        (i, c)
+        (s, c)
         for i, (s, c) in enumerate(smalls[: ret.index])
         if isinstance(s, cst.Assign)
         and len(s.targets) == 1
         and name_of(s.targets[0].target) == name
         and name not in loaded_names(s.value)
     ]
-    for _, chain in reversed(producers):
+    for producer, chain in reversed(producers):
         depth = _divergence(chain, ret.chain)
         if depth is None:
             continue
+        per_element = levels.builds_list(producer.value)  # type: ignore[attr-defined]
         anchor = chain[depth]
-        anchor = _past_postprocessing(anchor, name, ret.chain[depth].index)
+        anchor = _past_postprocessing(anchor, name, ret.chain[depth].index, per_element)
         if not isinstance(anchor.block, cst.IndentedBlock):
             raise Unrecognised(ret.stmt, f"`{name}` is produced on the same line as the return")
         last = max(i for i, (_, c) in enumerate(smalls) if any(p.stmt is anchor.stmt for p in c))
-        return _NameBound(name, anchor.stmt, last)
+        return _NameBound(name, anchor.stmt, last, per_element)
     raise Unrecognised(ret.stmt, f"`{name}` is not assigned in forward before the return")
 
 
@@ -303,8 +323,9 @@ def _divergence(producer: tuple[Place, ...], ret: tuple[Place, ...]) -> int | No
     return None
 
 
-def _past_postprocessing(anchor: Place, name: str, limit: int) -> Place:
-    """The last in-place post-processing of ``name`` after ``anchor``, before any other use."""
+def _past_postprocessing(anchor: Place, name: str, limit: int, is_list: bool) -> Place:
+    """The last in-place post-processing of ``name`` after ``anchor``, before any other use
+    (for a list: the appends that fill it, too)."""
     body = anchor.block.body
     last = anchor
     for index in range(anchor.index + 1, limit):
@@ -312,7 +333,9 @@ def _past_postprocessing(anchor: Place, name: str, limit: int) -> Place:
         smalls = _smalls_of(stmt)
         if any(isinstance(s, cst.Return) for s in smalls):
             break
-        if smalls and all(_reassigns_from_itself(s, name) for s in smalls):
+        if (smalls and all(_reassigns_from_itself(s, name) for s in smalls)) or (
+            is_list and levels.fills(stmt, name)
+        ):
             last = Place(anchor.block, index, stmt)
         elif name in loaded_names(stmt) or any(_assigns(s, name) for s in smalls):
             break
@@ -359,6 +382,11 @@ def _wrap(edit: FunctionEdit, ret: _Return, torch: str) -> None:
 
     value = ret.stmt.value
     assert value is not None
+    listed = levels.elements(ret.head)
+    if listed is not None:  # ``return [a, b]``: each level is a residual
+        for element in listed:
+            edit.swap(element, bounded(element))
+        return
     tuple_ = unparen(value)
     if not isinstance(tuple_, cst.Tuple):
         edit.swap(value, bounded(value))  # the node itself: ``unparen`` copies
@@ -366,7 +394,8 @@ def _wrap(edit: FunctionEdit, ret: _Return, torch: str) -> None:
     # ``unparen`` copies the tuple but not its elements, so these are the tree's own nodes
     targets = [ret.head] + [
         n
-        for element in tuple_.elements[1:]
+        for element in tuple_.elements
+        if element.value is not ret.head
         for n in find_all(element, type(ret.head))
         if n.deep_equals(ret.head)
     ]

@@ -109,11 +109,12 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
         try:
             edit = net.add_scale_parameter(init_fn, torch, nn, value)
         except net.Unrecognised as exc:
+            one_line = exc.node is init_fn
             raise HdrfixError(
                 f"{NETWORK_CLASS}.__init__: {exc.why}",
                 rel,
-                init.line,
-                hint="give it an indented body",
+                init.line if one_line else FunctionLines(init, init_fn).line(exc.node),
+                hint="give it an indented body" if one_line else "nothing was written",
             ) from None
         plan.function_edits.append((rel, init, edit.apply(init_fn)))
         plan.notes.append(
@@ -123,7 +124,7 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
 
     forward_fn = pyfile.cst(forward)
     try:
-        bounded = net.bound_forward(forward_fn, torch)
+        bounded = net.bound_forward(forward_fn, torch, _used_element(repo, options))
     except net.Unrecognised as exc:
         line = FunctionLines(forward, forward_fn).line(exc.node)
         raise HdrfixError(
@@ -140,6 +141,18 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
     else:
         plan.todo(rel, forward.line, what)
         plan.function_edits.append((rel, forward, bounded.edit.apply(forward_fn)))
+
+
+def _used_element(repo: Repo, options: Mapping[str, Any]) -> int | None:
+    """The tuple element of the network's output that Mode A consumes, where the callers
+    unpack or index it (all the same way); ``None`` when they use it whole or disagree."""
+    from hdrfix.edit.logdomain import analyse
+    from hdrfix.edit.targets import site_files
+    from hdrfix_plugins.phase2.callers import used_elements
+
+    files = site_files(repo, options)
+    found = used_elements(analyse(repo.python(rel)) for rel in files.patched + files.others)
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
@@ -175,7 +188,7 @@ class _ModeASite:
 
     def edit(self, pyfile, analysis, site):
         from hdrfix.edit.cst.edit import FunctionEdit
-        from hdrfix.edit.cst.match import as_factor, join_product, product_factors
+        from hdrfix.edit.cst.match import as_factor, code_of, join_product, product_factors
         from hdrfix.edit.sitepatch import Unhandled
 
         found = _mode_a(pyfile, site)
@@ -185,10 +198,13 @@ class _ModeASite:
                 "the tanh applied where the prediction is made); write "
                 "`delta_log = residual_pred_log * scale` by hand"
             )
-        value, tanh, is_cap = found
-        if not tanh.args:
-            raise Unhandled("Mode A's tanh has no argument to keep")
-        inner = tanh.args[0].value
+        value, tanh, is_cap, touches_cap = found
+        inner = _tanh_argument(tanh)
+        if inner is None:
+            raise Unhandled(
+                f"Mode A's `{code_of(tanh)}` has no one argument to keep; write "
+                "`delta_log = <the prediction> * <the factors that are not the cap>` by hand"
+            )
         factors = [f for f in product_factors(value) if f is not tanh]
         numbers = [f for f in factors if _is_number(f)]
         if numbers:
@@ -197,8 +213,27 @@ class _ModeASite:
                 "part of the cap (write `delta_log = residual_pred_log * scale` by hand)"
             )
         kept = [f for f in factors if not is_cap(f)]
+        mixed = next((f for f in kept if touches_cap(f)), None)
+        if mixed is not None:
+            raise Unhandled(
+                f"Mode A's factor `{code_of(mixed)}` reads the cap mixed with something else; "
+                f"write `delta_log = {code_of(inner)}` times the factors that are not the cap "
+                "by hand"
+            )
         new = join_product([as_factor(inner)] + [as_factor(f) for f in kept])
         return [(site.ref, FunctionEdit().swap(value, new))]
+
+
+def _tanh_argument(tanh):
+    """What a tanh is applied to: ``torch.tanh(x)`` and ``F.tanh(x)`` take it as their one
+    argument, the method form ``x.tanh()`` is called on it."""
+    import libcst as cst
+
+    if len(tanh.args) == 1 and tanh.args[0].keyword is None and not tanh.args[0].star:
+        return tanh.args[0].value
+    if not tanh.args and isinstance(tanh.func, cst.Attribute):
+        return tanh.func.value
+    return None
 
 
 def _is_number(node) -> bool:
@@ -346,7 +381,7 @@ def _mode_a(pyfile, site):
     from hdrfix.edit.cst.match import call_name, product_factors
 
     index = cst_index(pyfile, site.ref)
-    is_cap = _cap_test(index.fn)
+    is_cap, touches_cap = _cap_test(index.fn)
     for root in site.roots:
         if assigned_value(root, site.residual) is None:
             continue
@@ -354,7 +389,7 @@ def _mode_a(pyfile, site):
             factors = product_factors(value)
             tanh = next((f for f in factors if call_name(f) == "tanh"), None)
             if tanh is not None and any(is_cap(f) for f in factors if f is not tanh):
-                return value, tanh, is_cap
+                return value, tanh, is_cap, touches_cap
     return None
 
 
@@ -369,27 +404,44 @@ def _cst_branches(value):
     return [value]
 
 
-def _cap_test(fn: cst.FunctionDef) -> Callable[[cst.BaseExpression], bool]:
-    """Whether a factor of Mode A is part of its cap (see :class:`_ModeASite`)."""
+def _reads_cap_cst(value: cst.CSTNode) -> bool:
+    """Whether an expression reads a cap attribute or a config key of that name."""
     import libcst as cst
 
-    from hdrfix.edit.cst.match import assignments, find_all, name_of, string_value, unparen
+    from hdrfix.edit.cst.match import find_all, string_value
 
-    cap_keys = CAP_ATTRS
+    attrs = (a.attr.value for a in find_all(value, cst.Attribute) if isinstance(a, cst.Attribute))
+    strings = (string_value(s) for s in find_all(value, cst.SimpleString))
+    return any(a in CAP_ATTRS for a in attrs) or any(v in CAP_ATTRS for v in strings)
 
-    def reads_cap(value: cst.CSTNode) -> bool:
-        attrs = (
-            a.attr.value for a in find_all(value, cst.Attribute) if isinstance(a, cst.Attribute)
-        )
-        strings = (string_value(s) for s in find_all(value, cst.SimpleString))
-        return any(a in cap_keys for a in attrs) or any(v in cap_keys for v in strings)
 
-    cap_locals = {a.target for a in assignments(fn.body) if reads_cap(a.value)}
+def _cap_test(
+    fn: cst.FunctionDef,
+) -> tuple[Callable[[cst.BaseExpression], bool], Callable[[cst.BaseExpression], bool]]:
+    """Whether a factor of Mode A is part of its cap (see :class:`_ModeASite`), and whether an
+    expression reads the cap at all (directly or through a local assigned from it)."""
+    import libcst as cst
+
+    from hdrfix.edit.cst.match import assignments, find_all, loaded_names, name_of, unparen
+
+    cap_locals = {a.target for a in assignments(fn.body) if _reads_cap_cst(a.value)}
 
     def is_cap(factor: cst.BaseExpression) -> bool:
         bare = unparen(factor)
         # ``self.log_delta_alpha`` and ``self.cfg.log_delta_alpha`` alike: the last name
         ident = bare.attr.value if isinstance(bare, cst.Attribute) else name_of(factor) or ""
-        return ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident
+        if ident in CAP_ATTRS or ident in cap_locals or "alpha" in ident or "abs_max" in ident:
+            return True
+        # a conversion or lookup of the cap alone: ``float(self.config.log_delta_abs_max)``,
+        # ``float(getattr(cfg, 'log_delta_alpha', 1.0))``; arithmetic inside could hide another
+        # factor, so such a call is not the cap (and the edit is refused, naming it)
+        return (
+            isinstance(bare, cst.Call)
+            and _reads_cap_cst(bare)
+            and not find_all(bare, cst.BinaryOperation)
+        )
 
-    return is_cap
+    def touches_cap(node: cst.BaseExpression) -> bool:
+        return _reads_cap_cst(node) or bool(loaded_names(node) & cap_locals)
+
+    return is_cap, touches_cap

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hdrfix.core.plugin import PhasePlan
+from hdrfix_plugins.phase3.groundtruth import stepwise_ground_truth
 from hdrfix_plugins.phase3.keys import LOSS_KEY, WEIGHT_KEY
 
 if TYPE_CHECKING:
@@ -19,9 +20,14 @@ if TYPE_CHECKING:
 
 # The same operations, in the same order, as hdrfix.nn.losses (so the values agree to the bit).
 # {q} is the file's quote; the other fields are names from the training step, or fresh ones.
-TERM = """\
+TERM_HEAD = """\
 if {enable}self.{loss_key} != {q}none{q}:
+"""
+# Omitted where the step's own ground-truth residual is read (``groundtruth``).
+TARGET = """\
     {target_delta} = {target_log} - {log_img}
+"""
+TERM = """\
     if self.{loss_key} == {q}histogram{q}:
         {pred_sorted} = {torch}.sort({delta}.flatten(1), dim=1).values
         {target_sorted} = {torch}.sort({target_delta}.flatten(1), dim=1).values
@@ -97,13 +103,16 @@ def plan_term(
     index = cst_index(pyfile, ref)
     flow = analysis.flows[ref.qualname]
     compute_after = _after_residual(flow, use)
-    target_log = _gt_target(flow, use) or _target_log(fn, assigns, use, index)
+    target_log = _gt_target(flow, use)
+    stepwise = None if target_log else stepwise_ground_truth(flow, use)
+    if target_log is None and stepwise is None:
+        target_log = _target_log(fn, assigns, use, index)
     supervision = _supervision_term(assigns, weights)
     if supervision is not None:
         add_after, total = supervision
     else:
         add_after, total = _loss_return(fn)
-    if target_log is None:
+    if target_log is None and stepwise is None:
         raise HdrfixError(
             f"{ref.qualname}: found no ground-truth log residual nor the target of the "
             "reconstruction loss to match the residual's distribution against",
@@ -113,8 +122,10 @@ def plan_term(
         )
     fresh = {name: fresh_name(fn, name) for name in TEMPORARIES}
     dist = fresh.pop("dist_loss")
+    if stepwise is not None:
+        fresh["target_delta"] = stepwise.targets[0].id  # type: ignore[attr-defined]
     switch = f"self.{enable} and " if enable else ""
-    term = TERM.format(
+    fields = dict(
         q=quote,
         enable=switch,
         loss_key=LOSS_KEY,
@@ -125,16 +136,54 @@ def plan_term(
         dist=dist,
         **fresh,
     )
-    add = ADD.format(enable=switch, dist=dist, total=total, weight_key=WEIGHT_KEY)
-    top = _top_level(flow, compute_after)
-    edit = (
-        FunctionEdit()
-        .insert_before(index.stmt(top), cst.parse_statement(f"{dist} = None"))
-        .insert_after(index.stmt(compute_after), cst.parse_statement(term))
-        .insert_after(add_after, cst.parse_statement(add))
+    term = cst.parse_statement(
+        (TERM_HEAD + ("" if stepwise is not None else TARGET) + TERM).format(**fields)
     )
+    add = ADD.format(enable=switch, dist=dist, total=total, weight_key=WEIGHT_KEY)
+
+    def edit_after(stmt) -> cst.FunctionDef:
+        return (
+            FunctionEdit()
+            .insert_before(
+                index.stmt(_top_level(flow, stmt)), cst.parse_statement(f"{dist} = None")
+            )
+            .insert_after(index.stmt(stmt), term)
+            .insert_after(add_after, cst.parse_statement(add))
+            .apply(fn)
+        )
+
+    if stepwise is not None:
+        compute_after = _beside_ground_truth(pyfile, ref, flow, stepwise, use, edit_after)
     plan.todo(rel, lines.line(index.stmt(compute_after)), what)
-    plan.function_edits.append((rel, ref, edit.apply(fn)))
+    plan.function_edits.append((rel, ref, edit_after(compute_after)))
+
+
+def _beside_ground_truth(pyfile, ref, flow, gt, use, edit_after):
+    """Where the term reads the step's own ground truth: the first statement of its block
+    after which the edited step reads nothing that some path leaves unbound."""
+    from hdrfix.core.errors import HdrfixError
+    from hdrfix.edit.assigned import violations
+    from hdrfix_plugins.phase3.groundtruth import first_safe_place
+
+    before = pyfile.text()
+
+    def safe_after(stmt) -> bool:
+        after = pyfile.reparsed({ref.qualname: edit_after(stmt)}).text()
+        return not violations(before, after)
+
+    place = first_safe_place(flow, gt, safe_after)
+    if place is None:
+        name = gt.targets[0].id
+        raise HdrfixError(
+            f"{ref.qualname}: the ground-truth log residual `{name}` (line {gt.lineno}) is "
+            f"built where `{use.residual}` is not bound on every path, and no later statement "
+            f"of its block reads `{use.residual}` first",
+            pyfile.rel,
+            gt.lineno,
+            hint=f"add the residual-distribution term by hand after line {gt.lineno}, where "
+            f"both `{use.residual}` and `{name}` exist",
+        )
+    return place
 
 
 def _after_residual(flow, use):
