@@ -70,7 +70,7 @@ class Phase3(Phase):
     requires = ("phase1",)
     options = (
         Option("loss", f"residual distribution loss (default {DEFAULT_LOSS})", choices=LOSSES),
-        Option("weight", f"weight of that loss (default {DEFAULT_WEIGHT})", float),
+        Option("weight", f"weight of that loss (default {DEFAULT_WEIGHT})", float, at_least=0.0),
     )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
