@@ -93,3 +93,20 @@ def test_two_nested_sections_are_each_a_target(framework):
     assert data["train"]["normalization"]["log_delta_abs_max"] == 6.0
     assert data["eval"]["normalization"]["log_delta_alpha"] == 1.0
     assert data["model"]["normalization"] == {"type": "batch"}
+
+
+def test_nested_sections_aliasing_one_mapping_are_edited_at_its_anchor(framework):
+    """Both readers of &norm are targets: its definition is the one place to edit."""
+    (framework / "configs/presets/fast_test.yaml").unlink()
+    text = (
+        "norm: &norm\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
+        "train:\n  normalization: *norm\neval:\n  normalization: *norm\n"
+    )
+    (framework / CONFIG).write_text(text, encoding="utf-8")
+    result = hdrfix("apply", "phase1", "bound", "--repo", framework)
+    assert result.code == 0, result.err
+    after = (framework / CONFIG).read_text(encoding="utf-8")
+    assert after.startswith("norm: &norm\n  log_delta_abs_max: 6.0\n  log_delta_alpha: 1.0\n")
+    assert after.endswith("train:\n  normalization: *norm\neval:\n  normalization: *norm\n")
+    data = settings(framework)
+    assert data["train"]["normalization"]["log_output_max"] == log_ceiling()

@@ -192,3 +192,11 @@ def test_split_merges_change_only_the_section(text, expected, unchanged):
     old_data, new_data = data(text), data(new)
     assert [new_data[k] for k in unchanged] == [old_data[k] for k in unchanged]
     assert (new_data["normalization"]["q"], new_data["normalization"]["p"]) == (4, 5)
+
+
+def test_a_key_added_to_an_anchored_sorted_section_is_indented_like_its_keys():
+    """The anchored mapping's own column is that of '&n'; the new line used to get it."""
+    old = "normalization: &n\n  a: 1\n  c: 3\n"
+    assert yamledit.set_values(old, "cfg.yaml", "normalization", {"b": 2}) == (
+        "normalization: &n\n  a: 1\n  b: 2\n  c: 3\n"
+    )

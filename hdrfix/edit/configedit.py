@@ -26,7 +26,9 @@ def plan_values(plan: PhasePlan, repo: Repo, configs: list[str], values: Mapping
         text = new = repo.text(rel)
         paths = sections_of(text, rel)
         for path in paths:
-            new = yamledit.set_values(new, rel, path, dict(values), holding=CONFIG_MARKER)
+            new = yamledit.set_values(
+                new, rel, path, dict(values), holding=CONFIG_MARKER, along=tuple(paths)
+            )
         for path in paths:
             before = yamledit.sections(text, rel, path, holding=CONFIG_MARKER)
             # a key hdrfix adds is reported at the line it will have

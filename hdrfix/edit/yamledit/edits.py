@@ -116,7 +116,6 @@ def _insertions(
     block = section.fa.flow_style() is not True
     if not (block and len(keys) > 1 and keys == sorted(keys) and len(keys) == len(written)):
         return [_insertion(tokens, section, items, path)]
-    indent = " " * section.lc.col
     before: dict[int, list[str]] = {}
     last: dict[str, Scalar] = {}
     for key, value in sorted(items.items()):
@@ -129,6 +128,9 @@ def _insertions(
         mark = tokens.tokens[tokens.index_at(*section.lc.key(successor))].start_mark
         at = mark.index - mark.column
         eol = _ending_before(tokens.text, at)
+        # indented like the key it goes before (an anchored section's own column is that of
+        # its '&anchor', not of its keys)
+        indent = " " * mark.column
         line = f"{indent}{_render(key, None, False)}: {_render(value, None, False)}{eol}"
         before.setdefault(at, []).append(line)
     edits = [_Edit(at, at, "".join(lines)) for at, lines in before.items()]

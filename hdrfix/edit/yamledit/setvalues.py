@@ -28,6 +28,7 @@ def set_values(
     *,
     add_missing: bool = True,
     holding: str | None = None,
+    along: tuple[str, ...] = (),
 ) -> str:
     """Return ``text`` with ``section``'s keys set to ``values``, changing only those values.
 
@@ -36,19 +37,24 @@ def set_values(
     key absent from the section is added when ``add_missing`` (block mapping: a new line after
     the section's last entry, indented like its siblings, ending like the line before it; flow
     mapping: ``, key: value`` after the last entry) and skipped otherwise. See the module
-    docstring for quoting, comments and merges.
+    docstring for quoting, comments, anchors and merges. ``along`` names the other sections
+    being set to the same values (two nested ``normalization`` sections aliasing one mapping):
+    a value only they and ``section`` read is edited where it is defined.
 
     Raises YamlEditError when no document holds the section, when the section or a key's
     current value is not what can be edited (a non-mapping section, a non-scalar value, an
-    anchored/tagged/aliased/block scalar), and, as a safety net, when the edited text does
-    not parse to exactly the intended data.
+    anchored/tagged/block scalar, a mapping another section also reads), and, as a safety net,
+    when the edited text does not parse to exactly the intended data.
     """
     for key, value in values.items():
         if not isinstance(value, (bool, int, float, str)):
             raise TypeError(f"{key}: expected bool, int, float or str, got {type(value).__name__}")
     start, end, lines = _narrow(text, path, section)
     part = text[start:end]
-    new = _shifted(lines, lambda: _set_values(part, path, section, values, add_missing, holding))
+    sections = {tuple(p.split(".")) for p in (section, *along)}
+    new = _shifted(
+        lines, lambda: _set_values(part, path, section, values, add_missing, holding, sections)
+    )
     return text[:start] + new + text[end:]
 
 
@@ -59,6 +65,7 @@ def _set_values(
     values: dict[str, Scalar],
     add_missing: bool,
     holding: str | None,
+    where: set[tuple[str, ...]],
 ) -> str:
     docs = load_all(text, path)
     found = _find_sections(docs, section, path, holding)
@@ -66,7 +73,6 @@ def _set_values(
     edits: list[_Edit] = []
     overrides: dict[tuple[int, Any], Scalar] = {}  # (id(owner mapping), key) -> new value
     additions: dict[int, dict[str, Scalar]] = {}  # id(section mapping) -> added keys
-    where = tuple(section.split("."))
     for doc, sec in found:
         # without an alias no mapping is read in two places (and the walk is spared)
         seen = occurrences(doc) if "*" in text else []

@@ -17,7 +17,7 @@ template under its own name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,6 @@ def _merges(mapping: CommentedMap, base: CommentedMap) -> bool:
     return any(b is base or _merges(b, base) for b in _merged(mapping))
 
 
-def others(seen: Iterator[Occurrence], section: tuple[Any, ...]) -> list[Occurrence]:
-    """Those of ``seen`` that are neither the section nor a template."""
-    return [o for o in seen if o.path != section and not o.template]
+def others(seen: Iterator[Occurrence], sections: Collection[tuple[Any, ...]]) -> list[Occurrence]:
+    """Those of ``seen`` that are neither one of the sections being edited nor a template."""
+    return [o for o in seen if o.path not in sections and not o.template]
