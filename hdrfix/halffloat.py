@@ -9,6 +9,7 @@ import math
 import struct
 
 HALF_MAX = 65504.0  # the largest finite float16
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
 
 
 @functools.lru_cache(maxsize=64)  # called per training step by hdrfix.nn.bound_log_output

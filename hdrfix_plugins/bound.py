@@ -32,14 +32,17 @@ from typing import Any
 
 from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
-from hdrfix.halffloat import HALF_MAX, log_ceiling
+from hdrfix.halffloat import FLOAT32_MAX, HALF_MAX, log_ceiling
 
 KEY = "log_output_max"
 DEFAULT_CEILING = HALF_MAX  # HDR frames are stored as half-float EXR
 
 
 def _valid(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    """A ceiling the config already has and may keep: one that bounds something. ``.inf``, or
+    a log above that of the float32 maximum, lets every output through (its exp is inf)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_number and 0 < value <= log_ceiling(FLOAT32_MAX)
 
 
 class Bound(Phase):

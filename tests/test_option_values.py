@@ -117,3 +117,26 @@ def test_an_int_option_may_be_large_but_not_a_boolean():
         steps.convert(True, "steps")
     with pytest.raises(HdrfixError, match="steps must be a finite number at least 1, got 0"):
         steps.convert("0", "steps")
+
+
+@pytest.mark.parametrize(
+    ("phase", "written", "planted"),
+    [
+        # a ceiling whose exp is inf bounds nothing
+        ("bound", "log_output_max: 11.089865684509277", "log_output_max: .inf"),
+        ("bound", "log_output_max: 11.089865684509277", "log_output_max: 1000.0"),
+        ("phase3", "residual_distribution_weight: 0.5", "residual_distribution_weight: .inf"),
+    ],
+)
+def test_a_config_value_a_float32_cannot_hold_is_not_kept(framework, phase, written, planted):
+    """Without a flag, a phase keeps the config's own ceiling or weight: not when it is inf."""
+    args = ("apply", "phase1", phase, "--repo", framework)
+    assert hdrfix(*args).code == 0
+    for config in (framework / "configs").rglob("*.yaml"):
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace(written, planted), encoding="utf-8")
+    assert hdrfix(*args, "--check").code == 1  # pending again, not "applied"
+    assert hdrfix(*args).code == 0
+    assert hdrfix(*args, "--check").code == 0
+    texts = [c.read_text(encoding="utf-8") for c in (framework / "configs").rglob("*.yaml")]
+    assert any(written in t for t in texts) and not any(planted in t for t in texts)
