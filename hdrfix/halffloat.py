@@ -9,6 +9,7 @@ import math
 import struct
 
 HALF_MAX = 65504.0  # the largest finite float16
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
 
 
 @functools.lru_cache(maxsize=64)  # called per training step by hdrfix.nn.bound_log_output
@@ -36,3 +37,15 @@ def log_ceiling(ceiling: float = HALF_MAX) -> float:
 
 def _f32(x: float) -> float:
     return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def in_float32(x: float) -> bool:
+    """Whether ``x`` survives becoming a float32 as itself: finite, not past the float32 range,
+    and not a nonzero number that rounds to 0 (1e-50 would clamp or weigh at 0)."""
+    if not math.isfinite(x):
+        return False
+    try:
+        rounded = _f32(x)
+    except OverflowError:
+        return False
+    return math.isfinite(rounded) and (rounded != 0.0 or x == 0.0)

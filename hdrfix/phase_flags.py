@@ -67,7 +67,7 @@ def phase_options(
     for f in all_flags:
         value = kwargs.pop(f.dest, None)
         if value is not None:
-            values.setdefault(f.phase, {})[f.option.name] = value
+            values.setdefault(f.phase, {})[f.option.name] = f.option.checked(value, f.flag)
     by_key = {(f.phase, f.option.name): f for f in all_flags}
     for item in sets:
         target, sep, text = item.partition("=")
@@ -81,7 +81,8 @@ def phase_options(
         if found is None:
             known = ", ".join(f"{f.phase}.{f.option.name}" for f in all_flags) or "none"
             raise HdrfixError(f"--set {target}: no such phase option (known: {known})")
-        values.setdefault(phase, {})[found.option.name] = _convert(found, text)
+        checked = found.option.checked(_convert(found, text), f"--set {item}")
+        values.setdefault(phase, {})[found.option.name] = checked
     return values
 
 

@@ -27,20 +27,22 @@ leaves the residual free (DESIGN §4: 0 overflow pixels, no cost in frame error)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
-from hdrfix.halffloat import HALF_MAX, log_ceiling
+from hdrfix.halffloat import FLOAT32_MAX, HALF_MAX, log_ceiling
 
 KEY = "log_output_max"
 DEFAULT_CEILING = HALF_MAX  # HDR frames are stored as half-float EXR
 
 
 def _valid(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    """A ceiling the config already has and may keep: one that bounds something. ``.inf``, or
+    a log above that of the float32 maximum, lets every output through (its exp is inf)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_number and 0 < value <= log_ceiling(FLOAT32_MAX)
 
 
 class Bound(Phase):
@@ -48,19 +50,22 @@ class Bound(Phase):
     summary = "clamp Ln_hat at log(65504) at every site: no output above the half-float max"
     requires = ()
     options = (
-        Option("ceiling", f"largest output value, linear (default {DEFAULT_CEILING:g})", float),
+        # at most 1 would bound the log output at or below 0
+        Option(
+            "ceiling",
+            f"largest output value, linear (default {DEFAULT_CEILING:g})",
+            float,
+            above=1.0,
+        ),
     )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.core.errors import HdrfixError
         from hdrfix.edit.configedit import plan_values
         from hdrfix.edit.cst.settings import Read, kept_values, plan_reads
         from hdrfix.edit.sitepatch import plan_sites
         from hdrfix.edit.targets import config_files, framework_file, sites_in
 
-        ceiling = options.get("ceiling")
-        if ceiling is not None and not (math.isfinite(ceiling) and ceiling > 1.0):
-            raise HdrfixError(f"--ceiling must be a finite value above 1, got {ceiling}")
+        ceiling = options.get("ceiling")  # checked by its Option
         value = log_ceiling(float(ceiling or DEFAULT_CEILING))
 
         plan = PhasePlan(self.name)

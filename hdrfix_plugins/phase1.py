@@ -14,7 +14,6 @@ and in the framework, right after the residual is computed (Mode A or Mode B), a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +34,10 @@ class Phase1(Phase):
     name = "phase1"
     summary = "cap the log residual at 6.0 (alpha 1.0), huber log supervision x2, clamp at +-8"
     requires = ()
-    options = (Option("clamp", f"bound for |delta_log| (default {DEFAULT_CLAMP})", float),)
+    options = (
+        # 0 would silently mean the default, and a clamp at 0 zeroes the residual
+        Option("clamp", f"bound for |delta_log| (default {DEFAULT_CLAMP})", float, above=0.0),
+    )
     residual_bound = DEFAULT_CLAMP
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
@@ -48,13 +50,8 @@ class Phase1(Phase):
         plan_values(plan, repo, configs, VALUES)
         for rel in configs:
             plan.notes.extend(_config_notes(repo, rel, section_value))
-        given = options.get("clamp")
+        given = options.get("clamp")  # checked by its Option
         bound = DEFAULT_CLAMP if given is None else float(given)
-        if not (math.isfinite(bound) and bound > 0):
-            from hdrfix.core.errors import HdrfixError
-
-            # nan would be written as min=-nan, 0 would silently mean the default
-            raise HdrfixError(f"--clamp must be a finite number above 0, got {given}")
         plan_sites(plan, repo, options, "clamp delta_log", _ClampSite(bound))
         return plan
 

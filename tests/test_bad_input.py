@@ -115,6 +115,7 @@ def test_a_clamp_that_is_no_bound_is_refused(framework: Path, value: str) -> Non
     result = hdrfix("apply", "phase1", "--repo", framework, f"--clamp={value}")
     assert result.code == 2
     assert result.err.strip().splitlines() == [
-        f"hdrfix: error: --clamp must be a finite number above 0, got {float(value)}"
+        "hdrfix: error: --clamp must be a finite number above 0 in float32 range "
+        f"(up to 3.4e38, not rounding to 0), got {float(value)}; fix the value"
     ]
     assert snapshot(framework) == before

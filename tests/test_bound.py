@@ -92,7 +92,7 @@ def test_a_ceiling_at_every_site_and_in_every_config(framework: Path) -> None:
 
 def test_ceiling_option(framework: Path) -> None:
     bad = hdrfix("apply", "bound", "--repo", framework, "--ceiling", "0.5")
-    assert bad.code == 2 and "--ceiling must be a finite value above 1" in bad.err
+    assert bad.code == 2 and "--ceiling must be a finite number above 1" in bad.err
     assert hdrfix("apply", "bound", "--repo", framework, "--ceiling", "1000").code == 0
     value = repr(log_ceiling(1000.0))
     config = (framework / CONFIG).read_text(encoding="utf-8")

@@ -69,7 +69,12 @@ class Target:
 # Where each phase meets shapes of its own (fixtures/variants/README.md). The fixture is first
 # in every list and a phase not named here (a third-party one) gets DEFAULT.
 FIXTURE = Target("framework")
-CONFIG_SHAPES = [Target("crlf"), Target("flow_yaml"), Target("multi_config")]
+CONFIG_SHAPES = [
+    Target("crlf"),
+    Target("flow_yaml"),
+    Target("multi_config"),
+    Target("nested_normalization"),
+]
 DEFAULT = [FIXTURE, *CONFIG_SHAPES]
 TARGETS: dict[str, list[Target]] = {
     "phase1": [

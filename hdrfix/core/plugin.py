@@ -93,14 +93,71 @@ class Option:
     """A setting a phase takes. The CLI makes it a flag of ``apply`` and ``status``: ``--name``
     while no other phase or common option has that name, else ``--phase-name``.
 
-    ``type`` converts the text given (``float``, ``int``, ``str``); ``choices`` limits it.
-    The phase reads the converted value as ``options[name]``, or None when not given.
+    ``type`` converts the text given (``float``, ``int``, ``str``); ``choices`` limits it;
+    ``above`` / ``at_least`` bound a number from below. The phase reads the converted value as
+    ``options[name]``, or None when not given.
+
+    Every value is checked here, wherever it came from (a flag, ``--set``, ``[tool.hdrfix]``
+    or ``.hdrfix.toml``, all untrusted), so a phase never sees one it did not declare: a
+    number must be finite, and a float must survive becoming a float32, because the numbers
+    of hdrfix's phases end up in float32 tensors (a clamp bound, a ceiling, a parameter's
+    start, a loss weight), where 1e308 is inf and 1e-50 is 0.
     """
 
     name: str
     help: str
     type: Callable[[str], Any] = str
     choices: tuple[str, ...] = ()
+    above: float | None = None  # a number must be greater than this
+    at_least: float | None = None  # a number must be at least this
+
+    def convert(
+        self, raw: Any, source: str, path: str | None = None, line: int | None = None
+    ) -> Any:
+        """``raw`` (text, or a TOML value) as the phase reads it, checked by :meth:`checked`."""
+        expected = " | ".join(self.choices) or getattr(self.type, "__name__", "a value")
+        try:
+            # a TOML ``true`` is no number (float(True) is 1.0), a table or array no value
+            if isinstance(raw, (bool, dict, list)) and self.type is not bool:
+                raise TypeError
+            value = self.type(raw)
+        except (TypeError, ValueError):
+            raise HdrfixError(
+                f"{source} must be {expected}, got {raw!r}", path, line, "fix it"
+            ) from None
+        return self.checked(value, source, path, line)
+
+    def checked(
+        self, value: Any, source: str, path: str | None = None, line: int | None = None
+    ) -> Any:
+        """``value`` (already of ``type``) if it is in range; else a one-line HdrfixError naming
+        ``source`` (``--clamp``, ``--set phase1.clamp=0``, ``phase1.clamp`` with ``path``)."""
+        from hdrfix.halffloat import in_float32
+
+        if self.choices and value not in self.choices:
+            raise HdrfixError(
+                f"{source} must be {' | '.join(self.choices)}, got {value!r}", path, line, "fix it"
+            )
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return value
+        fits = isinstance(value, int) or in_float32(value)  # an int is exact and finite
+        low_ok = (self.above is None or value > self.above) and (
+            self.at_least is None or value >= self.at_least
+        )
+        if not (fits and low_ok):
+            raise HdrfixError(
+                f"{source} must be {self.requirement()}, got {value!r}", path, line, "fix the value"
+            )
+        return value
+
+    def requirement(self) -> str:
+        """What :meth:`checked` accepts, in words."""
+        bounds = [f"above {self.above:g}"] if self.above is not None else []
+        bounds += [f"at least {self.at_least:g}"] if self.at_least is not None else []
+        what = "a finite number" + "".join(f" {b}" for b in bounds)
+        return what + (
+            " in float32 range (up to 3.4e38, not rounding to 0)" if self.type is float else ""
+        )
 
 
 class Phase:

@@ -126,16 +126,7 @@ def _phase_values(
             raise HdrfixError(
                 f"{phase.name} has no option {key!r}", name, line, hint=f"its options: {known}"
             )
-        try:
-            converted = option.type(value) if not isinstance(value, (dict, list)) else None
-        except (TypeError, ValueError):
-            converted = None
-        if converted is None or (option.choices and converted not in option.choices):
-            expected = " | ".join(option.choices) or getattr(option.type, "__name__", "a value")
-            raise HdrfixError(
-                f"{phase.name}.{key} must be {expected}, got {value!r}", name, line, "fix it"
-            )
-        out[key] = converted
+        out[key] = option.convert(value, f"{phase.name}.{key}", name, line)
     return out
 
 

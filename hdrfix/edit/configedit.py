@@ -1,7 +1,8 @@
 """Setting values in the ``normalization`` section of every target config, as plan items.
 
 A config may hold several YAML documents: each document whose ``normalization`` holds
-``log_delta_abs_max`` is a target of its own, and the others are left alone.
+``log_delta_abs_max`` is a target of its own, and the others are left alone. The section may
+sit deeper than the top level (``data.normalization``: :func:`targets.sections_of`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hdrfix.core.errors import HdrfixError
-from hdrfix.edit.targets import CONFIG_MARKER, SECTION
+from hdrfix.edit.targets import CONFIG_MARKER, sections_of
 
 if TYPE_CHECKING:  # migrate-checkpoint reads a config without a repository
     from hdrfix.core.plugin import PhasePlan
@@ -22,21 +23,26 @@ def plan_values(plan: PhasePlan, repo: Repo, configs: list[str], values: Mapping
     from hdrfix.edit import yamledit
 
     for rel in configs:
-        text = repo.text(rel)
-        new = yamledit.set_values(text, rel, SECTION, dict(values), holding=CONFIG_MARKER)
-        before = yamledit.sections(text, rel, SECTION, holding=CONFIG_MARKER)
-        # a key hdrfix adds is reported at the line it will have
-        after = yamledit.sections(new, rel, SECTION, holding=CONFIG_MARKER) if new != text else []
-        for i, (section, offset) in enumerate(before):
-            lines = _lines(section, offset)
-            added = _lines(*after[i]) if i < len(after) else {}
-            for key, value in values.items():
-                current = yamledit.get(section, key)
-                what = f"{SECTION}.{key}: {_show(value)}"
-                if yamledit.same_value(current, value):
-                    plan.done(rel, lines.get(key), what)
-                else:
-                    plan.todo(rel, lines.get(key) or added.get(key) or lines.get(None), what)
+        text = new = repo.text(rel)
+        paths = sections_of(text, rel)
+        for path in paths:
+            new = yamledit.set_values(
+                new, rel, path, dict(values), holding=CONFIG_MARKER, along=tuple(paths)
+            )
+        for path in paths:
+            before = yamledit.sections(text, rel, path, holding=CONFIG_MARKER)
+            # a key hdrfix adds is reported at the line it will have
+            after = yamledit.sections(new, rel, path, holding=CONFIG_MARKER) if new != text else []
+            for i, (section, offset) in enumerate(before):
+                lines = _lines(section, offset)
+                added = _lines(*after[i]) if i < len(after) else {}
+                for key, value in values.items():
+                    current = yamledit.get(section, key)
+                    what = f"{path}.{key}: {_show(value)}"
+                    if yamledit.same_value(current, value):
+                        plan.done(rel, lines.get(key), what)
+                    else:
+                        plan.todo(rel, lines.get(key) or added.get(key) or lines.get(None), what)
         if new != text:
             plan.text_edits[rel] = new
 
@@ -57,14 +63,15 @@ def value_in(text: str, rel: str, key: str) -> Any:
     """
     from hdrfix.edit import yamledit
 
-    seen: list[tuple[Any, int]] = []  # (value, line) per target document
-    for section, offset in yamledit.sections(text, rel, SECTION, holding=CONFIG_MARKER):
-        lines = _key_lines(section)
-        seen.append((section.get(key), lines.get(key, lines.get(None, 0)) + offset))
-    for value, line in seen[1:]:
+    seen: list[tuple[Any, int, str]] = []  # (value, line, section) per target section
+    for path in sections_of(text, rel):
+        for section, offset in yamledit.sections(text, rel, path, holding=CONFIG_MARKER):
+            lines = _key_lines(section)
+            seen.append((section.get(key), lines.get(key, lines.get(None, 0)) + offset, path))
+    for value, line, path in seen[1:]:
         if not _agree(value, seen[0][0]):
             raise HdrfixError(
-                f"its YAML documents disagree on {SECTION}.{key} "
+                f"its YAML documents disagree on {path}.{key} "
                 f"({_show(seen[0][0])} at line {seen[0][1]}, {_show(value)} here)",
                 rel,
                 line,

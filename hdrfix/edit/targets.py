@@ -28,13 +28,12 @@ NETWORK_CLASS = "PatchNetwork"
 
 
 def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
-    """Every YAML file holding ``normalization.log_delta_abs_max``, or the ``--config`` files."""
-    from hdrfix.edit import yamledit
-
+    """Every YAML file holding ``normalization.log_delta_abs_max`` (see :func:`sections_of`),
+    or the ``--config`` files."""
     chosen = [repo_rel(repo, p) for p in options.get("config") or ()]
     if chosen:
         for rel in chosen:
-            if not yamledit.has_key(repo.text(rel), rel, f"{SECTION}.{CONFIG_MARKER}"):
+            if not sections_of(repo.text(rel), rel):
                 raise HdrfixError(
                     f"has no {SECTION}.{CONFIG_MARKER}",
                     rel,
@@ -44,7 +43,7 @@ def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
     found = [
         rel
         for rel in repo.candidates(YAML_SUFFIXES, CONFIG_MARKER.encode())
-        if yamledit.has_key(repo.text(rel), rel, f"{SECTION}.{CONFIG_MARKER}")
+        if sections_of(repo.text(rel), rel)
     ]
     if not found:
         raise HdrfixError(
@@ -53,6 +52,40 @@ def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
             str(repo.root),
             hint="point at the config with --config FILE",
         )
+    return found
+
+
+def sections_of(text: str, rel: str) -> list[str]:
+    """The dotted paths of a config's ``normalization`` mappings holding ``log_delta_abs_max``:
+    ``normalization`` at the top level, as DESIGN §2 has it; else wherever the keys are nested
+    (``data.normalization``, a trainer reading ``full_config['data']['normalization']``).
+
+    Targets are found by the keys they hold, so the nested section is found the same way; a
+    top-level section in any document of the file wins (and its lookup reads only that entry
+    of a large file).
+    """
+    from hdrfix.edit import yamledit
+
+    if yamledit.has_key(text, rel, f"{SECTION}.{CONFIG_MARKER}"):
+        return [SECTION]
+    found: list[str] = []
+    if CONFIG_MARKER in text:
+        for doc in yamledit.load_all(text, rel):
+            found += [p for p in _nested_sections(doc, ()) if p not in found]
+    return found
+
+
+def _nested_sections(node: Any, path: tuple[str, ...]) -> list[str]:
+    if not isinstance(node, Mapping):
+        return []
+    found = []
+    for key, value in node.items():
+        if not isinstance(key, str) or "." in key:  # not expressible as a dotted path
+            continue
+        if key == SECTION and isinstance(value, Mapping) and CONFIG_MARKER in value:
+            found.append(".".join((*path, key)))
+        else:
+            found += _nested_sections(value, (*path, key))
     return found
 
 

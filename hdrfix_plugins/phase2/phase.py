@@ -38,7 +38,12 @@ class Phase2(Phase):
     summary = "learnable residual_output_scale: PatchNetwork returns tanh * scale, Mode A uses it"
     requires = ("phase1",)
     options = (
-        Option("scale_init", "initial residual_output_scale (default alpha * abs_max)", float),
+        Option(
+            "scale_init",
+            "initial residual_output_scale (default alpha * abs_max)",
+            float,
+            above=0.0,
+        ),
     )
     commands = (migrate_checkpoint,)
     network_parameters = (scale.PARAM,)

@@ -3,7 +3,6 @@ migrated checkpoint both get it, so that they agree."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hdrfix.core.errors import HdrfixError
@@ -14,10 +13,15 @@ ALPHA, ABS_MAX = "log_delta_alpha", "log_delta_abs_max"
 
 
 def given(value: float) -> float:
-    """``--scale-init``: a positive, finite number."""
+    """``--scale-init`` (of migrate-checkpoint too): a positive number a float32 holds, as the
+    parameter it starts is one."""
+    from hdrfix.halffloat import in_float32
+
     value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise HdrfixError(f"--scale-init must be a positive number, got {value}")
+    if not (in_float32(value) and value > 0):
+        raise HdrfixError(
+            f"--scale-init must be a positive number in float32 range (up to 3.4e38), got {value}"
+        )
     return value
 
 

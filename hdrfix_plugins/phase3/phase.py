@@ -61,7 +61,11 @@ def _valid_loss(value: Any) -> bool:
 
 
 def _valid_weight(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    from hdrfix.halffloat import in_float32
+
+    # a config's .inf or 1e39 is no weight a float32 loss can take
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_number and value >= 0 and in_float32(float(value))
 
 
 class Phase3(Phase):
@@ -70,7 +74,7 @@ class Phase3(Phase):
     requires = ("phase1",)
     options = (
         Option("loss", f"residual distribution loss (default {DEFAULT_LOSS})", choices=LOSSES),
-        Option("weight", f"weight of that loss (default {DEFAULT_WEIGHT})", float),
+        Option("weight", f"weight of that loss (default {DEFAULT_WEIGHT})", float, at_least=0.0),
     )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:

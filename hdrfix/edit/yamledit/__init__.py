@@ -16,17 +16,22 @@ Rules (see :func:`set_values`):
 - Comment column: an inline comment after a changed value keeps its column when it can; the
   gap before ``#`` grows or shrinks by the change in value length and never drops below one
   space. (Columns are counted in characters.)
-- A key that a mapping gets from a merge (``<<: *base``) is edited where it is DEFINED, in
-  the anchored mapping; the alias is never touched. Every mapping that merges the same anchor
-  therefore sees the new value too, which is what the definition means; the verification
-  models exactly that.
-- Scalar values carrying an anchor or tag, scalar aliases (``key: *x``) and block scalars
-  (``|``, ``>``) are refused with a YamlEditError: editing them safely needs a human.
+- Only the section changes (``sharing``). A key the section gets from a merge
+  (``<<: *base``) is edited where it is DEFINED, in the anchored mapping, when nothing but the
+  section (and the anchor's own top-level entry, a template) reads it there; when another
+  section also merges it, the merge is split: the section gets the key as its own, which
+  overrides the base, and the base stays as the others read it. A section that is itself read
+  elsewhere (``normalization: &n`` with ``eval: *n``, or ``normalization: *n`` with another
+  ``<<: *n``) cannot be edited without changing that place: refused with a YamlEditError
+  naming it.
+- A scalar alias (``key: *x``) in the section is replaced by the new value (``&x`` stays for
+  its other readers). Scalar values carrying an anchor or tag, and block scalars (``|``,
+  ``>``), are refused with a YamlEditError: editing them safely needs a human.
 
 The parts, by job: ``loading`` (parsing, alias and nesting checks), ``narrow`` (large files),
-``queries``, ``setvalues`` (the edit), ``edits`` and ``render`` (the text of one changed or added
-key), ``tokens`` and ``breaks`` (offsets and line breaks), ``values`` (merges, equality) and
-``verify`` (the safety net).
+``queries``, ``sharing`` (who else reads a value), ``setvalues`` (the edit), ``edits`` and
+``render`` (the text of one changed or added key), ``tokens`` and ``breaks`` (offsets and line
+breaks), ``values`` (merges, equality) and ``verify`` (the safety net).
 """
 
 from __future__ import annotations

@@ -47,8 +47,10 @@ def _value_edits(
             f"cannot find the value of '{key}'", path, line, "write it as 'key: value'"
         )
     tok = tokens.tokens[i + 2]
-    if isinstance(tok, (AnchorToken, TagToken, AliasToken)):
-        what = {AnchorToken: "an anchor", TagToken: "a tag", AliasToken: "an alias"}[type(tok)]
+    # An alias (``key: *x``) is only read where it is written, which the caller has checked
+    # is the section's alone: the literal replaces it, ``&x`` stays for its other readers.
+    if isinstance(tok, (AnchorToken, TagToken)):
+        what = {AnchorToken: "an anchor", TagToken: "a tag"}[type(tok)]
         raise YamlEditError(
             f"the value of '{key}' is {what}; editing it could change other places",
             path,
@@ -57,7 +59,10 @@ def _value_edits(
         )
     _check_key_text(tokens, key_tok, key, path, line)
     flow = bool(owner.fa.flow_style())
-    if not isinstance(tok, ScalarToken):
+    if isinstance(tok, AliasToken):
+        start, end = tokens.start(tok), tokens.end(tok)
+        new = _render(value, None, flow)
+    elif not isinstance(tok, ScalarToken):
         # Empty value ("key:" or "key:  # comment"): insert after the colon.
         start = end = tokens.end(colon)
         new = " " + _render(value, None, flow)
@@ -105,11 +110,12 @@ def _insertions(
     A sorted section gets each new key as its own line just before the first key that sorts
     after it, so a file kept sorted by hand (or by a formatter) stays sorted.
     """
-    keys = [k for k in section if isinstance(k, str)]
+    # the keys written in the section: a merged one has no place in its text
+    written = [k for k, _ in section.non_merged_items()]
+    keys = [k for k in written if isinstance(k, str)]
     block = section.fa.flow_style() is not True
-    if not (block and len(keys) > 1 and keys == sorted(keys) and len(keys) == len(section)):
+    if not (block and len(keys) > 1 and keys == sorted(keys) and len(keys) == len(written)):
         return [_insertion(tokens, section, items, path)]
-    indent = " " * section.lc.col
     before: dict[int, list[str]] = {}
     last: dict[str, Scalar] = {}
     for key, value in sorted(items.items()):
@@ -122,6 +128,9 @@ def _insertions(
         mark = tokens.tokens[tokens.index_at(*section.lc.key(successor))].start_mark
         at = mark.index - mark.column
         eol = _ending_before(tokens.text, at)
+        # indented like the key it goes before (an anchored section's own column is that of
+        # its '&anchor', not of its keys)
+        indent = " " * mark.column
         line = f"{indent}{_render(key, None, False)}: {_render(value, None, False)}{eol}"
         before.setdefault(at, []).append(line)
     edits = [_Edit(at, at, "".join(lines)) for at, lines in before.items()]

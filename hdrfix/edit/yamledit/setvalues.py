@@ -14,6 +14,7 @@ from hdrfix.edit.yamledit.edits import _insertions, _value_edits
 from hdrfix.edit.yamledit.loading import YamlEditError, load_all
 from hdrfix.edit.yamledit.narrow import _narrow, _shifted
 from hdrfix.edit.yamledit.queries import MISSING, get
+from hdrfix.edit.yamledit.sharing import Occurrence, occurrences, others, readers, sharers
 from hdrfix.edit.yamledit.tokens import _apply, _Edit, _Tokens
 from hdrfix.edit.yamledit.values import Scalar, _kind, _owner, same_value
 from hdrfix.edit.yamledit.verify import _verify
@@ -27,6 +28,7 @@ def set_values(
     *,
     add_missing: bool = True,
     holding: str | None = None,
+    along: tuple[str, ...] = (),
 ) -> str:
     """Return ``text`` with ``section``'s keys set to ``values``, changing only those values.
 
@@ -35,19 +37,24 @@ def set_values(
     key absent from the section is added when ``add_missing`` (block mapping: a new line after
     the section's last entry, indented like its siblings, ending like the line before it; flow
     mapping: ``, key: value`` after the last entry) and skipped otherwise. See the module
-    docstring for quoting, comments and merges.
+    docstring for quoting, comments, anchors and merges. ``along`` names the other sections
+    being set to the same values (two nested ``normalization`` sections aliasing one mapping):
+    a value only they and ``section`` read is edited where it is defined.
 
     Raises YamlEditError when no document holds the section, when the section or a key's
     current value is not what can be edited (a non-mapping section, a non-scalar value, an
-    anchored/tagged/aliased/block scalar), and, as a safety net, when the edited text does
-    not parse to exactly the intended data.
+    anchored/tagged/block scalar, a mapping another section also reads), and, as a safety net,
+    when the edited text does not parse to exactly the intended data.
     """
     for key, value in values.items():
         if not isinstance(value, (bool, int, float, str)):
             raise TypeError(f"{key}: expected bool, int, float or str, got {type(value).__name__}")
     start, end, lines = _narrow(text, path, section)
     part = text[start:end]
-    new = _shifted(lines, lambda: _set_values(part, path, section, values, add_missing, holding))
+    sections = {tuple(p.split(".")) for p in (section, *along)}
+    new = _shifted(
+        lines, lambda: _set_values(part, path, section, values, add_missing, holding, sections)
+    )
     return text[:start] + new + text[end:]
 
 
@@ -58,6 +65,7 @@ def _set_values(
     values: dict[str, Scalar],
     add_missing: bool,
     holding: str | None,
+    where: set[tuple[str, ...]],
 ) -> str:
     docs = load_all(text, path)
     found = _find_sections(docs, section, path, holding)
@@ -65,7 +73,9 @@ def _set_values(
     edits: list[_Edit] = []
     overrides: dict[tuple[int, Any], Scalar] = {}  # (id(owner mapping), key) -> new value
     additions: dict[int, dict[str, Scalar]] = {}  # id(section mapping) -> added keys
-    for sec in found:
+    for doc, sec in found:
+        # without an alias no mapping is read in two places (and the walk is spared)
+        seen = occurrences(doc) if "*" in text else []
         missing: dict[str, Scalar] = {}
         for key, value in values.items():
             owner = _owner(sec, key)
@@ -83,8 +93,19 @@ def _set_values(
                 )
             if same_value(current, value) or (id(owner), key) in overrides:
                 continue
+            outside = others(readers(seen, owner, key), where)
+            if outside and owner is sec:
+                raise _shared(seen, sec, section, key, outside[0], path)
+            if outside:
+                # Split the merge: a key of the section's own overrides the shared base,
+                # which stays as the other readers know it.
+                missing[key] = value
+                continue
             overrides[(id(owner), key)] = value
             edits.extend(_value_edits(tokens, owner, key, value, path))
+        shared = others(sharers(seen, sec), where) if missing else []
+        if shared:  # a key added to the section would be added there too
+            raise _shared(seen, sec, section, next(iter(missing)), shared[0], path)
         if missing:
             additions[id(sec)] = missing
             edits.extend(_insertions(tokens, sec, missing, path))
@@ -95,11 +116,39 @@ def _set_values(
     return new_text
 
 
+def _shared(
+    seen: list[Occurrence],
+    sec: CommentedMap,
+    section: str,
+    key: str,
+    other: Occurrence,
+    path: str,
+) -> YamlEditError:
+    """The one-line refusal of an edit that would change ``other`` however it is written."""
+    anchor = sec.anchor.value or "x"
+    written = next(o for o in seen if o.mapping is sec)  # the first is where it is written
+    if written.path == tuple(section.split(".")):  # ``normalization: &n`` itself, aliased elsewhere
+        hint = (
+            f"move its keys to a top-level mapping '&{anchor}' that {section} and "
+            f"{other.name} both merge ('<<: *{anchor}')"
+        )
+    else:
+        hint = f"write {section} as a mapping of its own ('<<: *{anchor}' and its own keys)"
+    return YamlEditError(
+        f"{section} is shared with {other.name} through &{anchor}: setting {section}.{key} "
+        f"would change {other.name} too",
+        path,
+        other.line,
+        f"{hint}, then rerun",
+    )
+
+
 def _find_sections(
     docs: list[Any], section: str, path: str, holding: str | None
-) -> list[CommentedMap]:
-    """The section mapping of every document that holds one (holding ``holding``, if given)."""
-    found: list[CommentedMap] = []
+) -> list[tuple[Any, CommentedMap]]:
+    """(document, section mapping) of every document holding one (holding ``holding``, if
+    given)."""
+    found: list[tuple[Any, CommentedMap]] = []
     for doc in docs:
         node = get(doc, section)
         if node is MISSING or (holding is not None and get(node, holding) is MISSING):
@@ -113,7 +162,7 @@ def _find_sections(
                 _owner(parent, leaf).lc.key(leaf)[0] + 1,  # type: ignore[union-attr]
                 "make it a mapping of keys and values",
             )
-        found.append(node)
+        found.append((doc, node))
     if not found:
         holds = f" holding '{holding}'" if holding else ""
         raise YamlEditError(

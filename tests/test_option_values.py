@@ -1,0 +1,142 @@
+"""Every phase option is checked once, by its declaration: finite, within float32 where it
+lands in a tensor, in its range; wherever it came from (a flag, ``--set``, ``[tool.hdrfix]``,
+``.hdrfix.toml``), a bad value is one line naming that source, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import hdrfix, snapshot
+
+from hdrfix.core.errors import HdrfixError
+from hdrfix.core.plugin import Option
+
+
+def refused(repo: Path, *args: str) -> str:
+    """The one line of a run of ``args`` that must fail as bad input and change nothing."""
+    before = snapshot(repo)
+    result = hdrfix(*args, "--repo", repo)
+    assert result.code == 2, result.out + result.err
+    assert len(result.err.splitlines()) == 1 and "Traceback" not in result.err
+    assert snapshot(repo) == before
+    return result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # 1e308 is inf as the float32 parameter phase2 writes
+        (("phase1", "phase2", "--scale-init", "1e308"), "--scale-init must be a finite number"),
+        # phase3 wrote `.inf` into the config
+        (("phase1", "phase3", "--weight", "inf"), "--weight must be a finite number at least 0"),
+        (("phase1", "phase3", "--weight", "nan"), "--weight must be a finite number at least 0"),
+        (("phase1", "phase3", "--weight", "-0.5"), "--weight must be a finite number at least 0"),
+        # a traceback: the ceiling's exp did not fit a float32
+        (("bound", "--ceiling", "1e39"), "--ceiling must be a finite number above 1"),
+        (("phase1", "--clamp", "0"), "--clamp must be a finite number above 0"),
+        (("phase1", "--clamp", "-8"), "--clamp must be a finite number above 0"),
+        # rounds to 0 in float32: a clamp that zeroes every residual
+        (("phase1", "--clamp", "1e-50"), "--clamp must be a finite number above 0"),
+    ],
+)
+def test_a_flag_out_of_range_is_one_line_naming_the_flag(framework, args, message):
+    err = refused(framework, "apply", *args)
+    assert err.startswith(f"hdrfix: error: {message}")
+    assert "float32 range" in err
+
+
+def test_status_checks_the_same_values_and_the_float32_edge_still_applies(framework):
+    err = refused(framework, "status", "--ceiling", "1e39")
+    assert err.startswith("hdrfix: error: --ceiling must be a finite number above 1")
+    dry = hdrfix("apply", "bound", "--repo", framework, "--dry-run", "--ceiling", "3.4e38")
+    assert dry.code == 0, dry.err
+    assert "log_output_max: 88.722" in dry.out  # log(3.4e38), to a float32 whose exp fits
+    dry = hdrfix("apply", "phase1", "phase3", "--repo", framework, "--dry-run", "--weight", "0")
+    assert dry.code == 0 and "residual_distribution_weight: 0.0" in dry.out
+
+
+def test_set_names_itself_not_the_flag(framework):
+    err = refused(framework, "apply", "phase1", "--set", "phase1.clamp=inf")
+    assert err.startswith("hdrfix: error: --set phase1.clamp=inf must be a finite number above 0")
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "message"),
+    [
+        (
+            ".hdrfix.toml",
+            "[phase1]\nclamp = inf\n",
+            ".hdrfix.toml:2: phase1.clamp must be a finite",
+        ),
+        (".hdrfix.toml", "\n[phase1]\nclamp = nan\n", ".hdrfix.toml:3: phase1.clamp must be a fin"),
+        (
+            ".hdrfix.toml",
+            "[bound]\nceiling = 1e39\n",
+            ".hdrfix.toml:2: bound.ceiling must be a fin",
+        ),
+        (".hdrfix.toml", "[phase3]\nweight = -1\n", ".hdrfix.toml:2: phase3.weight must be a fin"),
+        # float(True) is 1.0: a boolean was read as a clamp at 1
+        (".hdrfix.toml", "[phase1]\nclamp = true\n", ".hdrfix.toml:2: phase1.clamp must be float"),
+        (
+            "pyproject.toml",
+            '[project]\nname = "fw"\n\n[tool.hdrfix.phase2]\nscale_init = 1e300\n',
+            "pyproject.toml:5: phase2.scale_init must be a finite",
+        ),
+    ],
+)
+def test_a_project_setting_out_of_range_names_its_file_and_line(framework, file, text, message):
+    (framework / file).write_text(text)
+    for args in (("apply", "phase1", "phase2", "phase3", "bound"), ("status",)):
+        assert refused(framework, *args).startswith(f"hdrfix: error: {message}")
+
+
+def test_migrate_checkpoint_refuses_a_scale_float32_cannot_hold(tmp_path):
+    (tmp_path / "in.ckpt").write_bytes(b"not read: the value is checked first")
+    result = hdrfix(
+        "migrate-checkpoint", tmp_path / "in.ckpt", tmp_path / "out.ckpt", "--scale-init", "1e308"
+    )
+    assert result.code == 2 and len(result.err.splitlines()) == 1
+    assert "--scale-init must be a positive number in float32 range" in result.err
+    assert not (tmp_path / "out.ckpt").exists()
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf"), 1e39, 1e-50])
+def test_the_option_itself_refuses_what_a_float32_clamp_cannot_be(value):
+    clamp = Option("clamp", "bound", float, above=0.0)
+    with pytest.raises(HdrfixError, match=r"^x must be a finite number above 0 in float32 range"):
+        clamp.checked(value, "x")
+    assert clamp.checked(6.0, "x") == 6.0
+    assert clamp.convert("1e-45", "x") == 1e-45  # a subnormal float32 is still itself
+
+
+def test_an_int_option_may_be_large_but_not_a_boolean():
+    steps = Option("steps", "how many", int, at_least=1)
+    assert steps.convert(10**30, "steps") == 10**30  # no float conversion to overflow
+    with pytest.raises(HdrfixError, match="steps must be int, got True"):
+        steps.convert(True, "steps")
+    with pytest.raises(HdrfixError, match="steps must be a finite number at least 1, got 0"):
+        steps.convert("0", "steps")
+
+
+@pytest.mark.parametrize(
+    ("phase", "written", "planted"),
+    [
+        # a ceiling whose exp is inf bounds nothing
+        ("bound", "log_output_max: 11.089865684509277", "log_output_max: .inf"),
+        ("bound", "log_output_max: 11.089865684509277", "log_output_max: 1000.0"),
+        ("phase3", "residual_distribution_weight: 0.5", "residual_distribution_weight: .inf"),
+    ],
+)
+def test_a_config_value_a_float32_cannot_hold_is_not_kept(framework, phase, written, planted):
+    """Without a flag, a phase keeps the config's own ceiling or weight: not when it is inf."""
+    args = ("apply", "phase1", phase, "--repo", framework)
+    assert hdrfix(*args).code == 0
+    for config in (framework / "configs").rglob("*.yaml"):
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace(written, planted), encoding="utf-8")
+    assert hdrfix(*args, "--check").code == 1  # pending again, not "applied"
+    assert hdrfix(*args).code == 0
+    assert hdrfix(*args, "--check").code == 0
+    texts = [c.read_text(encoding="utf-8") for c in (framework / "configs").rglob("*.yaml")]
+    assert any(written in t for t in texts) and not any(planted in t for t in texts)
