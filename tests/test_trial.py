@@ -6,6 +6,7 @@ the cells are 2 steps of 2 frames of 32x32, so a whole table takes seconds.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -83,7 +84,9 @@ def test_the_fixture_trains_in_every_mode_under_the_plain_loop(framework, tmp_pa
         assert cell["runner"] == "plain"
     assert got["base", "log"]["max_exp"] > 0 and got["base", "global"]["max_exp"] is None
     assert got["base", "log"]["max_abs_delta_log"] > 0
-    assert data["stubbed"] == ["cv2"] and data["breaks"] == 0
+    # --stub-module stands in only for a module that is not installed
+    assert data["stubbed"] == ([] if importlib.util.find_spec("cv2") else ["cv2"])
+    assert data["breaks"] == 0
     assert json.loads((tmp_path / "report" / "report.json").read_text()) == data
 
 
@@ -143,13 +146,10 @@ def test_a_trainer_factory_that_does_not_exist_is_one_line(framework, tmp_path):
 
 
 def test_a_missing_import_names_the_module_and_the_flag(framework, tmp_path):
+    # a module no environment has (cv2 itself is installed for the field suite)
+    trainer = framework / "train" / "patch_training_framework.py"
+    text = trainer.read_text(encoding="utf-8")
+    trainer.write_text(text.replace("import math\n", "import math\nimport nosuchmod_hdrfix\n", 1))
     result = hdrfix("trial", "--repo", framework, "--report", tmp_path, "--variants", "base")
     line = _one_line_error(result)
-    assert "module 'cv2'" in line and "--stub-module cv2" in line
-
-
-def test_phase2_refusing_the_inference_code_is_its_one_line(framework, tmp_path):
-    result = hdrfix(
-        "trial", "--repo", framework, "--report", tmp_path, "--variants", "phase1+phase2", *QUICK
-    )
-    assert "variant phase1+phase2:" in _one_line_error(result)
+    assert "module 'nosuchmod_hdrfix'" in line and "--stub-module nosuchmod_hdrfix" in line

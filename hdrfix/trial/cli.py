@@ -33,7 +33,13 @@ def default_report_dir() -> Path:
               help="normalization.type values to train in.")  # fmt: skip
 @click.option("--steps", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=2, show_default=True)
-@click.option("--size", default="32x32", show_default=True, metavar="HxW")
+@click.option(
+    "--size",
+    default="64x64",
+    show_default=True,
+    metavar="HxW",
+    help="Frame size. A discriminator of 5 stride-2 layers needs 64x64.",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -71,7 +77,9 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     .hdrfix.toml; phase flags at their defaults). A cell is a variant in a mode: it "trains"
     when every step ran with finite losses; it "breaks" when base trains in that mode and the
     variant does not (exit 1); a mode base cannot train is shown "fails untouched" and
-    blamed on no phase.
+    blamed on no phase. A variant whose phase refuses to apply is a row "refused: <its
+    line>"; the others still run. The framework's own prints go to framework.log in the
+    report folder.
 
     \b
     What trial assumes about your code (each has a flag where it does not hold):
@@ -82,21 +90,29 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
       (exit 2) naming it; --stub-module NAME stands in an empty module.
     - constructor: parameters named <section>_config get that config section
       (model_config: model: or network:, training_config: training:, data_config: data:),
-      full_config/config the whole config; an absent section gets {} or the default.
-      Other required parameters: --trainer-factory.
-    - config: the repo's training config (the one apply edits, --config), with
-      normalization.type set per mode and network/model base_channels set to 4.
+      full_config/config the whole config; an absent section, or a parameter annotated
+      with a type that is not a mapping, keeps its default ({} where it has none). The
+      footer says what each parameter got. Other required parameters: --trainer-factory.
+    - config: the repo's training config (the one apply edits, --config), with the mode
+      set per cell and network/model base_channels set to 4. The mode goes where the
+      trainer reads it: the attribute its steps compare with 'log' is followed back to
+      its config key (normalization.type where it cannot be followed); a trainer that,
+      built, holds another mode is shown "mode not set" for that cell, never trained.
     - batches: the field's format, patch_input [N,7,H,W] (warped RGB, holes, occlusion,
       motion 2), patch_target_rgb, patch_target_residual, HDR radiance e^-6..e^9;
       training_step reading another batch key stops the run: --batch-fn.
     - training: a pytorch_lightning LightningModule runs under a real Lightning Trainer
-      (max_steps, one validation batch, no logger/checkpoint/sanity check); anything else a
+      (one epoch of --steps batches, so manual optimisation with several optimisers counts
+      right; one validation batch, no logger/checkpoint/sanity check); anything else a
       plain loop: training_step -> loss (or its 'loss'), backward, the first optimiser of
       configure_optimizers (AdamW if unusable, noted), one validation_step.
+    - log mode: the output layer of the network the log arm calls (its last layer with
+      weights) answers x * 1e4 + 50, so the residual saturates whatever bounds it.
     - metrics: every torch.exp / Tensor.exp output shaped [N,3,H,W] is taken as the
       reconstruction (max exp, values > 65504: the worst single output); max |delta_log|
-      comes from self.last_log_branch['delta_log'] where the trainer keeps one. An exp
-      imported by name (from torch import exp) is not seen: its columns show "-".
+      is the residual the trainer's steps hold as they return (and
+      self.last_log_branch['delta_log'] where the trainer keeps one). An exp imported by
+      name (from torch import exp) is not seen: its columns show "-".
 
     \b
     hdrfix trial --repo ../framework --exclude tools/diagnose_overflow.py
@@ -142,6 +158,7 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
         trainer_factory=user_function(factory, "--trainer-factory") if factory else None,
         batch_fn=user_function(batch_fn, "--batch-fn") if batch_fn else None,
         options={},
+        log_path=report_dir / "framework.log",
     )
     if kwargs.pop("extra", ()):
         from hdrfix.core.errors import HdrfixError

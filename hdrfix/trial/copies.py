@@ -87,8 +87,6 @@ def make_copy(
         path = exc.path
         if path and Path(path).is_absolute() and Path(path).is_relative_to(root):
             path = str(Path(path).relative_to(root))
-        raise HdrfixError(
-            f"variant {variant.name}: {exc.message}", path, exc.line, hint=exc.hint
-        ) from None
+        raise HdrfixError(exc.message, path, exc.line, hint=exc.hint) from None
     commit_run(root, run, "apply " + " ".join(variant.phases))
     return Copy(variant, root, [change.rel for change in run.changes])

@@ -1,9 +1,8 @@
 """Importing the user's trainer from a patched copy and building it from the repo's own config.
 
 Every assumption here is one the ``hdrfix trial --help`` text states: the trainer file is the
-one ``apply`` patches, the trainer class is the class in it defining ``training_step``, and its
-constructor's parameters are config sections by name (``model_config`` -> ``model:`` or
-``network:``, ``training_config`` -> ``training:``, ``full_config`` -> the whole config).
+one ``apply`` patches, the trainer class is the class in it defining ``training_step``; its
+constructor is filled by :mod:`hdrfix.trial.constructor`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import contextlib
 import copy as copying
 import importlib
 import importlib.machinery
-import inspect
 import sys
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from hdrfix.core.errors import HdrfixError
+from hdrfix.trial.constructor import SECTION_ALIASES
+from hdrfix.trial.trainer_source import DEFAULT_MODE_KEY
 
-#: Parameters that take the whole config.
-WHOLE_CONFIG = ("full_config", "config", "cfg", "configs", "full_cfg")
-#: Other names a section goes by (the field calls the model section ``network:``).
-SECTION_ALIASES = {"model": ("model", "network", "net"), "train": ("train", "training")}
 #: The network width trial trains at, so a cell takes seconds on a CPU.
 SMALL_CHANNELS = 4
 
@@ -66,14 +62,22 @@ def find_trainer(repo: Path, options: Mapping[str, Any]) -> Trainer:
     return Trainer(rel, classes[0], default if default in configs else configs[0])
 
 
-def load_config(root: Path, trainer: Trainer, mode: str) -> dict[str, Any]:
-    """The repo's config with ``normalization.type`` = ``mode`` and a small network."""
+def load_config(
+    root: Path, trainer: Trainer, mode: str, mode_key: Sequence[str] = DEFAULT_MODE_KEY
+) -> dict[str, Any]:
+    """The repo's config with the mode at ``mode_key`` (the key the trainer reads it from,
+    ``normalization.type`` by default) and a small network."""
     from ruamel.yaml import YAML
 
     data = YAML(typ="safe", pure=True).load((root / trainer.config_rel).read_text("utf-8"))
     config = copying.deepcopy(data) if isinstance(data, dict) else {}
-    norm = config.get("normalization")
-    config["normalization"] = {**(norm if isinstance(norm, dict) else {}), "type": mode}
+    *sections, last = mode_key
+    holder = config
+    for name in sections:  # a section that is absent or not a mapping becomes one
+        child = holder.get(name)
+        holder[name] = dict(child) if isinstance(child, dict) else {}
+        holder = holder[name]
+    holder[last] = mode
     for name in SECTION_ALIASES["model"]:
         if isinstance(config.get(name), dict):
             config[name]["base_channels"] = SMALL_CHANNELS
@@ -121,52 +125,6 @@ def import_trainer(root: Path, trainer: Trainer) -> Any:
     except Exception as exc:  # the user's code: any failure is one line
         raise HdrfixError(
             f"importing the trainer fails ({type(exc).__name__}: {exc})", trainer.rel
-        ) from None
-
-
-def constructor_arguments(cls: type, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for ``cls(...)``: each parameter named ``<section>_config`` (or
-    ``_cfg``) gets that section, ``full_config``/``config`` the whole config; a section the
-    config lacks is left to the parameter's default, else ``{}``."""
-    try:
-        params = list(inspect.signature(cls).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    kwargs: dict[str, Any] = {}
-    for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name in WHOLE_CONFIG:
-            kwargs[p.name] = config
-            continue
-        prefix = next((p.name[: -len(s)] for s in ("_config", "_cfg") if p.name.endswith(s)), "")
-        if not prefix:
-            if p.default is p.empty:
-                raise HdrfixError(
-                    f"cannot tell what {cls.__name__}'s parameter {p.name!r} takes (the "
-                    "parameters trial fills are <section>_config and full_config)",
-                    hint="pass --trainer-factory module:function",
-                )
-            continue
-        names = SECTION_ALIASES.get(prefix, (prefix,))
-        section = next((config[n] for n in names if isinstance(config.get(n), dict)), None)
-        if section is not None:
-            kwargs[p.name] = section
-        elif p.default is p.empty:
-            kwargs[p.name] = {}
-    return kwargs
-
-
-def build_trainer(module: Any, trainer: Trainer, config: Mapping[str, Any]) -> Any:
-    cls = getattr(module, trainer.class_name)
-    kwargs = constructor_arguments(cls, config)
-    try:
-        return cls(**kwargs)
-    except Exception as exc:  # the user's code
-        raise HdrfixError(
-            f"{trainer.class_name}({', '.join(kwargs)}) fails ({type(exc).__name__}: {exc})",
-            trainer.rel,
-            hint="pass --trainer-factory module:function to build it yourself",
         ) from None
 
 

@@ -40,14 +40,17 @@ class Probe:
     def saw_step(self, model: Any) -> None:
         """The field trainer keeps its last log-mode tensors in ``last_log_branch``."""
         branch = getattr(model, "last_log_branch", None)
-        delta = branch.get("delta_log") if isinstance(branch, dict) else None
-        if isinstance(delta, torch.Tensor) and delta.numel():
+        self.saw_delta(branch.get("delta_log") if isinstance(branch, dict) else None)
+        if isinstance(branch, dict):
+            branch.clear()  # a later mode's step must not report this one's tensors
+
+    def saw_delta(self, delta: Any) -> None:
+        """A log residual as the trainer computed it: keep its largest magnitude."""
+        if isinstance(delta, torch.Tensor) and delta.numel() and delta.is_floating_point():
             value = float(delta.detach().abs().max())
             self.max_delta_log = (
                 value if self.max_delta_log is None else max(self.max_delta_log, value)
             )
-        if isinstance(branch, dict):
-            branch.clear()  # a later mode's step must not report this one's tensors
 
     def saw_loss(self, out: Any) -> torch.Tensor:
         loss = out.get("loss") if isinstance(out, dict) else out

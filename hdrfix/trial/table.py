@@ -10,10 +10,15 @@ from typing import Any
 from hdrfix.trial.run import Cell, Result
 
 TRAINS, BREAKS, FAILS, FAILS_UNTOUCHED = "trains", "breaks", "fails", "fails untouched"
+NOT_SET = "mode not set"
+REFUSED = "refused"
 
 
 def verdict(cell: Cell, base: dict[str, Cell]) -> str:
-    """base's own failure is the trainer's, not a phase's: shown, never blamed on a phase."""
+    """base's own failure is the trainer's, not a phase's: shown, never blamed on a phase.
+    A mode the trainer did not take trained nothing: it is claimed for no variant."""
+    if cell.unset is not None:
+        return f"{NOT_SET}: {cell.unset}"
     if cell.outcome.trains:
         return TRAINS
     untouched = base.get(cell.mode)
@@ -60,6 +65,11 @@ def table(result: Result) -> list[str]:
     lines = [
         "  ".join(f"{v:<{w}}" for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
+    # a refused variant trained nothing: one row, its phase's line in full
+    lines += [
+        f"{name:<{widths[0]}}  {'-':<{widths[1]}}  {REFUSED}: {why}"
+        for name, why in result.refused.items()
+    ]
     for cell, what in verdicts(result):
         if cell.outcome.error:
             e = cell.outcome.error
@@ -71,15 +81,21 @@ def table(result: Result) -> list[str]:
 
 def footer(result: Result) -> list[str]:
     s = result.settings
-    runners = sorted({c.outcome.runner for c in result.cells})
+    runners = sorted({c.outcome.runner for c in result.cells if c.unset is None}) or ["none"]
     notes = sorted({n for c in result.cells for n in c.outcome.notes})
     lines = [
         f"trainer {result.trainer.class_name} ({result.trainer.rel}), config "
         f"{result.trainer.config_rel}; {s.steps} steps of {s.batch}x{s.height}x{s.width} per "
         f"cell on {s.device}, run by {' and '.join(runners)}",
     ]
+    if result.passed:
+        given = "; ".join(f"{k}={v}" for k, v in result.passed.items())
+        lines.append(f"constructor: {given}")
+    lines.append(_modes_line(result))
     if result.stubbed:
         lines.append(f"stubbed (empty modules): {', '.join(result.stubbed)}")
+    if s.log_path is not None:
+        lines.append(f"the framework's own output: {s.log_path} ({result.framework_lines} lines)")
     lines += [f"note: {n}" for n in notes]
     count = breaks(result)
     lines.append(
@@ -88,6 +104,20 @@ def footer(result: Result) -> list[str]:
         else "no variant breaks a mode that trains untouched"
     )
     return lines
+
+
+def _modes_line(result: Result) -> str:
+    src = result.source
+    key = ".".join(result.mode_key or ()) or "-"
+    if src.mode_attr is None:
+        where = f"modes set at {key}; no self.<attr> == 'log' dispatch found to confirm them"
+    else:
+        where = f"modes set at {key}, confirmed on self.{src.mode_attr} after construction"
+    if "log" not in result.settings.modes:
+        return where
+    if result.blown_up:
+        return f"{where}; log mode: {result.blown_up} output x 1e4 + 50 (the residual saturates)"
+    return f"{where}; log mode: no network found on the trainer to blow up (output as built)"
 
 
 def as_json(result: Result) -> dict[str, Any]:
@@ -130,6 +160,12 @@ def as_json(result: Result) -> dict[str, Any]:
             "variants": [v.name for v in s.variants],
         },
         "changed": result.changed,
+        "refused": result.refused,
+        "constructor": result.passed,
+        "mode_key": list(result.mode_key) if result.mode_key else None,
+        "mode_attribute": result.source.mode_attr,
+        "blown_up": result.blown_up,
+        "framework_log": str(s.log_path) if s.log_path else None,
         "stubbed": result.stubbed,
         "cells": cells,
         "breaks": breaks(result),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from hdrfix.trial.logmode import residual_watch
 from hdrfix.trial.probe import Probe, Timer, recording
 
 
@@ -110,8 +111,9 @@ def lightning_run(
     device: str,
     outcome: Outcome,
 ) -> None:
-    """A real ``Trainer.fit``: ``max_steps``, one validation batch, no logger, checkpoint,
-    progress bar or sanity check (Lightning's fast_dev_run, with a step count)."""
+    """A real ``Trainer.fit``: one epoch of ``batches``, one validation batch, no logger,
+    checkpoint, progress bar or sanity check (Lightning's fast_dev_run, with a step count).
+    Under manual optimisation a step that returns no loss is judged by what it backpropagated."""
     import logging
     import warnings
 
@@ -124,17 +126,30 @@ def lightning_run(
 
         def on_train_batch_end(self, trainer: Any, module: Any, out: Any, *args: Any) -> None:
             timer.end()
-            probe.saw_loss(out)
+            probe.saw_loss(out if _holds_loss(out) or not backpropagated else backpropagated[-1])
+            backpropagated.clear()
             probe.saw_step(module)
             outcome.steps += 1
 
         def on_validation_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
             probe.saw_step(module)
 
+    backpropagated: list[Any] = []
+    if not getattr(model, "automatic_optimization", True):
+        manual_backward = model.manual_backward
+
+        def recording_backward(loss: Any, *args: Any, **kwargs: Any) -> Any:
+            backpropagated.append(loss)
+            return manual_backward(loss, *args, **kwargs)
+
+        model.manual_backward = recording_backward
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)  # GPU/TPU banners, not results
+    # one epoch over exactly these batches: ``max_steps`` counts optimiser steps, and a step
+    # under manual optimisation with two optimisers steps twice (it would stop half-way)
     trainer = pl.Trainer(
-        max_steps=len(batches),
+        max_epochs=1,
+        limit_train_batches=len(batches),
         limit_val_batches=1,
         num_sanity_val_steps=0,
         logger=False,
@@ -154,21 +169,28 @@ def lightning_run(
         trainer.fit(model, train_dataloaders=loader, val_dataloaders=val_loader)
 
 
+def _holds_loss(out: Any) -> bool:
+    return isinstance(out, torch.Tensor) or (isinstance(out, dict) and "loss" in out)
+
+
 def run_cell(
     model: Any,
     batches: Sequence[dict[str, Any]],
     val_batch: dict[str, Any],
     device: str,
     root: Path,
+    residuals: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """Train ``model`` on ``batches``; a failure is kept with its place in the copy at ``root``."""
+    """Train ``model`` on ``batches``; a failure is kept with its place in the copy at ``root``.
+    ``residuals`` (method -> the residual's local name) are read as those methods return."""
     lightning = lightning_module_class()
     uses_lightning = lightning is not None and isinstance(model, lightning)
     run = lightning_run if uses_lightning else plain_loop
     # made here, so that a failure keeps what the steps before it measured
     outcome = Outcome("lightning" if uses_lightning else "plain", Probe())
     try:
-        run(model, batches, val_batch, device, outcome)
+        with residual_watch(type(model), residuals or {}, outcome.probe):
+            run(model, batches, val_batch, device, outcome)
     except Exception as exc:  # the user's code failing is the result, not an error of trial
         message = " ".join(str(exc).split())
         outcome.error = {"type": type(exc).__name__, "message": message, "at": where_in(exc, root)}
