@@ -207,6 +207,31 @@ def test_a_journal_naming_a_kind_of_file_phase1_never_writes_is_refused(repo):
     refused(repo, "revert", says="a kind of file phase1 does not write")
 
 
+@pytest.mark.parametrize(
+    "rel", [".github/workflows/ci.yml", "configs/data/dataset.yaml", "src/npu/__init__.py"]
+)
+def test_a_journal_naming_a_file_phase1_does_not_target_is_refused(repo, rel):
+    """Of the right kind, in a folder hdrfix lists, but not a file phase1 plans for when run
+    again now: a CI workflow, a config without the normalization section, a package init."""
+    if not (repo / rel).exists():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("name: ci\n", encoding="utf-8")
+    journal_naming(repo, rel, b"planted: true\n", (repo / rel).read_bytes())
+    refused(repo, "revert", says="is not among the files phase1 targets here")
+    refused(repo, "revert", "--force-structural", says="is not among the files phase1 targets")
+
+
+def test_a_revert_plans_with_the_target_options_the_apply_recorded(repo):
+    """--config narrows phase1 to one file; the entry records it, and revert plans with it."""
+    before = (repo / CONFIG).read_bytes()
+    assert hdrfix("apply", "phase1", "--config", str(repo / CONFIG), "--repo", repo).code == 0
+    entry = json.loads((repo / JOURNAL).read_text(encoding="utf-8"))["entries"][0]
+    assert entry["targets"] == {"config": [CONFIG]}
+    result = hdrfix("revert", "--repo", repo)
+    assert result.code == 0, result.err
+    assert (repo / CONFIG).read_bytes() == before
+
+
 @pytest.mark.parametrize("command", [("revert",), ("revert", "--force-structural")])
 def test_a_journal_entry_for_a_venv_sitecustomize_is_refused(repo, command):
     """A .py file inside the tree, but where no phase looks: writing it would run code at

@@ -94,29 +94,30 @@ def test_a_journal_that_is_a_link_says_so_not_run_again(framework):
     assert snapshot(framework) == before
 
 
+def status_in_a_process(root: Path) -> subprocess.CompletedProcess[str]:
+    """``hdrfix status`` in a process of its own, so that a read that blocks fails the test
+    (after 60 s) instead of hanging the run."""
+    return subprocess.run(
+        [sys.executable, "-m", "hdrfix", "status", "--repo", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_status_does_not_block_on_a_fifo_the_journal_names(framework):
     """A record may name any path in the tree; reading a FIFO there would never return."""
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     (framework / CONFIG).unlink()
     os.mkfifo(framework / CONFIG)
-    done = subprocess.run(
-        [sys.executable, "-m", "hdrfix", "status", "--repo", str(framework)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = status_in_a_process(framework)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
 def test_a_journal_that_is_a_fifo_is_one_line_not_a_hang(framework):
     (framework / ".hdrfix").mkdir()
     os.mkfifo(framework / JOURNAL)
-    done = subprocess.run(
-        [sys.executable, "-m", "hdrfix", "status", "--repo", str(framework)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = status_in_a_process(framework)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert f"{JOURNAL}: is not a regular file" in done.stderr
 

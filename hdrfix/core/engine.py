@@ -21,6 +21,8 @@ class Run:
     changes: list[FileChange]
     # per phase, the files it changed, from the text before it to the text after it
     steps: list[tuple[str, list[FileChange]]] = field(default_factory=list)
+    # the target options the run was planned with, repo-relative (recorded for revert)
+    targets: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_run(
@@ -60,7 +62,9 @@ def plan_run(
         steps.append((name, step))
     changes = [FileChange(source, new) for source, new in repo.changed()]
     check_edits(changes)
-    return Run(plans, changes, steps)
+    from hdrfix.core.targets_now import recorded
+
+    return Run(plans, changes, steps, recorded(repo, options))
 
 
 def _line_maps(repo: Repo, texts: Mapping[str, str]) -> dict[str, LineMap]:
@@ -96,7 +100,7 @@ def commit_run(root: Path, run: Run, action: str) -> None:
     from hdrfix.core.journal import Journal
 
     if run.changes:
-        record = Journal.load(root).record(run.steps)
+        record = Journal.load(root).record(run.steps, run.targets)
         commit(root, run.changes + [record], action)
 
 

@@ -70,6 +70,17 @@ SCHEMA = {
                     },
                     "reverted": _WORD,
                     "undone": _WORD,
+                    "targets": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "framework": {"type": "string"},
+                            "network": {"type": "string"},
+                            "config": {"type": "array", "items": {"type": "string"}},
+                            "include": {"type": "array", "items": {"type": "string"}},
+                            "exclude": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
                 },
             },
         },
@@ -118,8 +129,11 @@ class Journal:
         """The entries neither reverted by hdrfix nor found undone outside it."""
         return [e for e in self.entries if not e.get("reverted") and not e.get("undone")]
 
-    def record(self, steps: list[tuple[str, list[FileChange]]]) -> FileChange:
-        """The journal's own change: one entry per phase of an apply that changed files."""
+    def record(
+        self, steps: list[tuple[str, list[FileChange]]], targets: dict[str, Any] | None = None
+    ) -> FileChange:
+        """The journal's own change: one entry per phase of an apply that changed files.
+        ``targets``: the run's target options (``--config``...), for revert to plan again."""
         first = max((e["id"] for e in self.entries), default=0) + 1
         run = max((apply_of(e) for e in self.entries), default=0) + 1
         stamp = _now()
@@ -132,6 +146,7 @@ class Journal:
                 "time": stamp,
                 "hdrfix": __version__,
                 "files": {c.rel: file_record(c.source, c.source.raw, c.new_bytes) for c in changes},
+                **({"targets": targets} if targets else {}),
             }
             for i, (phase, changes) in enumerate(s for s in steps if s[1])
         ]
@@ -201,6 +216,9 @@ def _validate(data: Any) -> None:
     for entry in data["entries"]:
         for rel in entry["files"]:
             record_path(rel, JOURNAL)
+        for value in entry.get("targets", {}).values():
+            for rel in [value] if isinstance(value, str) else value:
+                record_path(rel, JOURNAL)
     ids = [e["id"] for e in data["entries"]]
     if len(set(ids)) != len(ids):
         raise HdrfixError(

@@ -27,6 +27,7 @@ from hdrfix.core.patchapply import PatchConflict, apply_diff
 from hdrfix.core.plugin import Phase, kinds
 from hdrfix.core.safepath import out_of_reach, readable, writable
 from hdrfix.core.sourcefile import SourceFile, sha256
+from hdrfix.core.targets_now import phase_targets
 from hdrfix.core.threeway import merge
 
 IN_EFFECT, UNDONE, EDITED = "in effect", "undone outside hdrfix", "edited since"
@@ -61,8 +62,9 @@ def plan_revert(
     rewritten: dict[int, dict[str, Any]] = {}
     changes = []
     undone_files: dict[int, set[str]] = {i: set() for i in ids}
+    targets: dict[int, set[str]] = {}
     for rel in sorted({rel for e in selected for rel in e["files"]}):
-        _refuse_foreign(root, rel, [e for e in selected if rel in e["files"]], phases)
+        _refuse_foreign(root, rel, [e for e in selected if rel in e["files"]], phases, targets)
         source = SourceFile.read(root, rel) if (root / rel).exists() else SourceFile.new(root, rel)
         stack = file_stack(source, [e for e in active if rel in e["files"]])
         new = _revert_file(rel, source, stack, ids, rewritten, force_structural)
@@ -212,10 +214,15 @@ def _structural(rel: str, source: SourceFile, mine: list[_Layer], force_structur
 
 
 def _refuse_foreign(
-    root: Path, rel: str, entries: list[dict[str, Any]], phases: Mapping[str, type[Phase]]
+    root: Path,
+    rel: str,
+    entries: list[dict[str, Any]],
+    phases: Mapping[str, type[Phase]],
+    targets: dict[int, set[str]],
 ) -> None:
     """The journal is untrusted: revert writes only a file its phases could have written, a
-    path hdrfix may write (:mod:`hdrfix.core.safepath`) of a kind those phases write."""
+    path hdrfix may write (:mod:`hdrfix.core.safepath`) of a kind those phases write, among
+    the files they target now (:mod:`hdrfix.core.targets_now`; ``targets`` caches them)."""
     writable(root, rel, JOURNAL)
     for entry in entries:
         missing = [p for p in entry["phases"] if p not in phases]
@@ -227,6 +234,11 @@ def _refuse_foreign(
                 hint="install the phase (or pass --plugins) and revert again; nothing was changed",
             )
         why = out_of_reach(rel, kinds(phases, entry["phases"]), "+".join(entry["phases"]))
+        if not why:
+            if entry["id"] not in targets:
+                targets[entry["id"]] = phase_targets(root, entry, phases)
+            if rel not in targets[entry["id"]]:
+                why = f"is not among the files {'+'.join(entry['phases'])} targets here"
         if why:
             raise HdrfixError(
                 f"journal entry {entry['id']} names {rel}, which {why}",
