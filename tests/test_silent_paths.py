@@ -96,7 +96,11 @@ def test_every_spelling_of_exp_is_a_reconstruction_phase1_clamps(
     assert text.index(CLAMP) < text.index("self.seen = delta_log")
     assert check_code(root) == 0
     assert max(run_patched(root)) <= 8.0 + 1e-6
-    # and bound finds the same reconstruction, and bounds it
+    # and bound finds the same reconstruction, and bounds it (exp2: its ceiling is not the
+    # natural log bound writes, so it is listed)
+    if "exp2" in spelling:
+        assert listed_lines(root, "bound") == [line_of(root, "Ln_hat = log_img")]
+        return
     assert hdrfix("apply", "bound", "--repo", root).code == 0
     assert "Ln_hat = torch.clamp(Ln_hat, max=" in (root / TRAINER).read_text()
     assert hdrfix("apply", "bound", "--repo", root, "--check").code == 0
