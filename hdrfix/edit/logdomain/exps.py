@@ -114,13 +114,12 @@ def _module_chain(node: ast.AST) -> bool:
 def exponentials(
     node: ast.AST, aliases: frozenset[str] = frozenset(), e_names: frozenset[str] = frozenset()
 ) -> Iterator[Exponential]:
-    """Every exponential in ``node`` (not in nested functions), and whether it sits in a lambda."""
+    """Every exponential in ``node`` (in the functions it defines too: a closure's exp of the
+    residual is a reconstruction of the function around it), and whether it is in a lambda."""
     yield from _walk(node, aliases, e_names, False, set())
 
 
 def _walk(node, aliases, e_names, in_lambda: bool, called: set[int]) -> Iterator[Exponential]:
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return
     if _alias_assignment(node, aliases):
         return  # ``e = torch.exp`` names the exp; its calls are the exponentials
     found = _exponential(node, aliases, e_names, called)
