@@ -124,6 +124,11 @@ class _BoundSite:
         for use in site.uses:
             if _bounded(analysis, use, self.value):
                 continue
+            if _base_two(use.exp):
+                raise Unhandled(
+                    "exp2 of the reconstruction: the ceiling is a natural log; bound it by hand "
+                    "with log2 of the largest output (16.0 for 65504)"
+                )
             attr = pyfile.rel == self.framework and use.ref.class_name in self.with_attr
             ceiling = f"self.{KEY}" if attr else repr(self.value)
             index = cst_index(pyfile, use.ref)
@@ -148,6 +153,14 @@ class _BoundSite:
             )
             edits.append((use.ref, FunctionEdit().swap(inner, bounded)))
         return edits
+
+
+def _base_two(node) -> bool:
+    import ast
+
+    from hdrfix.edit.astmatch import call_name
+
+    return isinstance(node, ast.Call) and call_name(node) in ("exp2", "exp2_")
 
 
 def _plain_exp(node) -> bool:

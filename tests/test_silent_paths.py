@@ -96,7 +96,11 @@ def test_every_spelling_of_exp_is_a_reconstruction_phase1_clamps(
     assert text.index(CLAMP) < text.index("self.seen = delta_log")
     assert check_code(root) == 0
     assert max(run_patched(root)) <= 8.0 + 1e-6
-    # and bound finds the same reconstruction, and bounds it
+    # and bound finds the same reconstruction, and bounds it (exp2: its ceiling is not the
+    # natural log bound writes, so it is listed)
+    if "exp2" in spelling:
+        assert listed_lines(root, "bound") == [line_of(root, "Ln_hat = log_img")]
+        return
     assert hdrfix("apply", "bound", "--repo", root).code == 0
     assert "Ln_hat = torch.clamp(Ln_hat, max=" in (root / TRAINER).read_text()
     assert hdrfix("apply", "bound", "--repo", root, "--check").code == 0
@@ -161,8 +165,8 @@ def test_a_residual_kept_in_a_dict_is_listed_not_missing(tmp_path: Path, where: 
 def test_a_listing_beside_a_site_keeps_the_sites_own_label(tmp_path: Path) -> None:
     body = (
         f"delta_log = {MODE_A}\n"
-        "kept = {'d': delta_log}\n"
-        "side = torch.exp(log_img + kept['d'])\n"
+        "kept = {'ln': log_img + delta_log}\n"
+        "side = torch.exp(kept['ln'])\n"
         "return torch.exp(log_img + delta_log), side\n"
     )
     root = repo_with(tmp_path, body)
@@ -265,8 +269,11 @@ def test_a_walrus_after_the_clamp_does_not_bypass_it(tmp_path: Path, keyword: st
         assert max(run_patched(root)) <= 8.0 + 1e-6
     else:  # listed: the loop's test runs again after any statement hdrfix could add
         plan = plan_of(root, "phase1")
-        assert line_of(root, "while (delta_log") in [i["line"] for i in plan["not_handled"]]
-    assert check_code(root) == 1 if keyword == "while" else True
+        at = line_of(root, "while (delta_log")
+        assert any(i["line"] == at and "while" in i["what"] for i in plan["not_handled"]), plan
+    # the first Mode A and its clamp are now dead code: listed as computed twice, so --check
+    # stays at 1 until the user removes it
+    assert check_code(root) == 1
 
 
 def test_a_walrus_used_inside_its_if_is_listed(tmp_path: Path) -> None:
@@ -446,7 +453,8 @@ def test_a_walrus_in_a_comprehension_defines_the_name_in_the_function(tmp_path: 
     )
     root = repo_with(tmp_path, body)
     plan = plan_of(root, "phase1")
-    assert line_of(root, "parts = [") in [i["line"] for i in plan["not_handled"]], plan
+    at = line_of(root, "parts = [")
+    assert any(i["line"] == at and ":=" in i["what"] for i in plan["not_handled"]), plan
     assert check_code(root) == 1
 
 
@@ -465,14 +473,14 @@ def test_a_scheduler_lambda_is_not_listed_but_one_reading_the_residual_is(tmp_pa
 def test_an_exp_in_a_nested_function_of_a_closure_residual_is_listed(tmp_path: Path) -> None:
     body = (
         f"delta_log = {MODE_A}\n"
-        "kept = {'d': delta_log}\n"
+        "kept = {'ln': log_img + delta_log}\n"
         "def to_linear(scale):\n"
-        "    return torch.exp(log_img + kept['d'] * scale)\n"
+        "    return torch.exp(kept['ln']) * scale\n"
         "def window(n):\n"
         "    return torch.exp(-torch.arange(n) ** 2)\n"
         "return torch.exp(log_img + delta_log), to_linear(1.0), window(3)\n"
     )
     root = repo_with(tmp_path, body)
     listed = listed_lines(root, "phase1")
-    assert line_of(root, "return torch.exp(log_img + kept") in listed
+    assert line_of(root, "return torch.exp(kept") in listed
     assert line_of(root, "return torch.exp(-torch.arange") not in listed

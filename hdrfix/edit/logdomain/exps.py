@@ -114,13 +114,12 @@ def _module_chain(node: ast.AST) -> bool:
 def exponentials(
     node: ast.AST, aliases: frozenset[str] = frozenset(), e_names: frozenset[str] = frozenset()
 ) -> Iterator[Exponential]:
-    """Every exponential in ``node`` (not in nested functions), and whether it sits in a lambda."""
+    """Every exponential in ``node`` (in the functions it defines too: a closure's exp of the
+    residual is a reconstruction of the function around it), and whether it is in a lambda."""
     yield from _walk(node, aliases, e_names, False, set())
 
 
 def _walk(node, aliases, e_names, in_lambda: bool, called: set[int]) -> Iterator[Exponential]:
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return
     if _alias_assignment(node, aliases):
         return  # ``e = torch.exp`` names the exp; its calls are the exponentials
     found = _exponential(node, aliases, e_names, called)
@@ -172,20 +171,40 @@ def exp_names(tree: ast.Module) -> tuple[frozenset[str], frozenset[str]]:
     exp everywhere once it is bound to one somewhere (more exps seen, never fewer)."""
     aliases: set[str] = set()
     e_names: set[str] = set()
-    for _ in range(2):  # ``f = e`` after ``e = torch.exp``
-        for stmt in ast.walk(tree):
-            if isinstance(stmt, ast.ImportFrom) and (stmt.module or "").split(".")[0] in (
-                "torch",
-                "math",
-                "numpy",
-            ):
-                for alias in stmt.names:
-                    if alias.name in EXP_CALLS and alias.asname:
-                        aliases.add(alias.asname)
-                    elif alias.name == "e":
-                        e_names.add(alias.asname or "e")
-            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-                target = stmt.targets[0]
-                if isinstance(target, ast.Name) and exp_function(stmt.value, frozenset(aliases)):
-                    aliases.add(target.id)
+    assigns: list[tuple[str, ast.expr]] = []
+    for stmt in _statements(tree):
+        if isinstance(stmt, ast.ImportFrom) and (stmt.module or "").split(".")[0] in (
+            "torch",
+            "math",
+            "numpy",
+        ):
+            for alias in stmt.names:
+                if alias.name in EXP_CALLS and alias.asname:
+                    aliases.add(alias.asname)
+                elif alias.name == "e":
+                    e_names.add(alias.asname or "e")
+        elif (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, (ast.Name, ast.Attribute, ast.Call))
+        ):
+            assigns.append((stmt.targets[0].id, stmt.value))
+    grown = True
+    while grown:  # ``f = e`` after ``e = torch.exp``
+        before = len(aliases)
+        aliases |= {name for name, value in assigns if exp_function(value, frozenset(aliases))}
+        grown = len(aliases) > before
     return frozenset(aliases), frozenset(e_names)
+
+
+def _statements(tree: ast.Module) -> Iterator[ast.stmt]:
+    """Every statement of the file, at any depth, without walking into expressions (an alias
+    is bound by a statement; the file's expressions are many more nodes)."""
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.stmt):
+            yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            stack.extend(getattr(node, name, ()))

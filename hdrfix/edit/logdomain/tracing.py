@@ -86,13 +86,10 @@ class _Tracer:
                 # ``out = exp(log_img + (d := ...))``, ``while (d := ...)``: no place after the
                 # assignment comes before every read of it
                 if self._predicted(ref, flow, d, value, set()):
+                    where = "a while test" if isinstance(stmt, ast.While) else "an expression"
                     result.prediction = True
                     result.problems.append(
-                        (
-                            stmt.lineno,
-                            ref.qualname,
-                            f"{name} is assigned with := inside an expression",
-                        )
+                        (stmt.lineno, ref.qualname, f"{name} is assigned with := inside {where}")
                     )
                 return
         if (
