@@ -164,6 +164,25 @@ def test_an_init_that_can_return_first_is_refused_with_the_statement_to_write() 
         add_scale_parameter(fn, "torch", "nn", 6.0)
     assert "self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))" in caught.value.why
     assert "before that return" in caught.value.why
+    assert caught.value.node is fn.body.body[0]
+
+
+def test_a_parameter_is_never_placed_before_the_modules_own_init() -> None:
+    source = textwrap.dedent(
+        """\
+        def __init__(self, cfg):
+            self.name = "net"
+            if cfg is None:
+                return
+            super().__init__()
+        """
+    )
+    fn = cst.parse_module(source).body[0]
+    assert isinstance(fn, cst.FunctionDef)
+    with pytest.raises(Unrecognised) as caught:
+        add_scale_parameter(fn, "torch", "nn", 6.0)
+    assert caught.value.node is fn.body.body[1]
+    assert "after `super().__init__()`" in caught.value.why
 
 
 # -- Mode A with the method form of tanh ----------------------------------------------------------
