@@ -164,6 +164,25 @@ def test_an_init_that_can_return_first_is_refused_with_the_statement_to_write() 
         add_scale_parameter(fn, "torch", "nn", 6.0)
     assert "self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))" in caught.value.why
     assert "before that return" in caught.value.why
+    assert caught.value.node is fn.body.body[0]
+
+
+def test_a_parameter_is_never_placed_before_the_modules_own_init() -> None:
+    source = textwrap.dedent(
+        """\
+        def __init__(self, cfg):
+            self.name = "net"
+            if cfg is None:
+                return
+            super().__init__()
+        """
+    )
+    fn = cst.parse_module(source).body[0]
+    assert isinstance(fn, cst.FunctionDef)
+    with pytest.raises(Unrecognised) as caught:
+        add_scale_parameter(fn, "torch", "nn", 6.0)
+    assert caught.value.node is fn.body.body[1]
+    assert "after `super().__init__()`" in caught.value.why
 
 
 # -- Mode A with the method form of tanh ----------------------------------------------------------
@@ -229,20 +248,23 @@ def test_inference_and_training_agree_on_delta_log_after_phase2(
         assert float(trained.abs().max()) > 0.1  # a residual that is there, not zeros
 
 
-@pytest.mark.parametrize(
+#: Every normalization mode of the field-shaped trainer, log in Mode A and Mode B.
+EVERY_MODE = pytest.mark.parametrize(
     ("mode", "abs_max"),
     [("log", 6.0), ("log", 0.0), ("global", 6.0), ("per_patch", 6.0), ("none", 6.0)],
     ids=["log-mode_a", "log-mode_b", "global", "per_patch", "none"],
 )
-def test_the_patched_field_shaped_trainer_trains_in_every_mode(
-    inference_repo: Path, torch, mode: str, abs_max: float
-) -> None:
+
+
+def trains_in(repo: Path, mode: str, abs_max: float) -> None:
+    """The field-shaped trainer of ``repo``: 2 optimisation steps and a validation step in
+    ``mode``, every loss and metric finite."""
+    torch = pytest.importorskip("torch")
     from hdrfix.validate.fixture import build_trainer
     from hdrfix.validate.synth import SyntheticHDR
 
-    applied(inference_repo, "phase1", "phase2", "--include", inference_repo / INFERENCE)
-    with imported(inference_repo, "train.patch_training_framework") as (trainer,):
-        config = trainer.load_config(inference_repo / CONFIG)
+    with imported(repo, "train.patch_training_framework") as (trainer,):
+        config = trainer.load_config(repo / CONFIG)
         config["normalization"].update(type=mode, log_delta_abs_max=abs_max)
         torch.manual_seed(0)
         model = build_trainer(trainer, config)
@@ -252,9 +274,16 @@ def test_the_patched_field_shaped_trainer_trains_in_every_mode(
             out = train_step(model, optimiser, stream.field_batch(step), step)
             assert math.isfinite(out["loss"].item()) and out["mode"] == mode
         model.eval()
-        assert all(
-            math.isfinite(v) for v in model.validation_step(stream.field_batch(9), 0).values()
-        )
+        metrics = model.validation_step(stream.field_batch(9), 0)
+        assert all(math.isfinite(v) for v in metrics.values())
+
+
+@EVERY_MODE
+def test_the_patched_field_shaped_trainer_trains_in_every_mode(
+    inference_repo: Path, mode: str, abs_max: float
+) -> None:
+    applied(inference_repo, "phase1", "phase2", "--include", inference_repo / INFERENCE)
+    trains_in(inference_repo, mode, abs_max)
 
 
 # -- an internal check that fails names the statement ----------------------------------------------

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import FRAMEWORK, VARIANTS, copy_tree, imported
-from fielddata import CONFIG, train_step
-from test_phase2_shapes import applied
+from fielddata import CONFIG
+from test_phase2_shapes import EVERY_MODE, applied, trains_in
 
 from hdrfix.edit.flow import Flow
 
@@ -155,24 +155,7 @@ def test_the_term_changes_the_log_loss_only_where_log_supervision_is_on(stepwise
     )
 
 
-@pytest.mark.parametrize(
-    ("mode", "abs_max"),
-    [("log", 6.0), ("log", 0.0), ("global", 6.0), ("per_patch", 6.0), ("none", 6.0)],
-    ids=["log-mode_a", "log-mode_b", "global", "per_patch", "none"],
-)
+@EVERY_MODE
 def test_the_patched_step_trains_in_every_mode(stepwise: Path, mode: str, abs_max: float) -> None:
-    torch = pytest.importorskip("torch")
-    from hdrfix.validate.fixture import build_trainer
-    from hdrfix.validate.synth import SyntheticHDR
-
     applied(stepwise, "phase1", "phase3")
-    with imported(stepwise, "train.patch_training_framework") as (trainer,):
-        config = trainer.load_config(stepwise / CONFIG)
-        config["normalization"].update(type=mode, log_delta_abs_max=abs_max)
-        torch.manual_seed(0)
-        model = build_trainer(trainer, config)
-        optimiser = model.configure_optimizers()
-        stream = SyntheticHDR(16, 16, seed=0, batch_size=2)
-        for step in range(2):
-            out = train_step(model, optimiser, stream.field_batch(step), step)
-            assert math.isfinite(out["loss"].item()) and out["mode"] == mode
+    trains_in(stepwise, mode, abs_max)

@@ -41,6 +41,10 @@ def used_elements(analyses: Iterable[Analysis]) -> set[int | None]:
                 argument = _tanh_argument(call)
                 if isinstance(argument, ast.Name):
                     found |= _positions(flow, argument.id, flow.node_of(root), None, 3)
+                elif isinstance(argument, ast.Subscript) and isinstance(argument.value, ast.Call):
+                    found.add(_constant_int(argument.slice))  # ``tanh(net(x)[1])``
+                elif isinstance(argument, ast.Call):
+                    found.add(WHOLE)
     return found
 
 

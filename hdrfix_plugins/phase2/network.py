@@ -101,10 +101,13 @@ def add_scale_parameter(init: cst.FunctionDef, torch: str, nn: str, value: float
     # Before the first statement that can return: a parameter registered after an early
     # ``return`` is missing from the networks built through it (AttributeError in forward).
     first_return = next((i for i, s in enumerate(stmts) if _can_return(s)), len(stmts))
-    if first_return == 0:
+    # nn.Module refuses a parameter assigned before its own __init__ ran
+    base_init = next((i for i, s in enumerate(stmts) if _calls_base_init(s)), -1)
+    if first_return == 0 or base_init >= first_return:
         raise Unrecognised(
-            stmts[0],
-            f"__init__ can return at its first statement; register `self.{SCALE_ATTR} = "
+            stmts[first_return],
+            f"__init__ can return before it registers anything (this statement comes before "
+            f"the module's own __init__ ran, or first); register `self.{SCALE_ATTR} = "
             f"{nn}.Parameter({torch}.tensor([{float(value)!r}]))` by hand after "
             "`super().__init__()` and before that return",
         )
@@ -112,6 +115,13 @@ def add_scale_parameter(init: cst.FunctionDef, torch: str, nn: str, value: float
         f"self.{SCALE_ATTR} = {nn}.Parameter({torch}.tensor([{float(value)!r}]))"
     )
     return FunctionEdit().insert_after(stmts[first_return - 1], stmt)
+
+
+def _calls_base_init(stmt: cst.CSTNode) -> bool:
+    """``super().__init__(...)`` or ``nn.Module.__init__(self)`` as a statement."""
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.Expr) and call_name(s.value) == "__init__" for s in stmt.body
+    )
 
 
 def _can_return(stmt: cst.CSTNode) -> bool:
