@@ -78,6 +78,8 @@ def test_set_names_itself_not_the_flag(framework):
         (".hdrfix.toml", "[phase3]\nweight = -1\n", ".hdrfix.toml:2: phase3.weight must be a fin"),
         # float(True) is 1.0: a boolean was read as a clamp at 1
         (".hdrfix.toml", "[phase1]\nclamp = true\n", ".hdrfix.toml:2: phase1.clamp must be float"),
+        # a dotted key has no table header to find the key under
+        (".hdrfix.toml", "phase1.clamp = inf\n", ".hdrfix.toml:1: phase1.clamp must be a finite"),
         (
             "pyproject.toml",
             '[project]\nname = "fw"\n\n[tool.hdrfix.phase2]\nscale_init = 1e300\n',
@@ -140,3 +142,24 @@ def test_a_config_value_a_float32_cannot_hold_is_not_kept(framework, phase, writ
     assert hdrfix(*args, "--check").code == 0
     texts = [c.read_text(encoding="utf-8") for c in (framework / "configs").rglob("*.yaml")]
     assert any(written in t for t in texts) and not any(planted in t for t in texts)
+
+
+EXTRA = """from hdrfix.core.plugin import Option, Phase, PhasePlan
+
+
+class Extra(Phase):
+    name = "extra"
+    summary = "a phase whose option shares phase3's name"
+    options = (Option("weight", "how heavy", float),)
+
+    def plan(self, repo, options):
+        return PhasePlan(self.name)
+"""
+
+
+def test_the_line_named_is_the_one_in_the_phases_own_table(framework, tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "extra.py").write_text(EXTRA, encoding="utf-8")
+    (framework / ".hdrfix.toml").write_text("[extra]\nweight = 1.0\n\n[phase3]\nweight = inf\n")
+    err = refused(framework, "--plugins", str(tmp_path / "plugins"), "status")
+    assert err.startswith("hdrfix: error: .hdrfix.toml:5: phase3.weight must be a finite number")
