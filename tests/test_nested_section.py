@@ -110,3 +110,21 @@ def test_nested_sections_aliasing_one_mapping_are_edited_at_its_anchor(framework
     assert after.endswith("train:\n  normalization: *norm\neval:\n  normalization: *norm\n")
     data = settings(framework)
     assert data["train"]["normalization"]["log_output_max"] == log_ceiling()
+
+
+def test_a_section_in_a_list_is_named_where_it_is_not_sent_to_config(framework):
+    """The old refusal advised --config, which refused the same file."""
+    (framework / "configs/presets/fast_test.yaml").unlink()
+    (framework / CONFIG).write_text(
+        "experiments:\n  - name: a\n    normalization:\n      log_delta_abs_max: 16.0\n",
+        encoding="utf-8",
+    )
+    before = snapshot(framework)
+    result = hdrfix("apply", "phase1", "--repo", framework)
+    assert result.code == 2 and snapshot(framework) == before
+    assert result.err == (
+        f"hdrfix: error: {CONFIG}:4: no config found: log_delta_abs_max is here, but in no "
+        "mapping named 'normalization' (at the top level, or nested in mappings: a list item "
+        "is not looked into); hdrfix edits a 'normalization:' mapping reached through mappings "
+        "alone: move the key into one, then rerun\n"
+    )
