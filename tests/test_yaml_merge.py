@@ -200,3 +200,17 @@ def test_a_key_added_to_an_anchored_sorted_section_is_indented_like_its_keys():
     assert yamledit.set_values(old, "cfg.yaml", "normalization", {"b": 2}) == (
         "normalization: &n\n  a: 1\n  b: 2\n  c: 3\n"
     )
+
+
+def test_a_base_written_inside_the_merge_and_aliased_later_is_split():
+    """'&d' is written in the '<<:' itself; 'eval: *d' reads it, and is no template."""
+    old = "normalization:\n  <<: &d {log_delta_abs_max: 16.0}\neval: *d\n"
+    assert yamledit.set_values(old, "cfg.yaml", "normalization", {"log_delta_abs_max": 6.0}) == (
+        "normalization:\n  <<: &d {log_delta_abs_max: 16.0}\n  log_delta_abs_max: 6.0\neval: *d\n"
+    )
+
+
+def test_a_section_written_inside_a_merge_and_aliased_is_refused():
+    old = "data:\n  <<: &d\n    normalization: &n {log_delta_abs_max: 16.0}\nother: *n\n"
+    with pytest.raises(yamledit.YamlEditError, match=r"^cfg.yaml:4: data.normalization is shared"):
+        yamledit.set_values(old, "cfg.yaml", "data.normalization", {"log_delta_abs_max": 6.0})
