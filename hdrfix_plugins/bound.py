@@ -62,6 +62,7 @@ class Bound(Phase):
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.edit.configedit import plan_values
         from hdrfix.edit.cst.settings import Read, kept_values, plan_reads
+        from hdrfix.edit.readpath import section_notes
         from hdrfix.edit.sitepatch import plan_sites
         from hdrfix.edit.targets import config_files, framework_file, sites_in
 
@@ -70,8 +71,10 @@ class Bound(Phase):
 
         plan = PhasePlan(self.name)
         keep = {KEY: _valid} if ceiling is None else {}
-        for rel in config_files(repo, options):
+        configs = config_files(repo, options)
+        for rel in configs:
             plan_values(plan, repo, [rel], kept_values(repo, rel, {KEY: value}, keep))
+        plan.notes.extend(section_notes(repo, options, configs))
 
         framework = framework_file(repo, options)
         found = sites_in(repo, framework)

@@ -42,6 +42,7 @@ class Phase1(Phase):
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.edit.configedit import plan_values, section_value
+        from hdrfix.edit.readpath import section_notes
         from hdrfix.edit.sitepatch import plan_sites
         from hdrfix.edit.targets import config_files
 
@@ -50,6 +51,7 @@ class Phase1(Phase):
         plan_values(plan, repo, configs, VALUES)
         for rel in configs:
             plan.notes.extend(_config_notes(repo, rel, section_value))
+        plan.notes.extend(section_notes(repo, options, configs))
         given = options.get("clamp")  # checked by its Option
         bound = DEFAULT_CLAMP if given is None else float(given)
         plan_sites(plan, repo, options, "clamp delta_log", _ClampSite(bound))

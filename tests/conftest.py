@@ -75,6 +75,17 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
+def refusal(repo: Path, *args: str | Path) -> str:
+    """The stderr of ``hdrfix *args --repo repo``, which must be bad input: exit 2, one line,
+    no traceback, and the tree byte for byte as before."""
+    before = snapshot(repo)
+    result = hdrfix(*args, "--repo", repo)
+    assert result.code == 2, result.out + result.err
+    assert len(result.err.splitlines()) == 1 and "Traceback" not in result.err
+    assert snapshot(repo) == before
+    return result.err
+
+
 def link_out(repo: Path, rel: str, outside: Path) -> bytes:
     """Move ``rel`` out of ``repo`` to ``outside``, leaving a link to it under its name (a file
     the repository names but does not hold): the moved file's bytes."""

@@ -110,3 +110,44 @@ def test_nested_sections_aliasing_one_mapping_are_edited_at_its_anchor(framework
     assert after.endswith("train:\n  normalization: *norm\neval:\n  normalization: *norm\n")
     data = settings(framework)
     assert data["train"]["normalization"]["log_output_max"] == log_ceiling()
+
+
+def test_a_section_in_a_list_is_named_where_it_is_not_sent_to_config(framework):
+    """The old refusal advised --config, which refused the same file."""
+    (framework / "configs/presets/fast_test.yaml").unlink()
+    (framework / CONFIG).write_text(
+        "experiments:\n  - name: a\n    normalization:\n      log_delta_abs_max: 16.0\n",
+        encoding="utf-8",
+    )
+    before = snapshot(framework)
+    result = hdrfix("apply", "phase1", "--repo", framework)
+    assert result.code == 2 and snapshot(framework) == before
+    assert result.err == (
+        f"hdrfix: error: {CONFIG}:4: no config found: log_delta_abs_max is here, but in no "
+        "mapping named 'normalization' (at the top level, or nested in mappings: a list item "
+        "is not looked into); hdrfix edits a 'normalization:' mapping reached through mappings "
+        "alone: move the key into one, then rerun\n"
+    )
+
+
+def test_a_section_the_trainer_does_not_read_is_noted(framework, variant):
+    """The trainer follows ['data']['normalization']; a top-level section is not that one."""
+    trainer = framework / "train/patch_training_framework.py"
+    code = trainer.read_text(encoding="utf-8")
+    read = "full_config.get('normalization', {}) or {}"
+    assert code.count(read) == 1
+    trainer.write_text(
+        code.replace(read, "(full_config.get('data', {}) or {}).get('normalization', {}) or {}"),
+        encoding="utf-8",
+    )
+    for phase in ("phase1", "bound"):
+        dry = hdrfix("apply", phase, "--repo", framework, "--dry-run")
+        assert dry.code == 0, dry.err
+        assert (
+            f"note: {CONFIG}: hdrfix edits normalization, but PatchFrameInterpolationTrainer."
+            f"__init__ ({TRAINER}:66) reads its settings from ...['data']['normalization']: "
+            "the new values may not reach the trainer; check which section it is given"
+        ) in dry.err
+    # where the section is the one it reads, nothing is said
+    nested = hdrfix("apply", "phase1", "--repo", variant("nested_normalization"), "--dry-run")
+    assert nested.code == 0 and "may not reach the trainer" not in nested.err

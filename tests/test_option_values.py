@@ -4,23 +4,11 @@ lands in a tensor, in its range; wherever it came from (a flag, ``--set``, ``[to
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import hdrfix, snapshot
+from conftest import hdrfix, refusal
 
 from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import Option
-
-
-def refused(repo: Path, *args: str) -> str:
-    """The one line of a run of ``args`` that must fail as bad input and change nothing."""
-    before = snapshot(repo)
-    result = hdrfix(*args, "--repo", repo)
-    assert result.code == 2, result.out + result.err
-    assert len(result.err.splitlines()) == 1 and "Traceback" not in result.err
-    assert snapshot(repo) == before
-    return result.err
 
 
 @pytest.mark.parametrize(
@@ -41,13 +29,13 @@ def refused(repo: Path, *args: str) -> str:
     ],
 )
 def test_a_flag_out_of_range_is_one_line_naming_the_flag(framework, args, message):
-    err = refused(framework, "apply", *args)
+    err = refusal(framework, "apply", *args)
     assert err.startswith(f"hdrfix: error: {message}")
     assert "float32 range" in err
 
 
 def test_status_checks_the_same_values_and_the_float32_edge_still_applies(framework):
-    err = refused(framework, "status", "--ceiling", "1e39")
+    err = refusal(framework, "status", "--ceiling", "1e39")
     assert err.startswith("hdrfix: error: --ceiling must be a finite number above 1")
     dry = hdrfix("apply", "bound", "--repo", framework, "--dry-run", "--ceiling", "3.4e38")
     assert dry.code == 0, dry.err
@@ -57,7 +45,7 @@ def test_status_checks_the_same_values_and_the_float32_edge_still_applies(framew
 
 
 def test_set_names_itself_not_the_flag(framework):
-    err = refused(framework, "apply", "phase1", "--set", "phase1.clamp=inf")
+    err = refusal(framework, "apply", "phase1", "--set", "phase1.clamp=inf")
     assert err.startswith("hdrfix: error: --set phase1.clamp=inf must be a finite number above 0")
 
 
@@ -78,6 +66,8 @@ def test_set_names_itself_not_the_flag(framework):
         (".hdrfix.toml", "[phase3]\nweight = -1\n", ".hdrfix.toml:2: phase3.weight must be a fin"),
         # float(True) is 1.0: a boolean was read as a clamp at 1
         (".hdrfix.toml", "[phase1]\nclamp = true\n", ".hdrfix.toml:2: phase1.clamp must be float"),
+        # a dotted key has no table header to find the key under
+        (".hdrfix.toml", "phase1.clamp = inf\n", ".hdrfix.toml:1: phase1.clamp must be a finite"),
         (
             "pyproject.toml",
             '[project]\nname = "fw"\n\n[tool.hdrfix.phase2]\nscale_init = 1e300\n',
@@ -88,7 +78,7 @@ def test_set_names_itself_not_the_flag(framework):
 def test_a_project_setting_out_of_range_names_its_file_and_line(framework, file, text, message):
     (framework / file).write_text(text)
     for args in (("apply", "phase1", "phase2", "phase3", "bound"), ("status",)):
-        assert refused(framework, *args).startswith(f"hdrfix: error: {message}")
+        assert refusal(framework, *args).startswith(f"hdrfix: error: {message}")
 
 
 def test_migrate_checkpoint_refuses_a_scale_float32_cannot_hold(tmp_path):
@@ -140,3 +130,24 @@ def test_a_config_value_a_float32_cannot_hold_is_not_kept(framework, phase, writ
     assert hdrfix(*args, "--check").code == 0
     texts = [c.read_text(encoding="utf-8") for c in (framework / "configs").rglob("*.yaml")]
     assert any(written in t for t in texts) and not any(planted in t for t in texts)
+
+
+EXTRA = """from hdrfix.core.plugin import Option, Phase, PhasePlan
+
+
+class Extra(Phase):
+    name = "extra"
+    summary = "a phase whose option shares phase3's name"
+    options = (Option("weight", "how heavy", float),)
+
+    def plan(self, repo, options):
+        return PhasePlan(self.name)
+"""
+
+
+def test_the_line_named_is_the_one_in_the_phases_own_table(framework, tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "extra.py").write_text(EXTRA, encoding="utf-8")
+    (framework / ".hdrfix.toml").write_text("[extra]\nweight = 1.0\n\n[phase3]\nweight = inf\n")
+    err = refusal(framework, "--plugins", str(tmp_path / "plugins"), "status")
+    assert err.startswith("hdrfix: error: .hdrfix.toml:5: phase3.weight must be a finite number")

@@ -10,7 +10,7 @@ import difflib
 from pathlib import Path
 
 import pytest
-from conftest import hdrfix, snapshot
+from conftest import hdrfix, refusal
 from fielddata import CONFIG
 from ruamel.yaml import YAML
 
@@ -28,15 +28,6 @@ def write(framework: Path, text: str) -> Path:
     (framework / "configs/presets/fast_test.yaml").unlink()  # one config: the one under test
     (framework / CONFIG).write_text(text, encoding="utf-8")
     return framework / CONFIG
-
-
-def refused(framework: Path, *args: str) -> str:
-    before = snapshot(framework)
-    result = hdrfix(*args, "--repo", framework)
-    assert result.code == 2, result.out + result.err
-    assert len(result.err.splitlines()) == 1 and "Traceback" not in result.err
-    assert snapshot(framework) == before
-    return result.err
 
 
 # Two anchors: &own is merged by normalization alone, &shared by normalization and fast.
@@ -131,14 +122,14 @@ eval:
 def test_a_section_read_elsewhere_is_refused_naming_the_other_place(framework, text, message):
     write(framework, text)
     for args in (("apply", "phase1"), ("apply", "phase1", "--dry-run")):
-        assert refused(framework, *args) == f"hdrfix: error: {message}\n"
+        assert refusal(framework, *args) == f"hdrfix: error: {message}\n"
 
 
-def test_a_key_added_to_a_shared_section_is_refused(framework):
+def test_a_key_added_to_a_shared_section_is_refusal(framework):
     """bound adds log_output_max: ``fast`` merges the section, so it would gain it too."""
     after_phase1 = SECTION_IS_AN_ALIAS.replace("16.0", "6.0").replace("1.2", "1.0")
     write(framework, after_phase1)
-    err = refused(framework, "apply", "bound")
+    err = refusal(framework, "apply", "bound")
     assert err.startswith(
         f"hdrfix: error: {CONFIG}:5: normalization is shared with fast through &norm: "
         "setting normalization.log_output_max would change fast too"
@@ -200,3 +191,17 @@ def test_a_key_added_to_an_anchored_sorted_section_is_indented_like_its_keys():
     assert yamledit.set_values(old, "cfg.yaml", "normalization", {"b": 2}) == (
         "normalization: &n\n  a: 1\n  b: 2\n  c: 3\n"
     )
+
+
+def test_a_base_written_inside_the_merge_and_aliased_later_is_split():
+    """'&d' is written in the '<<:' itself; 'eval: *d' reads it, and is no template."""
+    old = "normalization:\n  <<: &d {log_delta_abs_max: 16.0}\neval: *d\n"
+    assert yamledit.set_values(old, "cfg.yaml", "normalization", {"log_delta_abs_max": 6.0}) == (
+        "normalization:\n  <<: &d {log_delta_abs_max: 16.0}\n  log_delta_abs_max: 6.0\neval: *d\n"
+    )
+
+
+def test_a_section_written_inside_a_merge_and_aliased_is_refusal():
+    old = "data:\n  <<: &d\n    normalization: &n {log_delta_abs_max: 16.0}\nother: *n\n"
+    with pytest.raises(yamledit.YamlEditError, match=r"^cfg.yaml:4: data.normalization is shared"):
+        yamledit.set_values(old, "cfg.yaml", "data.normalization", {"log_delta_abs_max": 6.0})

@@ -119,7 +119,7 @@ def _phase_values(
     declared = {o.name: o for o in phase.options}
     out = {}
     for key, value in values.items():
-        line = _line_of(text, key)
+        line = _line_of(text, key, phase.name)
         option = declared.get(key)
         if option is None:
             known = ", ".join(declared) or "none"
@@ -130,9 +130,20 @@ def _phase_values(
     return out
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """The first line that sets ``key``: TOML parsers do not keep positions."""
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip().startswith((f"{key} ", f"{key}=", f"[tool.hdrfix.{key}]", f"[{key}]")):
+def _line_of(text: str, key: str, table: str | None = None) -> int | None:
+    """The first line that sets ``key`` (of the phase ``table``: under its header, or as the
+    dotted ``table.key``): TOML parsers do not keep positions."""
+    lines = text.splitlines()
+    within = table is None
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if table is not None and stripped.startswith("["):
+            within = stripped in (f"[{table}]", f"[tool.hdrfix.{table}]")
+        heads = [f"{key} ", f"{key}="] if within else []
+        if table is None:
+            heads += [f"[tool.hdrfix.{key}]", f"[{key}]"]
+        else:
+            heads += [f"{table}.{key} ", f"{table}.{key}="]
+        if stripped.startswith(tuple(heads)):
             return number
     return None

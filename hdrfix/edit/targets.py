@@ -7,6 +7,7 @@ that pass it are parsed.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,11 +41,20 @@ def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
                     hint="pass a training config that holds the section",
                 )
         return chosen
-    found = [
-        rel
-        for rel in repo.candidates(YAML_SUFFIXES, CONFIG_MARKER.encode())
-        if sections_of(repo.text(rel), rel)
-    ]
+    holding = repo.candidates(YAML_SUFFIXES, CONFIG_MARKER.encode())
+    found = [rel for rel in holding if sections_of(repo.text(rel), rel)]
+    for rel in holding if not found else ():
+        line = _key_line(repo.text(rel))
+        if line is not None:
+            # --config would refuse the file too: say where the key is and what hdrfix reads
+            raise HdrfixError(
+                f"no config found: {CONFIG_MARKER} is here, but in no mapping named '{SECTION}' "
+                "(at the top level, or nested in mappings: a list item is not looked into)",
+                rel,
+                line,
+                hint=f"hdrfix edits a '{SECTION}:' mapping reached through mappings alone: "
+                "move the key into one, then rerun",
+            )
     if not found:
         raise HdrfixError(
             f"no config found: no YAML file holds {SECTION}.{CONFIG_MARKER} "
@@ -73,6 +83,12 @@ def sections_of(text: str, rel: str) -> list[str]:
         for doc in yamledit.load_all(text, rel):
             found += [p for p in _nested_sections(doc, ()) if p not in found]
     return found
+
+
+def _key_line(text: str) -> int | None:
+    """The first line where ``log_delta_abs_max`` is written as a key."""
+    match = re.search(rf"^[ \t-]*['\"]?{CONFIG_MARKER}['\"]?[ \t]*:", text, re.M)
+    return text.count("\n", 0, match.start()) + 1 if match else None
 
 
 def _nested_sections(node: Any, path: tuple[str, ...]) -> list[str]:

@@ -126,8 +126,10 @@ def _shared(
 ) -> YamlEditError:
     """The one-line refusal of an edit that would change ``other`` however it is written."""
     anchor = sec.anchor.value or "x"
-    written = next(o for o in seen if o.mapping is sec)  # the first is where it is written
-    if written.path == tuple(section.split(".")):  # ``normalization: &n`` itself, aliased elsewhere
+    # the first occurrence is where it is written (none: written inside a '<<:')
+    written = next((o for o in seen if o.mapping is sec), None)
+    if written is not None and written.path == tuple(section.split(".")):
+        # ``normalization: &n`` itself, aliased elsewhere
         hint = (
             f"move its keys to a top-level mapping '&{anchor}' that {section} and "
             f"{other.name} both merge ('<<: *{anchor}')"

@@ -48,9 +48,11 @@ def occurrences(doc: Any) -> list[Occurrence]:
         if isinstance(node, CommentedMap):
             first = id(node) not in written
             written.add(id(node))
+            # a base written inside '<<:' is met there: an alias of it later is no template
+            written.update(id(base) for base in _merged(node))
             anchored = node.anchor.value is not None
             found.append(Occurrence(node, path, line, first and anchored and len(path) == 1))
-            for key, value in node.non_merged_items():
+            for key, value in node.items():  # a merged key's value is read here too
                 visit(value, (*path, key), _line(node.lc.key, key, line))
         elif isinstance(node, CommentedSeq):
             for i, value in enumerate(node):
