@@ -171,6 +171,32 @@ def test_manual_optimisation_with_two_optimisers_counts_its_steps(tmp_path):
         assert len(cell["losses"]) == 3
 
 
+SCHEDULES = """
+    def configure_optimizers(self):
+        optimiser = torch.optim.Adam(self.parameters(), lr=1e-3)
+        warm = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=10)
+        return {'optimizer': optimiser, 'lr_scheduler': [
+            {'scheduler': warm, 'interval': 'step'}, {'scheduler': cosine, 'interval': 'epoch'}]}
+
+    def _one_optimiser(self):"""
+
+
+def test_a_schedule_list_lightning_rejects_trains_with_the_first_optimiser_noted(tmp_path):
+    """An older Lightning took a list of scheduler configs; this one raises inside fit."""
+    pytest.importorskip("pytorch_lightning")
+    repo = copy_tree(VARIANTS / "field_lightning", tmp_path / "repo")
+    shutil.copytree(FRAMEWORK / "src", repo / "src")
+    _edit(repo, TRAINER, "    def configure_optimizers(self):", SCHEDULES)
+    result, data = trial(repo, tmp_path / "r", "--variants", "base,phase1", "--modes", "log")
+    assert result.code == 0, result.err
+    for cell in data["cells"]:
+        assert cell["result"] == "trains" and cell["steps"] == 2, cell
+        assert any(
+            "Lightning rejects what configure_optimizers returns" in n for n in cell["notes"]
+        )
+
+
 def test_a_mode_read_from_another_key_is_set_there(framework, tmp_path):
     """The trainer reads its mode from ``data.norm_mode``: setting ``normalization.type`` would
     run one path in every "mode"."""

@@ -307,8 +307,15 @@ def test_run_leaves_the_process_as_it_was():
     deterministic = torch.are_deterministic_algorithms_enabled()
     before = {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")}
     path = list(sys.path)
-    engine.run(_settings(threads=1), PHASES)
-    assert "cv2" not in sys.modules  # the network's package __init__ never ran
+    # OpenCV may be installed (make field) and imported by an earlier test: take it out for
+    # the run, so that an import of the network's package __init__ would show
+    opencv = sys.modules.pop("cv2", None)
+    try:
+        engine.run(_settings(threads=1), PHASES)
+        assert "cv2" not in sys.modules  # the network's package __init__ never ran
+    finally:
+        if opencv is not None:
+            sys.modules["cv2"] = opencv
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
     assert {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")} == before

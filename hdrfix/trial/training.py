@@ -104,6 +104,38 @@ def plain_loop(
             probe.saw_step(model)
 
 
+def lightning_optimisers(model: Any, package: str, notes: list[str]) -> None:
+    """What ``configure_optimizers`` returns, parsed as Lightning will parse it; a shape this
+    Lightning rejects (a list of scheduler configs, from an older Lightning) trains with the
+    first optimiser and no scheduler, noted: the cell is about the phases, not the schedule."""
+    import importlib
+
+    reason: Exception
+    try:
+        parsing = importlib.import_module(f"{package}.core.optimizer")
+        conf = model.configure_optimizers()
+        optimisers, schedulers, monitor = parsing._configure_optimizers(conf)
+        configs = (
+            parsing._configure_schedulers_automatic_opt(schedulers, monitor)
+            if model.automatic_optimization
+            else parsing._configure_schedulers_manual_opt(schedulers)
+        )
+        parsing._validate_optimizers_attached(optimisers, configs)
+        return
+    except (ImportError, AttributeError) as exc:
+        if isinstance(exc, ImportError) or "has no attribute '_configure" in str(exc):
+            return  # another Lightning: it judges for itself
+        reason = exc
+    except Exception as exc:  # the user's configure_optimizers, as Lightning reads it
+        reason = exc
+    first = first_optimiser(model, notes)
+    notes.append(
+        f"Lightning rejects what configure_optimizers returns ({type(reason).__name__}: "
+        f"{reason}): trained with its first optimiser, no scheduler"
+    )
+    model.configure_optimizers = lambda: first
+
+
 def lightning_run(
     model: Any,
     batches: Sequence[dict[str, Any]],
@@ -119,6 +151,7 @@ def lightning_run(
 
     pl = sys.modules.get("pytorch_lightning") or sys.modules["lightning.pytorch"]
     probe, timer = outcome.probe, Timer(outcome.probe)
+    lightning_optimisers(model, pl.__name__, outcome.notes)
 
     class Watch(pl.Callback):  # type: ignore[misc, name-defined]
         def on_train_batch_start(self, *args: Any) -> None:
