@@ -297,11 +297,11 @@ def test_an_edit_that_does_not_complete_its_site_names_the_statement(framework: 
     from hdrfix.edit.cst.edit import FunctionEdit
     from hdrfix.edit.cst.index import cst_index
     from hdrfix.edit.sitepatch import plan_sites
-    from hdrfix_plugins.phase2.phase import _has_mode_a
+    from hdrfix_plugins.phase2.modea import has_mode_a
 
     class HalfDone:
         def done(self, pyfile, analysis, site):
-            return not _has_mode_a(pyfile, site)
+            return not has_mode_a(pyfile, site)
 
         def edit(self, pyfile, analysis, site):
             index = cst_index(pyfile, site.ref)
