@@ -149,40 +149,25 @@ def test_the_element_the_callers_use_is_bounded_and_the_parameter_precedes_the_r
     assert all(v <= 6.0 + 1e-4 for v in largest.values()), largest
 
 
-def test_an_init_that_can_return_first_is_refused_with_the_statement_to_write() -> None:
-    source = textwrap.dedent(
-        """\
-        def __init__(self, cfg):
-            if cfg is None:
-                return
-            super().__init__()
-        """
-    )
+@pytest.mark.parametrize(
+    ("first", "returning"),
+    [("", 0), ('self.name = "net"\n', 1)],
+    ids=["returns-first", "returns-before-the-module-init"],
+)
+def test_an_init_that_returns_before_it_can_register_is_refused_with_the_statement(
+    first: str, returning: int
+) -> None:
+    """No place before the return is after ``super().__init__()``: refused, naming it."""
+    body = f"{first}if cfg is None:\n    return\nsuper().__init__()\n"
+    source = "def __init__(self, cfg):\n" + textwrap.indent(body, "    ")
     fn = cst.parse_module(source).body[0]
     assert isinstance(fn, cst.FunctionDef)
     with pytest.raises(Unrecognised) as caught:
         add_scale_parameter(fn, "torch", "nn", 6.0)
-    assert "self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))" in caught.value.why
-    assert "before that return" in caught.value.why
-    assert caught.value.node is fn.body.body[0]
-
-
-def test_a_parameter_is_never_placed_before_the_modules_own_init() -> None:
-    source = textwrap.dedent(
-        """\
-        def __init__(self, cfg):
-            self.name = "net"
-            if cfg is None:
-                return
-            super().__init__()
-        """
-    )
-    fn = cst.parse_module(source).body[0]
-    assert isinstance(fn, cst.FunctionDef)
-    with pytest.raises(Unrecognised) as caught:
-        add_scale_parameter(fn, "torch", "nn", 6.0)
-    assert caught.value.node is fn.body.body[1]
-    assert "after `super().__init__()`" in caught.value.why
+    assert caught.value.node is fn.body.body[returning]
+    why = caught.value.why
+    assert "`self.residual_output_scale = nn.Parameter(torch.tensor([6.0]))`" in why
+    assert "after `super().__init__()` and before that return" in why
 
 
 # -- Mode A with the method form of tanh ----------------------------------------------------------
@@ -297,11 +282,11 @@ def test_an_edit_that_does_not_complete_its_site_names_the_statement(framework: 
     from hdrfix.edit.cst.edit import FunctionEdit
     from hdrfix.edit.cst.index import cst_index
     from hdrfix.edit.sitepatch import plan_sites
-    from hdrfix_plugins.phase2.phase import _has_mode_a
+    from hdrfix_plugins.phase2.modea import has_mode_a
 
     class HalfDone:
         def done(self, pyfile, analysis, site):
-            return not _has_mode_a(pyfile, site)
+            return not has_mode_a(pyfile, site)
 
         def edit(self, pyfile, analysis, site):
             index = cst_index(pyfile, site.ref)
