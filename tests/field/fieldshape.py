@@ -100,8 +100,8 @@ def check_phase3_placement(phase1_step: ast.FunctionDef, step: ast.FunctionDef) 
         and _reads(s.value, "log_sup_loss")
         and isinstance(s.value, ast.BinOp)
     ]
-    for s in adds:  # beside the supervision's addition: its block, or an `if` within it
-        assert any(_within(s, parents[a], parents) for a in sup_add), ast.unparse(s)
+    for s in adds:  # beside the supervision's addition: its block, or the `if` right after it
+        assert any(_beside(s, parents[a], parents) for a in sup_add), ast.unparse(s)
     for s in term + adds:  # the same switch as the log supervision
         node, guarded = s, False
         while node in parents:
@@ -117,6 +117,18 @@ def _targets(stmt: ast.Assign | ast.AugAssign) -> list[ast.expr]:
 
 def _names(stmt: ast.Assign | ast.AugAssign) -> set[str]:
     return {n.id for t in _targets(stmt) for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _beside(stmt: ast.stmt, guard: ast.AST, parents: dict) -> bool:
+    """``stmt`` is inside ``guard`` (the statement that adds the supervision), or inside the
+    statement that directly follows it: its own ``if``, guarded by the same switch."""
+    if _within(stmt, guard, parents):
+        return True
+    if not isinstance(guard, ast.stmt) or guard not in parents:
+        return False
+    block = _block_of(guard, parents)
+    following = block[block.index(guard) + 1 : block.index(guard) + 2]
+    return any(stmt is f or _within(stmt, f, parents) for f in following)
 
 
 def _after_in_block(stmt: ast.stmt, first: ast.stmt, parents: dict) -> bool:
