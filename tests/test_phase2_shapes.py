@@ -203,6 +203,21 @@ def test_inference_mode_a_read_through_the_settings_is_rewritten(inference_repo:
     assert text.count("delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)") == 1
 
 
+def test_a_kept_factor_that_another_assignment_can_rebind_is_noted(inference_repo: Path) -> None:
+    dry = hdrfix(
+        "apply", "phase1", "phase2", "--include", inference_repo / INFERENCE, "--dry-run",
+        "--repo", inference_repo,
+    )  # fmt: skip
+    assert dry.code == 0, dry.err
+    notes = [line for line in dry.err.splitlines() if "Mode A keeps the factor `scale`" in line]
+    assert len(notes) == 1, dry.err
+    # both values `scale` can hold there: the network's factor, and the dither's strength
+    assert "residual_scale_factor" in notes[0] and "log_input_dither" in notes[0]
+    assert INFERENCE in notes[0]
+    # the training step's `scale` has one definition: no note for it
+    assert TRAINER not in "".join(line for line in dry.err.splitlines() if "keeps" in line)
+
+
 @pytest.mark.parametrize("abs_max", [6.0, 0.0], ids=["mode_a", "mode_b"])
 def test_inference_and_training_agree_on_delta_log_after_phase2(
     inference_repo: Path, torch, abs_max: float

@@ -108,7 +108,7 @@ def has_mode_a(pyfile, site) -> bool:
         value = assigned_value(root, site.residual)
         if value is None:
             continue
-        if any(_is_mode_a(fn, v) or _reads_cap(fn, v) for v in _branches(value)):
+        if any(is_mode_a(fn, v) or _reads_cap(fn, v) for v in _branches(value)):
             return True
     return False
 
@@ -133,7 +133,7 @@ def _reads_cap(fn, value) -> bool:
     )
 
 
-def _is_mode_a(fn, value) -> bool:
+def is_mode_a(fn, value) -> bool:
     """``value`` multiplies a tanh by a cap (alpha, abs_max, or a local computed from them)."""
     import ast
 
@@ -207,7 +207,7 @@ def stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> Non
                 candidate = isinstance(stmt, (ast.Assign, ast.AnnAssign)) and value is not None
                 line = getattr(stmt, "lineno", None)
                 listed = any(i.path == rel and i.line == line for i in plan.unhandled)
-                if candidate and not listed and id(stmt) not in roots and _is_mode_a(fn, value):
+                if candidate and not listed and id(stmt) not in roots and is_mode_a(fn, value):
                     plan.unhandled.append(
                         Item(
                             rel,

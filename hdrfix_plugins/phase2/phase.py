@@ -24,6 +24,7 @@ from hdrfix.core.plugin import Option, Phase, PhasePlan
 from hdrfix.core.repo import Repo
 from hdrfix_plugins.phase2 import scale
 from hdrfix_plugins.phase2.command import migrate_checkpoint
+from hdrfix_plugins.phase2.factors import note_rebound_factors
 from hdrfix_plugins.phase2.modea import ModeASite, stray_mode_a
 
 
@@ -49,6 +50,7 @@ class Phase2(Phase):
         _plan_network(plan, repo, options)
         plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", ModeASite())
         stray_mode_a(plan, repo, options)
+        note_rebound_factors(plan, repo, options)
         if plan.unhandled and plan.refusal is None:
             from hdrfix.core.errors import HdrfixError
 
