@@ -197,9 +197,9 @@ def test_inference_mode_a_read_through_the_settings_is_rewritten(inference_repo:
     applied(inference_repo, "phase1", "phase2", "--include", inference_repo / INFERENCE)
     text = (inference_repo / INFERENCE).read_text()
     # the cap (alpha local, float(...) of the settings) and the tanh go; `* scale` stays
-    assert "                delta_log = batch_delta_log * scale\n" in text
+    assert "                delta_log = chunk_residual * scale\n" in text
     assert "* float(self.config.log_delta_abs_max)" not in text
-    assert "(beta * denom) * torch.tanh(batch_delta_log) * scale" in text  # Mode B kept
+    assert "beta * denom * torch.tanh(chunk_residual) * scale" in text  # Mode B kept
     assert text.count("delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)") == 1
 
 
