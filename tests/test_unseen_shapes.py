@@ -84,3 +84,55 @@ def test_annotated_settings_reads_are_the_settings_mapping(tmp_path: Path) -> No
     phase3 = hdrfix("apply", "phase1", "phase3", "--repo", repo)
     assert phase3.code == 0, phase3.err
     assert "residual_distribution_weight" in (repo / TRAINER).read_text(encoding="utf-8")
+
+
+# A teacher's residual under ``torch.no_grad()`` computed before the student's own.
+TEACHER_FIRST = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TeacherStudentTrainer(nn.Module):
+    def __init__(self, full_config):
+        super().__init__()
+        n = full_config.get("normalization", {})
+        self.norm_type = str(n.get("type", "log"))
+        self.eps = float(n.get("log_epsilon", 1e-6))
+        self.cap = float(n.get("log_delta_abs_max", 16.0))
+        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
+        self.log_sup_enable = bool(n.get("log_supervision_enable", True))
+        self.log_sup_weight = float(n.get("log_supervision_weight", 1.0))
+        self.student = nn.Conv2d(3, 3, 1)
+        self.teacher = nn.Conv2d(3, 3, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, target = batch["x"], batch["y"]
+        sup = None
+        if self.norm_type == "log":
+            log_img = torch.log(torch.clamp(x, min=0) + self.eps)
+            with torch.no_grad():
+                t_res = self.log_delta_alpha * torch.tanh(self.teacher(log_img)) * self.cap
+                t_img = torch.exp(log_img + t_res) - self.eps
+            res_log = self.log_delta_alpha * torch.tanh(self.student(log_img)) * self.cap
+            out = torch.exp(log_img + res_log) - self.eps
+            if self.log_sup_enable:
+                gt = torch.log(torch.clamp(target, min=0) + self.eps) - log_img
+                sup = F.l1_loss(res_log, gt) + F.l1_loss(out, t_img)
+        else:
+            out = x + self.student(x)
+        loss = F.l1_loss(out, target)
+        if self.log_sup_enable and sup is not None:
+            loss = loss + self.log_sup_weight * sup
+        return {"loss": loss}
+"""
+
+
+def test_phase3_term_is_on_the_residual_that_has_gradient(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "distill", TEACHER_FIRST)
+    done = hdrfix("apply", "phase1", "phase3", "--repo", repo)
+    assert done.code == 0, done.err
+    text = (repo / TRAINER).read_text(encoding="utf-8")
+    # on the teacher's residual the term would have no gradient and train nothing
+    assert "torch.sort(res_log.flatten(1)" in text
+    assert "torch.sort(t_res.flatten(1)" not in text
