@@ -136,3 +136,52 @@ def test_phase3_term_is_on_the_residual_that_has_gradient(tmp_path: Path) -> Non
     # on the teacher's residual the term would have no gradient and train nothing
     assert "torch.sort(res_log.flatten(1)" in text
     assert "torch.sort(t_res.flatten(1)" not in text
+
+
+# The section unpacked into a dataclass: every key of it must be one of the fields.
+DATACLASS_SECTION = """
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+
+@dataclass
+class NormSection:
+    type: str = "log"
+    log_epsilon: float = 1e-6
+    log_delta_abs_max: float = 16.0
+    log_delta_alpha: float = 1.2
+    log_delta_scale: float = 0.9
+    log_supervision_enable: bool = True
+    log_supervision_weight: float = 1.0
+    log_supervision_type: str = "l1"
+
+
+class SectionTrainer(nn.Module):
+    def __init__(self, full_config):
+        super().__init__()
+        self.norm = NormSection(**full_config["normalization"])
+        self.net = nn.Conv2d(3, 3, 1)
+
+    def training_step(self, batch, batch_idx):
+        x = batch["x"]
+        log_img = torch.log(torch.clamp(x, min=0) + self.norm.log_epsilon)
+        raw = self.net(log_img)
+        delta_log = self.norm.log_delta_alpha * torch.tanh(raw) * self.norm.log_delta_abs_max
+        out = torch.exp(log_img + delta_log) - self.norm.log_epsilon
+        return {"loss": (out - batch["y"]).abs().mean()}
+"""
+
+
+def test_bound_adds_no_config_key_that_no_trainer_reads(tmp_path: Path) -> None:
+    import yaml
+
+    repo = make_repo(tmp_path / "section", DATACLASS_SECTION)
+    done = hdrfix("apply", "bound", "--repo", repo)
+    assert done.code == 0, done.err
+    assert "max=11.089865684509277" in (repo / TRAINER).read_text(encoding="utf-8")
+    # the trainer still builds from its config: the section holds only the dataclass's fields
+    section = yaml.safe_load((repo / CONFIG).read_text(encoding="utf-8"))["normalization"]
+    assert "log_output_max" not in section
+    assert hdrfix("apply", "bound", "--repo", repo, "--check").code == 0
