@@ -185,3 +185,42 @@ def test_bound_adds_no_config_key_that_no_trainer_reads(tmp_path: Path) -> None:
     section = yaml.safe_load((repo / CONFIG).read_text(encoding="utf-8"))["normalization"]
     assert "log_output_max" not in section
     assert hdrfix("apply", "bound", "--repo", repo, "--check").code == 0
+
+
+# The step computes the residual, masks it in place and hands it to a helper that exponentiates.
+HELPER_EXP = """
+import torch
+import torch.nn as nn
+
+
+class HelperExpTrainer(nn.Module):
+    def __init__(self, full_config):
+        super().__init__()
+        n = full_config.get("normalization", {})
+        self.eps = float(n.get("log_epsilon", 1e-6))
+        self.log_delta_abs_max = float(n.get("log_delta_abs_max", 16.0))
+        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
+        self.net = nn.Conv2d(3, 3, 1)
+
+    def _reconstruct(self, log_img, d):
+        return torch.expm1(log_img + d) + 1.0 - self.eps
+
+    def training_step(self, batch, batch_idx):
+        x, mask = batch["x"], batch["mask"]
+        log_img = torch.log(torch.clamp(x, min=0) + self.eps)
+        d = self.log_delta_alpha * torch.tanh(self.net(log_img)) * self.log_delta_abs_max
+        d *= mask
+        out = self._reconstruct(log_img, d)
+        return {"loss": (out - batch["y"]).abs().mean()}
+"""
+
+
+def test_own_clamp_before_an_in_place_mask_is_not_called_misplaced(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "helper_exp", HELPER_EXP)
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    text = (repo / TRAINER).read_text(encoding="utf-8")
+    assert text.count("d = torch.clamp(d, min=-8.0, max=8.0)") == 1
+    check = hdrfix("apply", "phase1", "--repo", repo, "--check")
+    assert check.code == 0
+    # its own clamp, read through `d *= mask` by the helper call, is where it belongs
+    assert "after its use" not in check.out + check.err
