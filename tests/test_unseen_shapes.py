@@ -224,3 +224,17 @@ def test_own_clamp_before_an_in_place_mask_is_not_called_misplaced(tmp_path: Pat
     assert check.code == 0
     # its own clamp, read through `d *= mask` by the helper call, is where it belongs
     assert "after its use" not in check.out + check.err
+
+
+def test_trial_stops_on_a_batch_format_it_does_not_make(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("torch")
+    repo = make_repo(tmp_path / "own_batches", HELPER_EXP)
+    done = hdrfix(
+        "trial", "--repo", repo, "--variants", "base", "--modes", "log",
+        "--report", tmp_path / "report",
+    )  # fmt: skip
+    # before: every cell failed on KeyError, reported as "no variant breaks", exit 0
+    assert done.code == 2
+    assert "'mask', 'x', 'y'" in done.err and "--batch-fn" in done.err
