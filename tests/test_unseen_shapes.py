@@ -238,3 +238,49 @@ def test_trial_stops_on_a_batch_format_it_does_not_make(tmp_path: Path) -> None:
     # before: every cell failed on KeyError, reported as "no variant breaks", exit 0
     assert done.code == 2
     assert "'mask', 'x', 'y'" in done.err and "--batch-fn" in done.err
+
+
+# The Mode A / Mode B `if` inside a `try` whose handler falls back to a zero residual.
+TRY_FALLBACK = """
+import torch
+import torch.nn as nn
+
+
+class FallbackTrainer(nn.Module):
+    def __init__(self, full_config):
+        super().__init__()
+        n = full_config.get("normalization", {})
+        self.eps = float(n.get("log_epsilon", 1e-6))
+        self.log_delta_abs_max = float(n.get("log_delta_abs_max", 16.0))
+        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
+        self.log_delta_scale = float(n.get("log_delta_scale", 0.9))
+        self.net = nn.Conv2d(3, 3, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, mask = batch["x"], batch["mask"]
+        log_img = torch.log(torch.clamp(x, min=0) + self.eps)
+        out = self.net(log_img)
+        try:
+            if self.log_delta_abs_max > 0.0:
+                delta_log = self.log_delta_alpha * torch.tanh(out) * self.log_delta_abs_max
+            else:
+                delta_log = self.log_delta_scale * out
+        except RuntimeError:
+            delta_log = torch.zeros_like(log_img)
+        delta_log = delta_log * mask
+        pred = torch.exp(log_img + delta_log) - self.eps
+        return {"loss": (pred - batch["y"]).abs().mean()}
+"""
+
+
+def test_phase1_clamp_covers_a_fallback_residual_around_the_mode_if(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "fallback", TRY_FALLBACK)
+    done = hdrfix("apply", "phase1", "--repo", repo)
+    # before: refused, "would still not make 'delta_log' read as phase1 wants"
+    assert done.code == 0, done.err
+    lines = (repo / TRAINER).read_text(encoding="utf-8").splitlines()
+    clamp = lines.index("        delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)")
+    # after the whole try (its handler too), before the mask
+    assert lines[clamp - 1].strip() == "delta_log = torch.zeros_like(log_img)"
+    assert lines[clamp + 1].strip() == "delta_log = delta_log * mask"
+    assert hdrfix("apply", "phase1", "--repo", repo, "--check").code == 0

@@ -137,7 +137,7 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
 def _reaches_a_use(flow: Flow, stmt: ast.AST, name: str, site: Site, ref_name: str) -> bool:
     node = flow.node_of(stmt)
     for use in site.uses:
-        if use.ref.qualname == ref_name and node in _upstream(flow, use.node, use.residual):
+        if use.ref.qualname == ref_name and node in upstream(flow, use.node, use.residual):
             return True
     # Where the residual leaves this function for its use (returned by a helper, or passed to
     # the helper that exponentiates it), a clamp reaching a read of it there counts.
@@ -148,12 +148,12 @@ def _reaches_a_use(flow: Flow, stmt: ast.AST, name: str, site: Site, ref_name: s
                 continue
             if value is None or name not in loads(value):
                 continue
-            if node in _upstream(flow, flow.node_of(later), name):
+            if node in upstream(flow, flow.node_of(later), name):
                 return True
     return False
 
 
-def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
+def upstream(flow: Flow, at: Node, name: str) -> list[Node]:
     """Definitions of ``name`` whose value flows into ``at`` (through self-updates)."""
     found: list[Node] = []
     stack = flow.defs_of(name, at)
