@@ -284,3 +284,39 @@ def test_phase1_clamp_covers_a_fallback_residual_around_the_mode_if(tmp_path: Pa
     assert lines[clamp - 1].strip() == "delta_log = torch.zeros_like(log_img)"
     assert lines[clamp + 1].strip() == "delta_log = delta_log * mask"
     assert hdrfix("apply", "phase1", "--repo", repo, "--check").code == 0
+
+
+# The residual handed from forward to the steps in a dict: a shape hdrfix lists, not edits.
+DICT_OUT = """
+import torch
+import torch.nn as nn
+
+
+class DictTrainer(nn.Module):
+    def __init__(self, full_config):
+        super().__init__()
+        n = full_config.get("normalization", {})
+        self.eps = float(n.get("log_epsilon", 1e-6))
+        self.log_delta_abs_max = float(n.get("log_delta_abs_max", 16.0))
+        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
+        self.net = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        log_img = torch.log(torch.clamp(x, min=0) + self.eps)
+        delta_log = self.log_delta_alpha * torch.tanh(self.net(log_img)) * self.log_delta_abs_max
+        return {"log_img": log_img, "delta_log": delta_log}
+
+    def training_step(self, batch, batch_idx):
+        outs = self(batch["x"])
+        pred = torch.exp(outs["log_img"] + outs["delta_log"]) - self.eps
+        return {"loss": (pred - batch["y"]).abs().mean()}
+"""
+
+
+def test_check_never_says_already_applied_while_a_site_is_left_by_hand(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "dict_out", DICT_OUT)
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0  # the config values
+    check = hdrfix("apply", "phase1", "--repo", repo, "--check")
+    assert check.code == 1
+    assert "already applied" not in check.out + check.err
+    assert "phase1: partly applied: 1 item(s) to edit by hand" in check.out + check.err
