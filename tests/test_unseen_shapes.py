@@ -38,6 +38,28 @@ def make_repo(root: Path, trainer: str) -> Path:
     return root
 
 
+def small_trainer(name: str, methods: str) -> str:
+    """A trainer named ``name`` reading eps, the cap and alpha from its section, with a
+    one-layer network, and ``methods``."""
+    return SMALL_HEAD.replace("NAME", name) + methods
+
+
+SMALL_HEAD = """
+import torch
+import torch.nn as nn
+
+
+class NAME(nn.Module):
+    def __init__(self, full_config):
+        super().__init__()
+        n = full_config.get("normalization", {})
+        self.eps = float(n.get("log_epsilon", 1e-6))
+        self.log_delta_abs_max = float(n.get("log_delta_abs_max", 16.0))
+        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
+        self.net = nn.Conv2d(3, 3, 1)
+"""
+
+
 # Settings read into annotated attributes (``self.x: float = float(norm.get(...))``).
 TYPED_SETTINGS = """
 import torch
@@ -188,20 +210,9 @@ def test_bound_adds_no_config_key_that_no_trainer_reads(tmp_path: Path) -> None:
 
 
 # The step computes the residual, masks it in place and hands it to a helper that exponentiates.
-HELPER_EXP = """
-import torch
-import torch.nn as nn
-
-
-class HelperExpTrainer(nn.Module):
-    def __init__(self, full_config):
-        super().__init__()
-        n = full_config.get("normalization", {})
-        self.eps = float(n.get("log_epsilon", 1e-6))
-        self.log_delta_abs_max = float(n.get("log_delta_abs_max", 16.0))
-        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
-        self.net = nn.Conv2d(3, 3, 1)
-
+HELPER_EXP = small_trainer(
+    "HelperExpTrainer",
+    """
     def _reconstruct(self, log_img, d):
         return torch.expm1(log_img + d) + 1.0 - self.eps
 
@@ -212,7 +223,8 @@ class HelperExpTrainer(nn.Module):
         d *= mask
         out = self._reconstruct(log_img, d)
         return {"loss": (out - batch["y"]).abs().mean()}
-"""
+""",
+)
 
 
 def test_own_clamp_before_an_in_place_mask_is_not_called_misplaced(tmp_path: Path) -> None:
@@ -241,21 +253,9 @@ def test_trial_stops_on_a_batch_format_it_does_not_make(tmp_path: Path) -> None:
 
 
 # The Mode A / Mode B `if` inside a `try` whose handler falls back to a zero residual.
-TRY_FALLBACK = """
-import torch
-import torch.nn as nn
-
-
-class FallbackTrainer(nn.Module):
-    def __init__(self, full_config):
-        super().__init__()
-        n = full_config.get("normalization", {})
-        self.eps = float(n.get("log_epsilon", 1e-6))
-        self.log_delta_abs_max = float(n.get("log_delta_abs_max", 16.0))
-        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
-        self.log_delta_scale = float(n.get("log_delta_scale", 0.9))
-        self.net = nn.Conv2d(3, 3, 1)
-
+TRY_FALLBACK = small_trainer(
+    "FallbackTrainer",
+    """
     def training_step(self, batch, batch_idx):
         x, mask = batch["x"], batch["mask"]
         log_img = torch.log(torch.clamp(x, min=0) + self.eps)
@@ -264,13 +264,14 @@ class FallbackTrainer(nn.Module):
             if self.log_delta_abs_max > 0.0:
                 delta_log = self.log_delta_alpha * torch.tanh(out) * self.log_delta_abs_max
             else:
-                delta_log = self.log_delta_scale * out
+                delta_log = 0.9 * torch.tanh(out)
         except RuntimeError:
             delta_log = torch.zeros_like(log_img)
         delta_log = delta_log * mask
         pred = torch.exp(log_img + delta_log) - self.eps
         return {"loss": (pred - batch["y"]).abs().mean()}
-"""
+""",
+)
 
 
 def test_phase1_clamp_covers_a_fallback_residual_around_the_mode_if(tmp_path: Path) -> None:
@@ -287,20 +288,9 @@ def test_phase1_clamp_covers_a_fallback_residual_around_the_mode_if(tmp_path: Pa
 
 
 # The residual handed from forward to the steps in a dict: a shape hdrfix lists, not edits.
-DICT_OUT = """
-import torch
-import torch.nn as nn
-
-
-class DictTrainer(nn.Module):
-    def __init__(self, full_config):
-        super().__init__()
-        n = full_config.get("normalization", {})
-        self.eps = float(n.get("log_epsilon", 1e-6))
-        self.log_delta_abs_max = float(n.get("log_delta_abs_max", 16.0))
-        self.log_delta_alpha = float(n.get("log_delta_alpha", 1.2))
-        self.net = nn.Conv2d(3, 3, 1)
-
+DICT_OUT = small_trainer(
+    "DictTrainer",
+    """
     def forward(self, x):
         log_img = torch.log(torch.clamp(x, min=0) + self.eps)
         delta_log = self.log_delta_alpha * torch.tanh(self.net(log_img)) * self.log_delta_abs_max
@@ -310,7 +300,8 @@ class DictTrainer(nn.Module):
         outs = self(batch["x"])
         pred = torch.exp(outs["log_img"] + outs["delta_log"]) - self.eps
         return {"loss": (pred - batch["y"]).abs().mean()}
-"""
+""",
+)
 
 
 def test_check_never_says_already_applied_while_a_site_is_left_by_hand(tmp_path: Path) -> None:
