@@ -36,6 +36,9 @@ def run_summary(run: Run, mode: str, verbose: bool = False) -> Iterator[str]:
             verb = "applied" if todo else "already applied"
         else:
             verb = f"would change {len(todo)} item(s)" if todo else "already applied"
+        if plan.unhandled:  # never "already applied" while a site waits for the user's hand
+            by_hand = f"{len(plan.unhandled)} item(s) to edit by hand"
+            verb = f"{verb}, except {by_hand}" if todo else f"partly applied: {by_hand}"
         if plan.state == "not applicable":
             verb = "nothing to do (no targets)"
         yield f"{plan.phase}: {verb}"

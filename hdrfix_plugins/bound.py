@@ -70,10 +70,12 @@ class Bound(Phase):
         value = log_ceiling(float(ceiling or DEFAULT_CEILING))
 
         plan = PhasePlan(self.name)
+        # planned aside: the key is written only where the trainer reads it (below)
+        config_plan = PhasePlan(self.name)
         keep = {KEY: _valid} if ceiling is None else {}
         configs = config_files(repo, options)
         for rel in configs:
-            plan_values(plan, repo, [rel], kept_values(repo, rel, {KEY: value}, keep))
+            plan_values(config_plan, repo, [rel], kept_values(repo, rel, {KEY: value}, keep))
         plan.notes.extend(section_notes(repo, options, configs))
 
         framework = framework_file(repo, options)
@@ -88,6 +90,13 @@ class Bound(Phase):
                     f"{framework}: {c}.__init__ does not read log_delta_abs_max "
                     f"from a settings mapping; its sites use the literal {value!r}"
                 )
+        if with_attr or not classes:
+            plan.items[0:0] = config_plan.items
+            plan.text_edits.update(config_plan.text_edits)
+        else:
+            # Nothing would read the key, and a trainer that unpacks the section into a fixed
+            # set of fields (``NormConfig(**cfg['normalization'])``) fails on an unknown one.
+            plan.notes.append(f"{KEY} is not added to the configs: no trainer reads it")
         plan_sites(
             plan,
             repo,

@@ -124,13 +124,41 @@ class _ClampSite:
         _walrus_before_its_uses(site)
         index = cst_index(pyfile, site.ref)
         flow = analysis.flows[site.ref.qualname]
-        for anchors in ([site.anchor], site.roots):
+        for anchors in ([_covering_anchor(flow, site)], site.roots):
             if all(assigned_after(flow, a, r) is not False for a in anchors):
                 edit = FunctionEdit()
                 for anchor in anchors:
                     edit.insert_after(index.stmt(anchor), cst.parse_statement(code))
                 return [(site.ref, edit)]
         raise Unhandled(f"{r} is not assigned on every path where a clamp could go")
+
+
+def _covering_anchor(flow, site):
+    """The site's anchor, or, where another value of the residual reaches its uses from outside
+    the anchor (``except RuntimeError: delta_log = torch.zeros_like(log_img)`` around the Mode A
+    / Mode B ``if``), the statement holding that one too: a clamp after the anchor alone would
+    leave that path unclamped. Rescales (``delta_log = delta_log * mask``) are not sources."""
+    import ast
+
+    from hdrfix.edit.clampstate import upstream
+    from hdrfix.edit.flow import loads
+    from hdrfix.edit.logdomain import common_anchor
+
+    r = site.residual
+    inside = {id(n) for n in ast.walk(site.anchor)}
+    sources = [
+        d.stmt
+        for use in site.uses
+        if use.ref.qualname == site.ref.qualname
+        for d in upstream(flow, use.node, r)
+        if d is not flow.entry
+        and isinstance(d.stmt, ast.Assign)
+        and r not in loads(d.stmt.value)
+        and id(d.stmt) not in inside
+    ]
+    if not sources:
+        return site.anchor
+    return common_anchor(flow, [*site.roots, *sources])
 
 
 def _walrus_before_its_uses(site) -> None:

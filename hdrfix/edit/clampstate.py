@@ -137,19 +137,23 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
 def _reaches_a_use(flow: Flow, stmt: ast.AST, name: str, site: Site, ref_name: str) -> bool:
     node = flow.node_of(stmt)
     for use in site.uses:
-        if use.ref.qualname == ref_name and node in _upstream(flow, use.node, use.residual):
+        if use.ref.qualname == ref_name and node in upstream(flow, use.node, use.residual):
             return True
-    # In a helper that hands the residual to the steps, a clamp reaching its return counts.
+    # Where the residual leaves this function for its use (returned by a helper, or passed to
+    # the helper that exponentiates it), a clamp reaching a read of it there counts.
     if ref_name == site.ref.qualname and all(u.ref.qualname != ref_name for u in site.uses):
-        for ret in flow.statements():
-            if not isinstance(ret, ast.Return) or ret.value is None:
+        for later in flow.statements():
+            value = getattr(later, "value", None)
+            if later is stmt or not isinstance(later, (ast.Return, ast.Expr, ast.Assign)):
                 continue
-            if name in loads(ret.value) and node in _upstream(flow, flow.node_of(ret), name):
+            if value is None or name not in loads(value):
+                continue
+            if node in upstream(flow, flow.node_of(later), name):
                 return True
     return False
 
 
-def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
+def upstream(flow: Flow, at: Node, name: str) -> list[Node]:
     """Definitions of ``name`` whose value flows into ``at`` (through self-updates)."""
     found: list[Node] = []
     stack = flow.defs_of(name, at)
@@ -159,10 +163,18 @@ def _upstream(flow: Flow, at: Node, name: str) -> list[Node]:
             continue
         found.append(d)
         value = _value(d.stmt, name, d) if d is not flow.entry else None
-        updates = clamp_of(d.stmt, name) or in_place_target(d.stmt) == name
+        updates = (
+            clamp_of(d.stmt, name) or in_place_target(d.stmt) == name or _augmented(d.stmt, name)
+        )
         if updates or (value is not None and name in loads(value)):
             stack.extend(flow.defs_of(name, d))
     return found
+
+
+def _augmented(stmt: ast.AST, name: str) -> bool:
+    """``name *= mask`` and the like: a new value of ``name`` computed from the old one."""
+    target = stmt.target if isinstance(stmt, ast.AugAssign) else None
+    return isinstance(target, ast.Name) and target.id == name
 
 
 def _value(stmt: ast.AST, name: str, node: Node) -> ast.expr | None:

@@ -28,37 +28,29 @@ def field_batch(batch_size: int, height: int, width: int, seed: int) -> dict[str
 
 
 def keys_read(step: Callable[..., Any]) -> set[str]:
-    """The string keys ``training_step`` reads from its batch: ``batch['k']``, ``batch.get('k')``
-    and ``'k' in batch``. Empty where its source cannot be read."""
+    """The string keys ``training_step`` cannot do without: ``batch['k']``. (``batch.get('k',
+    default)`` and ``'k' in batch`` tolerate a missing key: the field reads its optional
+    ``batch_info`` so.) Empty where its source cannot be read."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(step)))
         params = list(inspect.signature(step).parameters)
     except (OSError, TypeError, SyntaxError, ValueError):
         return set()
-    if not params:
+    # a bound method's first parameter is the batch; the class's own function has self first
+    first = 0 if inspect.ismethod(step) else 1
+    if len(params) <= first:
         return set()
-    batch = params[0]  # bound method: (batch, batch_idx)
+    batch = params[first]
     keys = set()
-
-    def is_batch(node: ast.AST) -> bool:
-        return isinstance(node, ast.Name) and node.id == batch
-
     for node in ast.walk(tree):
-        key: ast.AST | None = None
-        if isinstance(node, ast.Subscript) and is_batch(node.value):
-            key = node.slice
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "get"
-            and is_batch(node.func.value)
-            and node.args
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == batch
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
         ):
-            key = node.args[0]
-        elif isinstance(node, ast.Compare) and any(is_batch(c) for c in node.comparators):
-            key = node.left
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            keys.add(key.value)
+            keys.add(node.slice.value)
     return keys
 
 

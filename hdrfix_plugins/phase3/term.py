@@ -95,13 +95,15 @@ def plan_term(
             ref.line,
             hint="add the residual-distribution term by hand where delta_log and the loss meet",
         )
-    site, use = uses[0]
+    # A residual computed without gradient (a teacher's, under ``torch.no_grad()``) cannot be
+    # trained by the term: it goes on the first one the optimiser can reach.
+    flow = analysis.flows[ref.qualname]
+    site, use = next(((s, u) for s, u in uses if not _without_grad(flow, u.at.stmt)), uses[0])
     if site.torch is None:
         raise HdrfixError(
             "the trainer does not import torch", rel, hint="add `import torch` at its top"
         )
     index = cst_index(pyfile, ref)
-    flow = analysis.flows[ref.qualname]
     compute_after = _after_residual(flow, use)
     target_log = _gt_target(flow, use)
     stepwise = None if target_log else stepwise_ground_truth(flow, use)
@@ -203,6 +205,24 @@ def _top_level(flow, stmt):
         if owner is flow.fn:
             return current
         current = owner
+
+
+def _without_grad(flow, stmt) -> bool:
+    """Whether ``stmt`` runs inside ``with torch.no_grad():`` / ``torch.inference_mode():``."""
+    import ast
+
+    from hdrfix.edit.astmatch import call_name
+
+    current = stmt
+    while current is not flow.fn:
+        _, _, current = flow.parent[id(current)]
+        if isinstance(current, ast.With) and any(
+            isinstance(item.context_expr, ast.Call)
+            and call_name(item.context_expr) in {"no_grad", "inference_mode"}
+            for item in current.items
+        ):
+            return True
+    return False
 
 
 def _gt_target(flow, use) -> str | None:

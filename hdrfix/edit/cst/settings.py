@@ -65,34 +65,36 @@ def _gets(node: cst.CSTNode) -> list[tuple[cst.BaseExpression, str]]:
     return found
 
 
-def _self_assigns(stmt: cst.CSTNode) -> list[cst.Assign]:
+def _self_assigns(stmt: cst.CSTNode) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
+    """``(target, value)`` of each ``self.X = ...`` in ``stmt``, annotated ones included
+    (``self.X: float = ...``: typed trainers read their settings that way)."""
     if not isinstance(stmt, cst.SimpleStatementLine):
         return []
-    return [
-        s
-        for s in stmt.body
-        if isinstance(s, cst.Assign) and len(s.targets) == 1 and attr_of_self(s.targets[0].target)
-    ]
+    found: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
+    for s in stmt.body:
+        if isinstance(s, cst.Assign) and len(s.targets) == 1:
+            found.append((s.targets[0].target, s.value))
+        elif isinstance(s, cst.AnnAssign) and s.value is not None:
+            found.append((s.target, s.value))
+    return [(t, v) for t, v in found if attr_of_self(t)]
 
 
 def find_settings(init: cst.FunctionDef, marker: str = MARKER) -> Settings | None:
     """Where ``init`` reads the section holding ``marker``; None if it does not read it."""
     for place in statements(init.body):
-        for assign in _self_assigns(place.stmt):
-            for mapping, key in _gets(assign.value):
+        for _, value in _self_assigns(place.stmt):
+            for mapping, key in _gets(value):
                 if key != marker:
                     continue
                 anchor = place.stmt
                 for other in place.block.body:
                     if any(
-                        m.deep_equals(mapping)
-                        for a in _self_assigns(other)
-                        for m, _ in _gets(a.value)
+                        m.deep_equals(mapping) for _, v in _self_assigns(other) for m, _ in _gets(v)
                     ):
                         anchor = other
                 quote = next(
                     s.quote
-                    for s in find_all(assign.value, cst.SimpleString)
+                    for s in find_all(value, cst.SimpleString)
                     if isinstance(s, cst.SimpleString)
                 )
                 assert isinstance(anchor, cst.BaseStatement)
@@ -103,16 +105,16 @@ def find_settings(init: cst.FunctionDef, marker: str = MARKER) -> Settings | Non
 def attr_reading(init: cst.FunctionDef, key: str) -> str | None:
     """The attribute ``init`` stores ``key`` in (``self.X = ...get('key'...)``), if any."""
     for place in statements(init.body):
-        for assign in _self_assigns(place.stmt):
-            if any(k == key for _, k in _gets(assign.value)):
-                return attr_of_self(assign.targets[0].target)
+        for target, value in _self_assigns(place.stmt):
+            if any(k == key for _, k in _gets(value)):
+                return attr_of_self(target)
     return None
 
 
 def assigning(init: cst.FunctionDef, attr: str) -> cst.CSTNode | None:
     """The statement of ``init`` that assigns ``self.<attr>``, if any."""
     for place in statements(init.body):
-        if any(attr_of_self(a.targets[0].target) == attr for a in _self_assigns(place.stmt)):
+        if any(attr_of_self(t) == attr for t, _ in _self_assigns(place.stmt)):
             return place.stmt
     return None
 
