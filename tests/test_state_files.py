@@ -222,3 +222,14 @@ def test_a_reverse_hunk_whose_context_occurs_twice_is_refused_with_both_lines(fr
     # test_step, and validation_step's own
     for named, clamp in zip(map(int, found.groups()), clamps[1:]):
         assert 0 < clamp - named < 7, (named, clamps)
+
+
+@pytest.mark.parametrize("command", [("apply", "phase1", "--check"), ("status",)])
+@pytest.mark.parametrize("name", [".hdrfix.toml", "pyproject.toml"])
+def test_project_settings_nested_50000_deep_are_one_line(framework, command, name):
+    """tomllib recurses per level of nesting: a RecursionError was a traceback and exit 1,
+    which `--check` reads as "changes pending"."""
+    deep = "[" * 50000 + "]" * 50000
+    text = f"config = {deep}\n" if name == ".hdrfix.toml" else f"[tool.hdrfix]\nconfig = {deep}\n"
+    write(framework, name, text)
+    one_line(framework, *command, says="nested too deep", names=name)
