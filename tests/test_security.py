@@ -266,3 +266,23 @@ def test_a_phase_that_plans_a_write_into_git_is_refused(repo, tmp_path):
     result = hdrfix("--plugins", plugins, "apply", "rogue", "--repo", repo)
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
     assert hashes(repo) == before
+
+
+# -- a config in a pull request that would hang --check ----------------------------------------
+
+
+@pytest.mark.parametrize("alias", ["", "  other: *a\n"])
+def test_a_config_nested_20000_flow_levels_deep_is_one_line_in_seconds(repo, alias):
+    """ruamel's scanner checks every open flow level at each token: walking the whole stream to
+    report its deepest point took minutes at 20,000 levels (and hours for a megabyte of
+    ``[``); with an alias, the alias-bomb walk did the same before any other check."""
+    import time
+
+    deep = "[" * 20000 + "]" * 20000
+    (repo / "configs/deep.yaml").write_text(
+        f"normalization:\n  log_delta_abs_max: &a 16.0\n  x: {deep}\n{alias}", encoding="utf-8"
+    )
+    started = time.monotonic()
+    refused(repo, "apply", "phase1", "--check", says="more than 500 levels deep")
+    assert time.monotonic() - started < 30
+
