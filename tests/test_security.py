@@ -286,3 +286,13 @@ def test_a_config_nested_20000_flow_levels_deep_is_one_line_in_seconds(repo, ali
     refused(repo, "apply", "phase1", "--check", says="more than 500 levels deep")
     assert time.monotonic() - started < 30
 
+
+@pytest.mark.parametrize("command", WRITE)
+def test_a_tracked_intent_temporary_file_is_not_deleted(repo, command):
+    """A commit may carry ``.hdrfix/intent.json.hdrfix-tmp``; recovery used to delete it as
+    its own leftover, a write to a file no phase targets."""
+    (repo / ".hdrfix").mkdir()
+    (repo / f"{INTENT}.hdrfix-tmp").write_text("a file of the pull request\n", encoding="utf-8")
+    git(repo, "add", "-f", f"{INTENT}.hdrfix-tmp")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pr")
+    refused(repo, *command, says="tracked by git")
