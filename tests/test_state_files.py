@@ -233,3 +233,16 @@ def test_project_settings_nested_50000_deep_are_one_line(framework, command, nam
     text = f"config = {deep}\n" if name == ".hdrfix.toml" else f"[tool.hdrfix]\nconfig = {deep}\n"
     write(framework, name, text)
     one_line(framework, *command, says="nested too deep", names=name)
+
+
+@pytest.mark.parametrize("field", ["id", "apply"])
+def test_a_journal_id_too_large_to_count_on_is_one_line(framework, field):
+    """JSON Schema takes 1e300 for an integer, and 1e300 + 1 == 1e300: an apply numbered its
+    entry like the journal's, and that journal was refused by every later revert and status,
+    so the apply could no longer be taken back by hdrfix."""
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    assert hdrfix("revert", "--repo", framework).code == 0
+    data = json.loads((framework / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"][0][field] = 1e300
+    write(framework, JOURNAL, json.dumps(data))
+    one_line(framework, "apply", "phase1", says=f"entries[0].{field}", names=JOURNAL)
