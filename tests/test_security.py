@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, hdrfix
-from fielddata import CONFIG, JOURNAL
+from fielddata import CONFIG, JOURNAL, TRAINER
 
 INTENT = ".hdrfix/intent.json"
 
@@ -296,3 +296,19 @@ def test_a_tracked_intent_temporary_file_is_not_deleted(repo, command):
     git(repo, "add", "-f", f"{INTENT}.hdrfix-tmp")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pr")
     refused(repo, *command, says="tracked by git")
+
+
+def test_a_reverse_diff_of_more_hunks_than_any_phase_writes_is_refused(repo):
+    """Each hunk is looked for in the whole file: 20,000 hunks in the journal for a trainer
+    the pull request grew to 20,000 lines kept `revert --force-structural` busy for 41 s,
+    and the cost grows with the square (hours at 100,000)."""
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    trainer = repo / TRAINER
+    text = trainer.read_text(encoding="utf-8")
+    trainer.write_text(text + "TABLE = [\n" + "".join(f"    {i},\n" for i in range(1001)) + "]\n")
+    first = len(text.splitlines()) + 2
+    hunks = "".join(f"@@ -{first + i},1 +{first + i},1 @@\n     {i},\n" for i in range(1001))
+    data = json.loads((repo / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"][0]["files"][TRAINER]["reverse_diff"] += hunks
+    (repo / JOURNAL).write_text(json.dumps(data), encoding="utf-8")
+    refused(repo, "revert", "--force-structural", says="hunks, more than the 1000 hdrfix takes")
