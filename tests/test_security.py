@@ -312,3 +312,19 @@ def test_a_reverse_diff_of_more_hunks_than_any_phase_writes_is_refused(repo):
     data["entries"][0]["files"][TRAINER]["reverse_diff"] += hunks
     (repo / JOURNAL).write_text(json.dumps(data), encoding="utf-8")
     refused(repo, "revert", "--force-structural", says="hunks, more than the 1000 hdrfix takes")
+
+
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_a_gitignore_hdrfix_may_not_write_neither_stops_an_apply_nor_is_written(repo, kind):
+    """``.hdrfix/.gitignore`` is a convenience: a link or a folder in its place stopped every
+    apply with "nothing was changed", after the lock file had been created."""
+    (repo / ".hdrfix").mkdir()
+    if kind == "link":
+        (repo / ".hdrfix/.gitignore").symlink_to("../README.md")
+    else:
+        (repo / ".hdrfix/.gitignore/sub").mkdir(parents=True)
+    readme = (repo / "README.md").read_bytes()
+    result = hdrfix("apply", "phase1", "--repo", repo)
+    assert result.code == 0, result.err
+    assert (repo / "README.md").read_bytes() == readme
+    assert (repo / ".hdrfix/.gitignore").is_symlink() == (kind == "link")
