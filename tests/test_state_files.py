@@ -246,3 +246,15 @@ def test_a_journal_id_too_large_to_count_on_is_one_line(framework, field):
     data["entries"][0][field] = 1e300
     write(framework, JOURNAL, json.dumps(data))
     one_line(framework, "apply", "phase1", says=f"entries[0].{field}", names=JOURNAL)
+
+
+@pytest.mark.parametrize("copies", [2, 65])
+@pytest.mark.parametrize("command", [("revert",), ("status",)])
+def test_a_journal_naming_a_phase_over_and_over_is_one_line(framework, copies, command):
+    """revert plans every phase an entry names, once per name: 20,000 copies of "phase1"
+    (200 KB of journal) kept it busy for over two minutes."""
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    data = json.loads((framework / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"][0]["phases"] = ["phase1"] * copies
+    write(framework, JOURNAL, json.dumps(data))
+    one_line(framework, *command, says="entries[0].phases", names=JOURNAL)

@@ -63,6 +63,9 @@ SCHEMA = {
                         "type": "array",
                         "items": {"type": "string", "pattern": "^[0-9A-Za-z_.-]{1,64}$"},
                         "minItems": 1,
+                        # revert plans each phase named: 20,000 copies of one were hours
+                        "maxItems": 64,
+                        "uniqueItems": True,
                     },
                     "time": _WORD,
                     "hdrfix": _WORD,
