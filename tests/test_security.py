@@ -328,3 +328,24 @@ def test_a_gitignore_hdrfix_may_not_write_neither_stops_an_apply_nor_is_written(
     assert result.code == 0, result.err
     assert (repo / "README.md").read_bytes() == readme
     assert (repo / ".hdrfix/.gitignore").is_symlink() == (kind == "link")
+
+
+def test_revert_plans_a_phase_once_however_many_entries_name_it(repo, monkeypatch):
+    """Planned once per entry, a journal of 3,000 entries of one apply of phase1 (pre-images
+    that are never checked can be empty) kept revert busy for three minutes."""
+    import hdrfix.core.revert as revert_module
+
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    data = json.loads((repo / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"] = [dict(data["entries"][0], id=i + 1) for i in range(50)]
+    (repo / JOURNAL).write_text(json.dumps(data), encoding="utf-8")
+    planned = []
+    real = revert_module.phase_targets
+
+    def counted(*args):
+        planned.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(revert_module, "phase_targets", counted)
+    assert hdrfix("revert", "--repo", repo).code == 0
+    assert len(planned) == 1
