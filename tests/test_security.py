@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, hdrfix
-from fielddata import CONFIG, JOURNAL
+from fielddata import CONFIG, JOURNAL, TRAINER
 
 INTENT = ".hdrfix/intent.json"
 
@@ -266,3 +266,86 @@ def test_a_phase_that_plans_a_write_into_git_is_refused(repo, tmp_path):
     result = hdrfix("--plugins", plugins, "apply", "rogue", "--repo", repo)
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
     assert hashes(repo) == before
+
+
+# -- a config in a pull request that would hang --check ----------------------------------------
+
+
+@pytest.mark.parametrize("alias", ["", "  other: *a\n"])
+def test_a_config_nested_20000_flow_levels_deep_is_one_line_in_seconds(repo, alias):
+    """ruamel's scanner checks every open flow level at each token: walking the whole stream to
+    report its deepest point took minutes at 20,000 levels (and hours for a megabyte of
+    ``[``); with an alias, the alias-bomb walk did the same before any other check."""
+    import time
+
+    deep = "[" * 20000 + "]" * 20000
+    (repo / "configs/deep.yaml").write_text(
+        f"normalization:\n  log_delta_abs_max: &a 16.0\n  x: {deep}\n{alias}", encoding="utf-8"
+    )
+    started = time.monotonic()
+    refused(repo, "apply", "phase1", "--check", says="more than 500 levels deep")
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("command", WRITE)
+def test_a_tracked_intent_temporary_file_is_not_deleted(repo, command):
+    """A commit may carry ``.hdrfix/intent.json.hdrfix-tmp``; recovery used to delete it as
+    its own leftover, a write to a file no phase targets."""
+    (repo / ".hdrfix").mkdir()
+    (repo / f"{INTENT}.hdrfix-tmp").write_text("a file of the pull request\n", encoding="utf-8")
+    git(repo, "add", "-f", f"{INTENT}.hdrfix-tmp")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pr")
+    refused(repo, *command, says="tracked by git")
+
+
+def test_a_reverse_diff_of_more_hunks_than_any_phase_writes_is_refused(repo):
+    """Each hunk is looked for in the whole file: 20,000 hunks in the journal for a trainer
+    the pull request grew to 20,000 lines kept `revert --force-structural` busy for 41 s,
+    and the cost grows with the square (hours at 100,000)."""
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    trainer = repo / TRAINER
+    text = trainer.read_text(encoding="utf-8")
+    trainer.write_text(text + "TABLE = [\n" + "".join(f"    {i},\n" for i in range(1001)) + "]\n")
+    first = len(text.splitlines()) + 2
+    hunks = "".join(f"@@ -{first + i},1 +{first + i},1 @@\n     {i},\n" for i in range(1001))
+    data = json.loads((repo / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"][0]["files"][TRAINER]["reverse_diff"] += hunks
+    (repo / JOURNAL).write_text(json.dumps(data), encoding="utf-8")
+    refused(repo, "revert", "--force-structural", says="hunks, more than the 1000 hdrfix takes")
+
+
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_a_gitignore_hdrfix_may_not_write_neither_stops_an_apply_nor_is_written(repo, kind):
+    """``.hdrfix/.gitignore`` is a convenience: a link or a folder in its place stopped every
+    apply with "nothing was changed", after the lock file had been created."""
+    (repo / ".hdrfix").mkdir()
+    if kind == "link":
+        (repo / ".hdrfix/.gitignore").symlink_to("../README.md")
+    else:
+        (repo / ".hdrfix/.gitignore/sub").mkdir(parents=True)
+    readme = (repo / "README.md").read_bytes()
+    result = hdrfix("apply", "phase1", "--repo", repo)
+    assert result.code == 0, result.err
+    assert (repo / "README.md").read_bytes() == readme
+    assert (repo / ".hdrfix/.gitignore").is_symlink() == (kind == "link")
+
+
+def test_revert_plans_a_phase_once_however_many_entries_name_it(repo, monkeypatch):
+    """Planned once per entry, a journal of 3,000 entries of one apply of phase1 (pre-images
+    that are never checked can be empty) kept revert busy for three minutes."""
+    import hdrfix.core.revert as revert_module
+
+    assert hdrfix("apply", "phase1", "--repo", repo).code == 0
+    data = json.loads((repo / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"] = [dict(data["entries"][0], id=i + 1) for i in range(50)]
+    (repo / JOURNAL).write_text(json.dumps(data), encoding="utf-8")
+    planned = []
+    real = revert_module.phase_targets
+
+    def counted(*args):
+        planned.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(revert_module, "phase_targets", counted)
+    assert hdrfix("revert", "--repo", repo).code == 0
+    assert len(planned) == 1

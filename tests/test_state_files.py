@@ -222,3 +222,39 @@ def test_a_reverse_hunk_whose_context_occurs_twice_is_refused_with_both_lines(fr
     # test_step, and validation_step's own
     for named, clamp in zip(map(int, found.groups()), clamps[1:]):
         assert 0 < clamp - named < 7, (named, clamps)
+
+
+@pytest.mark.parametrize("command", [("apply", "phase1", "--check"), ("status",)])
+@pytest.mark.parametrize("name", [".hdrfix.toml", "pyproject.toml"])
+def test_project_settings_nested_50000_deep_are_one_line(framework, command, name):
+    """tomllib recurses per level of nesting: a RecursionError was a traceback and exit 1,
+    which `--check` reads as "changes pending"."""
+    deep = "[" * 50000 + "]" * 50000
+    text = f"config = {deep}\n" if name == ".hdrfix.toml" else f"[tool.hdrfix]\nconfig = {deep}\n"
+    write(framework, name, text)
+    one_line(framework, *command, says="nested too deep", names=name)
+
+
+@pytest.mark.parametrize("field", ["id", "apply"])
+def test_a_journal_id_too_large_to_count_on_is_one_line(framework, field):
+    """JSON Schema takes 1e300 for an integer, and 1e300 + 1 == 1e300: an apply numbered its
+    entry like the journal's, and that journal was refused by every later revert and status,
+    so the apply could no longer be taken back by hdrfix."""
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    assert hdrfix("revert", "--repo", framework).code == 0
+    data = json.loads((framework / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"][0][field] = 1e300
+    write(framework, JOURNAL, json.dumps(data))
+    one_line(framework, "apply", "phase1", says=f"entries[0].{field}", names=JOURNAL)
+
+
+@pytest.mark.parametrize("copies", [2, 65])
+@pytest.mark.parametrize("command", [("revert",), ("status",)])
+def test_a_journal_naming_a_phase_over_and_over_is_one_line(framework, copies, command):
+    """revert plans every phase an entry names, once per name: 20,000 copies of "phase1"
+    (200 KB of journal) kept it busy for over two minutes."""
+    assert hdrfix("apply", "phase1", "--repo", framework).code == 0
+    data = json.loads((framework / JOURNAL).read_text(encoding="utf-8"))
+    data["entries"][0]["phases"] = ["phase1"] * copies
+    write(framework, JOURNAL, json.dumps(data))
+    one_line(framework, *command, says="entries[0].phases", names=JOURNAL)

@@ -97,6 +97,7 @@ def recover(root: Path, kinds: tuple[str, ...]) -> str | None:
     phases write that kind of file (``kinds``: their suffixes) is acted on. The caller holds
     the lock (:func:`recover_interrupted` takes it).
     """
+    refuse_tracked(root, _INTENT_TMP)  # deleting it would delete a file of the user's history
     writable(root, _INTENT_TMP, own=True).unlink(missing_ok=True)
     intent = _Intent.load(root)
     if intent is None:
@@ -114,6 +115,21 @@ def recover(root: Path, kinds: tuple[str, ...]) -> str | None:
         intent.roll_back()
         done = "rolled back: every file is as it was before"
     return f"an interrupted `hdrfix {intent.action}` was found; {done}"
+
+
+def refuse_tracked(root: Path, rel: str) -> None:
+    """A commit record (or its temporary file) that git tracks came with a commit, not from a
+    run of hdrfix here: it is neither acted on nor deleted."""
+    from hdrfix.core.gitstate import tracked
+
+    if os.path.lexists(root / rel) and tracked(root, rel):
+        raise HdrfixError(
+            "is tracked by git; a commit record is local state that no commit carries, "
+            "so hdrfix does not act on it",
+            rel,
+            hint=f"git rm --cached {rel}, check the files it lists with git, then "
+            "delete it (nothing was changed)",
+        )
 
 
 def preflight(root: Path, changes: list[FileChange]) -> None:
@@ -258,20 +274,12 @@ class _Intent:
 
     @classmethod
     def load(cls, root: Path) -> _Intent | None:
-        from hdrfix.core.gitstate import tracked
         from hdrfix.core.records import intent_files, parse
 
         if not os.path.lexists(root / INTENT):
             return None
         writable(root, INTENT, own=True)  # a regular file in a real .hdrfix/
-        if tracked(root, INTENT):
-            raise HdrfixError(
-                "is tracked by git; a commit record is local state that no commit carries, "
-                "so hdrfix does not act on it",
-                INTENT,
-                hint=f"git rm --cached {INTENT}, check the files it lists with git, then "
-                "delete it (nothing was changed)",
-            )
+        refuse_tracked(root, INTENT)
         data = parse(root, INTENT, "a commit record")
         files = intent_files(data, INTENT, OWN)
         targets = [

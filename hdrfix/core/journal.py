@@ -29,6 +29,9 @@ LOCK = f"{FOLDER}/lock"
 FORMAT = 2  # 1: one entry per apply, its phases reverted together; still read
 
 _SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+# JSON Schema counts 1e300 as an integer; the next id, 1e300 + 1, is 1e300 again: bounded, an
+# apply always numbers its entries apart from the journal's.
+_NUMBER = {"type": "integer", "minimum": 1, "maximum": 2**31}
 # What status prints from an entry: no newline or terminal escape may come from the journal.
 _WORD = {"type": "string", "pattern": "^[0-9A-Za-z:+._-]{1,64}$"}
 _RECORD = {
@@ -53,13 +56,16 @@ SCHEMA = {
                 "type": "object",
                 "required": ["id", "action", "phases", "time", "hdrfix", "files"],
                 "properties": {
-                    "id": {"type": "integer", "minimum": 1},
-                    "apply": {"type": "integer", "minimum": 1},
+                    "id": _NUMBER,
+                    "apply": _NUMBER,
                     "action": {"const": "apply"},
                     "phases": {
                         "type": "array",
                         "items": {"type": "string", "pattern": "^[0-9A-Za-z_.-]{1,64}$"},
                         "minItems": 1,
+                        # revert plans each phase named: 20,000 copies of one were hours
+                        "maxItems": 64,
+                        "uniqueItems": True,
                     },
                     "time": _WORD,
                     "hdrfix": _WORD,

@@ -56,7 +56,9 @@ def repo_lock(root: Path, wait: float | None = None) -> Iterator[None]:
             hint="make .hdrfix/ writable; nothing was changed",
         ) from None
     try:
-        with contextlib.suppress(OSError):  # only a convenience: never a reason to stop
+        # only a convenience: never a reason to stop (a link or a folder in its place is left
+        # alone, as the gate refuses to write there)
+        with contextlib.suppress(OSError, HdrfixError):
             _ignore_local_state(root)
         yield
     finally:

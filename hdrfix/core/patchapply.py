@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from hdrfix.core.lines import NEWLINE
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
+# Each hunk is looked for in the whole file, so a diff's cost is its hunks times the file's
+# lines: a journal can hold 20,000 hunks for a 20,000-line trainer (41 s; hours at 100,000).
+# A phase's edit of one file is a few hunks, one per site.
+MAX_HUNKS = 1000
 
 
 @dataclass
@@ -49,7 +53,12 @@ def apply_diff(text: str, diff: str) -> str:
     own ending; a line the hunk adds takes the ending of the line it replaces or follows."""
     bodies, ends = _split(text)
     offset = 0
-    for hunk in parse_hunks(diff):
+    hunks = parse_hunks(diff)
+    if len(hunks) > MAX_HUNKS:
+        raise PatchConflict(
+            1, f"the recorded diff has {len(hunks)} hunks, more than the {MAX_HUNKS} hdrfix takes"
+        )
+    for hunk in hunks:
         at = _locate(bodies, hunk, hunk.start - 1 + offset)
         old_ends = ends[at : at + len(hunk.old)]
         bodies[at : at + len(hunk.old)] = hunk.new

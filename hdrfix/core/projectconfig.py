@@ -81,6 +81,13 @@ def _table(path: Path, name: str) -> dict[str, Any] | None:
         what = str(exc).replace(where.group(0), "") if where else str(exc)
         line = int(where.group(1)) if where else None
         raise HdrfixError(f"is not valid TOML: {what}", name, line, hint="fix it") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively (before Python 3.14)
+        raise HdrfixError(
+            "is not TOML hdrfix can read: arrays or tables nested too deep",
+            name,
+            hint="flatten the nesting (nothing was changed)",
+        ) from None
     if name == "pyproject.toml":
         return data.get("tool", {}).get("hdrfix")
     return data

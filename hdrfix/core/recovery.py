@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from hdrfix.core.commit import _INTENT_TMP, INTENT, _Intent, recover
+from hdrfix.core.commit import _INTENT_TMP, INTENT, _Intent, recover, refuse_tracked
 from hdrfix.core.errors import HdrfixError
 from hdrfix.core.safepath import state_dir
 
@@ -26,6 +26,7 @@ def recover_interrupted(root: Path, kinds: Callable[[list[str]], tuple[str, ...]
 
     if not interrupted(root):
         return None
+    refuse_tracked(root, _INTENT_TMP)  # before the lock: a refusal creates nothing
     intent = _Intent.load(root)
     allowed = kinds([] if intent is None else intent.action.split()[1:])
     if intent is not None:

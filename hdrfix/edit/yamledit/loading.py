@@ -23,6 +23,10 @@ from hdrfix.edit.yamledit.breaks import _line_of_offset
 
 #: How many times over aliases may multiply a stream's nodes before it counts as an alias bomb.
 ALIAS_RATIO_LIMIT: Final = 100
+#: Where walking parser events stops: ruamel's composer gives up below 300 levels anyway, and
+#: its scanner checks every open flow level at each token, so a walk of 50,000 nested ``[`` took
+#: minutes (a hang, for a config that arrives in a pull request).
+DEPTH_LIMIT: Final = 500
 
 
 class YamlEditError(HdrfixError):
@@ -139,6 +143,8 @@ def _check_aliases(text: str, path: str) -> None:
             elif isinstance(event, CollectionStartEvent):
                 written += 1
                 stack.append([event.anchor, 1])
+                if len(stack) > DEPTH_LIMIT:
+                    raise _too_deep(text, path)
             elif isinstance(event, CollectionEndEvent):
                 anchor, count = stack.pop()
                 if anchor is not None:
@@ -166,10 +172,14 @@ def _too_deep(text: str, path: str) -> YamlEditError:
                 depth += 1
                 if depth > deepest:
                     deepest, line = depth, event.start_mark.line + 1
+                if depth > DEPTH_LIMIT:
+                    break  # deeper is no more refused, only slower to find
             elif isinstance(event, CollectionEndEvent):
                 depth -= 1
+    more = "more than " if deepest > DEPTH_LIMIT else ""
     return YamlEditError(
-        f"mappings and sequences nest {deepest} levels deep, too deep to parse",
+        f"mappings and sequences nest {more}{min(deepest, DEPTH_LIMIT)} levels deep, too deep "
+        "to parse",
         path,
         line,
         "flatten the nesting, or if this is no training config pass those with --config",
