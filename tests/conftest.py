@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from click.testing import CliRunner
 # One torch thread: the tests' tensors are tiny, and on a shared 2-core runner extra threads only
 # contend (measured here: 24 steps took 54 s with 2 threads, 1 s with 1).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# hdrfix keeps the key that seals its commit records in the user's state folder: not the
+# tester's own, for the suite
+os.environ.setdefault("HDRFIX_STATE_HOME", tempfile.mkdtemp(prefix="hdrfix-state-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK = ROOT / "fixtures" / "framework"

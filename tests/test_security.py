@@ -111,6 +111,35 @@ def test_commands_that_promise_not_to_write_do_not_recover_even_a_real_intent(re
     refused(repo, *command, says="hdrfix recover --repo")
 
 
+@pytest.mark.parametrize("command", WRITE)
+def test_an_untracked_intent_that_hdrfix_did_not_write_is_not_acted_on(repo, command):
+    """A record unpacked from a tarball or written by `git apply`: git does not track it, its
+    path and kind pass, and the file is at its recorded after-hash; only its seal betrays it."""
+    setup = repo / "setup.py"
+    setup.write_text("from setuptools import setup\nsetup()\n", encoding="utf-8")
+    git(repo, "add", "setup.py")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "setup")
+    plant_intent(repo, [rolled_back_to(repo, "setup.py", b"import os  # planted\n")])
+    refused(repo, *command, says="seal")
+
+
+def test_a_sealed_intent_is_acted_on_only_in_the_tree_it_was_written_for(repo, tmp_path):
+    """hdrfix's own record of a killed run, copied into another checkout, is refused there."""
+    from hdrfix.core.seal import seal
+
+    text = (repo / CONFIG).read_bytes()
+    plant_intent(repo, [rolled_back_to(repo, CONFIG, text.replace(b"16.0", b"6.0", 1))])
+    record = json.loads((repo / INTENT).read_text(encoding="utf-8"))
+    record["seal"] = seal(tmp_path / "elsewhere", record)
+    (repo / INTENT).write_text(json.dumps(record), encoding="utf-8")
+    refused(repo, "recover", says="seal")
+    record["seal"] = seal(repo, record)
+    (repo / INTENT).write_text(json.dumps(record), encoding="utf-8")
+    result = hdrfix("recover", "--repo", repo)
+    assert result.code == 0 and "rolled back" in result.err, result.err
+    assert (repo / CONFIG).read_bytes() == text.replace(b"16.0", b"6.0", 1)
+
+
 def test_an_intent_that_git_tracks_is_not_acted_on(repo):
     text = (repo / CONFIG).read_bytes()
     plant_intent(repo, [rolled_back_to(repo, CONFIG, text.replace(b"16.0", b"6.0", 1))])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import os
 import posixpath
 import secrets
@@ -103,6 +104,7 @@ def recover(root: Path, kinds: tuple[str, ...]) -> str | None:
     if intent is None:
         return None
     intent.refuse_unwritable(kinds)
+    intent.refuse_unsealed()
     forward = intent.can_roll_forward()
     if forward:
         for target in intent.targets:
@@ -226,6 +228,7 @@ class _Intent:
     action: str
     targets: list[_Target]
     direction: str = "forward"
+    record: dict | None = None  # as loaded: its seal is checked before recovery acts on it
 
     @classmethod
     def of(cls, root: Path, changes: list[FileChange], action: str) -> _Intent:
@@ -265,6 +268,9 @@ class _Intent:
                 for t in self.targets
             ],
         }
+        from hdrfix.core.seal import seal
+
+        data["seal"] = seal(self.root, data)  # recovery acts on records hdrfix wrote here
         (self.root / FOLDER).mkdir(exist_ok=True)
         writable(self.root, INTENT, own=True)
         tmp = writable(self.root, _INTENT_TMP, own=True)
@@ -281,6 +287,7 @@ class _Intent:
         writable(root, INTENT, own=True)  # a regular file in a real .hdrfix/
         refuse_tracked(root, INTENT)
         data = parse(root, INTENT, "a commit record")
+        sealed = copy.deepcopy(data)  # as written: intent_files decodes the pre-images in place
         files = intent_files(data, INTENT, OWN)
         targets = [
             _Target(
@@ -304,7 +311,7 @@ class _Intent:
                     INTENT,
                     hint="check the files it lists with git, then delete it",
                 )
-        return cls(root, data["action"], targets, data["direction"])
+        return cls(root, data["action"], targets, data["direction"], sealed)
 
     def refuse_unwritable(self, kinds: tuple[str, ...]) -> None:
         """Every file is of a kind the recorded phases write (:meth:`load` checked that each,
@@ -319,6 +326,11 @@ class _Intent:
                     hint="hdrfix does not act on it; check the files it lists with git, then "
                     "delete it (nothing was changed)",
                 )
+
+    def refuse_unsealed(self) -> None:
+        from hdrfix.core.seal import refuse_unsealed
+
+        refuse_unsealed(self.root, self.record, INTENT)
 
     def remove(self) -> None:
         for target in self.targets:

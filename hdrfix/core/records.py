@@ -36,6 +36,7 @@ INTENT_SCHEMA = {
         "format": {"const": 1},
         "action": {"type": "string", "pattern": _ACTION},
         "direction": {"enum": ["forward", "back"]},
+        "seal": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "files": {
             "type": "array",
             "minItems": 1,

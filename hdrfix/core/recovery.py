@@ -31,6 +31,7 @@ def recover_interrupted(root: Path, kinds: Callable[[list[str]], tuple[str, ...]
     allowed = kinds([] if intent is None else intent.action.split()[1:])
     if intent is not None:
         intent.refuse_unwritable(allowed)  # before the lock: a refusal creates nothing
+        intent.refuse_unsealed()
     with repo_lock(root):
         return recover(root, allowed)
 
