@@ -378,3 +378,14 @@ def test_revert_plans_a_phase_once_however_many_entries_name_it(repo, monkeypatc
     monkeypatch.setattr(revert_module, "phase_targets", counted)
     assert hdrfix("revert", "--repo", repo).code == 0
     assert len(planned) == 1
+
+
+def test_no_home_to_keep_the_seal_key_in_is_one_line_and_nothing_written(repo, monkeypatch):
+    """Without HDRFIX_STATE_HOME, XDG_STATE_HOME or a home folder, apply cannot seal its
+    record: one line before anything is written, never a traceback."""
+    for name in ("HDRFIX_STATE_HOME", "XDG_STATE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(
+        Path, "home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home")))
+    )
+    refused(repo, "apply", "phase1", says="cannot keep hdrfix's key")

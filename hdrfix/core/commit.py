@@ -50,9 +50,11 @@ def commit(root: Path, changes: list[FileChange], action: str) -> None:
     ``action`` names the command in the recovery message (``"apply phase1"``).
     """
     from hdrfix.core.lock import repo_lock
+    from hdrfix.core.seal import seal_key
 
     if not changes:
         return
+    seal_key()  # a record that could not be sealed fails before anything is created
     preflight(root, changes)  # a stale plan fails here without even creating .hdrfix/
     with repo_lock(root):
         recover(root, Phase.writes)  # a run that died since this one opened the repo

@@ -38,7 +38,7 @@ def key_file() -> Path:
 def _read_key() -> bytes | None:
     try:
         data = key_file().read_bytes()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: no home folder to find the key in
         return None
     return data if len(data) == KEY_BYTES else None
 
@@ -74,16 +74,22 @@ def _mac(key: bytes, root: Path, record: dict[str, Any]) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def seal(root: Path, record: dict[str, Any]) -> str:
-    """The seal of ``record`` for the tree at ``root``; makes the key on first use."""
+def seal_key() -> bytes:
+    """This user's key, made on first use; one line (exit 2) where it cannot be kept."""
     try:
-        key = _read_key() or _make_key()
-    except OSError as exc:
+        return _read_key() or _make_key()
+    except (OSError, RuntimeError) as exc:
+        where = os.environ.get("HDRFIX_STATE_HOME") or "the user's state folder"
         raise HdrfixError(
-            f"cannot keep hdrfix's key for commit records at {key_file()}: {exc.strerror or exc}",
+            f"cannot keep hdrfix's key for commit records in {where}: "
+            f"{getattr(exc, 'strerror', None) or exc}",
             hint="set HDRFIX_STATE_HOME to a folder you can write (nothing was changed)",
         ) from None
-    return _mac(key, root, record)
+
+
+def seal(root: Path, record: dict[str, Any]) -> str:
+    """The seal of ``record`` for the tree at ``root``."""
+    return _mac(seal_key(), root, record)
 
 
 def sealed_here(root: Path, record: dict[str, Any]) -> bool:
