@@ -15,6 +15,13 @@ from hdrfix.cli import _target_options
 DEFAULT_MODES = "log,global,per_patch,none"
 
 
+def _devices(devices: int | None, strategy: str | None) -> int | None:
+    """How many DDP ranks a cell runs (None: one process, no strategy)."""
+    if devices is None and strategy is None:
+        return None
+    return devices or 1
+
+
 def default_report_dir() -> Path:
     from hdrfix.validate.cli import default_report_dir as validate_dir
 
@@ -42,6 +49,20 @@ def default_report_dir() -> Path:
 )
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--devices",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Run each cell under Lightning's DDP with N ranks (N processes on CPU, with gloo; N "
+    "GPUs with --device cuda). Implies --strategy ddp.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["ddp"]),
+    help="ddp: Lightning's DDPStrategy, ranks started by fork (as ddp_notebook), "
+    "find_unused_parameters=False; each cell also checks that every rank finished, that no "
+    "parameter went unused in a step, and that every parameter is identical across ranks.",
+)
 @click.option(
     "--stub-module",
     "stub_modules",
@@ -159,6 +180,7 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
         batch_fn=user_function(batch_fn, "--batch-fn") if batch_fn else None,
         options={},
         log_path=report_dir / "framework.log",
+        devices=_devices(kwargs.pop("devices"), kwargs.pop("strategy")),
     )
     if kwargs.pop("extra", ()):
         from hdrfix.core.errors import HdrfixError

@@ -42,6 +42,12 @@ class Settings:
     trainer_factory: Callable[..., Any] | None = None
     batch_fn: Callable[..., dict[str, Any]] | None = None
     log_path: Path | None = None  # where the framework's own prints go
+    devices: int | None = None  # ranks under Lightning's DDP; None: one process, no strategy
+
+    @property
+    def batches_per_cell(self) -> int:
+        """Each rank takes ``steps`` batches of its own from Lightning's distributed sampler."""
+        return self.steps * (self.devices or 1)
 
 
 @dataclass
@@ -74,7 +80,7 @@ def make_batches(settings: Settings) -> tuple[list[dict[str, Any]], dict[str, An
     try:
         made = [
             make(settings.batch, settings.height, settings.width, settings.seed + i)
-            for i in range(settings.steps + 1)
+            for i in range(settings.batches_per_cell + 1)
         ]
     except Exception as exc:  # the user's --batch-fn
         raise HdrfixError(
@@ -192,11 +198,33 @@ def _cell(
         return Cell(copy.variant.name, mode, Outcome("-", Probe()), 0.0, unset=unset)
     if mode == "log":
         result.blown_up = blow_up(model, result.source.network_attrs)
+    if settings.devices is not None:
+        needs_lightning(model, trainer)
     batches, val_batch = make_batches(settings)
     outcome = run_cell(
-        model, batches, val_batch, settings.device, copy.root, result.source.residuals
+        model,
+        batches,
+        val_batch,
+        settings.device,
+        copy.root,
+        result.source.residuals,
+        settings.devices,
     )
     return Cell(copy.variant.name, mode, outcome, time.perf_counter() - started)
+
+
+def needs_lightning(model: Any, trainer: loading.Trainer) -> None:
+    """DDP is Lightning's here: a trainer of another kind has no strategy to run under."""
+    from hdrfix.trial.training import lightning_module_class
+
+    lightning = lightning_module_class()
+    if lightning is None or not isinstance(model, lightning):
+        raise HdrfixError(
+            f"--strategy ddp runs a LightningModule under Lightning's DDP; "
+            f"{trainer.class_name} is not one",
+            trainer.rel,
+            hint="leave out --devices/--strategy to train it in one process",
+        )
 
 
 def with_base(variants: Sequence[Variant]) -> list[Variant]:

@@ -57,11 +57,26 @@ def _row(cell: Cell, what: str) -> list[str]:
 
 
 HEADER = ["variant", "mode", "result", "steps", "loss", "max exp", ">65504", "|dlog|", "ms/step"]
+#: Under DDP: ranks finished, parameters unused in a step, parameters differing across ranks.
+DDP_HEADER = ["ranks", "unused", "differ"]
+
+
+def _ddp_row(cell: Cell) -> list[str]:
+    ranks = cell.outcome.ranks
+    if ranks is None:
+        return ["-", "-", "-"]
+    return [
+        f"{len(ranks.finished)}/{ranks.devices}",
+        str(len(ranks.unused)),
+        str(len(ranks.differ)),
+    ]
 
 
 def table(result: Result) -> list[str]:
-    rows = [HEADER] + [_row(c, v) for c, v in verdicts(result)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    parallel = result.settings.devices is not None
+    header = HEADER + DDP_HEADER if parallel else HEADER
+    rows = [header] + [_row(c, v) + (_ddp_row(c) if parallel else []) for c, v in verdicts(result)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
         "  ".join(f"{v:<{w}}" for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
@@ -71,6 +86,9 @@ def table(result: Result) -> list[str]:
         for name, why in result.refused.items()
     ]
     for cell, what in verdicts(result):
+        ranks = cell.outcome.ranks
+        for problem in ranks.problems() if ranks is not None else ():
+            lines.append(f"{cell.variant} {cell.mode}: {what}: under DDP, {problem}")
         if cell.outcome.error:
             e = cell.outcome.error
             lines.append(
@@ -88,6 +106,12 @@ def footer(result: Result) -> list[str]:
         f"{result.trainer.config_rel}; {s.steps} steps of {s.batch}x{s.height}x{s.width} per "
         f"cell on {s.device}, run by {' and '.join(runners)}",
     ]
+    if s.devices is not None:
+        backend = "nccl" if s.device == "cuda" else "gloo"
+        lines.append(
+            f"under Lightning's DDP: {s.devices} rank(s) started by fork, {backend}, "
+            f"find_unused_parameters=False; each rank {s.steps} steps of its own batches"
+        )
     if result.passed:
         given = "; ".join(f"{k}={v}" for k, v in result.passed.items())
         lines.append(f"constructor: {given}")
@@ -141,6 +165,7 @@ def as_json(result: Result) -> dict[str, Any]:
                 "seconds": cell.seconds,
                 "error": o.error,
                 "notes": o.notes,
+                "ranks": o.ranks.as_json() if o.ranks is not None else None,
             }
         )
     return {
@@ -158,6 +183,8 @@ def as_json(result: Result) -> dict[str, Any]:
             "seed": s.seed,
             "modes": s.modes,
             "variants": [v.name for v in s.variants],
+            "devices": s.devices,
+            "strategy": "ddp" if s.devices is not None else None,
         },
         "changed": result.changed,
         "refused": result.refused,

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from hdrfix.trial import ddp
+from hdrfix.trial.ddp import Ranks
 from hdrfix.trial.logmode import residual_watch
 from hdrfix.trial.probe import Probe, Timer, recording
 
@@ -23,10 +25,12 @@ class Outcome:
     steps: int = 0
     error: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
+    ranks: Ranks | None = None  # under DDP: what every rank reported
 
     @property
     def trains(self) -> bool:
-        return self.error is None and self.probe.finite
+        ranks_ok = self.ranks is None or self.ranks.ok
+        return self.error is None and self.probe.finite and ranks_ok
 
 
 def lightning_module_class() -> type | None:
@@ -142,12 +146,14 @@ def lightning_run(
     val_batch: dict[str, Any],
     device: str,
     outcome: Outcome,
+    parallel: Parallel | None = None,
 ) -> None:
     """A real ``Trainer.fit``: one epoch of ``batches``, one validation batch, no logger,
     checkpoint, progress bar or sanity check (Lightning's fast_dev_run, with a step count).
-    Under manual optimisation a step that returns no loss is judged by what it backpropagated."""
+    Under manual optimisation a step that returns no loss is judged by what it backpropagated.
+    With ``parallel``, Lightning's DDP starts the ranks and shares ``batches`` out among them
+    (its distributed sampler); :mod:`hdrfix.trial.ddp` checks what DDP needs of each."""
     import logging
-    import warnings
 
     pl = sys.modules.get("pytorch_lightning") or sys.modules["lightning.pytorch"]
     probe, timer = outcome.probe, Timer(outcome.probe)
@@ -176,8 +182,44 @@ def lightning_run(
             return manual_backward(loss, *args, **kwargs)
 
         model.manual_backward = recording_backward
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)  # GPU/TPU banners, not results
+    # GPU/TPU banners, and torch's "terminating process" as a failed rank's peers are stopped
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning",
+                 "lightning_fabric", "torch.multiprocessing.spawn"):  # fmt: skip
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if parallel is not None:
+        with ddp.rank_folder() as folder:
+            checks = ddp.rank_check(pl, folder, probe, outcome)
+            try:
+                _fit(pl, model, batches, val_batch, device, probe, [Watch(), checks], parallel)
+            except Exception as exc:
+                outcome.ranks = ddp.read_ranks(folder, parallel.devices, outcome)
+                outcome.error = outcome.ranks.error = ddp.failure(exc, parallel.root)
+                return
+            outcome.ranks = ddp.read_ranks(folder, parallel.devices, outcome)
+        return
+    _fit(pl, model, batches, val_batch, device, probe, [Watch()], None)
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """A cell under DDP: how many ranks, and the patched copy their failures are placed in."""
+
+    devices: int
+    root: Path
+
+
+def _fit(
+    pl: Any,
+    model: Any,
+    batches: Sequence[dict[str, Any]],
+    val_batch: dict[str, Any],
+    device: str,
+    probe: Probe,
+    callbacks: list[Any],
+    parallel: Parallel | None,
+) -> None:
+    import warnings
+
     # one epoch over exactly these batches: ``max_steps`` counts optimiser steps, and a step
     # under manual optimisation with two optimisers steps twice (it would stop half-way)
     trainer = pl.Trainer(
@@ -190,8 +232,9 @@ def lightning_run(
         enable_progress_bar=False,
         enable_model_summary=False,
         accelerator="gpu" if device == "cuda" else "cpu",
-        devices=1,
-        callbacks=[Watch()],
+        devices=1 if parallel is None else parallel.devices,
+        strategy="auto" if parallel is None else ddp.strategy(pl, device),
+        callbacks=callbacks,
     )
     # batch_size=None: each dict is a whole batch already, passed through as it is
     data_loader: Any = torch.utils.data.DataLoader
@@ -213,9 +256,11 @@ def run_cell(
     device: str,
     root: Path,
     residuals: Mapping[str, str] | None = None,
+    devices: int | None = None,
 ) -> Outcome:
     """Train ``model`` on ``batches``; a failure is kept with its place in the copy at ``root``.
-    ``residuals`` (method -> the residual's local name) are read as those methods return."""
+    ``residuals`` (method -> the residual's local name) are read as those methods return.
+    ``devices``: run under Lightning's DDP with that many ranks (a LightningModule only)."""
     lightning = lightning_module_class()
     uses_lightning = lightning is not None and isinstance(model, lightning)
     run = lightning_run if uses_lightning else plain_loop
@@ -223,7 +268,10 @@ def run_cell(
     outcome = Outcome("lightning" if uses_lightning else "plain", Probe())
     try:
         with residual_watch(type(model), residuals or {}, outcome.probe):
-            run(model, batches, val_batch, device, outcome)
+            if devices is None:
+                run(model, batches, val_batch, device, outcome)
+            else:  # the caller made sure it is a LightningModule
+                lightning_run(model, batches, val_batch, device, outcome, Parallel(devices, root))
     except Exception as exc:  # the user's code failing is the result, not an error of trial
         message = " ".join(str(exc).split())
         outcome.error = {"type": type(exc).__name__, "message": message, "at": where_in(exc, root)}
