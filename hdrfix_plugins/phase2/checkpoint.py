@@ -97,15 +97,24 @@ class MigrationReport:
     added: tuple[str, ...]  # keys added
     present: tuple[str, ...]  # keys that were already there, left as they were
     kept: tuple[str, ...]  # the other top-level entries of a Lightning checkpoint
+    optimizer: tuple[str, ...] = ()  # what was done to optimizer_states, in words
+    weights_only: bool = False  # optimizer_states left as they were, on request
 
 
 def migrate_checkpoint(
-    src: Path, dest: Path, *, config: Path | None, scale_init: float | None
+    src: Path,
+    dest: Path,
+    *,
+    config: Path | None,
+    scale_init: float | None,
+    weights_only: bool = False,
 ) -> MigrationReport:
-    """Write ``dest``: ``src`` plus ``residual_output_scale`` for each PatchNetwork in it.
+    """Write ``dest``: ``src`` plus ``residual_output_scale`` for each PatchNetwork in it, and
+    for a Lightning checkpoint its entry in ``optimizer_states`` (unless ``weights_only``).
 
     Raises HdrfixError (nothing written) for: ``dest`` equal to ``src`` or already existing, a
-    file torch cannot load with ``weights_only=True``, an unknown layout, no PatchNetwork.
+    file torch cannot load with ``weights_only=True``, an unknown layout, no PatchNetwork, an
+    optimizer whose layout cannot be matched to the parameters.
     """
     src, dest = Path(src), Path(dest)
     _check_paths(src, dest)
@@ -122,6 +131,9 @@ def migrate_checkpoint(
         )
     import torch
 
+    from hdrfix_plugins.phase2 import optimizer_states
+
+    params = optimizer_states.parameter_keys(state)
     added, present = [], []
     for prefix in prefixes:
         key = prefix + PARAM
@@ -131,6 +143,10 @@ def migrate_checkpoint(
         like = state[prefix + _OUTPUT_WEIGHT]
         state[key] = torch.tensor([value], dtype=like.dtype)
         added.append(key)
+    optimizer: list[str] = []
+    if layout == "lightning" and not weights_only:
+        new = {key: state[key] for key in added}
+        optimizer = optimizer_states.migrate(checkpoint, params, new, str(src))
     _save_atomic(checkpoint, dest)
     kept = tuple(k for k in checkpoint if k != "state_dict") if layout == "lightning" else ()
     return MigrationReport(
@@ -143,20 +159,31 @@ def migrate_checkpoint(
         tuple(added),
         tuple(present),
         tuple(map(str, kept)),
+        tuple(optimizer),
+        weights_only,
     )
 
 
-def run_cli(src: Path, dest: Path, config: Path | None, scale_init: float | None) -> list[str]:
+def run_cli(
+    src: Path,
+    dest: Path,
+    config: Path | None,
+    scale_init: float | None,
+    weights_only: bool = False,
+) -> list[str]:
     """What ``hdrfix migrate-checkpoint`` prints."""
-    r = migrate_checkpoint(Path(src), Path(dest), config=config, scale_init=scale_init)
+    r = migrate_checkpoint(
+        Path(src), Path(dest), config=config, scale_init=scale_init, weights_only=weights_only
+    )
     layout = "Lightning checkpoint" if r.layout == "lightning" else "state_dict"
     lines = [f"{r.src} -> {r.dest} ({layout}, {len(r.prefixes)} PatchNetwork(s))"]
     lines += [f"  added   {key} = [{r.value!r}]" for key in r.added]
     lines += [f"  present {key} (left as it was)" for key in r.present]
     lines.append(f"  value   {r.value!r}: {r.value_source}")
+    lines += [f"  {line}" for line in r.optimizer]
     if r.kept:
         lines.append(f"  kept    {', '.join(r.kept)}")
-    if "optimizer_states" in r.kept and r.added:
+    if "optimizer_states" in r.kept and r.added and r.weights_only:
         lines.append(
             "  note: optimizer_states do not cover the new parameter; resume with a "
             "fresh optimizer (load the weights only)"

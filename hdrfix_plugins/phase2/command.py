@@ -16,11 +16,21 @@ import click
     help="Training config to read log_delta_alpha * log_delta_abs_max from.",
 )
 @click.option("--scale-init", type=float, help="Value for residual_output_scale (overrides).")
+@click.option(
+    "--weights-only",
+    is_flag=True,
+    help="Migrate the weights alone; a Lightning checkpoint's optimizer_states stay as they "
+    "were (resume with a fresh optimizer).",
+)
 def migrate_checkpoint(
-    src: Path, dest: Path, config: Path | None, scale_init: float | None
+    src: Path, dest: Path, config: Path | None, scale_init: float | None, weights_only: bool
 ) -> None:
-    """Add phase2's residual_output_scale to a checkpoint so it loads with strict=True."""
+    """Add phase2's residual_output_scale to a checkpoint so it loads with strict=True.
+
+    For a Lightning checkpoint the optimizer's state gets the new parameter too (zero moments,
+    its group's step), so Trainer.fit(ckpt_path=...) resumes; lr_schedulers stay as they were.
+    DDP/DataParallel checkpoints (keys under module.) are read as they are."""
     from hdrfix_plugins.phase2.checkpoint import run_cli
 
-    for line in run_cli(src, dest, config, scale_init):
+    for line in run_cli(src, dest, config, scale_init, weights_only):
         click.echo(line)
