@@ -149,6 +149,7 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     from hdrfix.trial import table
     from hdrfix.trial.copies import apply_options
     from hdrfix.trial.loading import user_function
+    from hdrfix.trial.progress import CellLines
     from hdrfix.trial.run import Settings, run, with_base
     from hdrfix.validate import variants as variant_specs
     from hdrfix.validate.run import parse_size
@@ -191,11 +192,9 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
         )
     settings.options = apply_options(repo, registry, kwargs)
 
-    def progress(cell: Any) -> None:
-        if fmt == "text" and not (ctx.obj or {}).get("quiet"):
-            click.echo(f"  {cell.variant} {cell.mode}: {cell.seconds:.2f} s", err=True)
-
-    result = run(settings, registry, on_cell=progress)
+    quiet = fmt != "text" or bool((ctx.obj or {}).get("quiet"))
+    lines = CellLines(sys.stderr, quiet=quiet)
+    result = run(settings, registry, on_cell=lines, on_start=lines.start)
     written = table.write(result, report_dir)
     if fmt == "json":
         click.echo(json.dumps(table.as_json(result), indent=2, default=str))

@@ -148,7 +148,10 @@ def run(
     settings: Settings,
     registry: Mapping[str, type[Phase]],
     on_cell: Callable[[Cell], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Result:
+    """Every cell trained; ``on_start(number of cells)`` once the copies are made, then
+    ``on_cell(cell)`` as each ends (with the terminal's streams, not the framework's log)."""
     from hdrfix.validate.importing import isolated_imports
     from hdrfix.validate.network import user_tops
 
@@ -160,6 +163,8 @@ def run(
         copies = _copies(settings, registry, Path(tmp), result)
         # read from the untouched copy (base, always first): what trial sets and watches
         result.source = trainer_source.read(copies[0].root, trainer.rel, trainer.class_name)
+        if on_start is not None:
+            on_start(len(copies) * len(settings.modes))
         with output.capturing():
             for copy in copies:
                 result.changed[copy.variant.name] = copy.changed
