@@ -51,6 +51,35 @@ plan.function_edits.append((rel, init, pyfile.cst(init).visit(AddParameter())))
 plan.function_edits.append((rel, step, pyfile.cst(step).visit(UseInLogArm())))
 """
 
+# A running statistic kept as a frozen parameter and updated from each batch: DDP synchronises
+# gradients, not values, so each rank's copy follows its own batches and the ranks drift apart.
+RUNNING_STATISTIC = """
+import libcst as cst
+
+rel = 'train/patch_training_framework.py'
+pyfile = repo.python(rel)
+init = pyfile.function('PatchFrameInterpolationTrainer.__init__')
+step = pyfile.function('PatchFrameInterpolationTrainer.training_step')
+plan.todo(rel, init.line, 'a running mean of the input kept as a frozen parameter')
+
+class AddStatistic(cst.CSTTransformer):
+    def leave_FunctionDef(self, original, updated):
+        stmt = cst.parse_statement(
+            'self.input_mean = torch.nn.Parameter(torch.zeros(1), requires_grad=False)\\n'
+        )
+        return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, stmt]))
+
+class Update(cst.CSTTransformer):
+    def leave_FunctionDef(self, original, updated):
+        stmt = cst.parse_statement(
+            "self.input_mean.data.mul_(0.9).add_(0.1 * batch['patch_input'].mean())\\n"
+        )
+        return updated.with_changes(body=updated.body.with_changes(body=[stmt, *updated.body.body]))
+
+plan.function_edits.append((rel, init, pyfile.cst(init).visit(AddStatistic())))
+plan.function_edits.append((rel, step, pyfile.cst(step).visit(Update())))
+"""
+
 
 @pytest.fixture
 def lightning_repo(tmp_path: Path) -> Path:
@@ -130,3 +159,20 @@ def test_a_ranks_traceback_is_placed_in_the_copy(tmp_path):
         "message": "'Trainer' object has no attribute 'gain'",
         "at": "train/trainer.py:7",
     }
+
+
+def test_a_parameter_that_drifts_apart_across_ranks_is_named(lightning_repo, tmp_path):
+    plugins = plugin_dir(tmp_path / "plugins", "runmean", RUNNING_STATISTIC)
+    result = hdrfix(
+        "--plugins", plugins, "trial", "--repo", lightning_repo, "--report", tmp_path / "r",
+        *QUICK, "--devices", "2", "--modes", "log", "--variants", "base,runmean",
+    )  # fmt: skip
+    assert result.code == 1, result.out + result.err
+    got = cells(json.loads((tmp_path / "r" / "report.json").read_text()))
+    assert got["base", "log"]["ranks"]["differ"] == []
+    drifted = got["runmean", "log"]
+    assert drifted["result"] == "breaks" and drifted["ranks"]["differ"] == ["input_mean"]
+    assert drifted["ranks"]["finished"] == [0, 1] and drifted["error"] is None
+    assert "runmean log: breaks: under DDP, parameter(s) differ across ranks: input_mean" in (
+        result.out
+    )
