@@ -127,6 +127,15 @@ def test_a_parameter_one_mode_never_uses_breaks_under_ddp_only(lightning_repo, t
         "loggain global: breaks: under DDP, parameter(s) unused in a step, which DDP "
         "(find_unused_parameters=False) refuses: log_gain" in result.out
     )
+    # a run that sets find_unused_parameters=True tolerates it: listed, not a break
+    tolerant = hdrfix(
+        *common, "--report", tmp_path / "fup", "--variants", "base,loggain", "--modes", "global",
+        "--devices", "2", "--find-unused-parameters",
+    )  # fmt: skip
+    assert tolerant.code == 0, tolerant.out + tolerant.err
+    got = cells(json.loads((tmp_path / "fup" / "report.json").read_text()))
+    assert got["loggain", "global"]["result"] == "trains"
+    assert got["loggain", "global"]["ranks"]["unused"] == ["log_gain"]
 
 
 def test_ddp_needs_a_lightning_module(framework, tmp_path):
@@ -176,3 +185,12 @@ def test_a_parameter_that_drifts_apart_across_ranks_is_named(lightning_repo, tmp
     assert "runmean log: breaks: under DDP, parameter(s) differ across ranks: input_mean" in (
         result.out
     )
+
+
+def test_a_long_list_of_parameters_is_cut_in_the_table():
+    from hdrfix.trial.ddp import Ranks
+
+    names = [f"discriminator.layer{i}.weight" for i in range(9)]
+    (line,) = Ranks(2, finished=[0, 1], unused=names).problems()
+    assert line.endswith("discriminator.layer5.weight and 3 more (report.json lists all)")
+    assert Ranks(2, find_unused=True, finished=[0, 1], unused=names).ok

@@ -57,6 +57,14 @@ def default_report_dir() -> Path:
     "GPUs with --device cuda). Implies --strategy ddp.",
 )
 @click.option(
+    "--find-unused-parameters",
+    "find_unused",
+    is_flag=True,
+    help="With --strategy ddp: DDP's find_unused_parameters=True, for a run that sets it "
+    "(Lightning's ddp_find_unused_parameters_true); unused parameters are then listed, "
+    "not a failure.",
+)
+@click.option(
     "--strategy",
     type=click.Choice(["ddp"]),
     help="ddp: Lightning's DDPStrategy, ranks started by fork (as ddp_notebook), "
@@ -182,6 +190,7 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
         options={},
         log_path=report_dir / "framework.log",
         devices=_devices(kwargs.pop("devices"), kwargs.pop("strategy")),
+        find_unused=kwargs.pop("find_unused"),
     )
     if kwargs.pop("extra", ()):
         from hdrfix.core.errors import HdrfixError

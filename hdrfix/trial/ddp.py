@@ -45,6 +45,7 @@ class Ranks:
     """What a DDP cell's ranks reported, read back by the process that started them."""
 
     devices: int
+    find_unused: bool = False  # DDP told to look for unused parameters: they are no failure
     finished: list[int] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)  # parameters without a gradient in a step
     differ: list[str] = field(default_factory=list)  # parameters not identical across ranks
@@ -52,32 +53,43 @@ class Ranks:
 
     @property
     def ok(self) -> bool:
-        return len(self.finished) == self.devices and not self.unused and not self.differ
+        unused_fail = bool(self.unused) and not self.find_unused
+        return len(self.finished) == self.devices and not unused_fail and not self.differ
 
     def problems(self) -> list[str]:
         """What went wrong, in words, for the table (empty when ``ok``)."""
         out = []
         if len(self.finished) != self.devices:
             out.append(f"{len(self.finished)}/{self.devices} ranks finished")
-        if self.unused:
+        if self.unused and not self.find_unused:
             out.append(
                 "parameter(s) unused in a step, which DDP (find_unused_parameters=False) "
-                f"refuses: {', '.join(self.unused)}"
+                f"refuses: {_names(self.unused)}"
             )
         if self.differ:
-            out.append(f"parameter(s) differ across ranks: {', '.join(self.differ)}")
+            out.append(f"parameter(s) differ across ranks: {_names(self.differ)}")
         return out
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 
 
-def strategy(package: Any, device: str) -> Any:
+#: How many parameter names a table line lists (report.json has them all).
+NAMES_SHOWN = 6
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_SHOWN])
+    more = len(names) - NAMES_SHOWN
+    return shown if more <= 0 else f"{shown} and {more} more (report.json lists all)"
+
+
+def strategy(package: Any, device: str, find_unused: bool = False) -> Any:
     """Lightning's DDP with fork-started ranks (see the module's docstring for why fork)."""
     return package.strategies.DDPStrategy(
         start_method="fork",
         process_group_backend="nccl" if device == "cuda" else "gloo",
-        find_unused_parameters=False,
+        find_unused_parameters=find_unused,
         timeout=timedelta(seconds=RANK_TIMEOUT_S),
     )
 
@@ -167,10 +179,10 @@ def rank_folder() -> Iterator[Path]:
             os.environ.update(saved)
 
 
-def read_ranks(folder: Path, devices: int, outcome: Any) -> Ranks:
+def read_ranks(folder: Path, devices: int, outcome: Any, find_unused: bool = False) -> Ranks:
     """Every rank's report merged; rank 0's probe, steps and notes become the cell's, with the
     worst exp, overflow and residual any rank saw, and every rank's losses judged finite."""
-    ranks = Ranks(devices)
+    ranks = Ranks(devices, find_unused)
     reports = {}
     for rank in range(devices):
         path = folder / f"rank{rank}.json"

@@ -43,6 +43,7 @@ class Settings:
     batch_fn: Callable[..., dict[str, Any]] | None = None
     log_path: Path | None = None  # where the framework's own prints go
     devices: int | None = None  # ranks under Lightning's DDP; None: one process, no strategy
+    find_unused: bool = False  # DDP's find_unused_parameters, as the user's own run sets it
 
     @property
     def batches_per_cell(self) -> int:
@@ -214,6 +215,7 @@ def _cell(
         copy.root,
         result.source.residuals,
         settings.devices,
+        settings.find_unused,
     )
     return Cell(copy.variant.name, mode, outcome, time.perf_counter() - started)
 

@@ -110,7 +110,8 @@ def footer(result: Result) -> list[str]:
         backend = "nccl" if s.device == "cuda" else "gloo"
         lines.append(
             f"under Lightning's DDP: {s.devices} rank(s) started by fork, {backend}, "
-            f"find_unused_parameters=False; each rank {s.steps} steps of its own batches"
+            f"find_unused_parameters={s.find_unused}; each rank {s.steps} steps of its own "
+            "batches"
         )
     if result.passed:
         given = "; ".join(f"{k}={v}" for k, v in result.passed.items())
@@ -185,6 +186,7 @@ def as_json(result: Result) -> dict[str, Any]:
             "variants": [v.name for v in s.variants],
             "devices": s.devices,
             "strategy": "ddp" if s.devices is not None else None,
+            "find_unused_parameters": s.find_unused,
         },
         "changed": result.changed,
         "refused": result.refused,

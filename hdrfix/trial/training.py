@@ -192,10 +192,12 @@ def lightning_run(
             try:
                 _fit(pl, model, batches, val_batch, device, probe, [Watch(), checks], parallel)
             except Exception as exc:
-                outcome.ranks = ddp.read_ranks(folder, parallel.devices, outcome)
+                outcome.ranks = ddp.read_ranks(
+                    folder, parallel.devices, outcome, parallel.find_unused
+                )
                 outcome.error = outcome.ranks.error = ddp.failure(exc, parallel.root)
                 return
-            outcome.ranks = ddp.read_ranks(folder, parallel.devices, outcome)
+            outcome.ranks = ddp.read_ranks(folder, parallel.devices, outcome, parallel.find_unused)
         return
     _fit(pl, model, batches, val_batch, device, probe, [Watch()], None)
 
@@ -206,6 +208,7 @@ class Parallel:
 
     devices: int
     root: Path
+    find_unused: bool = False
 
 
 def _fit(
@@ -233,7 +236,7 @@ def _fit(
         enable_model_summary=False,
         accelerator="gpu" if device == "cuda" else "cpu",
         devices=1 if parallel is None else parallel.devices,
-        strategy="auto" if parallel is None else ddp.strategy(pl, device),
+        strategy="auto" if parallel is None else ddp.strategy(pl, device, parallel.find_unused),
         callbacks=callbacks,
     )
     # batch_size=None: each dict is a whole batch already, passed through as it is
@@ -257,6 +260,7 @@ def run_cell(
     root: Path,
     residuals: Mapping[str, str] | None = None,
     devices: int | None = None,
+    find_unused: bool = False,
 ) -> Outcome:
     """Train ``model`` on ``batches``; a failure is kept with its place in the copy at ``root``.
     ``residuals`` (method -> the residual's local name) are read as those methods return.
@@ -271,7 +275,9 @@ def run_cell(
             if devices is None:
                 run(model, batches, val_batch, device, outcome)
             else:  # the caller made sure it is a LightningModule
-                lightning_run(model, batches, val_batch, device, outcome, Parallel(devices, root))
+                lightning_run(
+                    model, batches, val_batch, device, outcome, Parallel(devices, root, find_unused)
+                )
     except Exception as exc:  # the user's code failing is the result, not an error of trial
         message = " ".join(str(exc).split())
         outcome.error = {"type": type(exc).__name__, "message": message, "at": where_in(exc, root)}
