@@ -135,6 +135,12 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
       right; one validation batch, no logger/checkpoint/sanity check); anything else a
       plain loop: training_step -> loss (or its 'loss'), backward, the first optimiser of
       configure_optimizers (AdamW if unusable, noted), one validation_step.
+    - --devices N / --strategy ddp: a LightningModule only; Lightning's DDPStrategy starts
+      N ranks by fork (as ddp_notebook: the ddp launcher would re-run this command per rank),
+      gloo on CPU, nccl with --device cuda; Lightning's sampler gives each rank --steps
+      batches of its own. A cell then also needs every rank to finish, every parameter to get
+      a gradient in every step (unless --find-unused-parameters) and every parameter to be
+      identical across ranks at the end.
     - log mode: the output layer of the network the log arm calls (its last layer with
       weights) answers x * 1e4 + 50, so the residual saturates whatever bounds it.
     - metrics: every torch.exp / Tensor.exp output shaped [N,3,H,W] is taken as the
