@@ -370,9 +370,17 @@ def _table_without_measurements(out: str) -> list[str]:
 
 def test_the_same_table_at_any_thread_count(tmp_path):
     """--threads is how many variants train at once: the figures do not depend on it (with
-    2 torch threads, bound's frame error came out -3.8% against +10.7% with 1)."""
-    args = ("--variants", "base,phase1,bound", "--steps", "12", "--batch", "2")
-    args += ("--size", "16x16", "--eval-batches", "2", "--seed", "3")
+    2 torch threads, bound's frame error came out -3.8% against +10.7% with 1). The network
+    prints at every forward: its lines, from this process (1) or from the workers (2), go to
+    validate.log in the report folder and flood no terminal."""
+    repo = copy_tree(FRAMEWORK, tmp_path / "chatty")
+    net = repo / "src/npu/networks/patch/patch_network.py"
+    text = net.read_text(encoding="utf-8")
+    anchor = "        h, w = x.shape[-2:]\n"
+    assert anchor in text
+    net.write_text(text.replace(anchor, "        print('chatty network')\n" + anchor), "utf-8")
+    args = ("--variants", "base,bound", "--network-from", repo, "--steps", "12")
+    args += ("--batch", "2", "--size", "16x16", "--eval-batches", "2", "--seed", "3")
     runs = {t: hdrfix("validate", *args, "--threads", t, "--report", tmp_path / t) for t in "12"}
     assert all(r.code == 0 for r in runs.values()), [r.err for r in runs.values()]
     tables = {t: _table_without_measurements(r.out) for t, r in runs.items()}
@@ -384,6 +392,11 @@ def test_the_same_table_at_any_thread_count(tmp_path):
     assert "one variant at a time, 1 torch thread)" in runs["1"].out
     assert "2 variants at a time, 1 torch thread each)" in runs["2"].out
     assert "threads)" not in runs["1"].out
+    for t, result in runs.items():
+        assert "chatty" not in result.out + result.err
+        log = tmp_path / t / "validate.log"
+        assert log.read_text(encoding="utf-8").count("chatty network") >= 2 * 12
+        assert f"{log} (what the framework printed)" in result.out
 
 
 def test_quiet_shows_the_table_only(tmp_path, monkeypatch):
@@ -398,21 +411,6 @@ def test_quiet_shows_the_table_only(tmp_path, monkeypatch):
     assert quiet.out.splitlines()[0].split() == ["metric", "base"]
     assert "overflow = elements" in loud.out and "overflow = elements" not in quiet.out
     assert f"report: {tmp_path / 'report.json'}" in quiet.out
-
-
-@pytest.mark.parametrize("threads", ["1", "2"])
-def test_what_the_framework_prints_goes_to_the_log(tmp_path, threads):
-    """A network that prints at every forward floods no terminal: its lines, from this
-    process or from the workers, are in validate.log in the report folder."""
-    repo = _user_repo(tmp_path, "        print('chatty network', flush=True)\n")
-    out = tmp_path / "report"
-    args = ("--steps", "2", *TINY[:-1], threads)
-    result = _validate_from(repo, "base,phase1", out, *args)
-    assert result.code == 0, result.err
-    assert "chatty" not in result.out + result.err
-    log = (out / "validate.log").read_text(encoding="utf-8")
-    assert log.count("chatty network") >= 2 * 2  # 2 variants x 2 steps at least
-    assert f"{out / 'validate.log'} (what the framework printed)" in result.out
 
 
 def test_threads_come_from_what_the_machine_gives(tmp_path, monkeypatch):
