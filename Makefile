@@ -26,7 +26,7 @@ test: $(STAMP) lint
 field: $(STAMP)
 	@test -n "$$HDRFIX_FIELD_GITDIR" || { echo "make field: set HDRFIX_FIELD_GITDIR to a git dir of SDU-Gary/MobileExtra"; exit 2; }
 	$(PY) -m pip install --quiet --constraint $(CONSTRAINTS) --editable '.[torch,dev,field]'
-	$(PY) -m pytest tests/field -s -p no:cacheprovider
+	$(PY) -m pytest tests/field -s -p no:cacheprovider -n 0
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hdrfix hdrfix_plugins tests benchmarks examples

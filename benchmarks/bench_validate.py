@@ -49,7 +49,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", default="64x64", help="frame size HxW (default 64x64)")
     parser.add_argument("--batch", type=int, default=4, help="frames per batch (default 4)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: the cores)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default 1, as validate)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             seed=args.seed,
             eval_batches=1,
-            threads=args.threads,
+            torch_threads=args.threads or 1,
         )
         started = time.perf_counter()
         runs: list[list[float]] = []

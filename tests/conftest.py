@@ -23,6 +23,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # hdrfix keeps the key that seals its commit records in the user's state folder: not the
 # tester's own, for the suite
 os.environ.setdefault("HDRFIX_STATE_HOME", tempfile.mkdtemp(prefix="hdrfix-state-"))
+# validate and trial without --report write to the user's cache: one of this process's own
+# (each xdist worker imports this file: its own folders), never the tester's ~/.cache
+os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="hdrfix-cache-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK = ROOT / "fixtures" / "framework"
@@ -124,12 +127,24 @@ def git(root: Path, *args: str) -> str:
     return done.stdout
 
 
+@pytest.fixture(scope="session")
+def committed_framework(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture framework committed once per session (per xdist worker), for `repo`."""
+    root = copy_tree(FRAMEWORK, tmp_path_factory.mktemp("committed") / "framework")
+    git(root, "init", "-q", ".")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    return root
+
+
 @pytest.fixture
-def repo(framework: Path) -> Path:
-    """The fixture framework as a git repository with one commit."""
-    git(framework, "init", "-q", ".")
-    git(framework, "add", "-A")
-    git(framework, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+def repo(framework: Path, committed_framework: Path) -> Path:
+    """The fixture framework as a git repository with one commit (its .git copied from one
+    made once: one git process per test instead of three)."""
+    shutil.copytree(committed_framework / ".git", framework / ".git", symlinks=True)
+    # the index holds each file's inode and times: refreshed now, as after a commit here, so
+    # that a command's own `git status` finds nothing to rewrite
+    git(framework, "update-index", "-q", "--refresh")
     return framework
 
 

@@ -66,6 +66,20 @@ def _outside(repo: Path) -> list[str]:
     return [a for rel in others for a in ("--include", rel)]
 
 
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory):
+    """:func:`_outside` of each untouched repository, asked once per module (a status of
+    every phase took a quarter of each test)."""
+    known: dict[str, list[str]] = {}
+
+    def of(name: str) -> list[str]:
+        if name not in known:
+            known[name] = _outside(_repo(name, tmp_path_factory.mktemp("untouched") / name))
+        return known[name]
+
+    return of
+
+
 def _apply(repo: Path, combo: tuple[str, ...], include: list[str]) -> None:
     if combo:
         result = hdrfix("apply", *combo, "--repo", repo, *include)
@@ -111,8 +125,8 @@ def _run(module, config: dict, mode: str, blow_up: bool) -> dict:
 
 
 @pytest.mark.parametrize("name", REPOS)
-def test_every_combination_trains_in_every_mode(name: str, tmp_path: Path) -> None:
-    include = _outside(_repo(name, tmp_path / "untouched"))
+def test_every_combination_trains_in_every_mode(name: str, tmp_path: Path, outside) -> None:
+    include = outside(name)
     for i, combo in enumerate(COMBOS):
         repo = _repo(name, tmp_path / f"c{i}")
         _apply(repo, combo, include)
@@ -138,10 +152,10 @@ def test_every_combination_trains_in_every_mode(name: str, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("name", ["framework", "field_helper_tuple", "field_no_scale"])
-def test_training_and_validation_agree_after_phase2(name: str, tmp_path: Path) -> None:
+def test_training_and_validation_agree_after_phase2(name: str, tmp_path: Path, outside) -> None:
     """With the same weights and batch, both steps compute the same delta_log."""
     repo = _repo(name, tmp_path / "repo")
-    _apply(repo, ("phase1", "phase2"), _outside(repo))
+    _apply(repo, ("phase1", "phase2"), outside(name))
     with imported(repo, "train.patch_training_framework") as (module,):
         config = copy.deepcopy(module.load_config(repo / CONFIG))
         config["normalization"]["type"] = "log"

@@ -46,8 +46,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert built.returncode == 0, built.stderr[-2000:]
         shutil.rmtree(project / "build", ignore_errors=True)
     env = tmp / "venv"
-    venv.EnvBuilder(with_pip=True).create(env)
-    pip = run(env / "bin/python", "-m", "pip", "install", "--quiet", *(tmp / "dist").glob("*.whl"))
+    # no pip of its own (ensurepip took seconds): this pip installs into it (--python)
+    venv.EnvBuilder(with_pip=False).create(env)
+    wheels = (tmp / "dist").glob("*.whl")
+    pip = run(
+        sys.executable, "-m", "pip", "--python", env / "bin/python", "install", "--quiet", *wheels
+    )
     assert pip.returncode == 0, pip.stderr[-2000:]
     return env / "bin"
 

@@ -177,12 +177,30 @@ def test_report_png_tells_the_story(small_run):
     assert [p.get_height() for p in hole_bars] == pytest.approx(
         [v["metrics"]["eval_hole_error"] for v in data["variants"]]
     )
-    # curves differ by line style (or marker), not by colour alone
-    looks = {(line.get_linestyle(), line.get_marker()) for line in curves.get_lines()}
-    assert len(curves.get_lines()) == n and len(looks) == n
+    # curves differ by line style (or marker), not by colour alone (the unlabelled line is
+    # the zero reference)
+    drawn = [line for line in curves.get_lines() if not line.get_label().startswith("_")]
+    looks = {(line.get_linestyle(), line.get_marker()) for line in drawn}
+    assert len(drawn) == n and len(looks) == n
     assert len({str(p.get_linestyle()) for p in hist.patches}) == n
-    last = [line.get_ydata()[-1] for line in curves.get_lines()]
+    last = [line.get_ydata()[-1] for line in drawn]
     assert last == [v["metrics"]["train_overflow_px"] for v in data["variants"]]
+    # a variant without overflow is seen: its curve lies above the axis, the legend gives
+    # every total, and its bar of no height is a thick line in its colour above the axis
+    assert curves.get_ylim()[0] < 0 and headline.get_ylim()[0] < 0
+    legend = [t.get_text() for t in curves.get_legend().get_texts()]
+    assert legend == [
+        f"{v['name']}: {v['metrics']['train_overflow_px']:,}" for v in data["variants"]
+    ]
+    zero_bars = [c for c in headline.collections if c.get_label() == rpt.ZERO_BAR]
+    zeros = [i for i, v in enumerate(data["variants"]) if v["metrics"]["train_overflow_px"] == 0]
+    assert names.index("bound") in zeros and len(zero_bars) == len(zeros)
+    for i, bar in zip(zeros, zero_bars, strict=True):
+        (segment,) = bar.get_segments()
+        assert segment[0][1] == segment[1][1] == 0 and segment[0][0] < i < segment[1][0]
+        assert bar.get_linewidth()[0] >= 3 and bar.get_color()[0][:3] == pytest.approx(
+            headline.patches[i].get_facecolor()[:3]
+        )
 
 
 def test_terminal_table(small_run):
@@ -199,11 +217,12 @@ def test_terminal_table(small_run):
     assert "training" not in result.err
 
 
-def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
+def test_progress_line_on_a_terminal(tmp_path, monkeypatch):
     import io
     import types
 
     from hdrfix.validate import cli as validate_cli
+    from hdrfix.validate import progress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -211,18 +230,18 @@ def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
 
     terminal = Terminal()
     monkeypatch.setattr(validate_cli, "sys", types.SimpleNamespace(stderr=terminal))
+    monkeypatch.setattr(progress, "REDRAW_S", 0)  # redrawn at every step
     result = hdrfix(
-        "validate",
-        "--variants",
-        "base",
-        "--steps",
-        "3",
-        *TINY,
-        "--report",
-        tmp_path,
+        "validate", "--variants", "base,bound", "--steps", "3", *TINY, "--report", tmp_path
     )
     assert result.code == 0, result.err
-    assert "training" in terminal.getvalue() and "100%" in terminal.getvalue()
+    shown = terminal.getvalue()
+    # one line rewritten in place: which variant of how many, then the timing rounds
+    assert "\n" not in shown and shown.startswith("\r")
+    assert "validate: base (variant 1 of 2) step 1/3" in shown
+    assert "validate: bound (variant 2 of 2) step 3/3" in shown
+    assert "round 4/4" in shown  # the last timing round
+    assert shown.endswith("\r") and not shown.split("\r")[-2].strip()  # cleared at the end
 
 
 def test_progress_lines_without_a_terminal(tmp_path, monkeypatch):
@@ -234,25 +253,66 @@ def test_progress_lines_without_a_terminal(tmp_path, monkeypatch):
     )
     assert result.code == 0, result.err
     lines = [line for line in result.err.splitlines() if line.startswith("validate: ")]
-    steps = [line.split(",")[0] for line in lines]
-    assert steps == [f"validate: {v} step {i}/3" for v in ("base", "bound") for i in (1, 2, 3)]
-    assert all(line.endswith(" s") for line in lines)
+    steps = [line.split(",")[0] for line in lines if " step " in line]
+    assert steps == [
+        f"validate: {v} (variant {n} of 2) step {i}/3"
+        for n, v in enumerate(("base", "bound"), 1)
+        for i in (1, 2, 3)
+    ]
+    assert lines[-1].startswith("validate: timing the steps") and "round 4/4" in lines[-1]
+    assert lines[-1].endswith("about 0 s left")
 
 
-def test_progress_lines_are_spaced_by_the_interval():
+def _paced(setup: float, step_s: float, variants: int, steps: int, rounds: int, interval=5.0):
+    """What a Progress prints for a run whose setup takes ``setup`` s and each step ``step_s``."""
     import io
 
-    from hdrfix.validate.progress import StepLines
+    from hdrfix.validate.progress import Progress
 
     now = [100.0]
     out = io.StringIO()
-    lines = StepLines(out, steps=40, interval=5.0, clock=lambda: now[0])
-    for step in range(40):
-        now[0] += 0.5  # a step takes half a second: a line every 10 steps
-        lines("phase1", step)
-    assert out.getvalue().splitlines() == [
-        f"validate: phase1 step {n}/40, {n // 2} s" for n in (10, 20, 30, 40)
+    names = [f"v{i}" for i in range(variants)]
+    progress = Progress(
+        out, names, steps, rounds, terminal=False, interval=interval, clock=lambda: now[0]
+    )
+    now[0] += setup
+    for name in names:
+        for step in range(steps):
+            now[0] += step_s
+            progress.step(name, step)
+    for r in range(rounds):
+        now[0] += step_s * variants
+        progress.timing(r)
+    return out.getvalue().splitlines()
+
+
+def test_progress_lines_are_spaced_by_the_interval():
+    lines = _paced(setup=0.0, step_s=0.5, variants=1, steps=40, rounds=0)
+    assert [line.split(",")[0] for line in lines] == [
+        f"validate: v0 (variant 1 of 1) step {n}/40" for n in (10, 20, 30, 40)
     ]
+    assert [line.split(", ")[1] for line in lines] == ["5 s", "10 s", "15 s", "20 s"]
+
+
+def test_the_time_left_leaves_the_setup_out():
+    """A 16 s run showed 2:46 left: the setup before the first step was counted as if
+    every step cost as much. The time left is the work left at the pace of the steps."""
+    # 30 s of setup, then 3 variants x 100 steps and 10 timing rounds at 0.1 s a step
+    lines = _paced(setup=30.0, step_s=0.1, variants=3, steps=100, rounds=10, interval=0)
+    first = lines[0]
+    assert first.startswith("validate: v0 (variant 1 of 3) step 1/100, 30 s")
+    # the work left: 3 x (100 steps + 10 rounds), of which 150 are done, 0.1 s each
+    elapsed = {line.split(",")[0]: line for line in lines}
+    halfway = elapsed["validate: v1 (variant 2 of 3) step 50/100"]
+    left = 3 * 110 - 150  # units after this step
+    assert halfway.endswith(f"about {round(left * 0.1)} s left")
+    assert lines[-1].endswith("about 0 s left")
+
+
+def test_clock_text():
+    from hdrfix.validate.progress import clock_text
+
+    assert [clock_text(s) for s in (0.4, 42, 166, 3723)] == ["0 s", "42 s", "2:46", "1:02:03"]
 
 
 def test_default_report_folder_is_outside_the_current_folder(tmp_path, monkeypatch):
@@ -300,6 +360,79 @@ def test_same_seed_same_numbers():
     assert a["curves"] == b["curves"]
     assert a["delta_log_hist"] == b["delta_log_hist"]
     assert a["curves"]["loss"] != c["curves"]["loss"]
+
+
+def _table_without_measurements(out: str) -> list[str]:
+    """The table's rows but the measured ones (step time and memory vary run to run)."""
+    rows = out.split("\n\n")[0].splitlines()
+    return [row for row in rows if not row.startswith(("step time", "peak memory"))]
+
+
+def test_the_same_table_at_any_thread_count(tmp_path):
+    """--threads is how many variants train at once: the figures do not depend on it (with
+    2 torch threads, bound's frame error came out -3.8% against +10.7% with 1). The network
+    prints at every forward: its lines, from this process (1) or from the workers (2), go to
+    validate.log in the report folder and flood no terminal."""
+    repo = copy_tree(FRAMEWORK, tmp_path / "chatty")
+    net = repo / "src/npu/networks/patch/patch_network.py"
+    text = net.read_text(encoding="utf-8")
+    anchor = "        h, w = x.shape[-2:]\n"
+    assert anchor in text
+    net.write_text(text.replace(anchor, "        print('chatty network')\n" + anchor), "utf-8")
+    args = ("--variants", "base,bound", "--network-from", repo, "--steps", "12")
+    args += ("--batch", "2", "--size", "16x16", "--eval-batches", "2", "--seed", "3")
+    runs = {t: hdrfix("validate", *args, "--threads", t, "--report", tmp_path / t) for t in "12"}
+    assert all(r.code == 0 for r in runs.values()), [r.err for r in runs.values()]
+    tables = {t: _table_without_measurements(r.out) for t, r in runs.items()}
+    assert len(tables["1"]) == 12 and tables["1"] == tables["2"]
+    reports = {t: json.loads((tmp_path / t / "report.json").read_text("utf-8")) for t in "12"}
+    for one, two in zip(reports["1"]["variants"], reports["2"]["variants"], strict=True):
+        assert one["curves"] == two["curves"] and one["delta_log_hist"] == two["delta_log_hist"]
+    assert [reports[t]["device"]["workers"] for t in "12"] == [1, 2]
+    assert "one variant at a time, 1 torch thread)" in runs["1"].out
+    assert "2 variants at a time, 1 torch thread each)" in runs["2"].out
+    assert "threads)" not in runs["1"].out
+    for t, result in runs.items():
+        assert "chatty" not in result.out + result.err
+        log = tmp_path / t / "validate.log"
+        assert log.read_text(encoding="utf-8").count("chatty network") >= 2 * 12
+        assert f"{log} (what the framework printed)" in result.out
+
+
+def test_quiet_shows_the_table_only(tmp_path, monkeypatch):
+    from hdrfix.validate import cli as validate_cli
+
+    monkeypatch.setattr(validate_cli, "PROGRESS_INTERVAL_S", 0)  # a line at every step, unquiet
+    args = ("validate", "--variants", "base", "--steps", "2", *TINY, "--report", tmp_path)
+    loud, quiet = hdrfix(*args), hdrfix("-q", *args)
+    assert loud.code == quiet.code == 0, quiet.err
+    assert "validate: base (variant 1 of 1) step 1/2" in loud.err
+    assert quiet.err == ""
+    assert quiet.out.splitlines()[0].split() == ["metric", "base"]
+    assert "overflow = elements" in loud.out and "overflow = elements" not in quiet.out
+    assert f"report: {tmp_path / 'report.json'}" in quiet.out
+
+
+def test_threads_come_from_what_the_machine_gives(tmp_path, monkeypatch):
+    from hdrfix.validate import threads
+
+    # two cores, one kept busy by another process: one variant at a time
+    assert threads.free_cores(cores=2, load=1.0) == 1
+    assert threads.free_cores(cores=2, load=0.1) == 2
+    assert threads.free_cores(cores=2, load=7.5) == 1
+    assert threads.free_cores(cores=16, load=3.2) == 13
+    monkeypatch.setattr(threads, "free_cores", lambda: 4)
+    assert threads.choose_workers(None, 5, "cpu") == 4
+    assert threads.choose_workers(None, 2, "cpu") == 2  # never more than the variants
+    assert threads.choose_workers(None, 5, "cuda") == 1
+    assert threads.choose_workers(3, 5, "cpu") == 3  # --threads as given
+    quota = tmp_path / "cpu.max"
+    for text, cpus in (("150000 100000\n", 2), ("max 100000\n", None), ("x y\n", None)):
+        quota.write_text(text, encoding="ascii")
+        assert threads._cgroup_quota(quota) == cpus
+    monkeypatch.setattr(threads, "CGROUP_CPU_MAX", tmp_path / "cpu.max")
+    quota.write_text("100000 100000\n", encoding="ascii")
+    assert threads.core_count() == 1
 
 
 def test_run_leaves_the_process_as_it_was():
@@ -377,6 +510,9 @@ def test_relative_change_format():
     assert rpt.format_change(0.132, 0.753) == "+470.5%"
     assert rpt.format_change(10, 1000) == "+9,900%"
     assert rpt.format_change(5, 5) == "="
+    # too small for one decimal: the direction stays, never "+-0.0%"
+    assert rpt.format_change(0.4214, 0.42141) == "+0.0%"
+    assert rpt.format_change(0.4214, 0.42139) == "-0.0%"
     assert rpt.format_change(0, 3) == "new"
     assert rpt.format_change(None, 3) == ""
     assert rpt.relative(0, 0) is None and rpt.relative(4, 2) == -0.5
@@ -690,7 +826,9 @@ def test_help_defaults_match_the_engine():
 
 
 def test_core_count():
-    assert 1 <= engine.core_count() <= (os.cpu_count() or 1)
+    from hdrfix.validate.threads import core_count
+
+    assert 1 <= core_count() <= (os.cpu_count() or 1)
 
 
 def test_bench_script_runs(capsys):

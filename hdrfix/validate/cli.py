@@ -21,6 +21,8 @@ DEFAULT_EVAL_BATCHES = 32
 
 #: Seconds between progress lines when stderr is no terminal (a test sets 0: a line per step).
 PROGRESS_INTERVAL_S = 5.0
+#: In the report folder: what the framework printed while it trained, and its warnings.
+LOG_NAME = "validate.log"
 
 
 def default_report_dir() -> Path:
@@ -62,7 +64,11 @@ def default_report_dir() -> Path:
     help=f"Held-out batches to evaluate on (default {DEFAULT_EVAL_BATCHES}).",
 )
 @click.option(
-    "--threads", type=int, help="torch CPU threads (default: the cores this process may use)."
+    "--threads",
+    type=int,
+    help="Variants trained at once, each in a process of its own with one torch thread "
+    "(default: the cores other processes leave free now). The figures are the same at any "
+    "value.",
 )
 @click.option(
     "--report",
@@ -145,56 +151,48 @@ def validate(
     if report_dir is None:
         report_dir = default_report_dir()
     _report_folder(report_dir)
-    busy = _busy_note(settings)
-    for note in notes + ([busy] if busy else []):
-        click.echo(f"hdrfix: note: {note}", err=True)
+    quiet = isinstance(ctx.obj, dict) and bool(ctx.obj.get("quiet"))
+    if not quiet:
+        for note in notes:
+            click.echo(f"hdrfix: note: {note}", err=True)
 
-    total = len(settings.variants) * settings.steps
-    if sys.stderr.isatty():
-        with click.progressbar(
-            length=total, label="training", file=sys.stderr, item_show_func=lambda name: name
-        ) as bar:
+    log = report_dir / LOG_NAME
+    progress = None
+    if not quiet:
+        from hdrfix.validate.progress import Progress
 
-            def on_step(name: str, step: int) -> None:
-                bar.update(1, name)
-
-            result = engine.run(settings, phases, on_step=on_step)
-    else:
-        from hdrfix.validate.progress import StepLines
-
-        lines = StepLines(sys.stderr, settings.steps, PROGRESS_INTERVAL_S)
-        result = engine.run(settings, phases, on_step=lines)
+        progress = Progress(
+            sys.stderr,
+            [v.name for v in settings.variants],
+            settings.steps,
+            engine.timing_rounds(settings.steps),
+            terminal=sys.stderr.isatty(),
+            interval=PROGRESS_INTERVAL_S,
+        )
+    try:
+        result = engine.run(
+            settings,
+            phases,
+            on_step=progress.step if progress else None,
+            on_timing=progress.timing if progress else None,
+            log=log,
+        )
+    finally:
+        if progress:
+            progress.close()
 
     written = report.write_all(result, report_dir)
     for line in report.table(result):
         click.echo(line)
-    click.echo()
-    for line in report.footer(result):
-        click.echo(line)
+    if not quiet:
+        click.echo()
+        for line in report.footer(result):
+            click.echo(line)
+    logged = f", {log} (what the framework printed)" if log.is_file() and log.stat().st_size else ""
     click.echo(
-        f"report: {written['json']}, {written['png']} ({time.perf_counter() - started:.1f} s)"
+        f"report: {written['json']}, {written['png']}{logged} "
+        f"({time.perf_counter() - started:.1f} s)"
     )
-
-
-def _busy_note(settings) -> str | None:
-    """On a CPU other processes keep busy, torch's threads wait on each other: say so."""
-    import os
-
-    from hdrfix.validate.run import core_count
-
-    if settings.device != "cpu":
-        return None
-    threads = settings.threads or core_count()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
-    if threads > 1 and load >= core_count() + 1:
-        return (
-            f"the CPU is busy (load {load:.1f} on {core_count()} cores): {threads} torch "
-            "threads may run far slower than usual; --threads 1 avoids that"
-        )
-    return None
 
 
 def _report_folder(folder: Path) -> None:

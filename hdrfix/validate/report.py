@@ -73,7 +73,9 @@ def relative(base: Any, value: Any) -> float | None:
 
 
 def format_change(base: Any, value: Any) -> str:
-    """``-99.5%``, ``+470%``; ``=`` for no change; ``new`` when base was 0 and this is not."""
+    """``-99.5%``, ``+470%``; ``=`` for no change; ``new`` when base was 0 and this is not.
+
+    A change too small for one decimal keeps its direction: ``+0.0%`` or ``-0.0%``."""
     if not _finite(base) or not _finite(value):
         return ""
     if value == base:
@@ -82,7 +84,7 @@ def format_change(base: Any, value: Any) -> str:
         return "new"
     change = 100.0 * (value - base) / abs(base)
     if abs(change) < 0.05:
-        return "+-0.0%"
+        return "+0.0%" if change > 0 else "-0.0%"
     if abs(change) >= 999.5:
         return f"{change:+,.0f}%"
     return f"{change:+.1f}%"
@@ -134,8 +136,8 @@ def footer(report: dict[str, Any]) -> list[str]:
     )
     settings_line = (
         f"{s['steps']} steps, batch {s['batch']} of {s['height']}x{s['width']}, seed {s['seed']}, "
-        f"{s['eval_batches']} held-out batches; {dev['type']} ({dev['name']}, "
-        f"{dev['threads']} threads); (+x%) is the change against base{base}"
+        f"{s['eval_batches']} held-out batches; {dev['type']} ({dev['name']}; "
+        f"{_at_once(dev)}); (+x%) is the change against base{base}"
     )
     meaning = (
         "overflow = elements of the raw prediction above 65504 or not finite; errors after "
@@ -148,6 +150,19 @@ def footer(report: dict[str, Any]) -> list[str]:
         f"memory: {report['memory_definition']}",
         *(f"note: {note}" for note in report.get("notes") or ()),
     ]
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _at_once(device: dict[str, Any]) -> str:
+    """How the variants trained: in how many processes at a time, with how many threads."""
+    threads = plural(int(device.get("threads") or 1), "torch thread")
+    workers = int(device.get("workers") or 1)
+    if workers == 1:
+        return f"one variant at a time, {threads}"
+    return f"{workers} variants at a time, {threads} each"
 
 
 def _clean(value: Any) -> Any:
@@ -201,6 +216,10 @@ STYLES = (
     ((0, (3, 1, 3, 3)), "D"),
 )
 HOLE_HATCH = "///"
+#: How far below zero the overflow axes start (symlog's linear part), so zero is visible.
+ZERO_LIFT = 0.3
+#: The label of the line standing for a bar of no height.
+ZERO_BAR = "no overflow"
 
 
 def overflow_label(metrics: dict[str, Any], steps: int, base: dict[str, Any] | None) -> str:
@@ -256,13 +275,16 @@ def figure(report: dict[str, Any]) -> Any:
             ls=ls,
             marker=marker or None,
             markevery=max(1, len(curve) // 8),
-            label=v["name"],
+            label=f"{v['name']}: {total:,}",  # the total in words: a line at 0 is one too
             lw=1.6,
+            clip_on=False,
         )
     ax.set(title=PANELS[2], xlabel="training step", ylabel="overflow elements so far")
     ax.set_yscale("symlog", linthresh=1)
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize="small")
+    # zero a little above the axis: a variant without overflow is a line, not the axis itself
+    ax.set_ylim(bottom=-ZERO_LIFT)
+    ax.axhline(0, color="0.6", lw=0.6, zorder=0)
+    ax.legend(fontsize="small", title="total overflow", title_fontsize="small")
 
     ax = axes["hist"]
     for v, c, (ls, _) in zip(variants, colours, styles, strict=True):
@@ -294,9 +316,14 @@ def _overflow_bars(ax: Any, variants: list[dict[str, Any]], colours: list[str], 
     base = next((v["metrics"] for v in variants if v["name"] == BASE), None)
     bars = ax.bar(xs, counts, color=colours, width=0.6)
     # symlog: linear below 1, so a variant with no overflow sits at the floor with its "0"
-    # printed, where a plain log scale could not draw it at all
+    # printed, where a plain log scale could not draw it at all; its bar, of no height, is
+    # drawn as a thick line in its colour a little above the axis
     ax.set_yscale("symlog", linthresh=1)
-    ax.set_ylim(0, max(10, max(counts)) * 8)
+    ax.set_ylim(-ZERO_LIFT, max(10, max(counts)) * 8)
+    ax.axhline(0, color="0.6", lw=0.6, zorder=0)
+    for x, count, colour in zip(xs, counts, colours, strict=True):
+        if count == 0:
+            ax.hlines(0, x - 0.3, x + 0.3, colors=colour, lw=4, label=ZERO_BAR)
     ax.bar_label(
         bars,
         [overflow_label(v["metrics"], steps, base) for v in variants],

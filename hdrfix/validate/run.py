@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import platform
 import re
+import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +66,8 @@ from hdrfix.validate.network import (
     network_kwargs,
     user_tops,
 )
+from hdrfix.validate.parallel import jobs_for, logged_here, train_all
+from hdrfix.validate.threads import choose_workers, torch_settings
 from hdrfix.validate.training import (
     EVAL_SEED_OFFSET,
     Batches,
@@ -75,9 +76,8 @@ from hdrfix.validate.training import (
     initial_state,
     interleaved_step_ms,
     train_step,
-    train_variant,
 )
-from hdrfix.validate.variants import Variant, prepare
+from hdrfix.validate.variants import Prepared, Variant, prepare
 
 if TYPE_CHECKING:
     from hdrfix.core.plugin import Phase
@@ -117,7 +117,10 @@ class Settings:
     eval_batches: int = DEFAULT_EVAL_BATCHES
     network_from: Path | None = None
     network: str | None = None  # with network_from: the file defining PatchNetwork
-    threads: int | None = None  # default: the cores this process may use
+    # variants trained at once, each in its own process (default: the cores free now); the
+    # figures do not depend on it (hdrfix.validate.threads)
+    threads: int | None = None
+    torch_threads: int = 1  # per variant; more only for benchmarks/bench_validate.py
     notes: list[str] = field(default_factory=list)
 
     def check(self) -> None:
@@ -131,6 +134,8 @@ class Settings:
             raise HdrfixError(f"--eval-batches must be at least 1, got {self.eval_batches}")
         if self.threads is not None and self.threads < 1:
             raise HdrfixError(f"--threads must be at least 1, got {self.threads}")
+        if self.torch_threads < 1:
+            raise HdrfixError(f"torch threads must be at least 1, got {self.torch_threads}")
         if self.device not in ("cpu", "cuda"):
             raise HdrfixError(f"--device must be cpu or cuda, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -166,7 +171,7 @@ class Settings:
             "eval_batches": self.eval_batches,
             "eval_seed": self.seed + EVAL_SEED_OFFSET,
             "network_from": str(self.network_from) if self.network_from else None,
-            "threads": torch.get_num_threads(),
+            "threads": self.torch_threads,
             "half_max": HALF_MAX,
             # the bound of the variants that clamp (per variant: variants[].clamp_bound)
             "clamp_bound": max(
@@ -176,13 +181,6 @@ class Settings:
             "mulaw_mu": MU,
             "white_point": WHITE_POINT,
         }
-
-
-def core_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def device_name(device: str) -> str:
@@ -198,38 +196,14 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-@contextlib.contextmanager
-def _torch_settings(settings: Settings) -> Iterator[None]:
-    """Threads and determinism for the run; the process's previous settings come back after."""
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    torch.set_num_threads(settings.threads or core_count())
-    if settings.device == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-        # bilinear upsampling has no deterministic CUDA backward: warn (silenced), don't fail
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        torch.use_deterministic_algorithms(True)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*deterministic.*")
-            yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
-
-
 @dataclass
 class Session:
     settings: Settings
     batches: Batches
     built: list[Built]
     user: UserNetwork | None
+    prepared: list[Prepared]
+    tops: tuple[str, ...]
 
 
 @contextlib.contextmanager
@@ -251,13 +225,13 @@ def session(settings: Settings, registry: Mapping[str, type[Phase]]) -> Iterator
         prepared = [
             prepare(v, tmp / f"{i}", registry, user) for i, v in enumerate(settings.variants)
         ]
-        tops = user.tops if user else FIXTURE_PACKAGES
-        with isolated_imports(tops), _torch_settings(settings):
+        tops = tuple(user.tops if user else FIXTURE_PACKAGES)
+        with isolated_imports(tops), torch_settings(settings.device, settings.torch_threads):
             batches = Batches(settings)
             init_state = initial_state(settings, user, tops, batches)
             built = [build(settings, prep, user, tops, init_state, batches) for prep in prepared]
             batches.generate()
-            yield Session(settings, batches, built, user)
+            yield Session(settings, batches, built, user, prepared, tops)
 
 
 def run(
@@ -265,25 +239,54 @@ def run(
     registry: Mapping[str, type[Phase]],
     *,
     on_step: Callable[[str, int], None] | None = None,
+    on_timing: Callable[[int], None] | None = None,
+    log: Path | None = None,
 ) -> dict[str, Any]:
     """Prepare, train and evaluate every variant; the report as a JSON-ready dict.
 
-    ``on_step(variant_name, step)`` is called after every training step (progress bars).
+    Every variant is patched and built here first, so that bad input fails before any
+    training; then the variants train, as many at once as :func:`choose_workers` says
+    (:mod:`hdrfix.validate.parallel`); last, their step time is measured here with the
+    variants taking turns. ``on_step(variant_name, step)`` is called after every training
+    step, ``on_timing(round)`` after every round of the timing. What the framework prints
+    goes to ``log`` (written once training has begun), not to this process's streams.
     """
     started = time.perf_counter()
-    with session(settings, registry) as ses:
-        _warm_up(ses)
-        memory = Memory(settings.device)
-        variants = [train_variant(settings, ses.batches, b, memory, on_step) for b in ses.built]
-        rounds = min(TIMING_ROUNDS, max(3, settings.steps))
-        timed = interleaved_step_ms(
-            [(b.model, b.optimiser) for b in ses.built], ses.batches, rounds, settings.device
-        )
-        for result, ms in zip(variants, timed, strict=False):
-            result["metrics"]["step_ms"] = ms
-        report = _report(ses, variants, memory)
+    workers = choose_workers(settings.threads, len(settings.variants), settings.device)
+    rounds = timing_rounds(settings.steps) - 1
+    # the timing needs a model of each variant and a few batches, not the held-out set
+    timing = replace(settings, steps=min(settings.steps, rounds + 1), eval_batches=1)
+    with tempfile.TemporaryDirectory(prefix="hdrfix-validate-log-") as scratch:
+        scratch_log = Path(scratch) / "validate.log"
+        scratch_log.touch()
+        began = False  # the log goes to the report folder once the input proved good
+        try:
+            with logged_here(scratch_log), session(timing, registry) as ses:
+                jobs = jobs_for(settings, ses.prepared, ses.user, ses.tops)
+                began = True
+                variants = train_all(jobs, workers, on_step, scratch_log)
+                _warm_up(ses)
+                timed = interleaved_step_ms(
+                    [(b.model, b.optimiser) for b in ses.built],
+                    ses.batches,
+                    rounds,
+                    settings.device,
+                    on_round=on_timing,
+                )
+                for result, ms in zip(variants, timed, strict=False):
+                    result["metrics"]["step_ms"] = ms
+                report = _report(settings, ses, variants, Memory(settings.device), workers)
+        finally:
+            if log is not None and began:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(scratch_log, log)
     report["wall_s"] = time.perf_counter() - started
     return report
+
+
+def timing_rounds(steps: int) -> int:
+    """How many rounds the step timing takes (one untimed round first): ``on_timing`` calls."""
+    return min(TIMING_ROUNDS, max(3, steps)) + 1
 
 
 def _warm_up(ses: Session) -> None:
@@ -297,12 +300,18 @@ def _warm_up(ses: Session) -> None:
     gc.collect()
 
 
-def _report(ses: Session, variants: list[dict[str, Any]], memory: Memory) -> dict[str, Any]:
+def _report(
+    settings: Settings,
+    ses: Session,
+    variants: list[dict[str, Any]],
+    memory: Memory,
+    workers: int,
+) -> dict[str, Any]:
     import numpy
 
     from hdrfix import __version__
 
-    settings, user = ses.settings, ses.user
+    user = ses.user
     return {
         "hdrfix": __version__,
         "python": platform.python_version(),
@@ -312,7 +321,8 @@ def _report(ses: Session, variants: list[dict[str, Any]], memory: Memory) -> dic
         "device": {
             "type": settings.device,
             "name": device_name(settings.device),
-            "threads": torch.get_num_threads(),
+            "threads": settings.torch_threads,
+            "workers": workers,
             "cuda": torch.version.cuda if settings.device == "cuda" else None,
         },
         "settings": settings.as_json(),

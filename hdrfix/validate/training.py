@@ -193,12 +193,17 @@ def train_step(
 
 
 def interleaved_step_ms(
-    trained: Sequence[tuple[Any, Any]], batches: Any, rounds: int, device: str
+    trained: Sequence[tuple[Any, Any]],
+    batches: Any,
+    rounds: int,
+    device: str,
+    on_round: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Median ms of a training step per model, the models taking turns step by step.
 
     Taking turns (in a rotating order, after one untimed warm-up round) means a slow spell of
     the machine hits every variant alike, so the medians compare fairly even on a busy CPU.
+    ``on_round(r)`` is called after each of the ``rounds + 1`` rounds.
     """
     times: list[list[float]] = [[] for _ in trained]
     n = len(trained)
@@ -213,6 +218,8 @@ def interleaved_step_ms(
             _sync(device)
             if r:
                 times[i].append(time.perf_counter() - t0)
+        if on_round:
+            on_round(r)
     return [statistics.median(t) * 1e3 for t in times]
 
 
