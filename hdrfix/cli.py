@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hdrfix import __version__
-from hdrfix.core.errors import HdrfixError
-from hdrfix.core.sourcefile import shown
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import shown
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo

@@ -15,8 +15,8 @@ from conftest import FRAMEWORK, copy_tree, hdrfix, plugin_dir
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import discover
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate import report as rpt
 from hdrfix.validate import run as engine
 from hdrfix.validate import variants as variant_specs

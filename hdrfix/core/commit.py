@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdrfix.core.changes import FileChange
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.journal import FOLDER, JOURNAL, dumps
 from hdrfix.core.plugin import Phase
 from hdrfix.core.safepath import out_of_reach, refuse_hard_link, writable
-from hdrfix.core.sourcefile import sha256
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import sha256
 
 INTENT = f"{FOLDER}/intent.json"
 _INTENT_TMP = f"{INTENT}.hdrfix-tmp"

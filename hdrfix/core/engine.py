@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from hdrfix.core.changes import FileChange
-from hdrfix.core.errors import HdrfixError
+from hdrfix.core.linemap import LineMap, error_on_disk, on_disk
 from hdrfix.core.plugin import Phase, PhasePlan, resolve
 from hdrfix.core.repo import Repo
-from hdrfix.core.sourcefile import SourceFile
-from hdrfix.edit.linemap import LineMap, error_on_disk, on_disk
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import SourceFile
 
 
 @dataclass
@@ -108,7 +108,7 @@ def check_edits(changes: list[FileChange]) -> None:
     """No phase can opt out: every edited Python file still parses, and every statement a
     phase inserted or rewrote reads only names assigned on every path to it."""
     from hdrfix.core.changes import verify_parses
-    from hdrfix.edit.assigned import violations
+    from hdrfix.lang.assigned import violations
 
     verify_parses(changes)
     for change in changes:

@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import Phase
+from hdrfix.lang.errors import HdrfixError
 
 _KEYS = ("framework", "network", "config", "include", "exclude")
 
 
 def recorded(repo: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     """The run's target options as paths relative to the repository, for the journal."""
-    from hdrfix.edit.targets import repo_rel
+    from hdrfix.kit.targets import repo_rel
 
     out: dict[str, Any] = {}
     for key in _KEYS:

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 FIELD_KEYS = ("patch_input", "patch_target_rgb", "patch_target_residual")
 

@@ -161,7 +161,7 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
         log_path=report_dir / "framework.log",
     )
     if kwargs.pop("extra", ()):
-        from hdrfix.core.errors import HdrfixError
+        from hdrfix.lang.errors import HdrfixError
 
         raise HdrfixError(
             "trial runs each phase with its default options; --set is not supported",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate.network import copy_sources
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def _in_copy(repo: Path, copy: Path, options: Mapping[str, Any]) -> dict[str, An
     read and write the copy, so each becomes the same file in the copy."""
     from hdrfix.core.projectconfig import PATHS
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import repo_rel
+    from hdrfix.kit.targets import repo_rel
 
     original = Repo(repo)
     out = dict(options)

@@ -22,7 +22,7 @@ def framework_dir() -> Path:
     for candidate in CANDIDATES:
         if (candidate / "train").is_dir():
             return candidate
-    from hdrfix.core.errors import HdrfixError
+    from hdrfix.lang.errors import HdrfixError
 
     raise HdrfixError(
         "the bundled fixture framework is missing", str(CANDIDATES[-1]), hint="reinstall hdrfix"

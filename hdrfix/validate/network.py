@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate.fixture import FIXTURE_PACKAGES
 from hdrfix.validate.importing import import_file
 
@@ -43,7 +43,7 @@ class UserNetwork:
 def find_network(root: Path, network: str | None = None) -> str:
     """The file defining ``class PatchNetwork(`` in the repository at ``root`` (or ``network``)."""
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import network_file
+    from hdrfix.kit.targets import network_file
 
     try:
         return network_file(Repo(root), {"network": network} if network else {})
@@ -72,7 +72,7 @@ def network_kwargs(root: Path) -> dict[str, Any]:
     from ruamel.yaml import YAML, YAMLError
 
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import DEFAULT_CONFIG, config_files
+    from hdrfix.kit.targets import DEFAULT_CONFIG, config_files
 
     repo = Repo(root)
     try:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate.fixture import FIXTURE_NETWORK, FIXTURE_PACKAGES
 from hdrfix.validate.importing import isolated_imports
 from hdrfix.validate.metrics import (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate.fixture import FRAMEWORK_CONFIG, build_trainer, framework_dir
 from hdrfix.validate.importing import import_trainer, no_bytecode
 from hdrfix.validate.metrics import HIST_BINS, HIST_RANGE, Memory, Sums

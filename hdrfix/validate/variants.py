@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate.fixture import FIXTURE_NETWORK, copy_framework
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def apply_phases(
         return []
     from hdrfix.core.engine import commit_run, plan_run
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import site_files
+    from hdrfix.kit.targets import site_files
 
     repo = Repo(root)
     # as `hdrfix apply` with no flag: each phase's own options are None (engine.options_for)

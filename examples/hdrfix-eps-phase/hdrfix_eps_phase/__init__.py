@@ -25,8 +25,8 @@ class RaiseLogEpsilon(Phase):
     options = (Option("eps", "the new log_epsilon (default 1e-4)", float),)
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.edit.configedit import plan_values
-        from hdrfix.edit.targets import config_files
+        from hdrfix.kit.configedit import plan_values
+        from hdrfix.kit.targets import config_files
 
         plan = PhasePlan(self.name)
         value = options.get("eps") or 1e-4  # `hdrfix apply eps4 --eps 1e-3`
