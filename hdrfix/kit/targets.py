@@ -1,4 +1,4 @@
-"""Which files of the user's repository a phase edits, found as DESIGN §2 describes.
+"""Which files of the user's repository a phase edits, found as docs/design.md §2 describes.
 
 Every lookup starts with a cheap bytes search; only the files (and, in Python, the functions)
 that pass it are parsed.
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hdrfix.core.givenpaths import repo_rel
 from hdrfix.lang.errors import HdrfixError
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ def config_files(repo: Repo, options: Mapping[str, Any]) -> list[str]:
 
 def sections_of(text: str, rel: str) -> list[str]:
     """The dotted paths of a config's ``normalization`` mappings holding ``log_delta_abs_max``:
-    ``normalization`` at the top level, as DESIGN §2 has it; else wherever the keys are nested
-    (``data.normalization``, a trainer reading ``full_config['data']['normalization']``).
+    ``normalization`` at the top level, as docs/design.md §2 has it; else wherever the keys are
+    nested (``data.normalization``, a trainer reading ``full_config['data']['normalization']``).
 
     Targets are found by the keys they hold, so the nested section is found the same way; a
     top-level section in any document of the file wins (and its lookup reads only that entry
@@ -175,21 +176,6 @@ def sites_in(repo: Repo, rel: str) -> list[Site]:
 
 def _is_trainer(pyfile: PyFile) -> bool:
     return any(ref.name == "training_step" and ref.class_name for ref in pyfile.functions)
-
-
-def repo_rel(repo: Repo, given: str) -> str:
-    """A path given on the command line, relative to the repo root if it lies inside it."""
-    import os
-
-    path = given if os.path.isabs(given) else os.path.join(os.getcwd(), given)
-    if not os.path.exists(path) and not os.path.isabs(given):
-        path = os.path.join(repo.root, given)
-    rel = os.path.relpath(os.path.realpath(path), os.path.realpath(repo.root))
-    if rel.startswith(".."):
-        raise HdrfixError("is outside the repository", given, hint="pass a file inside --repo")
-    if not os.path.isfile(path):
-        raise HdrfixError("no such file", given, hint="check the path")
-    return rel.replace(os.sep, "/")
 
 
 def network_file(repo: Repo, options: Mapping[str, Any]) -> str:

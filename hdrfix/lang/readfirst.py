@@ -19,10 +19,32 @@ only.
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING
+from collections.abc import Sequence, Set
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from hdrfix.lang.flow import Flow
+
+class _Node(Protocol):
+    """What :func:`bound_before` reads of a :class:`hdrfix.lang.flow.Node` (protocols, so
+    that flow, which calls this module, is not imported back from here)."""
+
+    @property
+    def preds(self) -> Sequence[_Node]: ...
+    @property
+    def guards(self) -> tuple[int, ...]: ...
+    @property
+    def proves(self) -> Set[str]: ...
+    @property
+    def writes(self) -> Set[str]: ...
+    @property
+    def deletes(self) -> Set[str]: ...
+
+
+class _Flow(Protocol):
+    @property
+    def nodes(self) -> Sequence[_Node]: ...
+    @property
+    def entry(self) -> _Node: ...
+
 
 #: A proof: (name, the innermost guarded block that held the read, 0 outside any).
 Proof = tuple[str, int]
@@ -62,7 +84,7 @@ def _visit(node: ast.AST, found: set[str]) -> None:
         _visit(child, found)
 
 
-def bound_before(flow: Flow) -> dict[int, frozenset[str]]:
+def bound_before(flow: _Flow) -> dict[int, frozenset[str]]:
     """Per node id: the names bound on every path reaching it, by assignment or by a read
     that ran (see the module's doc); nodes no path reaches are absent."""
     state: dict[int, frozenset[str | Proof]] = {}

@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
@@ -29,8 +29,19 @@ from hdrfix.validate.network import (
 from hdrfix.validate.synth import SyntheticHDR, field_batch
 from hdrfix.validate.variants import Prepared, Variant, reports_clamp
 
-if TYPE_CHECKING:
-    from hdrfix.validate.run import Settings
+
+class Settings(Protocol):
+    """What training reads of a run's settings (:class:`hdrfix.validate.run.Settings`): a
+    protocol, so that the run, which drives training, is not imported back from here."""
+
+    steps: int
+    batch: int
+    height: int
+    width: int
+    device: str
+    seed: int
+    eval_batches: int
+    notes: list[str]
 
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out frames: a different seed stream
