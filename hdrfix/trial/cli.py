@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from hdrfix.cli import _target_options
+from hdrfix.targetoptions import target_options
 
 DEFAULT_MODES = "log,global,per_patch,none"
 
@@ -67,7 +67,7 @@ def default_report_dir() -> Path:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for report.json (default ~/.cache/hdrfix/trial).",
 )
-@_target_options
+@target_options
 @click.pass_context
 def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     """Train your own trainer, patched per variant, a few steps in every normalization mode.

@@ -7,7 +7,6 @@ line of error instead of a traceback deep in a training step.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,17 +53,6 @@ def find_network(root: Path, network: str | None = None) -> str:
             else "pass the repository that holds the network to --network-from"
         )
         raise HdrfixError(f"--network-from: {exc.message}", exc.path, exc.line, hint=hint) from None
-
-
-def copy_sources(src: Path, dest: Path) -> Path:
-    """Copy the Python and YAML files of a repository (as its git listing sees them)."""
-    from hdrfix.core.repo import Repo
-
-    for rel in Repo(src).files((".py", ".yaml", ".yml")):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / rel, target)
-    return dest
 
 
 def network_kwargs(root: Path) -> dict[str, Any]:

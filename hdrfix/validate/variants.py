@@ -9,7 +9,6 @@ network parameters it adds) comes from the phase's own declarations.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hdrfix.lang.errors import HdrfixError
+from hdrfix.patchedcopy import apply_in_copy, slug
 from hdrfix.validate.fixture import FIXTURE_NETWORK, copy_framework
 
 if TYPE_CHECKING:
@@ -125,7 +125,6 @@ def apply_phases(
     """
     if not phases:
         return []
-    from hdrfix.core.engine import commit_run, plan_run
     from hdrfix.core.repo import Repo
     from hdrfix.kit.targets import site_files
 
@@ -137,9 +136,7 @@ def apply_phases(
         # absolute: a relative path is read against the folder validate runs in first
         others = (str(Path(root) / rel) for rel in site_files(repo, opts).others)
         opts["exclude"] = (*opts["exclude"], *others)
-    run = plan_run(repo, list(phases), registry, opts)
-    commit_run(repo.root, run, "apply " + " ".join(phases))
-    return [change.rel for change in run.changes]
+    return apply_in_copy(repo.root, phases, registry, opts)
 
 
 @dataclass
@@ -161,14 +158,14 @@ def prepare(
     a network but no trainer or config, say), its network is used unpatched, with a note.
     A variant that edits the network (phase2) must apply to the user's repository.
     """
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", variant.name)
-    framework = copy_framework(tmp / slug / "framework")
+    folder = tmp / slug(variant.name)
+    framework = copy_framework(folder / "framework")
     fixture_changed = apply_phases(framework, variant.phases, registry, {})
     changed = [f"framework/{rel}" for rel in fixture_changed]
     notes: list[str] = []
     network_root = None
     if user is not None:
-        network_root = tmp / slug / "network-repo"
+        network_root = folder / "network-repo"
         shutil.copytree(user.root, network_root)
         try:
             changed += [
