@@ -1,4 +1,5 @@
-"""bound — bound the reconstruction, not the residual (ours, beyond the review; DESIGN §3, §4).
+"""bound — bound the reconstruction, not the residual (ours, beyond the review;
+docs/design.md §3, §4).
 
 In every target config, under ``normalization``::
 
@@ -12,7 +13,7 @@ and in the framework, at every log-domain site, right after the reconstruction::
 with ``__init__`` reading ``log_output_max`` next to its other settings. Why: a residual capped
 at 6 (phase1) still overflows where the log image is already bright, and it cannot lift a hole
 (log(eps) = -13.8) to its true value; a ceiling on the output removes every overflow pixel and
-leaves the residual free (DESIGN §4: 0 overflow pixels, no cost in frame error).
+leaves the residual free (docs/design.md §4: 0 overflow pixels, no cost in frame error).
 
 - Where the sum is written inside ``exp(...)`` with no name, it gets one (``Ln_hat``, or a
   fresh variant), bounded the same way, and ``exp`` takes the name. Wrapping the clamp inside

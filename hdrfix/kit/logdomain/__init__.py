@@ -1,4 +1,4 @@
-"""The log-domain reconstruction of a Python file, found by data flow (DESIGN §2, §2.1).
+"""The log-domain reconstruction of a Python file, found by data flow (docs/design.md §2, §2.1).
 
 A *use* is ``exp(<log image> + <residual>)``, the sum written inside the call or assigned to a
 name first (``Ln_hat = log_img + delta_log``). From the residual operand, the assignments that
