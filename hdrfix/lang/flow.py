@@ -192,7 +192,10 @@ class Flow:
             head = self._node(
                 stmt, preds, reads=loads(stmt.subject), writes=_header_binds(stmt), header=True
             )
-            exits = [head]
+            # no case may match, unless the last matches anything (``case _:``, ``case x:``)
+            last = stmt.cases[-1]
+            catch_all = isinstance(last.pattern, ast.MatchAs) and last.pattern.pattern is None
+            exits = [] if catch_all and last.guard is None else [head]
             for case in stmt.cases:
                 caught = self._node(case, [head], writes=stores(case.pattern))
                 exits += self._block(case.body, [caught], stmt)
