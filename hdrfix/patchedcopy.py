@@ -70,6 +70,8 @@ def apply_in_copy(
     from hdrfix.core.engine import commit_run, plan_run
     from hdrfix.core.repo import Repo
 
+    if not phases:
+        return []
     try:
         run = plan_run(Repo(root), list(phases), registry, {**options, "repo": root})
     except HdrfixError as exc:

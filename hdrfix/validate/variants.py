@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,34 +109,26 @@ def default_variants(phases: Mapping[str, type[Phase]]) -> tuple[list[Variant], 
     return variants, notes
 
 
-def apply_phases(
-    root: Path,
-    phases: Sequence[str],
-    registry: Mapping[str, type[Phase]],
-    options: Mapping[str, Any],
-) -> list[str]:
-    """Apply ``phases`` to the checkout at ``root`` exactly as ``hdrfix apply`` does, with
-    ``--exclude`` for every log-domain file but the trainer.
+def trainer_only(root: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options ``hdrfix apply`` would take, with ``--exclude`` for every log-domain file of
+    the checkout at ``root`` but the trainer.
 
     validate trains the trainer only, so the framework's other copies of the reconstruction
     (the inference module, ``tools/`` scripts) are left as they are on purpose, as a user
     would with ``--exclude``; unexcluded, phase2 rightly refuses them (they would apply tanh
     twice after it).
     """
-    if not phases:
-        return []
     from hdrfix.core.repo import Repo
     from hdrfix.kit.targets import site_files
 
-    repo = Repo(root)
     # as `hdrfix apply` with no flag: each phase's own options are None (engine.options_for)
     opts: dict[str, Any] = {"exclude": (), **options, "repo": root, "phase_options": {}}
     # no framework here (HdrfixError): plan_run says so, in the terms of the phase
     with contextlib.suppress(HdrfixError):
         # absolute: a relative path is read against the folder validate runs in first
-        others = (str(Path(root) / rel) for rel in site_files(repo, opts).others)
+        others = (str(Path(root) / rel) for rel in site_files(Repo(root), opts).others)
         opts["exclude"] = (*opts["exclude"], *others)
-    return apply_in_copy(repo.root, phases, registry, opts)
+    return opts
 
 
 @dataclass
@@ -160,7 +152,9 @@ def prepare(
     """
     folder = tmp / slug(variant.name)
     framework = copy_framework(folder / "framework")
-    fixture_changed = apply_phases(framework, variant.phases, registry, {})
+    fixture_changed = apply_in_copy(
+        framework, variant.phases, registry, trainer_only(framework, {})
+    )
     changed = [f"framework/{rel}" for rel in fixture_changed]
     notes: list[str] = []
     network_root = None
@@ -170,11 +164,11 @@ def prepare(
         try:
             changed += [
                 f"network-repo/{rel}"
-                for rel in apply_phases(
+                for rel in apply_in_copy(
                     network_root,
                     variant.phases,
                     registry,
-                    {"network": str(network_root / user.rel)},
+                    trainer_only(network_root, {"network": str(network_root / user.rel)}),
                 )
             ]
         except HdrfixError as exc:
