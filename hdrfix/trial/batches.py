@@ -18,8 +18,6 @@ from hdrfix.lang.errors import HdrfixError
 
 FIELD_KEYS = ("patch_input", "patch_target_rgb", "patch_target_residual")
 
-BatchFn = Callable[..., dict[str, Any]]
-
 
 def field_batch(batch_size: int, height: int, width: int, seed: int) -> dict[str, Any]:
     from hdrfix.validate.synth import make_field_batch
