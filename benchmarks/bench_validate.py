@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     import torch
 
-    from hdrfix.core.errors import HdrfixError
     from hdrfix.core.plugin import discover
+    from hdrfix.lang.errors import HdrfixError
     from hdrfix.validate import run as engine
     from hdrfix.validate import variants as variant_specs
     from hdrfix.validate.training import interleaved_step_ms

@@ -35,7 +35,7 @@ def patched_copy(src: Path, dest: Path, phases: list[str]) -> Path:
     from hdrfix.core.engine import commit_run, plan_run
     from hdrfix.core.plugin import discover
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import site_files
+    from hdrfix.kit.targets import site_files
 
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
     if not (dest / "src").exists():

@@ -4,8 +4,9 @@ Run: .venv/bin/python benchmarks/oracle_unbound.py [--format text|json] [--venv 
 
 Why. A past bug put phase1's ``delta_log = torch.clamp(delta_log, ...)`` after a whole
 ``if self.norm_type == ...`` chain in which ``delta_log`` exists in one arm only, so training died
-with UnboundLocalError in every other mode (DESIGN §2.1). hdrfix's own tests check placement with
-hdrfix's own idea of the code; this script asks a type checker that shares none of its code.
+with UnboundLocalError in every other mode (docs/design.md §2.1). hdrfix's own tests check
+placement with hdrfix's own idea of the code; this script asks a type checker that shares
+none of its code.
 
 What it does.
 
@@ -83,7 +84,8 @@ PYRIGHT_CONFIG = {
 }
 BUG = "delta_log = torch.clamp(delta_log, min=-8.0, max=8.0)"
 
-# The control's fallback: the smallest trainer with the field's two dispatch chains (DESIGN §2.1).
+# The control's fallback: the smallest trainer with the field's two dispatch chains
+# (docs/design.md §2.1).
 MINIMAL_TRAINER = """\
 import torch
 

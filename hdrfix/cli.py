@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hdrfix import __version__
-from hdrfix.core.errors import HdrfixError
-from hdrfix.core.sourcefile import shown
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import shown
+from hdrfix.targetoptions import target_options
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo
@@ -155,65 +156,6 @@ def list_cmd(ctx: click.Context, fmt: str) -> None:
         click.echo(f"{name:<{width}}  {requires:<{rwidth}}  {summary}")
 
 
-def _target_options(func: Callable) -> Callable:
-    options = [
-        click.option(
-            "--repo",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=".",
-            show_default=True,
-            help="The framework checkout to migrate.",
-        ),
-        click.option(
-            "--config",
-            multiple=True,
-            metavar="FILE",
-            help="Only these YAML configs (repeatable); default: every YAML file "
-            "holding normalization.log_delta_abs_max.",
-        ),
-        click.option(
-            "--framework",
-            metavar="FILE",
-            help="The trainer file; default: train/patch_training_framework.py, "
-            "else the one trainer with log-domain sites.",
-        ),
-        click.option(
-            "--network",
-            metavar="FILE",
-            help="The file defining PatchNetwork; default: found by its class.",
-        ),
-        click.option(
-            "--include",
-            multiple=True,
-            metavar="PATH",
-            help="Also patch log-domain sites in this file (repeatable).",
-        ),
-        click.option(
-            "--exclude",
-            multiple=True,
-            metavar="PATH",
-            help="Leave this file's log-domain sites alone on purpose (repeatable).",
-        ),
-        click.option(
-            "--set",
-            "extra",
-            multiple=True,
-            metavar="PHASE.KEY=VALUE",
-            help="A phase's option by name, typed like its flag (repeatable).",
-        ),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(["text", "json"]),
-            default="text",
-            show_default=True,
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 def _project_options(repo: Repo, registry: dict, given: dict[str, Any]) -> dict[str, Any]:
     """The command line's options over the repository's ``.hdrfix.toml`` / ``[tool.hdrfix]``."""
     from hdrfix.core import projectconfig
@@ -236,7 +178,7 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     help="Write nothing; exit 1 if the phases would change anything, else 0.",
 )
 @click.option("--with-deps", is_flag=True, help="Also apply the phases these require.")
-@_target_options
+@target_options
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -296,7 +238,7 @@ def apply(
 
 @main.command()
 @click.argument("phases", nargs=-1, shell_complete=_complete)
-@_target_options
+@target_options
 @click.pass_context
 def status(
     ctx: click.Context, phases: tuple[str, ...], repo: Path, fmt: str, **kwargs: Any

@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import Option, Phase, discover
+from hdrfix.lang.errors import HdrfixError
 
 PREFIX = "phaseopt__"  # the click parameter names of phase flags; never a common option's
 COMMANDS = ("apply", "status")  # the commands that take phase flags

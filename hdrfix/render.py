@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hdrfix.core.engine import Run
 from hdrfix.core.plugin import Item, Phase, PhasePlan
-from hdrfix.core.sourcefile import shown
+from hdrfix.lang.sourcefile import shown
 
 if TYPE_CHECKING:
     from hdrfix.core.revert import RevertPlan

@@ -1,4 +1,5 @@
-"""bound — bound the reconstruction, not the residual (ours, beyond the review; DESIGN §3, §4).
+"""bound — bound the reconstruction, not the residual (ours, beyond the review;
+docs/design.md §3, §4).
 
 In every target config, under ``normalization``::
 
@@ -12,7 +13,7 @@ and in the framework, at every log-domain site, right after the reconstruction::
 with ``__init__`` reading ``log_output_max`` next to its other settings. Why: a residual capped
 at 6 (phase1) still overflows where the log image is already bright, and it cannot lift a hole
 (log(eps) = -13.8) to its true value; a ceiling on the output removes every overflow pixel and
-leaves the residual free (DESIGN §4: 0 overflow pixels, no cost in frame error).
+leaves the residual free (docs/design.md §4: 0 overflow pixels, no cost in frame error).
 
 - Where the sum is written inside ``exp(...)`` with no name, it gets one (``Ln_hat``, or a
   fresh variant), bounded the same way, and ``exp`` takes the name. Wrapping the clamp inside
@@ -60,11 +61,11 @@ class Bound(Phase):
     )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.edit.configedit import plan_values
-        from hdrfix.edit.cst.settings import Read, kept_values, plan_reads
-        from hdrfix.edit.readpath import section_notes
-        from hdrfix.edit.sitepatch import plan_sites
-        from hdrfix.edit.targets import config_files, framework_file, sites_in
+        from hdrfix.kit.configedit import plan_values
+        from hdrfix.kit.readpath import section_notes
+        from hdrfix.kit.sitepatch import plan_sites
+        from hdrfix.kit.targets import config_files, framework_file, sites_in
+        from hdrfix.kit.trainersetting import Read, kept_values, plan_reads
 
         ceiling = options.get("ceiling")  # checked by its Option
         value = log_ceiling(float(ceiling or DEFAULT_CEILING))
@@ -124,11 +125,11 @@ class _BoundSite:
     def edit(self, pyfile, analysis, site):
         import libcst as cst
 
-        from hdrfix.edit.astmatch import target_name
-        from hdrfix.edit.cst.edit import FunctionEdit
-        from hdrfix.edit.cst.index import cst_index
-        from hdrfix.edit.cst.match import code_of, unparen
-        from hdrfix.edit.sitepatch import Unhandled
+        from hdrfix.kit.sitepatch import Unhandled
+        from hdrfix.lang.astmatch import target_name
+        from hdrfix.lang.cst.edit import FunctionEdit
+        from hdrfix.lang.cst.index import cst_index
+        from hdrfix.lang.cst.match import code_of, unparen
 
         if site.torch is None:
             raise Unhandled("this file does not import torch (add `import torch`)")
@@ -170,7 +171,7 @@ class _BoundSite:
 def _base_two(node) -> bool:
     import ast
 
-    from hdrfix.edit.astmatch import call_name
+    from hdrfix.lang.astmatch import call_name
 
     return isinstance(node, ast.Call) and call_name(node) in ("exp2", "exp2_")
 
@@ -179,7 +180,7 @@ def _plain_exp(node) -> bool:
     """``torch.exp(<sum>)`` or ``<sum>.exp()``: the calls whose argument an edit can wrap."""
     import ast
 
-    from hdrfix.edit.astmatch import call_name
+    from hdrfix.lang.astmatch import call_name
 
     return isinstance(node, ast.Call) and call_name(node) in ("exp", "expm1")
 
@@ -187,7 +188,7 @@ def _plain_exp(node) -> bool:
 def _bounded(analysis, use, value: float) -> bool:
     """Every value of the reconstruction reaching the exp passed a clamp with a ceiling."""
 
-    from hdrfix.edit.astmatch import target_name
+    from hdrfix.lang.astmatch import target_name
 
     if use.recon is None:
         return use.bound is not None and _ceiling_ok(use.bound, use.exp, value)
@@ -199,7 +200,7 @@ def _bounded(analysis, use, value: float) -> bool:
 
 def _ceiling_clamp(stmt, name: str, value: float) -> bool:
 
-    from hdrfix.edit.astmatch import clamp_of
+    from hdrfix.lang.astmatch import clamp_of
 
     clamp = clamp_of(stmt, name)
     return clamp is not None and _ceiling_ok(clamp, stmt, value)

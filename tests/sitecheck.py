@@ -6,9 +6,9 @@ import ast
 from pathlib import Path
 
 from hdrfix.core.repo import Repo
-from hdrfix.edit.astmatch import clamp_of, target_name
-from hdrfix.edit.clampstate import clamp_state
-from hdrfix.edit.logdomain import analyse
+from hdrfix.kit.logdomain import analyse
+from hdrfix.lang.astmatch import clamp_of, target_name
+from hdrfix_plugins.phase1.clampstate import clamp_state
 
 
 def _statements(fn: ast.AST) -> list[ast.stmt]:

@@ -24,7 +24,7 @@ from fielddata import (
 from sitecheck import bounds_per_use
 
 from hdrfix.core.repo import Repo
-from hdrfix.edit.logdomain import analyse
+from hdrfix.kit.logdomain import analyse
 from hdrfix_plugins.bound import log_ceiling
 
 # The dry run, --check, a second apply and revert on the fixture and the variants: test_contract.

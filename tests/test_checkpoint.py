@@ -11,7 +11,7 @@ from conftest import FRAMEWORK, imported
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix_plugins.phase2.checkpoint import NETWORK_KEYS, migrate_checkpoint, run_cli
 
 CONFIG = FRAMEWORK / "configs" / "colleague_training_config.yaml"

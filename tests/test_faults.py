@@ -304,7 +304,8 @@ def test_an_edit_the_files_encoding_cannot_hold_is_refused(framework, tmp_path):
 
 def test_apply_revert_and_validate_all_write_through_one_commit(framework, tmp_path, monkeypatch):
     from hdrfix.core.plugin import discover
-    from hdrfix.validate.variants import apply_phases as _apply_phases
+    from hdrfix.patchedcopy import apply_in_copy
+    from hdrfix.validate.variants import trainer_only
 
     real = commit.commit
     actions: list[str] = []
@@ -319,7 +320,7 @@ def test_apply_revert_and_validate_all_write_through_one_commit(framework, tmp_p
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     copy = framework.rename(scratch / "framework")
-    assert _apply_phases(copy, ["bound"], discover(), {}) == [
+    assert apply_in_copy(copy, ["bound"], discover(), trainer_only(copy, {})) == [
         CONFIG,
         "configs/presets/fast_test.yaml",
         TRAINER,

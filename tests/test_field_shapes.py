@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import FRAMEWORK, hdrfix, snapshot
 
-from hdrfix.edit.assigned import violations
+from hdrfix.lang.assigned import violations
 
 CONFIG = "normalization:\n  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"
 TRAINER = "train/patch_training_framework.py"
@@ -335,7 +335,7 @@ def test_engine_refuses_a_plugin_edit_that_reads_an_unassigned_name(tmp_path: Pa
             """\
             import libcst as cst
 
-            from hdrfix.edit.cst.edit import FunctionEdit
+            from hdrfix.lang.cst.edit import FunctionEdit
             from hdrfix.core.plugin import Phase, PhasePlan
 
 

@@ -1,4 +1,4 @@
-"""The untouched framework replica has the field trainer's shape (DESIGN §2.1), trains on
+"""The untouched framework replica has the field trainer's shape (docs/design.md §2.1), trains on
 synthetic HDR data in every normalization mode, and overflows like the field."""
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def test_package_init_needs_opencv_and_the_network_file_does_not():
     assert done.returncode == 0, done.stderr
 
 
-# --- the trainer's structure (DESIGN §2.1) --------------------------------------------------
+# --- the trainer's structure (docs/design.md §2.1) ------------------------------------------
 
 
 def _method(name: str) -> ast.FunctionDef:
@@ -383,7 +383,7 @@ def test_shipped_cap_overflows(fw):
 
 
 def test_a_clamp_after_the_first_dispatch_breaks_the_other_modes(fw, framework):
-    """What DESIGN §4 measured on the field trainer: a statement after the whole first chain
+    """What docs/design.md §4 measured on the field trainer: a statement after the whole first chain
     that reads delta_log raises UnboundLocalError in every mode but log."""
     path = framework / "train" / "patch_training_framework.py"
     text = path.read_text(encoding="utf-8")

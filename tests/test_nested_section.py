@@ -1,4 +1,4 @@
-"""``normalization:`` one level deeper than DESIGN §2 puts it (issue 18.6: ``data:
+"""``normalization:`` one level deeper than docs/design.md §2 puts it (issue 18.6: ``data:
 normalization:``, read by the trainer as ``config['data']['normalization']``). Configs are
 found by the keys they hold, so the nested section is found too; before, hdrfix said "no config
 found; point at the config with --config FILE", and --config was refused as well."""

@@ -1,5 +1,5 @@
 """hdrfix.nn: the log-domain path as standalone torch code, checked on hand-made tensors and
-against the untouched fixture trainer (its ``log`` mode, DESIGN §2.1).
+against the untouched fixture trainer (its ``log`` mode, docs/design.md §2.1).
 
 Reusable by phase-specific tests: :func:`reference_log_branch` computes, with hdrfix.nn only,
 what a trainer's ``last_log_branch`` and log-supervision loss must be after one step on a

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from conftest import hdrfix, refusal
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import Option
+from hdrfix.lang.errors import HdrfixError
 
 
 @pytest.mark.parametrize(

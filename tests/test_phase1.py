@@ -1,4 +1,4 @@
-"""phase1 on the fixture framework and on every code/config shape of DESIGN §2."""
+"""phase1 on the fixture framework and on every code/config shape of docs/design.md §2."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ def test_patched_fixture_trains_with_bounded_residual(framework: Path) -> None:
 @pytest.mark.parametrize("mode", ["global", "per_patch", "none"])
 def test_patched_fixture_trains_in_the_other_modes(framework: Path, mode: str) -> None:
     """delta_log exists in the log arm only: a clamp anywhere else breaks these modes with
-    UnboundLocalError (DESIGN §4)."""
+    UnboundLocalError (docs/design.md §4)."""
     assert hdrfix("apply", "phase1", "--repo", framework).code == 0
     with imported(framework, "train.patch_training_framework") as (trainer,):
         config = copy.deepcopy(trainer.load_config(framework / CONFIG))

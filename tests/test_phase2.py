@@ -399,7 +399,7 @@ def torch():
 
 
 def _net_kwargs(repo: Path) -> dict:
-    from hdrfix.edit import yamledit
+    from hdrfix.lang import yamledit
 
     data = yamledit.load((repo / CONFIG).read_text(encoding="utf-8"), CONFIG)
     return {k: int(v) for k, v in data["network"].items()}

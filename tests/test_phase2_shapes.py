@@ -57,7 +57,7 @@ def _small_modes(repo: Path, torch) -> dict[str, float]:
     """Train the small (shared-shape) trainer of ``repo`` 2 steps and validate it, in Mode A
     and Mode B; per mode, the largest |residual| (the last element, where the network hands
     out several) with its output blown up."""
-    from hdrfix.edit import yamledit
+    from hdrfix.lang import yamledit
     from hdrfix.validate.synth import make_batch
 
     config = yamledit.load((repo / CONFIG).read_text(encoding="utf-8"), CONFIG)
@@ -291,12 +291,12 @@ def test_the_patched_field_shaped_trainer_trains_in_every_mode(
 
 def test_an_edit_that_does_not_complete_its_site_names_the_statement(framework: Path) -> None:
     """A patcher whose edit leaves Mode A in place: the refusal quotes the rewritten line."""
-    from hdrfix.core.errors import HdrfixError
     from hdrfix.core.plugin import PhasePlan
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.cst.edit import FunctionEdit
-    from hdrfix.edit.cst.index import cst_index
-    from hdrfix.edit.sitepatch import plan_sites
+    from hdrfix.kit.sitepatch import plan_sites
+    from hdrfix.lang.cst.edit import FunctionEdit
+    from hdrfix.lang.cst.index import cst_index
+    from hdrfix.lang.errors import HdrfixError
     from hdrfix_plugins.phase2.modea import has_mode_a
 
     class HalfDone:

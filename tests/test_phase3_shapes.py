@@ -1,5 +1,5 @@
 """phase3 where the ground truth is built in steps inside the log supervision, and the rule
-that lets its term sit there: a read that ran proves the name bound (``hdrfix.edit.readfirst``).
+that lets its term sit there: a read that ran proves the name bound (``hdrfix.lang.readfirst``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from conftest import FRAMEWORK, VARIANTS, copy_tree, imported
 from fielddata import CONFIG
 from test_phase2_shapes import EVERY_MODE, applied, trains_in
 
-from hdrfix.edit.flow import Flow
+from hdrfix.lang.flow import Flow
 
 TRAINER = "train/patch_training_framework.py"
 
@@ -83,7 +83,7 @@ def test_a_read_that_ran_proves_the_name_bound(case: str) -> None:
 
 
 def test_the_engine_accepts_a_statement_placed_after_a_read_and_not_before() -> None:
-    from hdrfix.edit.assigned import violations
+    from hdrfix.lang.assigned import violations
 
     old = HEAD + "    g(x)\n    return c\n"
     after_read = HEAD + "    g(x)\n    y = x * 2\n    return c\n"

@@ -11,8 +11,8 @@ from conftest import hdrfix, link_out, snapshot
 from fielddata import CONFIG, PRESET, TRAINER
 
 from hdrfix.core.repo import Repo
-from hdrfix.core.sourcefile import shown
-from hdrfix.edit.targets import CONFIG_MARKER, YAML_SUFFIXES
+from hdrfix.kit.targets import CONFIG_MARKER, YAML_SUFFIXES
+from hdrfix.lang.sourcefile import shown
 
 IMPL = "train/impl.py"
 CLAMP = b"torch.clamp(delta_log"

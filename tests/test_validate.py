@@ -15,8 +15,9 @@ from conftest import FRAMEWORK, copy_tree, hdrfix, plugin_dir
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import discover
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.patchedcopy import apply_in_copy
 from hdrfix.validate import report as rpt
 from hdrfix.validate import run as engine
 from hdrfix.validate import variants as variant_specs
@@ -865,5 +866,5 @@ def test_validate_applies_phases_from_inside_a_checkout_of_the_framework(tmp_pat
     the scratch copy is patched, not refused as "outside the repository"."""
     monkeypatch.chdir(copy_tree(FRAMEWORK, tmp_path / "users-checkout"))
     scratch = copy_tree(FRAMEWORK, tmp_path / "scratch")
-    changed = variant_specs.apply_phases(scratch, ["phase1"], PHASES, {})
+    changed = apply_in_copy(scratch, ["phase1"], PHASES, variant_specs.trainer_only(scratch, {}))
     assert "train/patch_training_framework.py" in changed

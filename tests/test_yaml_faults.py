@@ -12,8 +12,9 @@ import pytest
 from conftest import hdrfix, snapshot
 from fielddata import CONFIG, PRESET
 
-from hdrfix.core.errors import HdrfixError
-from hdrfix.edit import configedit, yamledit
+from hdrfix.kit import configedit
+from hdrfix.lang import yamledit
+from hdrfix.lang.errors import HdrfixError
 
 PHASE1_BEFORE = (
     "  log_delta_abs_max: 16.0\n  log_delta_alpha: 1.2\n"

@@ -14,7 +14,7 @@ from conftest import hdrfix, refusal
 from fielddata import CONFIG
 from ruamel.yaml import YAML
 
-from hdrfix.edit import yamledit
+from hdrfix.lang import yamledit
 
 OLD = {"log_delta_abs_max": 16.0, "log_delta_alpha": 1.2, "log_supervision_weight": 1.0}
 NEW = {"log_delta_abs_max": 6.0, "log_delta_alpha": 1.0, "log_supervision_weight": 2.0}

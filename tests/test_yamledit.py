@@ -1,4 +1,4 @@
-"""Tests for hdrfix.edit.yamledit: minimal-diff value edits on YAML text.
+"""Tests for hdrfix.lang.yamledit: minimal-diff value edits on YAML text.
 
 Every test pins the exact output text or the exact set of changed lines.
 """
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdrfix.core.errors import HdrfixError
-from hdrfix.edit import yamledit
-from hdrfix.edit.yamledit import MISSING, YamlEditError, get, has_key, load, load_all, set_values
+from hdrfix.lang import yamledit
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.yamledit import MISSING, YamlEditError, get, has_key, load, load_all, set_values
 
 PHASE1 = {
     "log_delta_abs_max": 6.0,

@@ -6,9 +6,9 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hdrfix.core.errors import HdrfixError
-from hdrfix.core.lines import NEWLINE
-from hdrfix.core.sourcefile import SourceFile, shown
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.lines import NEWLINE
+from hdrfix.lang.sourcefile import SourceFile, shown
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def verify_parses(changes: Iterable[FileChange]) -> None:
     """Every edited file must still parse and encode; a failure here is never written."""
     from ruamel.yaml import YAML, YAMLError
 
-    from hdrfix.edit.pyfile import parse_tree
-    from hdrfix.edit.yamledit import LARGE
+    from hdrfix.lang.pyfile import parse_tree
+    from hdrfix.lang.yamledit import LARGE
 
     for change in changes:
         try:

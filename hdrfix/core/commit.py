@@ -33,15 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdrfix.core.changes import FileChange
-from hdrfix.core.errors import HdrfixError
-from hdrfix.core.journal import FOLDER, JOURNAL, dumps
+from hdrfix.core.journal import FOLDER, dumps
 from hdrfix.core.plugin import Phase
-from hdrfix.core.safepath import out_of_reach, refuse_hard_link, writable
-from hdrfix.core.sourcefile import sha256
+from hdrfix.core.precheck import OWN, preflight, refuse_tracked, where
+from hdrfix.core.safepath import out_of_reach, writable
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import sha256
 
 INTENT = f"{FOLDER}/intent.json"
 _INTENT_TMP = f"{INTENT}.hdrfix-tmp"
-OWN = frozenset({JOURNAL})  # hdrfix's own state a commit writes beside the files
 
 
 def commit(root: Path, changes: list[FileChange], action: str) -> None:
@@ -81,7 +81,7 @@ def commit(root: Path, changes: list[FileChange], action: str) -> None:
             if isinstance(exc, OSError):
                 raise HdrfixError(
                     f"could not write ({exc.strerror or exc})",
-                    _rel(root, exc),
+                    where(root, exc),
                     hint="every file was restored; nothing was changed",
                 ) from None
             raise
@@ -119,69 +119,6 @@ def recover(root: Path, kinds: tuple[str, ...]) -> str | None:
         intent.roll_back()
         done = "rolled back: every file is as it was before"
     return f"an interrupted `hdrfix {intent.action}` was found; {done}"
-
-
-def refuse_tracked(root: Path, rel: str) -> None:
-    """A commit record (or its temporary file) that git tracks came with a commit, not from a
-    run of hdrfix here: it is neither acted on nor deleted."""
-    from hdrfix.core.gitstate import tracked
-
-    if os.path.lexists(root / rel) and tracked(root, rel):
-        raise HdrfixError(
-            "is tracked by git; a commit record is local state that no commit carries, "
-            "so hdrfix does not act on it",
-            rel,
-            hint=f"git rm --cached {rel}, check the files it lists with git, then "
-            "delete it (nothing was changed)",
-        )
-
-
-def preflight(root: Path, changes: list[FileChange]) -> None:
-    """Every target is as the plan read it, writable, and a regular file inside the repo."""
-    for change in changes:
-        target = root / change.rel
-        if target.is_symlink():
-            raise HdrfixError(
-                "is a symbolic link; hdrfix edits the file a link points to, not the link",
-                change.rel,
-                hint="nothing was written; run hdrfix again",
-            )
-        writable(root, change.rel, own=change.rel in OWN)
-        refuse_hard_link(target, change.rel)
-        if not change.source.exists:
-            if target.exists():
-                raise HdrfixError(
-                    "appeared on disk while hdrfix was planning",
-                    change.rel,
-                    hint="nothing was written; run hdrfix again",
-                )
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise HdrfixError(
-                    f"cannot create the folder ({exc.strerror})",
-                    change.rel,
-                    hint="nothing was changed",
-                ) from None
-            continue
-        try:
-            current = target.read_bytes()
-        except OSError as exc:
-            raise HdrfixError(
-                f"cannot read the file ({exc.strerror})", change.rel, hint="nothing was changed"
-            ) from None
-        if sha256(current) != change.source.digest:
-            raise HdrfixError(
-                "changed on disk while hdrfix was planning",
-                change.rel,
-                hint="nothing was written; run hdrfix again",
-            )
-        if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
-            raise HdrfixError(
-                "is read-only",
-                change.rel,
-                hint="make it and its folder writable; nothing was changed",
-            )
 
 
 @dataclass
@@ -414,13 +351,3 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
-
-
-def _rel(root: Path, exc: OSError) -> str | None:
-    name = exc.filename
-    if not name:
-        return None
-    try:
-        return os.path.relpath(name, root)
-    except ValueError:
-        return str(name)

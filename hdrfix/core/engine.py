@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from hdrfix.core.changes import FileChange
-from hdrfix.core.errors import HdrfixError
+from hdrfix.core.givenpaths import recorded
+from hdrfix.core.linemap import LineMap, error_on_disk, on_disk
 from hdrfix.core.plugin import Phase, PhasePlan, resolve
 from hdrfix.core.repo import Repo
-from hdrfix.core.sourcefile import SourceFile
-from hdrfix.edit.linemap import LineMap, error_on_disk, on_disk
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import SourceFile
 
 
 @dataclass
@@ -62,8 +63,6 @@ def plan_run(
         steps.append((name, step))
     changes = [FileChange(source, new) for source, new in repo.changed()]
     check_edits(changes)
-    from hdrfix.core.targets_now import recorded
-
     return Run(plans, changes, steps, recorded(repo, options))
 
 
@@ -79,8 +78,8 @@ def options_for(options: Mapping[str, Any], phase: type[Phase]) -> dict[str, Any
     """What ``phase`` sees: the common options, and its own under their declared names.
 
     The CLI passes each phase's values in ``phase_options``; a declared option not given is
-    None there, so a phase option called ``config`` never sees ``--config``. Callers without
-    ``phase_options`` (validate) name phase options directly.
+    None there, so a phase option called ``config`` never sees ``--config``. A mapping without
+    ``phase_options`` (a test's or a benchmark's literal) is passed to every phase as it is.
     """
     if "phase_options" not in options:
         return dict(options)
@@ -108,7 +107,7 @@ def check_edits(changes: list[FileChange]) -> None:
     """No phase can opt out: every edited Python file still parses, and every statement a
     phase inserted or rewrote reads only names assigned on every path to it."""
     from hdrfix.core.changes import verify_parses
-    from hdrfix.edit.assigned import violations
+    from hdrfix.lang.assigned import violations
 
     verify_parses(changes)
     for change in changes:

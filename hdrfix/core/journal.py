@@ -20,8 +20,8 @@ from typing import Any
 
 from hdrfix import __version__
 from hdrfix.core.changes import FileChange, decoded, unified_diff
-from hdrfix.core.errors import HdrfixError
-from hdrfix.core.sourcefile import SourceFile, sha256
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import SourceFile, sha256
 
 FOLDER = ".hdrfix"
 JOURNAL = f"{FOLDER}/journal.json"

@@ -7,9 +7,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.journal import FOLDER, LOCK
 from hdrfix.core.safepath import state_dir, writable
+from hdrfix.lang.errors import HdrfixError
 
 IGNORE = f"{FOLDER}/.gitignore"
 # The lock and the intent belong to one checkout: a commit that carried them would hand the

@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from hdrfix.core.lines import NEWLINE
+from hdrfix.lang.lines import NEWLINE
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
 # Each hunk is looked for in the whole file, so a diff's cost is its hunks times the file's

@@ -24,13 +24,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 if TYPE_CHECKING:
     import libcst as cst
 
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.pyfile import FunctionRef
+    from hdrfix.lang.pyfile import FunctionRef
 
 GROUP = "hdrfix.plugins"
 BUILT_IN = "hdrfix_plugins"  # the package of the phases that ship with hdrfix

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import Phase
+from hdrfix.lang.errors import HdrfixError
 
 FILES = (".hdrfix.toml", "pyproject.toml")
 PATHS = {"framework": str, "network": str, "config": list, "include": list, "exclude": list}

@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.safepath import record_path
+from hdrfix.lang.errors import HdrfixError
 
 MAX_BYTES = 512 * 2**20  # a journal holds whole pre-images: far above any config or trainer
 MAX_DEPTH = 8  # the deepest a record hdrfix writes goes is 5

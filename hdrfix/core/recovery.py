@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hdrfix.core.commit import _INTENT_TMP, INTENT, _Intent, recover, refuse_tracked
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.safepath import state_dir
+from hdrfix.lang.errors import HdrfixError
 
 
 def recover_interrupted(root: Path, kinds: Callable[[list[str]], tuple[str, ...]]) -> str | None:

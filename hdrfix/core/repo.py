@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hdrfix.core.errors import HdrfixError
-from hdrfix.core.sourcefile import SourceFile, real_rel
-from hdrfix.edit.pyfile import PyFile
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.pyfile import PyFile
+from hdrfix.lang.sourcefile import SourceFile, real_rel
 
 # Folders that never hold the user's framework code, whatever .gitignore says.
 SKIP_DIRS = frozenset(

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from hdrfix.core.changes import FileChange, decoded, verify_parses
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.journal import JOURNAL, Journal, apply_of, file_record, pre_image, stamp
 from hdrfix.core.patchapply import PatchConflict, apply_diff
 from hdrfix.core.plugin import Phase, kinds
 from hdrfix.core.safepath import out_of_reach, readable, writable
-from hdrfix.core.sourcefile import SourceFile, sha256
 from hdrfix.core.targets_now import phase_targets
 from hdrfix.core.threeway import merge
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.sourcefile import SourceFile, sha256
 
 IN_EFFECT, UNDONE, EDITED = "in effect", "undone outside hdrfix", "edited since"
 

@@ -17,7 +17,7 @@ import stat
 import unicodedata
 from pathlib import Path
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 STATE = ".hdrfix"
 _GIT = ".git"

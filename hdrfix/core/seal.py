@@ -22,7 +22,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 KEY_BYTES = 32
 

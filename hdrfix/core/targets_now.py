@@ -13,26 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
 from hdrfix.core.plugin import Phase
-
-_KEYS = ("framework", "network", "config", "include", "exclude")
-
-
-def recorded(repo: Any, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's target options as paths relative to the repository, for the journal."""
-    from hdrfix.edit.targets import repo_rel
-
-    out: dict[str, Any] = {}
-    for key in _KEYS:
-        value = options.get(key)
-        if not value:
-            continue
-        if isinstance(value, str):
-            out[key] = repo_rel(repo, value)
-        else:
-            out[key] = [repo_rel(repo, v) for v in value]
-    return out
+from hdrfix.lang.errors import HdrfixError
 
 
 def phase_targets(root: Path, entry: dict[str, Any], phases: Mapping[str, type[Phase]]) -> set[str]:

@@ -1,6 +1,6 @@
 """Standalone torch modules for the patched log-domain path.
 
-The framework's log branch (DESIGN.md §2) and the changes the phases make to it, as plain
+The framework's log branch (docs/design.md §2) and the changes the phases make to it, as plain
 torch code usable without the framework, organised like ``torch.nn`` / ``torch.nn.functional``:
 
 * :mod:`hdrfix.nn.functional` — the math: :func:`log_normalize`, the residual modes

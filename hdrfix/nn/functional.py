@@ -1,7 +1,7 @@
 """The log-domain reconstruction path as plain functions (the ``torch.nn.functional`` of hdrfix).
 
 Every function here computes exactly what the framework's log branch computes (the ``log`` arm
-of its ``normalization.type`` dispatch, DESIGN.md §2.1), in the same operation order, so a
+of its ``normalization.type`` dispatch, docs/design.md §2.1), in the same operation order, so a
 result can be compared with the framework's tensors to the last bit. The branch, with the
 phases that change it marked::
 

@@ -52,7 +52,7 @@ def overflow_stats(
     Counting is per value, not per spatial position: an "overflow pixel" is one element of
     ``prediction``, so a pixel blown out in all three channels counts 3. That is what the
     framework's own ``val_overflow_px`` counts, ``int((~torch.isfinite(prediction) |
-    (prediction > 65504.0)).sum())``, and what DESIGN.md §4 reports; the two agree exactly
+    (prediction > 65504.0)).sum())``, and what docs/design.md §4 reports; the two agree exactly
     for the default ceiling.
     """
     finite = torch.isfinite(prediction)

@@ -14,11 +14,9 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 FIELD_KEYS = ("patch_input", "patch_target_rgb", "patch_target_residual")
-
-BatchFn = Callable[..., dict[str, Any]]
 
 
 def field_batch(batch_size: int, height: int, width: int, seed: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from hdrfix.cli import _target_options
+from hdrfix.targetoptions import target_options
 
 DEFAULT_MODES = "log,global,per_patch,none"
 
@@ -96,7 +96,7 @@ def default_report_dir() -> Path:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for report.json (default ~/.cache/hdrfix/trial).",
 )
-@_target_options
+@target_options
 @click.pass_context
 def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     """Train your own trainer, patched per variant, a few steps in every normalization mode.
@@ -199,7 +199,7 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
         find_unused=kwargs.pop("find_unused"),
     )
     if kwargs.pop("extra", ()):
-        from hdrfix.core.errors import HdrfixError
+        from hdrfix.lang.errors import HdrfixError
 
         raise HdrfixError(
             "trial runs each phase with its default options; --set is not supported",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 #: Parameters that take the whole config.
 WHOLE_CONFIG = ("full_config", "config", "cfg", "configs", "full_cfg")

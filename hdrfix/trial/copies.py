@@ -9,14 +9,12 @@ the inference code is neither included nor excluded) stops the run with its own 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.core.errors import HdrfixError
-from hdrfix.validate.network import copy_sources
+from hdrfix.patchedcopy import apply_in_copy, copy_sources, paths_into, slug
 
 if TYPE_CHECKING:
     from hdrfix.core.plugin import Phase
@@ -45,26 +43,6 @@ def apply_options(
     return projectconfig.merged(settings, {**given, "phase_options": {}})
 
 
-def _in_copy(repo: Path, copy: Path, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Path options point into the user's repository (or the current folder); the phases must
-    read and write the copy, so each becomes the same file in the copy."""
-    from hdrfix.core.projectconfig import PATHS
-    from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import repo_rel
-
-    original = Repo(repo)
-    out = dict(options)
-    for key, kind in PATHS.items():
-        value = out.get(key)
-        if not value:
-            continue
-        if kind is str:
-            out[key] = str(copy / repo_rel(original, value))
-        else:
-            out[key] = tuple(str(copy / repo_rel(original, v)) for v in value)
-    return out
-
-
 def make_copy(
     repo: Path,
     variant: Variant,
@@ -73,20 +51,8 @@ def make_copy(
     tmp: Path,
 ) -> Copy:
     """A copy of ``repo`` under ``tmp`` with ``variant``'s phases applied."""
-    from hdrfix.core.engine import commit_run, plan_run
-    from hdrfix.core.repo import Repo
-
-    root = copy_sources(repo, tmp / re.sub(r"[^A-Za-z0-9_.-]", "_", variant.name))
+    root = copy_sources(repo, tmp / slug(variant.name))
     if not variant.phases:
         return Copy(variant, root, [])
-    opts = {**_in_copy(repo, root, options), "repo": root}
-    try:
-        run = plan_run(Repo(root), list(variant.phases), registry, opts)
-    except HdrfixError as exc:
-        # the same refusal apply would give, told about the user's files, not the copy's
-        path = exc.path
-        if path and Path(path).is_absolute() and Path(path).is_relative_to(root):
-            path = str(Path(path).relative_to(root))
-        raise HdrfixError(exc.message, path, exc.line, hint=exc.hint) from None
-    commit_run(root, run, "apply " + " ".join(variant.phases))
-    return Copy(variant, root, [change.rel for change in run.changes])
+    changed = apply_in_copy(root, variant.phases, registry, paths_into(repo, root, options))
+    return Copy(variant, root, changed)

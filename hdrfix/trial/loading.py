@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.trial.constructor import SECTION_ALIASES
 from hdrfix.trial.trainer_source import DEFAULT_MODE_KEY
 
@@ -39,7 +39,7 @@ class Trainer:
 def find_trainer(repo: Path, options: Mapping[str, Any]) -> Trainer:
     """The trainer file and class ``apply`` would patch, and the config it would edit."""
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import DEFAULT_CONFIG, config_files, framework_file
+    from hdrfix.kit.targets import DEFAULT_CONFIG, config_files, framework_file
 
     the_repo = Repo(repo)
     rel = framework_file(the_repo, options)

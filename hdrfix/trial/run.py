@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.trial import batches as batch_format
 from hdrfix.trial import loading, trainer_source
 from hdrfix.trial.constructor import build_trainer, constructor_arguments

@@ -172,8 +172,8 @@ def _network_attrs(root: Path, rel: str, class_name: str) -> tuple[tuple[str, ..
     """``self.<path>(...)`` whose result a log site's residual is computed from, and the
     residual's name per method of the class."""
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.flow import loads
-    from hdrfix.edit.logdomain.analysis import analyse
+    from hdrfix.kit.logdomain.analysis import analyse
+    from hdrfix.lang.flow import loads
 
     pyfile = Repo(root).python(rel)
     attrs: list[str] = []

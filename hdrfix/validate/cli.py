@@ -199,7 +199,7 @@ def _report_folder(folder: Path) -> None:
     """Fail before training, not after, when the report cannot be written (creates nothing)."""
     import os
 
-    from hdrfix.core.errors import HdrfixError
+    from hdrfix.lang.errors import HdrfixError
 
     existing = folder
     while not existing.exists() and existing.parent != existing:
@@ -222,7 +222,7 @@ def _need_torch() -> None:
     """validate trains networks: without the torch extra, say how to get it (exit 2)."""
     import importlib.util
 
-    from hdrfix.core.errors import HdrfixError
+    from hdrfix.lang.errors import HdrfixError
 
     missing = [m for m in ("torch", "numpy", "matplotlib") if importlib.util.find_spec(m) is None]
     if missing:

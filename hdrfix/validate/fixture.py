@@ -10,7 +10,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent  # the hdrfix package
 # In a checkout the fixture sits beside the package; an installed wheel carries it inside.
 CANDIDATES = (_PACKAGE.parent / "fixtures" / "framework", _PACKAGE / "fixtures" / "framework")
 
-# Where things sit in the fixture (the field's layout, DESIGN §2.1).
+# Where things sit in the fixture (the field's layout, docs/design.md §2.1).
 FRAMEWORK_CONFIG = "configs/colleague_training_config.yaml"
 TRAINER_MODULE = "train.patch_training_framework"
 FIXTURE_NETWORK = "src/npu/networks/patch/patch_network.py"
@@ -22,7 +22,7 @@ def framework_dir() -> Path:
     for candidate in CANDIDATES:
         if (candidate / "train").is_dir():
             return candidate
-    from hdrfix.core.errors import HdrfixError
+    from hdrfix.lang.errors import HdrfixError
 
     raise HdrfixError(
         "the bundled fixture framework is missing", str(CANDIDATES[-1]), hint="reinstall hdrfix"
@@ -37,7 +37,7 @@ def copy_framework(dest: Path) -> Path:
     return dest
 
 
-#: The trainer class of the fixture (the field's name, DESIGN §2.1).
+#: The trainer class of the fixture (the field's name, docs/design.md §2.1).
 TRAINER_CLASS = "PatchFrameInterpolationTrainer"
 
 

@@ -7,7 +7,6 @@ line of error instead of a traceback deep in a training step.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 import torch
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate.fixture import FIXTURE_PACKAGES
 from hdrfix.validate.importing import import_file
 
@@ -43,7 +42,7 @@ class UserNetwork:
 def find_network(root: Path, network: str | None = None) -> str:
     """The file defining ``class PatchNetwork(`` in the repository at ``root`` (or ``network``)."""
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import network_file
+    from hdrfix.kit.targets import network_file
 
     try:
         return network_file(Repo(root), {"network": network} if network else {})
@@ -56,23 +55,12 @@ def find_network(root: Path, network: str | None = None) -> str:
         raise HdrfixError(f"--network-from: {exc.message}", exc.path, exc.line, hint=hint) from None
 
 
-def copy_sources(src: Path, dest: Path) -> Path:
-    """Copy the Python and YAML files of a repository (as its git listing sees them)."""
-    from hdrfix.core.repo import Repo
-
-    for rel in Repo(src).files((".py", ".yaml", ".yml")):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / rel, target)
-    return dest
-
-
 def network_kwargs(root: Path) -> dict[str, Any]:
     """``network:`` constructor args from the repository's training config, where present."""
     from ruamel.yaml import YAML, YAMLError
 
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import DEFAULT_CONFIG, config_files
+    from hdrfix.kit.targets import DEFAULT_CONFIG, config_files
 
     repo = Repo(root)
     try:

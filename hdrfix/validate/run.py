@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.patchedcopy import copy_sources
 from hdrfix.validate.fixture import FIXTURE_NETWORK, FIXTURE_PACKAGES
 from hdrfix.validate.importing import isolated_imports
 from hdrfix.validate.metrics import (
@@ -61,7 +62,6 @@ from hdrfix.validate.metrics import (
 )
 from hdrfix.validate.network import (
     UserNetwork,
-    copy_sources,
     find_network,
     network_kwargs,
     user_tops,
@@ -86,8 +86,8 @@ if TYPE_CHECKING:
 TIMING_ROUNDS = 20  # interleaved training steps per variant for the step time
 
 # The default run's size: all default variants (base and each phase) train in well under a
-# minute on 2 CPU cores and still show DESIGN §4's effects (base overflows, phase1 cuts it but
-# hurts the holes, bound removes it at no cost).
+# minute on 2 CPU cores and still show docs/design.md §4's effects (base overflows, phase1 cuts
+# it but hurts the holes, bound removes it at no cost).
 DEFAULT_STEPS = 300
 DEFAULT_BATCH = 4
 DEFAULT_SIZE = (48, 48)

@@ -15,7 +15,7 @@ from the background; their trailing edges open the large holes seen in real warp
 per sample is put right next to a hole, as in a lamp being uncovered by a moving object: that
 is the configuration in which the log-domain residual overflows in the field.
 
-:func:`field_batch` puts a batch into the format of the field's trainer (DESIGN §2.1):
+:func:`field_batch` puts a batch into the format of the field's trainer (docs/design.md §2.1):
 ``patch_input`` [N, 7, H, W] (warped RGB, hole mask, occlusion, motion), ``patch_target_rgb``
 and ``patch_target_residual``.
 
@@ -225,7 +225,7 @@ FIELD_CHANNELS = ("red", "green", "blue", "hole", "occlusion", "motion_x", "moti
 
 
 def field_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A batch of :func:`make_batch` in the field trainer's format (DESIGN §2.1).
+    """A batch of :func:`make_batch` in the field trainer's format (docs/design.md §2.1).
 
     * ``patch_input`` [B, 7, H, W]: ``warped_rgb`` (3, linear HDR, 0 in holes), ``hole_mask``
       (1), ``occlusion`` (1) and ``motion`` (2), concatenated in that order

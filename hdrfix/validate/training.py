@@ -10,11 +10,11 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.validate.fixture import FRAMEWORK_CONFIG, build_trainer, framework_dir
 from hdrfix.validate.importing import import_trainer, no_bytecode
 from hdrfix.validate.metrics import HIST_BINS, HIST_RANGE, Memory, Sums
@@ -29,8 +29,19 @@ from hdrfix.validate.network import (
 from hdrfix.validate.synth import SyntheticHDR, field_batch
 from hdrfix.validate.variants import Prepared, Variant, reports_clamp
 
-if TYPE_CHECKING:
-    from hdrfix.validate.run import Settings
+
+class Settings(Protocol):
+    """What training reads of a run's settings (:class:`hdrfix.validate.run.Settings`): a
+    protocol, so that the run, which drives training, is not imported back from here."""
+
+    steps: int
+    batch: int
+    height: int
+    width: int
+    device: str
+    seed: int
+    eval_batches: int
+    notes: list[str]
 
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out frames: a different seed stream

@@ -9,14 +9,14 @@ network parameters it adds) comes from the phase's own declarations.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.patchedcopy import apply_in_copy, slug
 from hdrfix.validate.fixture import FIXTURE_NETWORK, copy_framework
 
 if TYPE_CHECKING:
@@ -109,37 +109,26 @@ def default_variants(phases: Mapping[str, type[Phase]]) -> tuple[list[Variant], 
     return variants, notes
 
 
-def apply_phases(
-    root: Path,
-    phases: Sequence[str],
-    registry: Mapping[str, type[Phase]],
-    options: Mapping[str, Any],
-) -> list[str]:
-    """Apply ``phases`` to the checkout at ``root`` exactly as ``hdrfix apply`` does, with
-    ``--exclude`` for every log-domain file but the trainer.
+def trainer_only(root: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options ``hdrfix apply`` would take, with ``--exclude`` for every log-domain file of
+    the checkout at ``root`` but the trainer.
 
     validate trains the trainer only, so the framework's other copies of the reconstruction
     (the inference module, ``tools/`` scripts) are left as they are on purpose, as a user
     would with ``--exclude``; unexcluded, phase2 rightly refuses them (they would apply tanh
     twice after it).
     """
-    if not phases:
-        return []
-    from hdrfix.core.engine import commit_run, plan_run
     from hdrfix.core.repo import Repo
-    from hdrfix.edit.targets import site_files
+    from hdrfix.kit.targets import site_files
 
-    repo = Repo(root)
     # as `hdrfix apply` with no flag: each phase's own options are None (engine.options_for)
     opts: dict[str, Any] = {"exclude": (), **options, "repo": root, "phase_options": {}}
     # no framework here (HdrfixError): plan_run says so, in the terms of the phase
     with contextlib.suppress(HdrfixError):
         # absolute: a relative path is read against the folder validate runs in first
-        others = (str(Path(root) / rel) for rel in site_files(repo, opts).others)
+        others = (str(Path(root) / rel) for rel in site_files(Repo(root), opts).others)
         opts["exclude"] = (*opts["exclude"], *others)
-    run = plan_run(repo, list(phases), registry, opts)
-    commit_run(repo.root, run, "apply " + " ".join(phases))
-    return [change.rel for change in run.changes]
+    return opts
 
 
 @dataclass
@@ -161,23 +150,25 @@ def prepare(
     a network but no trainer or config, say), its network is used unpatched, with a note.
     A variant that edits the network (phase2) must apply to the user's repository.
     """
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", variant.name)
-    framework = copy_framework(tmp / slug / "framework")
-    fixture_changed = apply_phases(framework, variant.phases, registry, {})
+    folder = tmp / slug(variant.name)
+    framework = copy_framework(folder / "framework")
+    fixture_changed = apply_in_copy(
+        framework, variant.phases, registry, trainer_only(framework, {})
+    )
     changed = [f"framework/{rel}" for rel in fixture_changed]
     notes: list[str] = []
     network_root = None
     if user is not None:
-        network_root = tmp / slug / "network-repo"
+        network_root = folder / "network-repo"
         shutil.copytree(user.root, network_root)
         try:
             changed += [
                 f"network-repo/{rel}"
-                for rel in apply_phases(
+                for rel in apply_in_copy(
                     network_root,
                     variant.phases,
                     registry,
-                    {"network": str(network_root / user.rel)},
+                    trainer_only(network_root, {"network": str(network_root / user.rel)}),
                 )
             ]
         except HdrfixError as exc:

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hdrfix.edit.flow import Flow, Node
-    from hdrfix.edit.logdomain import Analysis
+    from hdrfix.kit.logdomain import Analysis
+    from hdrfix.lang.flow import Flow, Node
 
 #: No caller unpacks or indexes the network's output: it is used whole.
 WHOLE = None
@@ -23,7 +23,7 @@ WHOLE = None
 
 def used_elements(analyses: Iterable[Analysis]) -> set[int | None]:
     """The tuple positions (``None``: the whole value) the sites' predictions come from."""
-    from hdrfix.edit.astmatch import assigned_value, call_name
+    from hdrfix.lang.astmatch import assigned_value, call_name
 
     found: set[int | None] = set()
     for site, flows in ((s, a.flows) for a in analyses for s in a.sites):

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
-from hdrfix.core.lines import NEWLINE
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.lines import NEWLINE
 from hdrfix_plugins.phase2 import scale
 
 PARAM = scale.PARAM
@@ -194,7 +194,7 @@ def run_cli(
 def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, str]:
     """``scale_init``, else ``log_delta_alpha * log_delta_abs_max`` from the config, else 6.0:
     the value the patched network starts from (phase2's ``_scale_init``), strictly read."""
-    from hdrfix.edit.targets import SECTION
+    from hdrfix.kit.targets import SECTION
 
     if scale_init is not None:
         return scale.given(scale_init), "--scale-init"

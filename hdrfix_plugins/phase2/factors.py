@@ -18,10 +18,10 @@ from hdrfix.core.repo import Repo
 
 
 def note_rebound_factors(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
-    from hdrfix.edit.astmatch import assigned_value
-    from hdrfix.edit.flow import Flow
-    from hdrfix.edit.logdomain import analyse
-    from hdrfix.edit.targets import site_files
+    from hdrfix.kit.logdomain import analyse
+    from hdrfix.kit.targets import site_files
+    from hdrfix.lang.astmatch import assigned_value
+    from hdrfix.lang.flow import Flow
     from hdrfix_plugins.phase2.modea import is_mode_a
 
     for rel in site_files(repo, options).patched:

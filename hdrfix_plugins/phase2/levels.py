@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from hdrfix.edit.cst.match import find_all, loaded_names, name_of, small_statements, sub_suites
-from hdrfix.edit.flow import MUTATORS
+from hdrfix.lang.cst.match import find_all, loaded_names, name_of, small_statements, sub_suites
+from hdrfix.lang.flow import MUTATORS
 
 
 def builds_list(value: cst.BaseExpression) -> bool:

@@ -33,9 +33,9 @@ class ModeASite:
         return not has_mode_a(pyfile, site)
 
     def edit(self, pyfile, analysis, site):
-        from hdrfix.edit.cst.edit import FunctionEdit
-        from hdrfix.edit.cst.match import as_factor, code_of, join_product, product_factors
-        from hdrfix.edit.sitepatch import Unhandled
+        from hdrfix.kit.sitepatch import Unhandled
+        from hdrfix.lang.cst.edit import FunctionEdit
+        from hdrfix.lang.cst.match import as_factor, code_of, join_product, product_factors
 
         found = _mode_a(pyfile, site)
         if found is None:
@@ -85,7 +85,7 @@ def _tanh_argument(tanh):
 def _is_number(node) -> bool:
     import libcst as cst
 
-    from hdrfix.edit.cst.match import unparen
+    from hdrfix.lang.cst.match import unparen
 
     node = unparen(node)
     if isinstance(node, cst.UnaryOperation):
@@ -101,7 +101,7 @@ def has_mode_a(pyfile, site) -> bool:
     chain, the tanh applied where the prediction is made) counts too: it is not migrated,
     and ``edit`` says why it cannot do it.
     """
-    from hdrfix.edit.astmatch import assigned_value
+    from hdrfix.lang.astmatch import assigned_value
 
     fn = pyfile.node(site.ref)
     for root in site.roots:
@@ -137,7 +137,7 @@ def is_mode_a(fn, value) -> bool:
     """``value`` multiplies a tanh by a cap (alpha, abs_max, or a local computed from them)."""
     import ast
 
-    from hdrfix.edit.astmatch import call_name
+    from hdrfix.lang.astmatch import call_name
 
     def factors(node: ast.AST) -> list[ast.AST]:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
@@ -192,8 +192,8 @@ def stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> Non
     import ast
 
     from hdrfix.core.plugin import Item
-    from hdrfix.edit.logdomain import analyse
-    from hdrfix.edit.targets import site_files
+    from hdrfix.kit.logdomain import analyse
+    from hdrfix.kit.targets import site_files
 
     for rel in site_files(repo, options).patched:
         pyfile = repo.python(rel)
@@ -222,9 +222,9 @@ def stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> Non
 def _mode_a(pyfile, site):
     """(Mode A's value, its tanh factor, the cap test), or None when no root is Mode A: after
     phase2, or where the site has Mode B alone."""
-    from hdrfix.edit.astmatch import assigned_value
-    from hdrfix.edit.cst.index import cst_index
-    from hdrfix.edit.cst.match import call_name, product_factors
+    from hdrfix.lang.astmatch import assigned_value
+    from hdrfix.lang.cst.index import cst_index
+    from hdrfix.lang.cst.match import call_name, product_factors
 
     index = cst_index(pyfile, site.ref)
     is_cap, touches_cap = _cap_test(index.fn)
@@ -242,7 +242,7 @@ def _mode_a(pyfile, site):
 def _cst_branches(value):
     import libcst as cst
 
-    from hdrfix.edit.cst.match import unparen
+    from hdrfix.lang.cst.match import unparen
 
     bare = unparen(value)  # a new node: only for the test, the edit swaps the original
     if isinstance(bare, cst.IfExp):
@@ -254,7 +254,7 @@ def _reads_cap_cst(value: cst.CSTNode) -> bool:
     """Whether an expression reads a cap attribute or a config key of that name."""
     import libcst as cst
 
-    from hdrfix.edit.cst.match import find_all, string_value
+    from hdrfix.lang.cst.match import find_all, string_value
 
     attrs = (a.attr.value for a in find_all(value, cst.Attribute) if isinstance(a, cst.Attribute))
     strings = (string_value(s) for s in find_all(value, cst.SimpleString))
@@ -268,7 +268,7 @@ def _cap_test(
     expression reads the cap at all (directly or through a local assigned from it)."""
     import libcst as cst
 
-    from hdrfix.edit.cst.match import assignments, find_all, loaded_names, name_of, unparen
+    from hdrfix.lang.cst.match import assignments, find_all, loaded_names, name_of, unparen
 
     cap_locals = {a.target for a in assignments(fn.body) if _reads_cap_cst(a.value)}
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from hdrfix.edit.cst.edit import FunctionEdit
-from hdrfix.edit.cst.match import (
+from hdrfix.lang.cst.edit import FunctionEdit
+from hdrfix.lang.cst.match import (
     attr_of_self,
     call_name,
     code_of,

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from hdrfix.core.errors import HdrfixError
-from hdrfix.edit.cst.edit import FunctionEdit
-from hdrfix.edit.cst.match import (
+from hdrfix.lang.cst.edit import FunctionEdit
+from hdrfix.lang.cst.match import (
     Place,
     attr_of_self,
     call_name,
@@ -39,6 +38,7 @@ from hdrfix.edit.cst.match import (
     sub_suites,
     unparen,
 )
+from hdrfix.lang.errors import HdrfixError
 from hdrfix_plugins.phase2 import levels
 from hdrfix_plugins.phase2.netinit import (  # noqa: F401  (phase2 and tests use them from here)
     Unrecognised,

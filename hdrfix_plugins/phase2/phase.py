@@ -44,7 +44,7 @@ class Phase2(Phase):
     network_parameters = (scale.PARAM,)
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.edit.sitepatch import plan_sites
+        from hdrfix.kit.sitepatch import plan_sites
 
         plan = PhasePlan(self.name)
         _plan_network(plan, repo, options)
@@ -52,7 +52,7 @@ class Phase2(Phase):
         stray_mode_a(plan, repo, options)
         note_rebound_factors(plan, repo, options)
         if plan.unhandled and plan.refusal is None:
-            from hdrfix.core.errors import HdrfixError
+            from hdrfix.lang.errors import HdrfixError
 
             first = plan.unhandled[0]
             plan.refusal = HdrfixError(
@@ -64,7 +64,7 @@ class Phase2(Phase):
                 hint="rewrite it as `delta_log = residual_pred_log * scale` by hand, then rerun",
             )
         if plan.not_patched and any(not i.done for i in plan.items):
-            from hdrfix.core.errors import HdrfixError
+            from hdrfix.lang.errors import HdrfixError
 
             first = plan.not_patched[0]
             plan.refusal = HdrfixError(
@@ -80,9 +80,9 @@ class Phase2(Phase):
 
 
 def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
-    from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.cst.lines import FunctionLines
-    from hdrfix.edit.targets import NETWORK_CLASS, network_file
+    from hdrfix.kit.targets import NETWORK_CLASS, network_file
+    from hdrfix.lang.cst.lines import FunctionLines
+    from hdrfix.lang.errors import HdrfixError
     from hdrfix_plugins.phase2 import network as net
 
     rel = network_file(repo, options)
@@ -147,8 +147,8 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
 def _used_element(repo: Repo, options: Mapping[str, Any]) -> int | None:
     """The tuple element of the network's output that Mode A consumes, where the callers
     unpack or index it (all the same way); ``None`` when they use it whole or disagree."""
-    from hdrfix.edit.logdomain import analyse
-    from hdrfix.edit.targets import site_files
+    from hdrfix.kit.logdomain import analyse
+    from hdrfix.kit.targets import site_files
     from hdrfix_plugins.phase2.callers import used_elements
 
     files = site_files(repo, options)
@@ -158,8 +158,8 @@ def _used_element(repo: Repo, options: Mapping[str, Any]) -> int | None:
 
 def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
     """``--scale-init``, else alpha * abs_max from the config (as phase1 left it), else 6.0."""
-    from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.targets import DEFAULT_CONFIG, config_files
+    from hdrfix.kit.targets import DEFAULT_CONFIG, config_files
+    from hdrfix.lang.errors import HdrfixError
 
     if options.get("scale_init") is not None:
         return scale.given(options["scale_init"]), "--scale-init"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 PARAM = "residual_output_scale"
 DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
@@ -28,7 +28,7 @@ def given(value: float) -> float:
 def mode_a_cap(text: str, rel: str) -> tuple[Any, Any]:
     """(log_delta_alpha, log_delta_abs_max) of a config's target documents, as written:
     Mode A's cap is their product, the value the scale starts from."""
-    from hdrfix.edit.configedit import value_in
+    from hdrfix.kit.configedit import value_in
 
     # abs_max first: documents without it are no targets, so lacking it must not read as
     # lacking alpha

@@ -15,7 +15,7 @@ block::
 ``gt`` is followed back as the residual is: a difference whose left side is, through its
 definitions, a ``log``, and whose right side is the log image. The term then goes right after
 the first statement of that block from which on everything it reads is bound on every path
-(the engine's rule, :mod:`hdrfix.edit.assigned`, with reads that ran counting as binding), so
+(the engine's rule, :mod:`hdrfix.lang.assigned`, with reads that ran counting as binding), so
 it compares against the very tensor the supervision uses.
 """
 
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hdrfix.edit.flow import Flow
-    from hdrfix.edit.logdomain import Use
+    from hdrfix.kit.logdomain import Use
+    from hdrfix.lang.flow import Flow
 
 #: How many assignments back a ground truth's log is followed.
 DEPTH = 4
@@ -56,7 +56,7 @@ def stepwise_ground_truth(flow: Flow, use: Use) -> ast.Assign | None:
 def _is_log(flow: Flow, name: str, at, depth: int) -> bool:
     """Whether every assignment of ``name`` reaching ``at`` computes a log (directly, or from
     a name that does)."""
-    from hdrfix.edit.astmatch import LOG_CALLS, call_name
+    from hdrfix.lang.astmatch import LOG_CALLS, call_name
 
     defs = [d for d in flow.defs_of(name, at) if d is not flow.entry]
     if not defs or depth == 0:

@@ -53,7 +53,7 @@ from hdrfix_plugins.phase3.keys import (
 from hdrfix_plugins.phase3.term import plan_term
 
 if TYPE_CHECKING:  # the module stays light: `hdrfix list` imports it
-    from hdrfix.edit.pyfile import FunctionRef, PyFile
+    from hdrfix.lang.pyfile import FunctionRef, PyFile
 
 
 def _valid_loss(value: Any) -> bool:
@@ -78,16 +78,16 @@ class Phase3(Phase):
     )
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.core.errors import HdrfixError
-        from hdrfix.edit.configedit import plan_values, section_value
-        from hdrfix.edit.cst.settings import (
+        from hdrfix.kit.configedit import plan_values, section_value
+        from hdrfix.kit.targets import config_files, framework_file
+        from hdrfix.kit.trainersetting import (
             Read,
             attr_reading,
             find_settings,
             kept_values,
             plan_reads,
         )
-        from hdrfix.edit.targets import config_files, framework_file
+        from hdrfix.lang.errors import HdrfixError
 
         loss = options.get("loss")
         weight = options.get("weight")
@@ -157,8 +157,8 @@ class Phase3(Phase):
 def _training_steps(repo: Repo, rel: str) -> list[FunctionRef]:
     """The framework's ``training_step`` methods (those reaching a log-domain site if several:
     a base trainer and a subclass overriding the step each get the term)."""
-    from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.logdomain import analyse
+    from hdrfix.kit.logdomain import analyse
+    from hdrfix.lang.errors import HdrfixError
 
     pyfile = repo.python(rel)
     steps = [ref for ref in pyfile.functions if ref.name == "training_step" and ref.class_name]

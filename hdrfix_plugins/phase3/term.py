@@ -15,8 +15,8 @@ from hdrfix_plugins.phase3.keys import LOSS_KEY, WEIGHT_KEY
 if TYPE_CHECKING:
     import libcst as cst
 
-    from hdrfix.edit.cst.match import Assignment
-    from hdrfix.edit.pyfile import FunctionRef, PyFile
+    from hdrfix.lang.cst.match import Assignment
+    from hdrfix.lang.pyfile import FunctionRef, PyFile
 
 # The same operations, in the same order, as hdrfix.nn.losses (so the values agree to the bit).
 # {q} is the file's quote; the other fields are names from the training step, or fresh ones.
@@ -68,12 +68,12 @@ def plan_term(
     """
     import libcst as cst
 
-    from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.cst.edit import FunctionEdit
-    from hdrfix.edit.cst.index import cst_index
-    from hdrfix.edit.cst.lines import FunctionLines
-    from hdrfix.edit.cst.match import assignments, fresh_name
-    from hdrfix.edit.logdomain import analyse
+    from hdrfix.kit.logdomain import analyse
+    from hdrfix.lang.cst.edit import FunctionEdit
+    from hdrfix.lang.cst.index import cst_index
+    from hdrfix.lang.cst.lines import FunctionLines
+    from hdrfix.lang.cst.match import assignments, fresh_name
+    from hdrfix.lang.errors import HdrfixError
 
     fn = pyfile.cst(ref)
     lines = FunctionLines(ref, fn)
@@ -163,8 +163,8 @@ def plan_term(
 def _beside_ground_truth(pyfile, ref, flow, gt, use, edit_after):
     """Where the term reads the step's own ground truth: the first statement of its block
     after which the edited step reads nothing that some path leaves unbound."""
-    from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.assigned import violations
+    from hdrfix.lang.assigned import violations
+    from hdrfix.lang.errors import HdrfixError
     from hdrfix_plugins.phase3.groundtruth import first_safe_place
 
     before = pyfile.text()
@@ -191,7 +191,7 @@ def _beside_ground_truth(pyfile, ref, flow, gt, use, edit_after):
 def _after_residual(flow, use):
     """The smallest statement holding every assignment of the residual that reaches the
     reconstruction, in their block: after it the residual is final."""
-    from hdrfix.edit.logdomain import common_anchor
+    from hdrfix.kit.logdomain import common_anchor
 
     defs = [d.stmt for d in flow.defs_of(use.residual, use.node) if d is not flow.entry]
     return common_anchor(flow, defs)
@@ -211,7 +211,7 @@ def _without_grad(flow, stmt) -> bool:
     """Whether ``stmt`` runs inside ``with torch.no_grad():`` / ``torch.inference_mode():``."""
     import ast
 
-    from hdrfix.edit.astmatch import call_name
+    from hdrfix.lang.astmatch import call_name
 
     current = stmt
     while current is not flow.fn:
@@ -230,7 +230,7 @@ def _gt_target(flow, use) -> str | None:
     supervision (``gt_delta_log = <target log> - log_img``), as source text."""
     import ast
 
-    from hdrfix.edit.astmatch import LOG_CALLS, call_name
+    from hdrfix.lang.astmatch import LOG_CALLS, call_name
 
     for stmt in flow.statements():
         value = getattr(stmt, "value", None)
@@ -251,7 +251,7 @@ def _weighted_add(a: Assignment, weights: set[str | None]) -> bool:
     """``X = X + self.<w> * ...`` with ``w`` one of ``weights``."""
     import libcst as cst
 
-    from hdrfix.edit.cst.match import attr_of_self, name_of, product_factors, unparen
+    from hdrfix.lang.cst.match import attr_of_self, name_of, product_factors, unparen
 
     value = unparen(a.value)
     if not (
@@ -284,8 +284,8 @@ def _loss_return(fn: cst.FunctionDef) -> tuple[cst.CSTNode, str]:
     """Fallback: before ``return {'loss': X, ...}``."""
     import libcst as cst
 
-    from hdrfix.core.errors import HdrfixError
-    from hdrfix.edit.cst.match import find_all, name_of, statement_holding, string_value
+    from hdrfix.lang.cst.match import find_all, name_of, statement_holding, string_value
+    from hdrfix.lang.errors import HdrfixError
 
     for ret in find_all(fn, cst.Return):
         assert isinstance(ret, cst.Return)
@@ -319,7 +319,7 @@ def _target_log(fn, assigns, use, index) -> str | None:
 
     import libcst as cst
 
-    from hdrfix.edit.cst.match import call_name, call_owner, code_of, find_all, name_of, unparen
+    from hdrfix.lang.cst.match import call_name, call_owner, code_of, find_all, name_of, unparen
 
     if not isinstance(use.exp, ast.Call) or isinstance(use.exp.func, ast.Call):
         return None  # ``torch.e ** x``, ``getattr(torch, "exp")(x)``: no call to pair up

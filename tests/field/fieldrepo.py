@@ -2,7 +2,7 @@
 its tracked bytes, and an oracle for its log-domain reconstructions that owes nothing to hdrfix.
 
 The repository has no licence: nothing of its text is in this project. Everything here is
-derived from its code by structure at run time; the only names used are those DESIGN §2.1
+derived from its code by structure at run time; the only names used are those docs/design.md §2.1
 already names.
 """
 
@@ -125,7 +125,7 @@ def _is_log_image(name: str, values: dict[str, list[ast.expr]]) -> bool:
 
 
 def _is_ground_truth(name: str, log_image: str, values: dict[str, list[ast.expr]]) -> bool:
-    """``r = <some log> - log_img``: a target's residual, not a prediction (DESIGN §2.1)."""
+    """``r = <some log> - log_img``: a target's residual, not a prediction (docs/design.md §2.1)."""
     return any(
         isinstance(v, ast.BinOp)
         and isinstance(v.op, ast.Sub)

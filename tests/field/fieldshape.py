@@ -1,5 +1,5 @@
 """The field suite's readings of code by structure: the mode a method dispatches on, and where
-phase3's statements sit in a training step (beside DESIGN §2.1's ``gt_delta_log``,
+phase3's statements sit in a training step (beside docs/design.md §2.1's ``gt_delta_log``,
 ``log_sup_loss`` and ``self.log_sup_enable``, the only names used)."""
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 A forward-warp hole holds 0, so the framework's log image there is ``log(eps)``: −13.8 with the
 shipped ``log_epsilon: 1.0e-6``. A residual capped at 6 (phase1) cannot lift that to the true
-value, which is why phase1 makes holes 5.7x worse (DESIGN §4). Raising ``log_epsilon`` to 1e-4
-starts holes at −9.2 instead. This phase sets it in every target config; it shows everything a
-phase needs: a name, a summary, requirements, a typed option (``--eps``, made by the CLI from
-``options``), and a read-only ``plan`` built from hdrfix's
-helpers, so ``--dry-run``, ``--check``, ``status`` and ``revert`` work as for the built-ins.
+value, which is why phase1 makes holes 5.7x worse (docs/design.md §4). Raising ``log_epsilon``
+to 1e-4 starts holes at −9.2 instead. This phase sets it in every target config; it shows
+everything a phase needs: a name, a summary, requirements, a typed option (``--eps``, made by
+the CLI from ``options``), and a read-only ``plan`` built from hdrfix's helpers, so
+``--dry-run``, ``--check``, ``status`` and ``revert`` work as for the built-ins.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ class RaiseLogEpsilon(Phase):
     options = (Option("eps", "the new log_epsilon (default 1e-4)", float),)
 
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.edit.configedit import plan_values
-        from hdrfix.edit.targets import config_files
+        from hdrfix.kit.configedit import plan_values
+        from hdrfix.kit.targets import config_files
 
         plan = PhasePlan(self.name)
         value = options.get("eps") or 1e-4  # `hdrfix apply eps4 --eps 1e-3`
