@@ -8,7 +8,7 @@ from conftest import FRAMEWORK, hdrfix, imported
 
 torch = pytest.importorskip("torch")
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 from hdrfix_plugins.phase2.checkpoint import migrate_checkpoint
 
 PARAM = "residual_output_scale"

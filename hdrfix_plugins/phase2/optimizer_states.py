@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hdrfix.core.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError
 
 #: state_dict entries that are buffers, not parameters (torch.nn's normalisation layers).
 BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
