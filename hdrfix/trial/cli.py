@@ -166,7 +166,7 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     from hdrfix.trial.progress import CellLines
     from hdrfix.trial.run import Settings, run, with_base
     from hdrfix.validate import variants as variant_specs
-    from hdrfix.validate.run import parse_size
+    from hdrfix.validate.settings import parse_size
 
     started = time.perf_counter()
     registry = discover((ctx.obj or {}).get("plugin_dirs", ()))

@@ -30,7 +30,7 @@ from hdrfix.validate.threads import torch_settings
 
 if TYPE_CHECKING:
     from hdrfix.validate.network import UserNetwork
-    from hdrfix.validate.run import Settings
+    from hdrfix.validate.settings import Settings
     from hdrfix.validate.training import Batches
     from hdrfix.validate.variants import Prepared
 
