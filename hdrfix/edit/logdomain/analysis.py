@@ -20,7 +20,7 @@ from hdrfix.edit.flow import loads
 from hdrfix.edit.logdomain.anchor import common_anchor
 from hdrfix.edit.logdomain.exps import EXP_CALLS
 from hdrfix.edit.logdomain.model import Analysis, Site, Unhandled, Use
-from hdrfix.edit.logdomain.reach import _may_exponentiate, _ReachFinder
+from hdrfix.edit.logdomain.reach import _ReachFinder
 
 if TYPE_CHECKING:
     from hdrfix.edit.pyfile import FunctionRef, PyFile
@@ -41,7 +41,7 @@ class _Analyser(_ReachFinder):
         self._seen: set[int] = set()
         groups: dict[tuple[str, str], Site] = {}
         for ref in self.pyfile.functions:
-            if not _may_exponentiate(self.pyfile.segment(ref)):
+            if not self._may_exponentiate(ref):
                 continue
             for use, trace in self._uses(ref):
                 if trace.roots or trace.problems:
