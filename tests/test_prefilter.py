@@ -136,3 +136,26 @@ def test_each_file_is_read_once_in_a_run(tmp_path, monkeypatch):
     py_reads = [r for r in reads if r.endswith(".py")]
     assert len(py_reads) == len(set(py_reads)), sorted(py_reads)
     assert "lib/m3.py" in py_reads  # the filter did read them
+
+
+SPACED_CALLS = ["self._recon (log_img, delta_log)", "self._recon \\\n(log_img, delta_log)"]
+
+
+@pytest.mark.parametrize("call", SPACED_CALLS)
+def test_a_helper_called_with_a_space_before_its_parenthesis_is_followed(call, tmp_path):
+    """The callers of a helper are looked for in the bytes first: ``name(`` missed these."""
+    (tmp_path / "spaced.py").write_text(
+        "import torch\n\n\nclass T:\n"
+        "    def _recon(self, log_img, delta_log):\n"
+        "        return torch.exp(log_img + delta_log)\n\n"
+        "    def training_step(self, batch):\n"
+        "        delta_log = torch.tanh(self.net(batch)) * 6.0\n"
+        "        log_img = torch.log(batch + 1e-6)\n"
+        f"        return {call}\n",
+        encoding="utf-8",
+    )
+    analysis = analyse(Repo(tmp_path).python("spaced.py"))
+    assert [(s.ref.qualname, s.residual) for s in analysis.sites] == [
+        ("T.training_step", "delta_log")
+    ]
+    assert not analysis.unhandled
