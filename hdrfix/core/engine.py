@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,31 @@ def plan_run(
     with_deps: bool = False,
 ) -> Run:
     """Plan ``requested`` phases in dependency order, each seeing the edits of those before it."""
+    with _no_collection():
+        return _plan_run(repo, requested, phases, options, with_deps)
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """Planning builds hundreds of thousands of syntax-tree nodes that live until it ends, and
+    Python's cycle collector walked them over and over: 15% of a dry-run on a 3,000-line
+    trainer. Planning makes little cyclic garbage; it is collected when planning ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _plan_run(
+    repo: Repo,
+    requested: list[str],
+    phases: Mapping[str, type[Phase]],
+    options: Mapping[str, Any],
+    with_deps: bool,
+) -> Run:
     order = resolve(requested, phases, with_deps)
     _check_requirements(repo, order, phases, options)
     plans = []

@@ -10,12 +10,11 @@ the insertion follows), which is where the user looks.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from hdrfix.lang.lines import NEWLINE
+from hdrfix.lang.lines import NEWLINE, line_opcodes
 
 if TYPE_CHECKING:
     from hdrfix.core.plugin import PhasePlan
@@ -28,8 +27,7 @@ class LineMap:
     def __init__(self, original: str, current: str) -> None:
         old, new = NEWLINE.split(original), NEWLINE.split(current)
         self._map: dict[int, int] = {}
-        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for tag, i1, i2, j1, j2 in line_opcodes(old, new):
             for k in range(j2 - j1):
                 # equal and rewritten lines map one to one; inserted ones to the line before
                 same = tag == "equal" or (tag == "replace" and k < i2 - i1)

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdrfix.lang.errors import HdrfixError
 from hdrfix.lang.pyfile import PyFile
 from hdrfix.lang.sourcefile import SourceFile, real_rel
+
+#: A needle of :meth:`Repo.candidates`.
+Needle = bytes | tuple[bytes, ...] | Callable[[bytes], bool]
+#: How many bytes of the files a run filters it keeps, so that each is read from disk once.
+KEEP_BYTES = 256 * 1024 * 1024
+
+
+def _passes(raw: bytes, needle: Needle) -> bool:
+    if isinstance(needle, bytes):
+        return needle in raw
+    if isinstance(needle, tuple):
+        return any(n in raw for n in needle)
+    return needle(raw)
+
 
 # Folders that never hold the user's framework code, whatever .gitignore says.
 SKIP_DIRS = frozenset(
@@ -54,6 +68,8 @@ class Repo:
     _listing: list[str] | None = None
     _canonical: dict[str, str] = field(default_factory=dict)
     _folders: dict[str, str | None] = field(default_factory=dict)
+    _raw: dict[str, bytes] = field(default_factory=dict)
+    _kept: int = 0
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -70,7 +86,10 @@ class Repo:
         repo needs them. Not there (deleted but still in git's index, a dangling link) means not
         listed: such a name is nobody's target and must not stop a run."""
         if self._listing is None:
-            self._listing = sorted(p for p in _list_files(self.root) if (self.root / p).is_file())
+            root = os.fspath(self.root)
+            self._listing = sorted(
+                p for p in _list_files(self.root) if os.path.isfile(os.path.join(root, p))
+            )
         return [rel for rel in self._listing if rel.endswith(suffixes)]
 
     def canonical(self, rel: str) -> str:
@@ -80,7 +99,8 @@ class Repo:
         if rel not in self._canonical:
             folder, _, name = rel.rpartition("/")
             parent = self._real_folder(folder)
-            if parent is None or name in ("", ".", "..") or os.path.islink(self.root / rel):
+            link = os.path.islink(os.path.join(self.root, rel))
+            if parent is None or name in ("", ".", "..") or link:
                 self._canonical[rel] = real_rel(self.root, rel) or rel
             else:
                 self._canonical[rel] = f"{parent}/{name}" if parent != "." else name
@@ -95,37 +115,46 @@ class Repo:
     def exists(self, rel: str) -> bool:
         return (self.root / self.canonical(rel)).exists()
 
-    def candidates(
-        self, suffixes: tuple[str, ...], *needles: bytes | tuple[bytes, ...]
-    ) -> list[str]:
-        """Files whose bytes contain every needle (a tuple: one of its needles): a cheap filter
-        before any parse. Each file once, by its canonical name."""
+    def candidates(self, suffixes: tuple[str, ...], *needles: Needle) -> list[str]:
+        """Files whose bytes pass every needle (bytes: contained; a tuple: one of its needles
+        contained; a function: true of the bytes): a cheap filter before any parse. Each file
+        once, by its canonical name, and read once in the run (see :meth:`_bytes`)."""
         # The real file's suffix decides, as it decides how the file is decoded and checked: a
         # `.py` link to a `.txt` file is no Python file.
         real = {self.canonical(rel) for rel in self.files(suffixes)}
         found = []
         for rel in sorted(r for r in real if r.endswith(suffixes)):
-            if rel in self._sources:
-                raw = self._sources[rel].raw
-            else:
-                try:
-                    raw = (self.root / rel).read_bytes()
-                except FileNotFoundError:
-                    continue  # gone since the listing
-                except OSError:
-                    # An unreadable file is reported if it turns out to be a target.
-                    raw = b"".join(n if isinstance(n, bytes) else n[0] for n in needles)
-            if all(
-                (n in raw) if isinstance(n, bytes) else any(m in raw for m in n) for n in needles
-            ):
+            try:
+                raw = self._bytes(rel)
+            except FileNotFoundError:
+                continue  # gone since the listing
+            except OSError:
+                found.append(rel)  # an unreadable file is reported if it turns out a target
+                continue
+            if all(_passes(raw, n) for n in needles):
                 found.append(rel)
         return found
+
+    def _bytes(self, rel: str) -> bytes:
+        """A file's bytes, read from disk once: several lookups of a run filter the same files
+        (the framework, the sites elsewhere, the network), and the one parsed is read then too.
+        Kept up to :data:`KEEP_BYTES` in all; a larger repository reads the rest again."""
+        if rel in self._sources:
+            return self._sources[rel].raw
+        raw = self._raw.get(rel)
+        if raw is None:
+            with open(os.path.join(self.root, rel), "rb") as file:
+                raw = file.read()
+            if self._kept + len(raw) <= KEEP_BYTES:
+                self._raw[rel] = raw
+                self._kept += len(raw)
+        return raw
 
     # -- reading -----------------------------------------------------------------------------
     def source(self, rel: str) -> SourceFile:
         rel = self.canonical(rel)
         if rel not in self._sources:
-            self._sources[rel] = SourceFile.read(self.root, rel)
+            self._sources[rel] = SourceFile.read(self.root, rel, self._raw.pop(rel, None))
         return self._sources[rel]
 
     def python(self, rel: str) -> PyFile:

@@ -183,11 +183,11 @@ def _verify(plan, rel, pyfile, new_fns, todo, patcher) -> None:
 
 def _rewritten(pyfile, edited, qualname: str) -> str:
     """The first line of the function that the edit added or changed, stripped."""
-    import difflib
+    from hdrfix.lang.lines import line_opcodes
 
     old = pyfile.segment(pyfile.function(qualname)).splitlines()
     new = edited.segment(edited.function(qualname)).splitlines()
-    for tag, _, _, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+    for tag, _, _, j1, j2 in line_opcodes(old, new):
         if tag in ("replace", "insert") and j1 < j2:
             return new[j1].strip()
     return ""

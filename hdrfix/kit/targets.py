@@ -25,7 +25,6 @@ DEFAULT_FRAMEWORK = "train/patch_training_framework.py"
 SECTION = "normalization"
 CONFIG_MARKER = "log_delta_abs_max"
 YAML_SUFFIXES = (".yaml", ".yml")
-EXP_NEEDLES = (b"exp", b"**", b"pow(")  # log-domain code exponentiates (any spelling)
 NETWORK_CLASS = "PatchNetwork"
 
 
@@ -112,12 +111,14 @@ def framework_file(repo: Repo, options: Mapping[str, Any]) -> str:
         rel = repo_rel(repo, options["framework"])
         repo.python(rel)
         return rel
+    from hdrfix.kit.logdomain.prefilter import may_exponentiate
+
     if repo.exists(DEFAULT_FRAMEWORK):
         # By its real name, as every other path here is: the default may be a symlink.
         return repo.canonical(DEFAULT_FRAMEWORK)
     found = [
         rel
-        for rel in repo.candidates((".py",), b"training_step", EXP_NEEDLES)
+        for rel in repo.candidates((".py",), b"training_step", may_exponentiate)
         if _is_trainer(repo.python(rel)) and sites_in(repo, rel)
     ]
     if len(found) == 1:
@@ -143,6 +144,8 @@ class SiteFiles:
 
 
 def site_files(repo: Repo, options: Mapping[str, Any]) -> SiteFiles:
+    from hdrfix.kit.logdomain.prefilter import may_exponentiate
+
     framework = framework_file(repo, options)
     included = [repo_rel(repo, p) for p in options.get("include") or ()]
     for rel in included:
@@ -161,7 +164,8 @@ def site_files(repo: Repo, options: Mapping[str, Any]) -> SiteFiles:
         )
     others = [
         rel
-        for rel in repo.candidates((".py",), EXP_NEEDLES, (b"log(", b"log1p("))
+        # (A log image need not be taken in the file: a helper may be handed one.)
+        for rel in repo.candidates((".py",), may_exponentiate)
         if rel not in patched and rel not in excluded and sites_in(repo, rel)
     ]
     return SiteFiles(patched, others)

@@ -9,11 +9,11 @@ file does not have, such as ``torch`` in a file that never imports it).
 from __future__ import annotations
 
 import ast
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
 from hdrfix.lang.flow import BUILTINS, Flow, Node, header_parts, module_names
+from hdrfix.lang.lines import line_opcodes
 from hdrfix.lang.pyfile import parse_tree
 
 
@@ -38,7 +38,7 @@ def changed_lines(old: str, new: str) -> tuple[set[int], list[tuple[range, range
     a, b = old.splitlines(), new.splitlines()
     touched: set[int] = set()
     rewritten: list[tuple[range, range]] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in line_opcodes(a, b):
         if tag in ("replace", "insert"):
             touched.update(range(j1 + 1, j2 + 1))
         if tag == "replace":

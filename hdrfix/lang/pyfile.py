@@ -83,7 +83,7 @@ class PyFile:
                     functions.append(_ref(item, node.name, text, starts))
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.append(_ref(node, None, text, starts))
-        return cls(source, tree, functions, classes)
+        return cls(source, tree, functions, classes, analyses=_analyses_of(source, text))
 
     def node(self, ref: FunctionRef) -> ast.FunctionDef | ast.AsyncFunctionDef:
         """The ``ast`` node of a function, as the file stands now."""
@@ -169,11 +169,34 @@ class PyFile:
         return "".join(parts)
 
 
-@functools.lru_cache(maxsize=32)
 def parse_tree(text: str, rel: str = "<unknown>") -> ast.Module:
     """``ast.parse``, once per text: a run parses each version of a file in several places
-    (indexing, the check of each phase's edits, the engine's checks), and trees are only read."""
-    return ast.parse(text, filename=rel)
+    (indexing, the check of each phase's edits, the engine's checks), and trees are only read.
+
+    Keyed by the text alone: the name only labels a syntax error, and every caller reports
+    that under its own file name (a 3,000-line trainer costs 30-70 ms a parse here)."""
+    try:
+        return _parsed(text)
+    except SyntaxError as exc:
+        exc.filename = rel
+        raise
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> ast.Module:
+    return ast.parse(text)
+
+
+def _analyses_of(source: SourceFile, text: str) -> dict[tuple[str, str], tuple[object, object]]:
+    """The analyses made of this very text of this file in this run, shared by every index of
+    it: a phase's check of its edits analyses the file as it will read, and the next phase
+    indexes that same text again (each entry is still checked against the tree it was made of)."""
+    return _shared(str(source.root), source.rel, text)
+
+
+@functools.lru_cache(maxsize=32)
+def _shared(root: str, rel: str, text: str) -> dict[tuple[str, str], tuple[object, object]]:
+    return {}
 
 
 def _ref(

@@ -64,21 +64,12 @@ class SourceFile:
         return cls(root, rel, b"", "utf-8", b"", "", exists=False)
 
     @classmethod
-    def read(cls, root: Path, rel: str) -> SourceFile:
+    def read(cls, root: Path, rel: str, raw: bytes | None = None) -> SourceFile:
+        """The file ``rel``; ``raw``: its bytes as this run already read them."""
         path = root / rel
         _refuse_outside(root, rel)
-        if path.is_dir():
-            raise HdrfixError("is a directory, expected a file", rel, hint="point at the file")
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise HdrfixError("no such file", rel, hint="check the path") from None
-        except PermissionError:
-            raise HdrfixError(
-                "cannot read the file (permission denied)",
-                rel,
-                hint="make it readable and run again",
-            ) from None
+        if raw is None:
+            raw = _read(path, rel)
         if rel.endswith(".py"):
             encoding, bom = _python_encoding(raw, rel)
         else:
@@ -91,6 +82,21 @@ class SourceFile:
                 f"not valid {encoding}", rel, line, "save the file as UTF-8 or declare its encoding"
             ) from None
         return cls(root, rel, raw, encoding, bom, text)
+
+
+def _read(path: Path, rel: str) -> bytes:
+    if path.is_dir():
+        raise HdrfixError("is a directory, expected a file", rel, hint="point at the file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise HdrfixError("no such file", rel, hint="check the path") from None
+    except PermissionError:
+        raise HdrfixError(
+            "cannot read the file (permission denied)",
+            rel,
+            hint="make it readable and run again",
+        ) from None
 
 
 def _python_encoding(raw: bytes, rel: str) -> tuple[str, bytes]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from hdrfix.kit.logdomain.anchor import common_anchor
 from hdrfix.kit.logdomain.exps import EXP_CALLS
 from hdrfix.kit.logdomain.model import Analysis, Site, Unhandled, Use
-from hdrfix.kit.logdomain.reach import _may_exponentiate, _ReachFinder
+from hdrfix.kit.logdomain.reach import _ReachFinder
 from hdrfix.lang.astmatch import (
     assigned_value,
     call_name,
@@ -41,7 +41,7 @@ class _Analyser(_ReachFinder):
         self._seen: set[int] = set()
         groups: dict[tuple[str, str], Site] = {}
         for ref in self.pyfile.functions:
-            if not _may_exponentiate(self.pyfile.segment(ref)):
+            if not self._may_exponentiate(ref):
                 continue
             for use, trace in self._uses(ref):
                 if trace.roots or trace.problems:

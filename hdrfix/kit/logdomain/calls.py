@@ -5,6 +5,7 @@ call runs, what it returns, and which element of an unpacked tuple a name is.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ def callers(pyfile: PyFile, flow_of, ref: FunctionRef, param: str):
     for caller in pyfile.functions:
         if caller.class_name != ref.class_name or caller.qualname == ref.qualname:
             continue
-        if f"{ref.name}(" not in pyfile.segment(caller):
+        if not _may_call(pyfile.segment(caller), ref.name):
             continue
         flow = flow_of(caller)
         for stmt in flow.statements():
@@ -120,3 +121,9 @@ def loop_source(flow: Flow, target: ast.AST) -> tuple[ast.For | ast.AsyncFor, as
         if isinstance(stmt, (ast.For, ast.AsyncFor)) and stmt.target is target:
             return stmt, stmt.iter
     return None
+
+
+def _may_call(text: str, name: str) -> bool:
+    """Whether ``text`` can call ``name``: the name, then its parenthesis after any spaces,
+    newlines or line continuations (``self.helper (x)`` is a call too)."""
+    return re.search(rf"\b{re.escape(name)}(?:\s|\\)*\(", text) is not None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from hdrfix.kit.logdomain.calls import callers, loop_source, yielded_or_returned
 from hdrfix.kit.logdomain.exps import Exponential, exponentials
+from hdrfix.kit.logdomain.prefilter import may_exponentiate
 from hdrfix.kit.logdomain.uses import _UseFinder
 from hdrfix.lang.astmatch import LOG_CALLS, call_name, own_expressions
 from hdrfix.lang.flow import COMPREHENSIONS, Flow, Node
@@ -45,11 +46,16 @@ SCALAR_CASTS = frozenset({"float", "int", "bool", "item", "len"})
 class _ReachFinder(_UseFinder):
     """The check of every exponential against the uses the analysis found."""
 
+    def _may_exponentiate(self, ref: FunctionRef) -> bool:
+        """Whether the function can hold an exponential; a file that binds a name to an exp
+        (``from torch import exp as e``) can call it by that name anywhere."""
+        return may_exponentiate(self.pyfile.segment(ref)) or bool(self.exp_names[0])
+
     def _unseen_exponentials(self, handled: set[int]) -> None:
         memo: dict[tuple, bool] = {}
         self._outer: dict[int, tuple[Flow, Node]] = {}  # nested function's flow -> around it
         for ref in self.pyfile.functions:
-            if not _may_exponentiate(self.pyfile.segment(ref)):
+            if not self._may_exponentiate(ref):
                 continue
             listed = {u.line for u in self.unhandled if u.qualname == ref.qualname}
             self._check_body(ref, self.flow(ref), handled, listed, memo)
@@ -225,10 +231,6 @@ class _ReachFinder(_UseFinder):
 
 def _from_network(finder: _ReachFinder, ref, flow: Flow, at: Node, value: ast.AST) -> bool:
     return finder._predicted(ref, flow, at, value, set(), top=False)
-
-
-def _may_exponentiate(text: str) -> bool:
-    return "exp" in text or "**" in text or "pow(" in text
 
 
 def _spelling(exp: Exponential) -> str:

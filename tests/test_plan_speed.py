@@ -1,0 +1,75 @@
+"""What keeps planning fast (issue 20, item 1), checked by what it does rather than by a clock."""
+
+from __future__ import annotations
+
+import ast
+import gc
+from collections import Counter
+
+from click.testing import CliRunner
+from conftest import FRAMEWORK, copy_tree
+
+from hdrfix.cli import main
+from hdrfix.core.engine import plan_run
+from hdrfix.core.plugin import discover
+from hdrfix.core.repo import Repo
+from hdrfix.lang import pyfile
+from hdrfix.lang.lines import line_opcodes
+
+INFERENCE = "src/npu/networks/patch_inpainting.py"
+
+
+def test_each_text_of_a_file_is_parsed_once_across_phases_and_checks(tmp_path, monkeypatch):
+    # a trainer no earlier test parsed (the cache lives as long as the process)
+    root = copy_tree(FRAMEWORK, tmp_path / "repo")
+    trainer = root / "train" / "patch_training_framework.py"
+    trainer.write_text(trainer.read_text() + f"\n# {tmp_path.name}\n")
+    parsed: Counter[str] = Counter()
+    real_parse = ast.parse
+
+    def counting(source, *args, **kwargs):
+        if isinstance(source, str) and "class PatchFrameInterpolationTrainer" in source:
+            parsed[source] += 1
+        return real_parse(source, *args, **kwargs)
+
+    monkeypatch.setattr(pyfile.ast, "parse", counting)
+    monkeypatch.chdir(root)
+    run = plan_run(Repo(root), ["phase1", "phase2"], discover(), {"include": [INFERENCE]})
+    assert run.changes, "both phases edit the trainer"
+    # the text on disk, after phase1, after phase2: each parsed once
+    assert len(parsed) == 3
+    assert set(parsed.values()) == {1}, sorted(parsed.values())
+
+
+def test_line_opcodes_are_a_diff_of_the_whole_texts():
+    old = ["a", "", "b", "", "c", "", "d"]
+    new = ["a", "", "b", "x", "", "c", "", "d", "e"]
+    ops = line_opcodes(old, new)
+    rebuilt: list[str] = []
+    for tag, i1, i2, j1, j2 in ops:
+        assert (tag == "equal") == (old[i1:i2] == new[j1:j2])
+        rebuilt += new[j1:j2]
+    assert rebuilt == new
+    assert [(t, j1, j2) for t, _, _, j1, j2 in ops if t != "equal"] == [
+        ("insert", 3, 4),
+        ("insert", 8, 9),
+    ]
+
+
+def test_a_short_lived_command_runs_without_the_cycle_collector(monkeypatch):
+    """Off while the command runs, on again after it (a caller's process keeps collecting)."""
+    from hdrfix.core import plugin
+
+    seen: list[bool] = []
+    real_discover = plugin.discover
+
+    def watching(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_discover(*args, **kwargs)
+
+    monkeypatch.setattr("hdrfix.core.plugin.discover", watching)
+    assert gc.isenabled()
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0, result.output
+    assert seen and not any(seen)
+    assert gc.isenabled()
