@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import FRAMEWORK, hdrfix, snapshot
 
@@ -40,6 +43,8 @@ def test_hdrfix_toml_wins_over_pyproject(framework):
     [
         ("includes = ['a.py']\n", ".hdrfix.toml:1: unknown hdrfix setting 'includes'"),
         ("framework = 3\n", ".hdrfix.toml:1: framework must be a path, got 3"),
+        ("\ninclude = ['a.py', 3]\n", ".hdrfix.toml:2: include must be a list of paths"),
+        ("phase1 = 3\n", ".hdrfix.toml:1: phase1 must be a table of options, got 3"),
         ("\n[phase1]\nclmap = 6\n", ".hdrfix.toml:3: phase1 has no option 'clmap'"),
         ("[phase3]\nloss = 'kl'\n", ".hdrfix.toml:2: phase3.loss must be histogram | moment"),
         ("[phase1\n", ".hdrfix.toml:1: is not valid TOML"),
@@ -54,3 +59,15 @@ def test_a_bad_setting_is_one_line_naming_file_and_line(framework, text, message
         assert result.code == 2 and len(result.err.splitlines()) == 1
         assert result.err.startswith(f"hdrfix: error: {message}")
     assert snapshot(framework) == before
+
+
+def test_help_does_not_import_the_schema_checker(tmp_path):
+    # jsonschema is for repositories that have a config file; --help must stay light
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hdrfix", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0 and "hdrfix" in run.stdout
+    assert "jsonschema" not in run.stderr

@@ -1,4 +1,9 @@
-"""One writer per repository: ``.hdrfix/lock``, held while a run plans and writes."""
+"""One writer per repository: ``.hdrfix/lock``, held while a run plans and writes.
+
+The locking itself is ``filelock``'s; what is written here is hdrfix's own rule for state in an
+untrusted tree (a link or a folder where the lock belongs is refused, never followed) and the
+``.gitignore`` that keeps the lock and the intent out of commits: no lock library knows either.
+"""
 
 from __future__ import annotations
 

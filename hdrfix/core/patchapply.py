@@ -3,6 +3,13 @@
 ``revert --force-structural`` uses it to take back only hdrfix's own edit: each hunk is found
 by its exact context lines wherever they now are, so the user's other edits stay. A hunk whose
 context is gone, or found in more than one place, is an error naming the lines, never a guess.
+
+Kept by hand (issue 21 item 6): the rule that matters here is "find the context anywhere, refuse
+when it is found twice", which the diff libraries looked at do not offer: ``unidiff`` only
+parses diffs; ``whatthepatch.apply_diff`` (1.0.7, read) applies each hunk only at the line it was
+recorded at, so a file the user edited above the site fails, and it splits lines without their
+endings. A library would only give the parse of ``@@`` headers, a few lines here, not worth a
+dependency.
 """
 
 from __future__ import annotations

@@ -96,28 +96,59 @@ def _table(path: Path, name: str) -> dict[str, Any] | None:
 def _checked(
     table: dict[str, Any], name: str, text: str, phases: Mapping[str, type[Phase]]
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    phase_options: dict[str, dict[str, Any]] = {}
-    for key, value in table.items():
-        line = _line_of(text, key)
-        if key in PATHS:
-            out[key] = _paths(key, value, name, line)
-        elif key in phases and isinstance(value, dict):
-            phase_options[key] = _phase_values(phases[key], value, name, text)
-        else:
-            known = ", ".join([*PATHS, *sorted(phases)])
-            raise HdrfixError(f"unknown hdrfix setting {key!r}", name, line, hint=f"known: {known}")
-    out["phase_options"] = phase_options
+    _check_shape(table, name, text, phases)
+    out: dict[str, Any] = {
+        key: tuple(value) if PATHS[key] is list else value
+        for key, value in table.items()
+        if key in PATHS
+    }
+    out["phase_options"] = {
+        key: _phase_values(phases[key], value, name, text)
+        for key, value in table.items()
+        if key in phases
+    }
     return out
 
 
-def _paths(key: str, value: Any, name: str, line: int | None) -> Any:
-    if PATHS[key] is str and isinstance(value, str):
-        return value
-    if PATHS[key] is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    kind = "a path" if PATHS[key] is str else "a list of paths"
-    raise HdrfixError(f"{key} must be {kind}, got {value!r}", name, line, hint="fix the value")
+def _schema(phases: Mapping[str, type[Phase]]) -> dict[str, Any]:
+    """The file's shape; the phase tables' values are checked by each ``Option``, which knows
+    their types and ranges."""
+    paths = {"type": "array", "items": {"type": "string"}}
+    properties: dict[str, Any] = {
+        key: {"type": "string"} if kind is str else paths for key, kind in PATHS.items()
+    }
+    properties.update({phase: {"type": "object"} for phase in phases})
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def _check_shape(
+    table: dict[str, Any], name: str, text: str, phases: Mapping[str, type[Phase]]
+) -> None:
+    # imported here: only a repository with a config file pays for jsonschema at start-up
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema(phases))
+    errors = sorted(validator.iter_errors(table), key=lambda e: [str(p) for p in e.path])
+    if not errors:
+        return
+    error = errors[0]
+    if error.validator == "additionalProperties":
+        key = next(k for k in table if k not in PATHS and k not in phases)
+        known = ", ".join([*PATHS, *sorted(phases)])
+        raise HdrfixError(
+            f"unknown hdrfix setting {key!r}", name, _line_of(text, key), hint=f"known: {known}"
+        )
+    key = str(error.path[0])
+    if key in PATHS:
+        kind = "a path" if PATHS[key] is str else "a list of paths"
+    else:
+        kind = "a table of options"
+    raise HdrfixError(
+        f"{key} must be {kind}, got {table[key]!r}",
+        name,
+        _line_of(text, key),
+        hint="fix the value",
+    )
 
 
 def _phase_values(

@@ -7,6 +7,13 @@ ranges of ``base`` do not overlap, and they do not both insert at the same place
 would be a guess). A pure insertion at the edge of the other side's range is independent: it
 goes before or after that range, as its position says. Lines keep their own endings, so a
 CRLF line stays CRLF in a file that mixes endings.
+
+Why not ``merge3`` (Breezy's diff3 merge, on PyPI): it groups changes that touch or abut into one
+region and reports that region as a conflict when both sides changed it. Revert's common case is
+exactly that: a later phase (or the user) edited the line right next to the one being taken out,
+or inserted a line beside it. With merge3 both cases come back as conflicts (checked with
+merge3 1.0.0; tests/test_threeway.py holds the two cases), so revert would refuse what it reverts
+today. Post-processing merge3's conflict regions with the rule below would be this module again.
 """
 
 from __future__ import annotations
