@@ -1,3 +1,3 @@
 """hdrfix: apply the HDR log-residual review's phases to a training framework."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -58,7 +58,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_lists_every_builtin_phase_and_the_third_party_one(installed: Path) -> None:
     version = run(installed / "hdrfix", "--version")
-    assert version.returncode == 0 and "hdrfix, version 0.1.0" in version.stdout
+    assert version.returncode == 0 and "hdrfix, version 0.2.0" in version.stdout
     listed = run(installed / "hdrfix", "list", cwd=installed)
     names = [line.split()[0] for line in listed.stdout.splitlines()[1:]]
     assert names == ["bound", "eps4", "phase1", "phase2", "phase3"]
