@@ -44,7 +44,8 @@ def test_help_and_list_do_not_import_importlib_metadata():
     code = (
         "import sys\nfrom hdrfix.cli import main\n"
         "for args in (['--help'], ['list']):\n"
-        "    try:\n        main(args, standalone_mode=False)\n    except SystemExit:\n        pass\n"
+        "    try:\n        main(args, standalone_mode=False)\n"
+        "    except SystemExit:\n        pass\n"
         "print(sorted(m for m in ('importlib.metadata', 'email') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
