@@ -1,9 +1,11 @@
 """What the installed phases bring to the command line: their declared options as flags of
 ``apply`` and ``status``, their own commands, and their names for shell completion.
 
-A flag is ``--name`` while that name is unique among every installed phase and the common
-options, else ``--phase-name`` (for every phase declaring it), so that a third-party phase can
-never take over ``--config`` or another phase's flag. ``--set PHASE.KEY=VALUE`` reaches the
+Every option has the namespaced flag ``--phase-name``, which no other phase can ever change;
+the short ``--name`` is an alias of it while that name is unique among every installed phase and
+the common options. Installing a phase that declares ``ceiling`` too removes only the alias
+``--ceiling``: ``--bound-ceiling`` keeps working, and so a third-party phase can never take over
+``--config`` or another phase's flag. ``--set PHASE.KEY=VALUE`` reaches the
 same options by name, typed like the flag.
 """
 
@@ -30,10 +32,12 @@ class Flag:
     phase: str
     option: Option
     flag: str
+    alias: bool = False  # the short ``--name``, there only while no other phase declares it
 
     @property
     def dest(self) -> str:
-        return f"{PREFIX}{_ident(self.phase)}__{self.option.name}"
+        tail = "__alias" if self.alias else ""
+        return f"{PREFIX}{_ident(self.phase)}__{self.option.name}{tail}"
 
 
 def flags(phases: Mapping[str, type[Phase]], taken: set[str]) -> list[Flag]:
@@ -43,8 +47,9 @@ def flags(phases: Mapping[str, type[Phase]], taken: set[str]) -> list[Flag]:
     out = []
     for name, opt in declared:
         short = _dashed(opt.name)
-        unique = count[short] == 1 and short not in taken
-        out.append(Flag(name, opt, f"--{short}" if unique else f"--{_dashed(name)}-{short}"))
+        if count[short] == 1 and short not in taken:
+            out.append(Flag(name, opt, f"--{short}", alias=True))
+        out.append(Flag(name, opt, f"--{_dashed(name)}-{short}"))
     return out
 
 
@@ -53,7 +58,9 @@ def params(all_flags: list[Flag]) -> list[click.Option]:
         click.Option(
             [f.flag, f.dest],
             type=click.Choice(f.option.choices) if f.option.choices else f.option.type,
-            help=f"{f.phase}: {f.option.help}.",
+            help=f"{f.phase}: {f.option.help}."
+            if f.alias or not _aliased(f, all_flags)
+            else f"the same as --{_dashed(f.option.name)}.",
         )
         for f in all_flags
     ]
@@ -64,11 +71,16 @@ def phase_options(
 ) -> dict[str, dict[str, Any]]:
     """Per phase, the values given for its options (flags first, then ``--set``)."""
     values: dict[str, dict[str, Any]] = {}
+    given: dict[tuple[str, str], str] = {}
     for f in all_flags:
         value = kwargs.pop(f.dest, None)
-        if value is not None:
-            values.setdefault(f.phase, {})[f.option.name] = f.option.checked(value, f.flag)
-    by_key = {(f.phase, f.option.name): f for f in all_flags}
+        if value is None:
+            continue
+        other = given.setdefault((f.phase, f.option.name), f.flag)
+        if other != f.flag:
+            raise HdrfixError(f"{other} and {f.flag} are the same option: give one of them")
+        values.setdefault(f.phase, {})[f.option.name] = f.option.checked(value, f.flag)
+    by_key = {(f.phase, f.option.name): f for f in all_flags if not f.alias}
     for item in sets:
         target, sep, text = item.partition("=")
         phase, dot, key = target.partition(".")
@@ -79,7 +91,7 @@ def phase_options(
             )
         found = by_key.get((phase, key.replace("-", "_")))
         if found is None:
-            known = ", ".join(f"{f.phase}.{f.option.name}" for f in all_flags) or "none"
+            known = ", ".join(f"{f.phase}.{f.option.name}" for f in by_key.values()) or "none"
             raise HdrfixError(f"--set {target}: no such phase option (known: {known})")
         checked = found.option.checked(_convert(found, text), f"--set {item}")
         values.setdefault(phase, {})[found.option.name] = checked
@@ -90,9 +102,15 @@ def epilog(phases: Mapping[str, type[Phase]], all_flags: list[Flag]) -> str:
     """The installed phases and their flags, for the end of ``apply --help``."""
     lines = ["\b", "Installed phases (their options above):"]
     for name in sorted(phases):
-        own = [f.flag for f in all_flags if f.phase == name]
+        own = [
+            f.flag for f in all_flags if f.phase == name and (f.alias or not _aliased(f, all_flags))
+        ]
         lines.append(f"  {name:<8} {', '.join(own) or '-'}")
     return "\n".join(lines)
+
+
+def _aliased(f: Flag, all_flags: list[Flag]) -> bool:
+    return any(a.alias and (a.phase, a.option) == (f.phase, f.option) for a in all_flags)
 
 
 def _convert(found: Flag, text: str) -> Any:

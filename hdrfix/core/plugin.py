@@ -19,11 +19,11 @@ import pkgutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from hdrfix.core.entrypoints import entry_points
 from hdrfix.lang.errors import HdrfixError
 
 if TYPE_CHECKING:

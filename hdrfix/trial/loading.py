@@ -87,10 +87,16 @@ def load_config(
 @contextlib.contextmanager
 def stubbed(names: Sequence[str]) -> Iterator[list[str]]:
     """Empty modules for ``--stub-module`` names the environment lacks (the installed ones are
-    used as they are); yields the names stubbed, and takes them out afterwards."""
+    used as they are; a ``None`` entry in sys.modules, Python's mark of a blocked import, counts
+    as lacking); yields the names stubbed, and puts sys.modules back as it was afterwards."""
     made = []
+    before: dict[str, Any] = {}
     for name in names:
-        if name in sys.modules or importlib.util.find_spec(name) is not None:
+        if name in sys.modules:
+            if sys.modules[name] is not None:
+                continue
+            before[name] = None
+        elif importlib.util.find_spec(name) is not None:
             continue
         stub = types.ModuleType(name)
         stub.__spec__ = importlib.machinery.ModuleSpec(name, None)
@@ -102,6 +108,8 @@ def stubbed(names: Sequence[str]) -> Iterator[list[str]]:
     finally:
         for name in made:
             sys.modules.pop(name, None)
+            if name in before:
+                sys.modules[name] = before[name]
 
 
 def import_trainer(root: Path, trainer: Trainer) -> Any:
