@@ -7,6 +7,7 @@ Heavy modules (libcst, torch) are imported inside the commands that need them, s
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import sys
@@ -29,9 +30,53 @@ EXIT_BAD_INPUT = 2
 SHORT_LIVED = frozenset({"apply", "status", "revert", "list"})
 
 
-def _fail(exc: HdrfixError) -> None:
-    click.echo(shown(f"hdrfix: error: {exc}"), err=True)
+def _fail(exc: HdrfixError, as_json: bool = False) -> None:
+    if as_json:
+        fields = {"error": exc.message, "path": exc.path, "line": exc.line, "hint": exc.hint}
+        click.echo(json.dumps({"exit": EXIT_BAD_INPUT, **fields}), err=True)
+    else:
+        click.echo(shown(f"hdrfix: error: {exc}"), err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for ``--format json`` (errors then come as JSON too)."""
+    return "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(args)
+    )
+
+
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``-q``/``-v`` after the subcommand mean what they mean before it (as in git and ruff)."""
+    if not value:
+        return
+    obj = ctx.find_root().obj
+    if not isinstance(obj, dict):
+        return
+    if param.name == "quiet":
+        obj["quiet"], obj["verbose"] = True, False
+    elif not obj.get("quiet"):
+        obj["verbose"] = True
+
+
+def _with_verbosity(command: click.Command) -> click.Command:
+    """The command, taking ``-q``/``-v`` too (once, whichever way it was built)."""
+    have = {name for p in command.params for name in getattr(p, "opts", [])}
+    for flags, help_text in (
+        (("-q", "--quiet"), "Print only errors, warnings and diffs (also before the command)."),
+        (("-v", "--verbose"), "Say more (also before the command)."),
+    ):
+        if not have & set(flags):
+            command.params.append(
+                click.Option(
+                    list(flags),
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_set_verbosity,
+                    help=help_text,
+                )
+            )
+    return command
 
 
 class _Group(click.Group):
@@ -51,11 +96,15 @@ class _Group(click.Group):
                 ctx.call_on_close(gc.enable)
         return name, command, rest
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["hdrfix.args"] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HdrfixError as exc:
-            _fail(exc)
+            _fail(exc, _wants_json(ctx.meta.get("hdrfix.args", [])))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         from hdrfix import phase_flags
@@ -67,10 +116,11 @@ class _Group(click.Group):
 
         command = super().get_command(ctx, cmd_name)
         if command is None:
-            return self._guarded(phase_flags.commands, ctx).get(cmd_name)
-        if cmd_name not in phase_flags.COMMANDS:
-            return command
-        return self._guarded(phase_flags.with_flags, command, ctx.params.get("plugin_dirs") or ())
+            command = self._guarded(phase_flags.commands, ctx).get(cmd_name)
+        elif cmd_name in phase_flags.COMMANDS:
+            dirs = ctx.params.get("plugin_dirs") or ()
+            command = self._guarded(phase_flags.with_flags, command, dirs)
+        return None if command is None else _with_verbosity(command)
 
     @staticmethod
     def _guarded(build: Callable[..., Any], *args: Any) -> Any:
@@ -306,9 +356,15 @@ def status(
     is_flag=True,
     help="For files edited since, take back only hdrfix's hunks, by context.",
 )
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def revert(
-    ctx: click.Context, phases: tuple[str, ...], repo: Path, dry_run: bool, force_structural: bool
+    ctx: click.Context,
+    phases: tuple[str, ...],
+    repo: Path,
+    dry_run: bool,
+    force_structural: bool,
+    fmt: str,
 ) -> None:
     """Take back recorded applies of PHASES; with none, the last apply (see .hdrfix/journal.json).
 
@@ -320,6 +376,12 @@ def revert(
 
     root = _open(ctx, repo, "revert --dry-run" if dry_run else None).root
     plan = plan_revert(root, list(phases), _phases(ctx), force_structural)
+    if not (plan.nothing or dry_run):
+        assert plan.journal is not None  # set whenever there is something to do
+        commit(root, plan.changes + [plan.journal], " ".join(["revert", *phases]))
+    if fmt == "json":
+        click.echo(json.dumps(render.revert_json(plan, dry_run), indent=2))
+        return
     if plan.nothing:
         _say(ctx, [plan.nothing])
         return
@@ -328,8 +390,6 @@ def revert(
             diff = change.diff()
             click.echo(shown(render.colorize(diff) if _use_color() else diff), nl=False)
         return
-    assert plan.journal is not None  # set whenever there is something to do
-    commit(root, plan.changes + [plan.journal], " ".join(["revert", *phases]))
     _say(ctx, render.revert_lines(plan))
 
 

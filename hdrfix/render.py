@@ -122,6 +122,20 @@ def run_json(run: Run, mode: str) -> dict[str, Any]:
         "phases": [_plan_json(p) for p in run.plans],
         "files": [c.rel for c in run.changes],
         "written": mode == "apply" and bool(run.changes),
+        # the unified diff the text output prints (apply's diff is the one written)
+        "diff": "".join(c.diff() for c in run.changes),
+    }
+
+
+def revert_json(plan: RevertPlan, dry_run: bool) -> dict[str, Any]:
+    return {
+        "mode": "dry-run" if dry_run else "revert",
+        "entries": [{"id": e["id"], "phases": list(e["phases"])} for e in plan.entries],
+        "files": [c.rel for c in plan.changes],
+        "undone_outside": [e["id"] for e in plan.undone],
+        "nothing": plan.nothing,
+        "written": not dry_run and not plan.nothing,
+        "diff": "".join(c.diff() for c in plan.changes),
     }
 
 

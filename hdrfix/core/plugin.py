@@ -17,7 +17,7 @@ import importlib.util
 import os
 import pkgutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -283,12 +283,22 @@ def kinds(phases: Mapping[str, type[Phase]], names: list[str]) -> tuple[str, ...
     return tuple(sorted({suffix for phase in chosen for suffix in phase.writes}))
 
 
+def unknown_phase(name: str, phases: Iterable[str]) -> HdrfixError:
+    """The one line every command gives for a phase name that is not installed, with the
+    closest installed name when one is close (a typo)."""
+    import difflib
+
+    known = sorted(phases)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? see `hdrfix list`" if close else "see `hdrfix list`"
+    return HdrfixError(f"unknown phase {name!r} (known: {', '.join(known) or 'none'})", hint=hint)
+
+
 def resolve(requested: list[str], phases: Mapping[str, type[Phase]], with_deps: bool) -> list[str]:
     """The requested phases in dependency order; with ``with_deps`` their requirements too."""
     for name in requested:
         if name not in phases:
-            known = ", ".join(sorted(phases)) or "none"
-            raise HdrfixError(f"unknown phase {name!r} (known: {known})", hint="see `hdrfix list`")
+            raise unknown_phase(name, phases)
     wanted = set(requested)
     if with_deps:
         stack = list(requested)

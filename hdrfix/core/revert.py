@@ -24,7 +24,7 @@ from typing import Any
 from hdrfix.core.changes import FileChange, decoded, verify_parses
 from hdrfix.core.journal import JOURNAL, Journal, apply_of, file_record, pre_image, stamp
 from hdrfix.core.patchapply import PatchConflict, apply_diff
-from hdrfix.core.plugin import Phase, kinds
+from hdrfix.core.plugin import Phase, kinds, unknown_phase
 from hdrfix.core.safepath import out_of_reach, readable, writable
 from hdrfix.core.targets_now import phase_targets
 from hdrfix.core.threeway import merge
@@ -54,6 +54,11 @@ def plan_revert(
     root: Path, names: list[str], phases: Mapping[str, type[Phase]], force_structural: bool
 ) -> RevertPlan:
     journal = Journal.load(root)
+    for name in names:
+        # a phase no longer installed may still be recorded (and is reverted from the record);
+        # a name neither installed nor recorded is a typo, said as every command says it
+        if name not in phases and not any(name in e["phases"] for e in journal.entries):
+            raise unknown_phase(name, phases)
     active = in_effect_again(root, journal) + journal.active()
     selected = _select(journal, active, names)
     if isinstance(selected, str):

@@ -48,12 +48,11 @@ def _variant(name: str, phases: tuple[str, ...], registry: Mapping[str, type[Pha
 
 def parse_variants(spec: str, phases: Mapping[str, type[Phase]]) -> list[Variant]:
     """``"base,phase1,phase1+phase2"`` -> variants; bad names and missing requirements raise."""
-    from hdrfix.core.plugin import resolve
+    from hdrfix.core.plugin import resolve, unknown_phase
 
     names = [part.strip() for part in spec.split(",")]
     if not any(names):
         raise HdrfixError("--variants is empty", hint="e.g. --variants base,phase1,bound")
-    known = ", ".join(["base"] + sorted(phases))
     variants: list[Variant] = []
     for name in names:
         if not name:
@@ -69,10 +68,7 @@ def parse_variants(spec: str, phases: Mapping[str, type[Phase]]) -> list[Variant
                     hint="list it on its own: --variants base,...",
                 )
             if part not in phases:
-                raise HdrfixError(
-                    f"unknown phase {part!r} in variant {name!r} (known: {known})",
-                    hint="see `hdrfix list`",
-                )
+                raise unknown_phase(part, phases)
         if len(set(parts)) != len(parts):
             raise HdrfixError(f"variant {name!r} names a phase twice")
         for part in parts:
