@@ -20,7 +20,7 @@ import click
 from hdrfix import __version__
 from hdrfix.lang.errors import HdrfixError
 from hdrfix.lang.sourcefile import shown
-from hdrfix.targetoptions import target_options
+from hdrfix.targetoptions import repo_option, target_options
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo
@@ -347,9 +347,7 @@ def status(
 
 @main.command()
 @click.argument("phases", nargs=-1, shell_complete=_complete)
-@click.option(
-    "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
-)
+@repo_option("The checkout.")
 @click.option("--dry-run", is_flag=True, help="Print the diff that reverting would make.")
 @click.option(
     "--force-structural",
@@ -394,9 +392,7 @@ def revert(
 
 
 @main.command()
-@click.option(
-    "--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
-)
+@repo_option("The checkout.")
 @click.pass_context
 def recover(ctx: click.Context, repo: Path) -> None:
     """Finish or undo a commit that a killed run left half done (.hdrfix/intent.json).

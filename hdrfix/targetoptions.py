@@ -4,22 +4,62 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from hdrfix.lang.errors import HdrfixError
+
+
+def _working_tree(start: Path) -> Path | None:
+    """The root of the git working tree holding ``start``, as ``git rev-parse --show-toplevel``
+    gives it; without git on PATH, the nearest folder above holding ``.git``."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return next((p for p in (start, *start.parents) if (p / ".git").exists()), None)
+    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def _repo_root(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    """``--repo`` as given; without it, the working tree's root (as git, ruff and pre-commit
+    find theirs), so hdrfix runs from any folder of the checkout and never scans beyond it."""
+    if value is not None:
+        return value
+    root = _working_tree(Path.cwd())
+    if root is None:
+        raise HdrfixError(
+            f"{Path.cwd()} is not inside a git working tree",
+            hint="run hdrfix in your checkout, or pass --repo PATH",
+        )
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict) and obj.get("verbose"):
+        click.echo(f"hdrfix: repository root: {root} (the git working tree)", err=True)
+    return root
+
+
+def repo_option(help_text: str = "The framework checkout to migrate.") -> Callable:
+    return click.option(
+        "--repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        callback=_repo_root,
+        help=f"{help_text} Default: the root of the git working tree you are in.",
+    )
+
 
 def target_options(func: Callable) -> Callable:
     """Add the options every command that plans phases takes, in one order."""
     options = [
-        click.option(
-            "--repo",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=".",
-            show_default=True,
-            help="The framework checkout to migrate.",
-        ),
+        repo_option(),
         click.option(
             "--config",
             multiple=True,

@@ -78,3 +78,22 @@ def test_revert_speaks_json(repo):
     assert "train/patch_training_framework.py" in done["files"]
     again = json.loads(hdrfix("revert", "--format", "json", "--repo", repo).out)
     assert again["written"] is False and again["nothing"].startswith("nothing to do")
+
+
+def test_from_a_subfolder_the_repository_is_the_working_tree(repo, monkeypatch):
+    at_root = hdrfix("apply", "phase1", "--dry-run", "--repo", repo)
+    monkeypatch.chdir(repo / "train")
+    below = hdrfix("apply", "phase1", "--dry-run")
+    assert below.code == 0 and below.out == at_root.out
+    assert "+                delta_log = torch.clamp" in below.out
+    said = hdrfix("-v", "status", "phase1")
+    assert f"repository root: {repo}" in said.err
+
+
+def test_outside_a_git_tree_one_line_names_repo(framework, monkeypatch):
+    monkeypatch.chdir(framework)  # a copy without .git, under a temporary folder
+    for command in (["apply", "phase1", "--dry-run"], ["status"], ["revert"]):
+        result = hdrfix(*command)
+        assert result.code == 2 and result.out == ""
+        assert result.err.count("\n") == 1 and "not inside a git working tree" in result.err
+        assert "--repo" in result.err
