@@ -67,15 +67,18 @@ def test_wheel_lists_every_builtin_phase_and_the_third_party_one(installed: Path
 def test_wheel_applies_phase1_and_the_example_phase(installed: Path, tmp_path: Path) -> None:
     repo = shutil.copytree(FRAMEWORK, tmp_path / "fw", ignore=shutil.ignore_patterns("__pycache__"))
     before = snapshot(repo)
-    dry = run(installed / "hdrfix", "apply", "phase1", "--dry-run", cwd=repo)
+    # not a git tree: without --repo hdrfix would refuse (it looks for the working tree's root)
+    assert run(installed / "hdrfix", "status", cwd=repo).returncode == 2
+    dry = run(installed / "hdrfix", "apply", "phase1", "--dry-run", "--repo", ".", cwd=repo)
     added = [line for line in dry.stdout.splitlines() if line.startswith("+")]
     assert dry.returncode == 0
     assert any("delta_log = torch.clamp(delta_log" in line for line in added)
     assert snapshot(repo) == before
-    assert run(installed / "hdrfix", "apply", "eps4", "--check", cwd=repo).returncode == 1
-    assert run(installed / "hdrfix", "apply", "eps4", cwd=repo).returncode == 0
+    check = run(installed / "hdrfix", "apply", "eps4", "--check", "--repo", ".", cwd=repo)
+    assert check.returncode == 1
+    assert run(installed / "hdrfix", "apply", "eps4", "--repo", ".", cwd=repo).returncode == 0
     assert "log_epsilon: 0.0001" in (repo / "configs/colleague_training_config.yaml").read_text()
-    assert run(installed / "hdrfix", "revert", "eps4", cwd=repo).returncode == 0
+    assert run(installed / "hdrfix", "revert", "eps4", "--repo", ".", cwd=repo).returncode == 0
     assert {k: v for k, v in snapshot(repo).items() if not k.startswith(".hdrfix")} == before
 
 
