@@ -131,11 +131,21 @@ def main() -> None:
         fixture = tmp_path / "fixture"
         shutil.copytree(FRAMEWORK, fixture, ignore=shutil.ignore_patterns("__pycache__"))
         # the export module is patched too, as a user would before phase2 (it refuses otherwise)
-        dry = [*hdrfix, "apply", "phase1", "phase2", "--dry-run", "--include", INFERENCE]
+        dry = [
+            *hdrfix,
+            "apply",
+            "phase1",
+            "phase2",
+            "--dry-run",
+            "--repo",
+            ".",
+            "--include",
+            INFERENCE,
+        ]
         t, m = median(dry, args.runs, fixture)
         rows.append(("dry-run phase1 phase2, fixture", t, m, ""))
         # what a many-file run costs before its files: its floor reads them, and nothing else
-        t, m = median([*hdrfix, "apply", "phase1", "--dry-run"], args.runs, fixture)
+        t, m = median([*hdrfix, "apply", "phase1", "--dry-run", "--repo", "."], args.runs, fixture)
         rows.append(("dry-run phase1, fixture", t, m, "the fixed cost of the rows below"))
 
         large = tmp_path / "large"
@@ -160,7 +170,10 @@ def main() -> None:
             repo = tmp_path / f"repo{files}"
             big_repo(repo, files)
             t, floor, m = against(
-                [*hdrfix, "apply", "phase1", "--dry-run"], [PY, "-c", READ_ALL], args.runs, repo
+                [*hdrfix, "apply", "phase1", "--dry-run", "--repo", "."],
+                [PY, "-c", READ_ALL],
+                args.runs,
+                repo,
             )
             rows.append(
                 ratio_row(
