@@ -86,6 +86,10 @@ def test_wheel_ships_the_fixture_and_names_the_torch_extra(installed: Path) -> N
     result = run(installed / "hdrfix", "validate", "--steps", "1", cwd=installed)
     assert result.returncode == 2
     assert "pip install 'hdrfix[torch]'" in result.stderr
+    assert "validate needs" in result.stderr
+    trial = run(installed / "hdrfix", "trial", "--repo", str(FRAMEWORK), cwd=installed)
+    assert trial.returncode == 2
+    assert "trial needs" in trial.stderr and "pip install 'hdrfix[torch]'" in trial.stderr
     shipped = run(
         installed / "python",
         "-c",

@@ -156,9 +156,9 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
 
     Exit codes: 0 nothing breaks, 1 a variant breaks a mode, 2 bad input (one line).
     """
-    from hdrfix.validate.cli import _need_torch
+    from hdrfix.validate.cli import need_torch
 
-    _need_torch()
+    need_torch("trial")
     from hdrfix.core.plugin import discover
     from hdrfix.trial import table
     from hdrfix.trial.copies import apply_options

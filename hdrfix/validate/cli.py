@@ -118,7 +118,7 @@ def validate(
     hdrfix validate --device cuda --size 270x480 --steps 400
     hdrfix validate --network-from path/to/your/framework --device cuda
     """
-    _need_torch()
+    need_torch()
     from hdrfix.core.plugin import discover
     from hdrfix.validate import report
     from hdrfix.validate import run as engine
@@ -218,8 +218,9 @@ def _report_folder(folder: Path) -> None:
         )
 
 
-def _need_torch() -> None:
-    """validate trains networks: without the torch extra, say how to get it (exit 2)."""
+def need_torch(command: str = "validate") -> None:
+    """validate and trial train networks: without the torch extra, say how to get it (exit 2),
+    naming the command the user ran."""
     import importlib.util
 
     from hdrfix.lang.errors import HdrfixError
@@ -227,6 +228,6 @@ def _need_torch() -> None:
     missing = [m for m in ("torch", "numpy", "matplotlib") if importlib.util.find_spec(m) is None]
     if missing:
         raise HdrfixError(
-            f"validate needs {', '.join(missing)}, which is not installed",
+            f"{command} needs {', '.join(missing)}, which is not installed",
             hint="pip install 'hdrfix[torch]'",
         )
