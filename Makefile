@@ -28,7 +28,10 @@ $(DEMO_STAMP): pyproject.toml
 demo: $(DEMO_STAMP)
 	$(DEMO_VENV)/bin/python -m hdrfix.demo
 
+# Bytecode first: the suite starts hdrfix in hundreds of subprocesses, and where
+# PYTHONDONTWRITEBYTECODE is set each would compile every module again (a wheel install has it).
 test: $(STAMP) lint
+	$(PY) -m compileall -q hdrfix hdrfix_plugins
 	$(PY) -m pytest
 
 # The field suite: every phase, trial and validate on the real repository (a git dir of

@@ -59,6 +59,21 @@ def against(
     )
 
 
+def byte_compile() -> str:
+    """Compile hdrfix's modules to bytecode once, as pip does when it installs the wheel.
+
+    The floors import click and libcst from bytecode pip wrote. An editable install run where
+    PYTHONDONTWRITEBYTECODE is set (this machine sets it) would compile every hdrfix module from
+    source on every run instead: measured here, 75 ms of `--help` against 65 ms from bytecode."""
+    import compileall
+
+    for package in ("hdrfix", "hdrfix_plugins"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+    return "hdrfix byte-compiled first (as a wheel install does)" + (
+        "; PYTHONDONTWRITEBYTECODE is set here" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""
+    )
+
+
 def padded_trainer(lines: int) -> str:
     """The fixture trainer padded with realistic methods to about ``lines`` lines."""
     text = (FRAMEWORK / TRAINER).read_text()
@@ -122,6 +137,7 @@ def main() -> None:
         "--codemod", action="store_true", help="also time libcst's no-op codemod on the last repo"
     )
     args = parser.parse_args()
+    compiled = byte_compile()
     hdrfix = [PY, "-m", "hdrfix"]
     rows = []
     t, floor, m = against([*hdrfix, "--help"], [PY, "-c", "import click"], args.runs)
@@ -190,7 +206,7 @@ def main() -> None:
             t_lib, _ = timed([*codemod, "--hide-progress", "-j", "2", "."], repo)
             rows.append((f"libcst no-op codemod, {args.files[-1]} files", t_lib, 0, ""))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, median of {args.runs} runs")
-    print(f"load average before/after: {LOAD_BEFORE} / {os.getloadavg()[0]:.2f}\n")
+    print(f"load average before/after: {LOAD_BEFORE} / {os.getloadavg()[0]:.2f}; {compiled}\n")
     print("| what | wall s | peak MB | against its floor |\n|---|---|---|---|")
     for what, t, m, note in rows:
         print(f"| {what} | {t:.3f} | {m:.0f} | {note} |")

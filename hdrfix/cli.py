@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hdrfix import __version__
-from hdrfix.lang.errors import HdrfixError
-from hdrfix.lang.sourcefile import shown
+from hdrfix.lang.errors import HdrfixError, shown
 from hdrfix.targetoptions import repo_option, target_options
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo
 
 EXIT_BAD_INPUT = 2
+_LISTING = "hdrfix.listing"  # set while --help lists the commands
 #: Commands that plan and exit (not validate or trial, which train).
 SHORT_LIVED = frozenset({"apply", "status", "revert", "list"})
 
@@ -117,10 +117,18 @@ class _Group(click.Group):
         command = super().get_command(ctx, cmd_name)
         if command is None:
             command = self._guarded(phase_flags.commands, ctx).get(cmd_name)
-        elif cmd_name in phase_flags.COMMANDS:
-            dirs = ctx.params.get("plugin_dirs") or ()
-            command = self._guarded(phase_flags.with_flags, command, dirs)
+        elif cmd_name in phase_flags.COMMANDS and not ctx.meta.get(_LISTING):
+            phases = self._guarded(phase_flags.installed, ctx)
+            command = phase_flags.with_flags(command, phases)
         return None if command is None else _with_verbosity(command)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands needs their one-line help, not the phases' flags of each."""
+        ctx.meta[_LISTING] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            del ctx.meta[_LISTING]
 
     @staticmethod
     def _guarded(build: Callable[..., Any], *args: Any) -> Any:
@@ -200,9 +208,9 @@ def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
 
 
 def _phases(ctx: click.Context) -> dict:
-    from hdrfix.core.plugin import discover
+    from hdrfix.phase_flags import installed
 
-    return discover(ctx.obj["plugin_dirs"])
+    return installed(ctx)
 
 
 @main.command("list")

@@ -129,10 +129,22 @@ def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
 
-def with_flags(command: click.Command, plugin_dirs: tuple[Path, ...]) -> click.Command:
-    """``command`` (apply or status) with a flag for each installed phase's options; its
+def installed(ctx: click.Context) -> dict[str, type[Phase]]:
+    """The installed phases (``--plugins`` ones included), discovered once per command line:
+    listing the commands, building a command's flags and running it all read them."""
+    root = ctx.find_root()
+    dirs: tuple[Path, ...] = tuple(root.params.get("plugin_dirs") or ())
+    found: dict[tuple[Path, ...], dict[str, type[Phase]]] = root.meta.setdefault(
+        "hdrfix.phases", {}
+    )
+    if dirs not in found:
+        found[dirs] = discover(dirs)
+    return found[dirs]
+
+
+def with_flags(command: click.Command, phases: Mapping[str, type[Phase]]) -> click.Command:
+    """``command`` (apply or status) with a flag for each of ``phases``' options; its
     callback gets their values as ``phase_options``."""
-    phases = discover(plugin_dirs)
     taken = {p.name.replace("_", "-") for p in command.params if p.name} | {"set", "plugins"}
     all_flags = flags(phases, taken)
     built = copy.copy(command)
@@ -155,7 +167,7 @@ def _taking(callback: Callable[..., Any] | None, all_flags: list[Flag]) -> Calla
 
 def commands(ctx: click.Context) -> dict[str, click.Command]:
     """The commands phases bring (phase2's migrate-checkpoint)."""
-    phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
+    phases = installed(ctx)
     return {c.name: c for p in phases.values() for c in p.commands if c.name}
 
 
@@ -165,7 +177,7 @@ def complete(
     """Shell completion of phase names (``hdrfix apply pha<TAB>``)."""
     from click.shell_completion import CompletionItem
 
-    phases = discover(ctx.find_root().params.get("plugin_dirs") or ())
+    phases = installed(ctx)
     return [
         CompletionItem(name, help=phases[name].summary)
         for name in sorted(phases)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.core.engine import Run
-from hdrfix.core.plugin import Item, Phase, PhasePlan
-from hdrfix.lang.sourcefile import shown
+from hdrfix.lang.errors import shown
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `list --format json` renders declarations and needs no engine
+    from hdrfix.core.engine import Run
+    from hdrfix.core.plugin import Item, Phase, PhasePlan
     from hdrfix.core.revert import RevertPlan
 
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from hdrfix.lang.errors import HdrfixError
 def _working_tree(start: Path) -> Path | None:
     """The root of the git working tree holding ``start``, as ``git rev-parse --show-toplevel``
     gives it; without git on PATH, the nearest folder above holding ``.git``."""
+    import subprocess  # only without --repo: --help and commands given one need no git
+
     try:
         done = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"],

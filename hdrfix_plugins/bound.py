@@ -29,11 +29,13 @@ leaves the residual free (docs/design.md §4: 0 overflow pixels, no cost in fram
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdrfix.core.plugin import Option, Phase, PhasePlan
-from hdrfix.core.repo import Repo
 from hdrfix.halffloat import FLOAT32_MAX, HALF_MAX, log_ceiling
+
+if TYPE_CHECKING:  # the module's top level is its declaration: `--help` and `list` import it
+    from hdrfix.core.repo import Repo
 
 KEY = "log_output_max"
 DEFAULT_CEILING = HALF_MAX  # HDR frames are stored as half-float EXR

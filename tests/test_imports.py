@@ -1,4 +1,5 @@
-"""`--help`, `list`, `status` and `apply` never import torch; `--help` and `list` not libcst."""
+"""`--help`, `list`, `status` and `apply` never import torch; `--help` and `list` not libcst,
+and not the phases' planning code: they read each phase's declaration alone."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import hdrfix, refusal
 
 PROBE = """
 import sys
@@ -16,13 +18,30 @@ try:
 except SystemExit:
     pass
 print(sorted(m for m in ("torch", "libcst", "matplotlib") if m in sys.modules))
+print(sorted(m for m in sys.modules if m.startswith(("hdrfix.", "hdrfix_plugins", "ruamel"))))
 """
 
 
-def imported_by(*args: str) -> list[str]:
+def imported_by(*args: str, line: int = -2) -> list[str]:
     code = PROBE.format(args=list(args))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return eval(out.stdout.strip().splitlines()[-1])
+    return eval(out.stdout.strip().splitlines()[line])
+
+
+# What planning needs and reading a declaration must not: the phase kit, the repository, the
+# language layer's parsers, YAML, and each built-in phase's planner.
+PLANNING = (
+    "hdrfix.kit",
+    "hdrfix.core.repo",
+    "hdrfix.lang.pyfile",
+    "hdrfix.lang.yamledit",
+    "ruamel",
+)
+PLANNERS = (
+    "hdrfix_plugins.phase1.phase",
+    "hdrfix_plugins.phase2.phase",
+    "hdrfix_plugins.phase3.phase",
+)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"]])
@@ -34,3 +53,33 @@ def test_status_and_apply_do_not_import_torch(framework: Path) -> None:
     assert "torch" not in imported_by("status", "--repo", str(framework))
     assert "torch" not in imported_by("apply", "phase1", "phase2", "--repo", str(framework))
     assert "torch" not in imported_by("apply", "phase3", "bound", "--repo", str(framework))
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["list"], ["list", "--format", "json"], ["apply", "--help"]]
+)
+def test_help_and_list_read_declarations_not_planners(args: list[str]) -> None:
+    modules = imported_by(*args, line=-1)
+    assert "hdrfix_plugins.phase2" in modules  # the declarations were read (phase2's command)
+    assert [m for m in modules if m.startswith(PLANNING) or m in PLANNERS] == []
+
+
+def test_a_phase_plans_through_its_declared_planner(framework: Path) -> None:
+    """The engine imports a planner when a command plans, and only then."""
+    modules = imported_by("status", "phase1", "--repo", str(framework), line=-1)
+    assert "hdrfix_plugins.phase1.phase" in modules
+    assert "hdrfix_plugins.phase3.phase" not in modules  # status of phase1 plans phase1 alone
+
+
+def test_a_planner_that_cannot_be_loaded_is_one_line(framework: Path, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "lost.py").write_text(
+        "from hdrfix.core.plugin import Phase\n\n\n"
+        "class Lost(Phase):\n"
+        "    name = 'lost'\n    summary = 'its planner moved away'\n"
+        "    planner = 'lost_planning_module:plan'\n"
+    )
+    assert "lost" in hdrfix("--plugins", plugins, "list").out  # the declaration alone is fine
+    err = refusal(framework, "--plugins", plugins, "apply", "lost")
+    assert "phase 'lost': its planner 'lost_planning_module:plan' cannot be loaded" in err

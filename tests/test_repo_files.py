@@ -12,7 +12,7 @@ from fielddata import CONFIG, PRESET, TRAINER
 
 from hdrfix.core.repo import Repo
 from hdrfix.kit.targets import CONFIG_MARKER, YAML_SUFFIXES
-from hdrfix.lang.sourcefile import shown
+from hdrfix.lang.errors import shown
 
 IMPL = "train/impl.py"
 CLAMP = b"torch.clamp(delta_log"

@@ -6,9 +6,9 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.errors import HdrfixError, shown
 from hdrfix.lang.lines import NEWLINE
-from hdrfix.lang.sourcefile import SourceFile, shown
+from hdrfix.lang.sourcefile import SourceFile
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ result is the one ``importlib.metadata.entry_points`` gives."""
 
 from __future__ import annotations
 
-import configparser
 import importlib
 import os
 import re
@@ -51,11 +50,20 @@ def entry_points(group: str) -> list[EntryPoint]:
 
 
 def _read(path: str, group: str) -> list[EntryPoint]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            text = file.read()
+    except OSError:
+        return []
+    if f"[{group}]" not in text:  # most distributions: no need to parse the file
+        return []
+    import configparser
+
     parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # names keep their case
     try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
+        parser.read_string(text, path)
+    except configparser.Error:
         return []
     if not parser.has_section(group):
         return []

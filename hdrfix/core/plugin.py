@@ -161,7 +161,13 @@ class Option:
 
 
 class Phase:
-    """Base class for phases; subclasses set the class attributes and implement ``plan``."""
+    """Base class for phases. A subclass is the phase's declaration: it sets the class
+    attributes, and either names its planning code in ``planner`` or implements ``plan``.
+
+    ``planner`` (``"package.module:function"``, called as ``function(phase, repo, options)``)
+    keeps the declaration light: ``--help``, ``list`` and shell completion read every installed
+    phase's declaration, and only a command that plans imports the planner (and with it libcst,
+    ruamel and the phase kit)."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -177,8 +183,22 @@ class Phase:
     # names another kind for it, since the journal and the intent are untrusted input.
     writes: ClassVar[tuple[str, ...]] = (".py", ".yaml", ".yml")
 
+    planner: ClassVar[str | None] = None
+
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        raise NotImplementedError
+        if self.planner is None:
+            raise NotImplementedError(f"phase {self.name!r} has neither a planner nor a plan()")
+        module, _, attr = self.planner.partition(":")
+        try:
+            function: Any = importlib.import_module(module)
+            for part in attr.split("."):
+                function = getattr(function, part)
+        except (ImportError, AttributeError) as exc:
+            raise HdrfixError(
+                f"phase {self.name!r}: its planner {self.planner!r} cannot be loaded ({exc})",
+                hint="reinstall the plugin, or report it to its author",
+            ) from None
+        return function(self, repo, options)  # type: ignore[no-any-return]
 
 
 def discover(plugin_dirs: tuple[Path, ...] = ()) -> dict[str, type[Phase]]:

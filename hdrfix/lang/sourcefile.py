@@ -13,20 +13,6 @@ from pathlib import Path
 from hdrfix.lang.errors import HdrfixError
 
 
-def shown(text: str) -> str:
-    """A path (or a line naming one) fit to print or encode as UTF-8; never raises.
-
-    A file name that is not UTF-8 arrives holding lone surrogates (``surrogateescape``, as the
-    git listing and ``os.walk`` decode names); printing or encoding those raises. Each byte that
-    is not UTF-8 shows as ``\\xNN``; a UTF-8 name is unchanged.
-    """
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate that no file name makes
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

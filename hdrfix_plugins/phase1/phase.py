@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hdrfix.core.plugin import Option, Phase, PhasePlan
+from hdrfix.core.plugin import Phase, PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix_plugins.phase1 import DEFAULT_CLAMP
 
 VALUES = {
     "log_delta_abs_max": 6.0,
@@ -26,36 +27,26 @@ VALUES = {
     "log_supervision_weight": 2.0,
     "log_supervision_type": "huber",
 }
-DEFAULT_CLAMP = 8.0
 SCHEDULE = "loss.weight_schedule"  # when enabled, it overwrites the supervision weight per step
 
 
-class Phase1(Phase):
-    name = "phase1"
-    summary = "cap the log residual at 6.0 (alpha 1.0), huber log supervision x2, clamp at +-8"
-    requires = ()
-    options = (
-        # 0 would silently mean the default, and a clamp at 0 zeroes the residual
-        Option("clamp", f"bound for |delta_log| (default {DEFAULT_CLAMP})", float, above=0.0),
-    )
-    residual_bound = DEFAULT_CLAMP
+def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+    """The plan of phase1 (declared in ``hdrfix_plugins.phase1``)."""
+    from hdrfix.kit.configedit import plan_values, section_value
+    from hdrfix.kit.readpath import section_notes
+    from hdrfix.kit.sitepatch import plan_sites
+    from hdrfix.kit.targets import config_files
 
-    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.kit.configedit import plan_values, section_value
-        from hdrfix.kit.readpath import section_notes
-        from hdrfix.kit.sitepatch import plan_sites
-        from hdrfix.kit.targets import config_files
-
-        plan = PhasePlan(self.name)
-        configs = config_files(repo, options)
-        plan_values(plan, repo, configs, VALUES)
-        for rel in configs:
-            plan.notes.extend(_config_notes(repo, rel, section_value))
-        plan.notes.extend(section_notes(repo, options, configs))
-        given = options.get("clamp")  # checked by its Option
-        bound = DEFAULT_CLAMP if given is None else float(given)
-        plan_sites(plan, repo, options, "clamp delta_log", _ClampSite(bound))
-        return plan
+    plan = PhasePlan(phase.name)
+    configs = config_files(repo, options)
+    plan_values(plan, repo, configs, VALUES)
+    for rel in configs:
+        plan.notes.extend(_config_notes(repo, rel, section_value))
+    plan.notes.extend(section_notes(repo, options, configs))
+    given = options.get("clamp")  # checked by its Option
+    bound = DEFAULT_CLAMP if given is None else float(given)
+    plan_sites(plan, repo, options, "clamp delta_log", _ClampSite(bound))
+    return plan
 
 
 def _config_notes(repo: Repo, rel: str, section_value: Any) -> list[str]:

@@ -1,12 +1,34 @@
 """phase2: a learnable ``residual_output_scale`` on the network, Mode A rewritten to use it,
 and ``hdrfix migrate-checkpoint`` for checkpoints saved before.
 
-- ``phase`` the Phase (plan: network parameter, forward bound, Mode A rewrite);
+This module is the phase's declaration, light enough for ``--help`` and ``hdrfix list``:
+
+- ``phase`` the plan (network parameter, forward bound, Mode A rewrite);
 - ``network`` finding and bounding what ``PatchNetwork.forward`` returns;
 - ``scale`` the parameter's name and starting value, shared with the checkpoint migration;
 - ``checkpoint`` and ``command`` the migration (torch only there).
 """
 
-from hdrfix_plugins.phase2.phase import Phase2
+from hdrfix.core.plugin import Option, Phase
+from hdrfix_plugins.phase2 import scale
+from hdrfix_plugins.phase2.command import migrate_checkpoint
+
+
+class Phase2(Phase):
+    name = "phase2"
+    summary = "learnable residual_output_scale: PatchNetwork returns tanh * scale, Mode A uses it"
+    requires = ("phase1",)
+    options = (
+        Option(
+            "scale_init",
+            "initial residual_output_scale (default alpha * abs_max)",
+            float,
+            above=0.0,
+        ),
+    )
+    commands = (migrate_checkpoint,)
+    network_parameters = (scale.PARAM,)
+    planner = "hdrfix_plugins.phase2.phase:plan"
+
 
 __all__ = ["Phase2"]

@@ -20,69 +20,48 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hdrfix.core.plugin import Option, Phase, PhasePlan
+from hdrfix.core.plugin import Phase, PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix.kit.sitepatch import plan_sites
+from hdrfix.lang.errors import HdrfixError
 from hdrfix_plugins.phase2 import scale
-from hdrfix_plugins.phase2.command import migrate_checkpoint
 from hdrfix_plugins.phase2.factors import note_rebound_factors
 from hdrfix_plugins.phase2.modea import ModeASite, stray_mode_a
 
 
-class Phase2(Phase):
-    name = "phase2"
-    summary = "learnable residual_output_scale: PatchNetwork returns tanh * scale, Mode A uses it"
-    requires = ("phase1",)
-    options = (
-        Option(
-            "scale_init",
-            "initial residual_output_scale (default alpha * abs_max)",
-            float,
-            above=0.0,
-        ),
-    )
-    commands = (migrate_checkpoint,)
-    network_parameters = (scale.PARAM,)
-
-    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.kit.sitepatch import plan_sites
-
-        plan = PhasePlan(self.name)
-        _plan_network(plan, repo, options)
-        plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", ModeASite())
-        stray_mode_a(plan, repo, options)
-        note_rebound_factors(plan, repo, options)
-        if plan.unhandled and plan.refusal is None:
-            from hdrfix.lang.errors import HdrfixError
-
-            first = plan.unhandled[0]
-            plan.refusal = HdrfixError(
-                f"{first.what}; phase2 would make the network return tanh * scale while this "
-                "code still applies its own tanh and cap, so training and validation would "
-                "compute different things",
-                first.path,
-                first.line,
-                hint="rewrite it as `delta_log = residual_pred_log * scale` by hand, then rerun",
-            )
-        if plan.not_patched and any(not i.done for i in plan.items):
-            from hdrfix.lang.errors import HdrfixError
-
-            first = plan.not_patched[0]
-            plan.refusal = HdrfixError(
-                f"{first.what.split(':')[0]} reconstructs from the network's output too: after "
-                "phase2 the network returns tanh * scale, so this code would apply tanh twice "
-                "and differ from training",
-                first.path,
-                first.line,
-                hint=f"patch it with --include {first.path}, or leave it with "
-                f"--exclude {first.path}",
-            )
-        return plan
+def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+    """The plan of phase2 (declared in ``hdrfix_plugins.phase2``)."""
+    plan = PhasePlan(phase.name)
+    _plan_network(plan, repo, options)
+    plan_sites(plan, repo, options, "Mode A: delta_log = residual * scale", ModeASite())
+    stray_mode_a(plan, repo, options)
+    note_rebound_factors(plan, repo, options)
+    if plan.unhandled and plan.refusal is None:
+        first = plan.unhandled[0]
+        plan.refusal = HdrfixError(
+            f"{first.what}; phase2 would make the network return tanh * scale while this "
+            "code still applies its own tanh and cap, so training and validation would "
+            "compute different things",
+            first.path,
+            first.line,
+            hint="rewrite it as `delta_log = residual_pred_log * scale` by hand, then rerun",
+        )
+    if plan.not_patched and any(not i.done for i in plan.items):
+        first = plan.not_patched[0]
+        plan.refusal = HdrfixError(
+            f"{first.what.split(':')[0]} reconstructs from the network's output too: after "
+            "phase2 the network returns tanh * scale, so this code would apply tanh twice "
+            "and differ from training",
+            first.path,
+            first.line,
+            hint=f"patch it with --include {first.path}, or leave it with --exclude {first.path}",
+        )
+    return plan
 
 
 def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
     from hdrfix.kit.targets import NETWORK_CLASS, network_file
     from hdrfix.lang.cst.lines import FunctionLines
-    from hdrfix.lang.errors import HdrfixError
     from hdrfix_plugins.phase2 import network as net
 
     rel = network_file(repo, options)
@@ -159,7 +138,6 @@ def _used_element(repo: Repo, options: Mapping[str, Any]) -> int | None:
 def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
     """``--scale-init``, else alpha * abs_max from the config (as phase1 left it), else 6.0."""
     from hdrfix.kit.targets import DEFAULT_CONFIG, config_files
-    from hdrfix.lang.errors import HdrfixError
 
     if options.get("scale_init") is not None:
         return scale.given(options["scale_init"]), "--scale-init"

@@ -36,11 +36,19 @@ the second argument of the reconstruction-loss call that takes the prediction fi
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hdrfix.core.plugin import Option, Phase, PhasePlan
+from hdrfix.core.plugin import Phase, PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix.halffloat import in_float32
+from hdrfix.kit.configedit import plan_values, section_value
+from hdrfix.kit.logdomain import analyse
+from hdrfix.kit.targets import config_files, framework_file
+from hdrfix.kit.trainersetting import Read, attr_reading, find_settings, kept_values, plan_reads
+from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.pyfile import FunctionRef, PyFile
 from hdrfix_plugins.phase3.keys import (
     DEFAULT_LOSS,
     DEFAULT_WEIGHT,
@@ -52,113 +60,80 @@ from hdrfix_plugins.phase3.keys import (
 )
 from hdrfix_plugins.phase3.term import plan_term
 
-if TYPE_CHECKING:  # the module stays light: `hdrfix list` imports it
-    from hdrfix.lang.pyfile import FunctionRef, PyFile
-
 
 def _valid_loss(value: Any) -> bool:
     return isinstance(value, str) and value in LOSSES
 
 
 def _valid_weight(value: Any) -> bool:
-    from hdrfix.halffloat import in_float32
-
     # a config's .inf or 1e39 is no weight a float32 loss can take
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     return is_number and value >= 0 and in_float32(float(value))
 
 
-class Phase3(Phase):
-    name = "phase3"
-    summary = "residual-distribution loss on delta_log (histogram|moment|sparsity|none), weighted"
-    requires = ("phase1",)
-    options = (
-        Option("loss", f"residual distribution loss (default {DEFAULT_LOSS})", choices=LOSSES),
-        Option("weight", f"weight of that loss (default {DEFAULT_WEIGHT})", float, at_least=0.0),
-    )
+def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
+    """The plan of phase3 (declared in ``hdrfix_plugins.phase3``). ``loss`` and ``weight``
+    come checked by their Options; a config's own values are checked here before kept."""
+    loss = options.get("loss")
+    weight = options.get("weight")
+    keep = {
+        k: v
+        for k, v, given in ((LOSS_KEY, _valid_loss, loss), (WEIGHT_KEY, _valid_weight, weight))
+        if given is None
+    }
+    values = {
+        LOSS_KEY: loss or DEFAULT_LOSS,
+        WEIGHT_KEY: float(weight if weight is not None else DEFAULT_WEIGHT),
+    }
 
-    def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
-        from hdrfix.kit.configedit import plan_values, section_value
-        from hdrfix.kit.targets import config_files, framework_file
-        from hdrfix.kit.trainersetting import (
-            Read,
-            attr_reading,
-            find_settings,
-            kept_values,
-            plan_reads,
-        )
-        from hdrfix.lang.errors import HdrfixError
-
-        loss = options.get("loss")
-        weight = options.get("weight")
-        if loss is not None and not _valid_loss(loss):
-            raise HdrfixError(
-                f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}",
-                hint="KL divergence is not offered: residuals are not a "
-                "probability distribution (see the review)",
+    plan = PhasePlan(phase.name)
+    for rel in config_files(repo, options):
+        plan_values(plan, repo, [rel], kept_values(repo, rel, values, keep))
+        if section_value(repo, rel, "log_supervision_enable") is False:
+            plan.notes.append(
+                f"{rel}: log_supervision_enable is false; the residual-distribution term "
+                "is added with the log-supervision term, so it has no effect until that "
+                "is enabled"
             )
-        if weight is not None and not _valid_weight(weight):
-            raise HdrfixError(f"--weight must be a number >= 0, got {weight!r}")
-        keep = {
-            k: v
-            for k, v, given in ((LOSS_KEY, _valid_loss, loss), (WEIGHT_KEY, _valid_weight, weight))
-            if given is None
-        }
-        values = {
-            LOSS_KEY: loss or DEFAULT_LOSS,
-            WEIGHT_KEY: float(weight if weight is not None else DEFAULT_WEIGHT),
-        }
 
-        plan = PhasePlan(self.name)
-        for rel in config_files(repo, options):
-            plan_values(plan, repo, [rel], kept_values(repo, rel, values, keep))
-            if section_value(repo, rel, "log_supervision_enable") is False:
-                plan.notes.append(
-                    f"{rel}: log_supervision_enable is false; the residual-distribution term "
-                    "is added with the log-supervision term, so it has no effect until that "
-                    "is enabled"
-                )
-
-        rel = framework_file(repo, options)
-        pyfile = repo.python(rel)
-        read_by: set[str] = set()
-        for ref in _training_steps(repo, rel):
-            assert ref.class_name is not None
-            init_ref = _init_of(pyfile, ref.class_name)
-            settings = find_settings(pyfile.cst(init_ref)) if init_ref else None
-            if init_ref is None or settings is None:
-                raise HdrfixError(
-                    f"{ref.qualname}: its class's __init__ does not read "
-                    "log_delta_abs_max from a settings mapping",
-                    rel,
-                    ref.line,
-                    hint="phase3 adds its two settings next to that read",
-                )
-            owner = init_ref.class_name
-            assert owner is not None
-            if owner not in read_by:  # a subclass shares its base's __init__
-                read_by.add(owner)
-                plan_reads(
-                    plan,
-                    repo,
-                    rel,
-                    owner,
-                    [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)],
-                )
-            weights = {
-                SUPERVISION_WEIGHT_KEY,
-                attr_reading(pyfile.cst(init_ref), SUPERVISION_WEIGHT_KEY),
-            }
-            enable = attr_reading(pyfile.cst(init_ref), SUPERVISION_ENABLE_KEY)
-            plan_term(plan, rel, pyfile, ref, settings.quote, weights, enable)
-        return plan
+    rel = framework_file(repo, options)
+    pyfile = repo.python(rel)
+    read_by: set[str] = set()
+    for ref in _training_steps(repo, rel):
+        assert ref.class_name is not None
+        init_ref = _init_of(pyfile, ref.class_name)
+        settings = find_settings(pyfile.cst(init_ref)) if init_ref else None
+        if init_ref is None or settings is None:
+            raise HdrfixError(
+                f"{ref.qualname}: its class's __init__ does not read "
+                "log_delta_abs_max from a settings mapping",
+                rel,
+                ref.line,
+                hint="phase3 adds its two settings next to that read",
+            )
+        owner = init_ref.class_name
+        assert owner is not None
+        if owner not in read_by:  # a subclass shares its base's __init__
+            read_by.add(owner)
+            plan_reads(
+                plan,
+                repo,
+                rel,
+                owner,
+                [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)],
+            )
+        weights = {
+            SUPERVISION_WEIGHT_KEY,
+            attr_reading(pyfile.cst(init_ref), SUPERVISION_WEIGHT_KEY),
+        }
+        enable = attr_reading(pyfile.cst(init_ref), SUPERVISION_ENABLE_KEY)
+        plan_term(plan, rel, pyfile, ref, settings.quote, weights, enable)
+    return plan
 
 
 def _training_steps(repo: Repo, rel: str) -> list[FunctionRef]:
     """The framework's ``training_step`` methods (those reaching a log-domain site if several:
     a base trainer and a subclass overriding the step each get the term)."""
-    from hdrfix.kit.logdomain import analyse
-    from hdrfix.lang.errors import HdrfixError
 
     pyfile = repo.python(rel)
     steps = [ref for ref in pyfile.functions if ref.name == "training_step" and ref.class_name]
@@ -176,8 +151,6 @@ def _training_steps(repo: Repo, rel: str) -> list[FunctionRef]:
 
 def _init_of(pyfile: PyFile, class_name: str, seen: frozenset[str] = frozenset()):
     """The ``__init__`` a class of the file runs: its own, or a base's defined in the file."""
-    import ast
-
     own = pyfile.function(f"{class_name}.__init__")
     if own is not None or class_name in seen:
         return own
