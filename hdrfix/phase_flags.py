@@ -6,7 +6,7 @@ the short ``--name`` is an alias of it while that name is unique among every ins
 the common options. Installing a phase that declares ``ceiling`` too removes only the alias
 ``--ceiling``: ``--bound-ceiling`` keeps working, and so a third-party phase can never take over
 ``--config`` or another phase's flag. ``--set PHASE.KEY=VALUE`` reaches the
-same options by name, typed like the flag.
+same options by name; every value is converted and checked by its phase's ``Option``.
 """
 
 from __future__ import annotations
@@ -53,11 +53,38 @@ def flags(phases: Mapping[str, type[Phase]], taken: set[str]) -> list[Flag]:
     return out
 
 
+_METAVARS: dict[Any, str] = {float: "float", int: "integer", str: "text"}  # click's names
+
+
+class OptionType(click.ParamType):
+    """A phase flag's click type: the text goes to the phase's :class:`Option` as given, so a
+    value is converted and checked in one place, whether it came from the flag, ``--set``,
+    ``[tool.hdrfix]`` or ``.hdrfix.toml``, and the error names the flag."""
+
+    def __init__(self, flag: Flag) -> None:
+        self.flag = flag
+        self.name = _METAVARS.get(flag.option.type, "value")
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        choices = self.flag.option.choices
+        return f"[{'|'.join(choices)}]" if choices else self.name.upper()
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(c) for c in self.flag.option.choices if c.startswith(incomplete)]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return self.flag.option.convert(value, self.flag.flag)
+
+
 def params(all_flags: list[Flag]) -> list[click.Option]:
     return [
         click.Option(
             [f.flag, f.dest],
-            type=click.Choice(f.option.choices) if f.option.choices else f.option.type,
+            type=OptionType(f),
             help=f"{f.phase}: {f.option.help}."
             if f.alias or not _aliased(f, all_flags)
             else f"the same as --{_dashed(f.option.name)}.",
@@ -79,7 +106,7 @@ def phase_options(
         other = given.setdefault((f.phase, f.option.name), f.flag)
         if other != f.flag:
             raise HdrfixError(f"{other} and {f.flag} are the same option: give one of them")
-        values.setdefault(f.phase, {})[f.option.name] = f.option.checked(value, f.flag)
+        values.setdefault(f.phase, {})[f.option.name] = value  # converted by its OptionType
     by_key = {(f.phase, f.option.name): f for f in all_flags if not f.alias}
     for item in sets:
         target, sep, text = item.partition("=")
@@ -93,8 +120,9 @@ def phase_options(
         if found is None:
             known = ", ".join(f"{f.phase}.{f.option.name}" for f in by_key.values()) or "none"
             raise HdrfixError(f"--set {target}: no such phase option (known: {known})")
-        checked = found.option.checked(_convert(found, text), f"--set {item}")
-        values.setdefault(phase, {})[found.option.name] = checked
+        values.setdefault(phase, {})[found.option.name] = found.option.convert(
+            text, f"--set {item}"
+        )
     return values
 
 
@@ -111,14 +139,6 @@ def epilog(phases: Mapping[str, type[Phase]], all_flags: list[Flag]) -> str:
 
 def _aliased(f: Flag, all_flags: list[Flag]) -> bool:
     return any(a.alias and (a.phase, a.option) == (f.phase, f.option) for a in all_flags)
-
-
-def _convert(found: Flag, text: str) -> Any:
-    kind = click.Choice(found.option.choices) if found.option.choices else found.option.type
-    try:
-        return click.types.convert_type(kind).convert(text, None, None)
-    except click.BadParameter as exc:
-        raise HdrfixError(f"--set {found.phase}.{found.option.name}: {exc.message}") from None
 
 
 def _dashed(name: str) -> str:

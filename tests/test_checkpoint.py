@@ -150,7 +150,9 @@ def test_bad_config_and_scale(tmp_path: Path, network_class) -> None:
     _refused(src, tmp_path / "out.pt", "Mode B", config=config)
     config.write_text("normalization:\n  log_delta_alpha: 1.0\n")
     _refused(src, tmp_path / "out.pt", "log_delta_abs_max", config=config)
-    _refused(src, tmp_path / "out.pt", "positive", scale_init=-1.0)
+    _refused(
+        src, tmp_path / "out.pt", "--scale-init must be a finite number above 0", scale_init=-1.0
+    )
 
 
 def test_module_does_not_import_torch_at_import_time() -> None:

@@ -65,7 +65,11 @@ def test_set_names_itself_not_the_flag(framework):
         ),
         (".hdrfix.toml", "[phase3]\nweight = -1\n", ".hdrfix.toml:2: phase3.weight must be a fin"),
         # float(True) is 1.0: a boolean was read as a clamp at 1
-        (".hdrfix.toml", "[phase1]\nclamp = true\n", ".hdrfix.toml:2: phase1.clamp must be float"),
+        (
+            ".hdrfix.toml",
+            "[phase1]\nclamp = true\n",
+            ".hdrfix.toml:2: phase1.clamp must be a number",
+        ),
         # a dotted key has no table header to find the key under
         (".hdrfix.toml", "phase1.clamp = inf\n", ".hdrfix.toml:1: phase1.clamp must be a finite"),
         (
@@ -87,7 +91,7 @@ def test_migrate_checkpoint_refuses_a_scale_float32_cannot_hold(tmp_path):
         "migrate-checkpoint", tmp_path / "in.ckpt", tmp_path / "out.ckpt", "--scale-init", "1e308"
     )
     assert result.code == 2 and len(result.err.splitlines()) == 1
-    assert "--scale-init must be a positive number in float32 range" in result.err
+    assert "--scale-init must be a finite number above 0 in float32 range" in result.err
     assert not (tmp_path / "out.ckpt").exists()
 
 
@@ -103,7 +107,7 @@ def test_the_option_itself_refuses_what_a_float32_clamp_cannot_be(value):
 def test_an_int_option_may_be_large_but_not_a_boolean():
     steps = Option("steps", "how many", int, at_least=1)
     assert steps.convert(10**30, "steps") == 10**30  # no float conversion to overflow
-    with pytest.raises(HdrfixError, match="steps must be int, got True"):
+    with pytest.raises(HdrfixError, match="steps must be a whole number, got True"):
         steps.convert(True, "steps")
     with pytest.raises(HdrfixError, match="steps must be a finite number at least 1, got 0"):
         steps.convert("0", "steps")
@@ -151,3 +155,24 @@ def test_the_line_named_is_the_one_in_the_phases_own_table(framework, tmp_path):
     (framework / ".hdrfix.toml").write_text("[extra]\nweight = 1.0\n\n[phase3]\nweight = inf\n")
     err = refusal(framework, "--plugins", str(tmp_path / "plugins"), "status")
     assert err.startswith("hdrfix: error: .hdrfix.toml:5: phase3.weight must be a finite number")
+
+
+def test_one_check_whatever_the_source(framework) -> None:
+    """A value is converted and checked by its Option once, the same from every source: only
+    the named source differs (the flag, --set, or the project file with its line)."""
+    requirement = (
+        "must be a finite number above 0 in float32 range (up to 3.4e38, not rounding to 0)"
+    )
+    by_flag = refusal(framework, "apply", "phase1", "--clamp", "0")
+    by_set = refusal(framework, "apply", "phase1", "--set", "phase1.clamp=0")
+    (framework / ".hdrfix.toml").write_text("[phase1]\nclamp = 0\n")
+    by_file = refusal(framework, "apply", "phase1")
+    (framework / ".hdrfix.toml").unlink()
+    (framework / "pyproject.toml").write_text("[tool.hdrfix.phase1]\nclamp = 0\n")
+    by_table = refusal(framework, "apply", "phase1")
+    assert by_flag.startswith(f"hdrfix: error: --clamp {requirement}, got 0.0")
+    assert by_set.startswith(f"hdrfix: error: --set phase1.clamp=0 {requirement}, got 0.0")
+    assert by_file.startswith(f"hdrfix: error: .hdrfix.toml:2: phase1.clamp {requirement}, got 0")
+    assert by_table.startswith(
+        f"hdrfix: error: pyproject.toml:2: phase1.clamp {requirement}, got 0"
+    )

@@ -110,12 +110,13 @@ class Option:
     choices: tuple[str, ...] = ()
     above: float | None = None  # a number must be greater than this
     at_least: float | None = None  # a number must be at least this
+    hint: str | None = None  # what to do about a refused value, where "fix it" is not enough
 
     def convert(
         self, raw: Any, source: str, path: str | None = None, line: int | None = None
     ) -> Any:
         """``raw`` (text, or a TOML value) as the phase reads it, checked by :meth:`checked`."""
-        expected = " | ".join(self.choices) or getattr(self.type, "__name__", "a value")
+        expected = " | ".join(self.choices) or _KINDS.get(self.type, "a value")
         try:
             # a TOML ``true`` is no number (float(True) is 1.0), a table or array no value
             if isinstance(raw, (bool, dict, list)) and self.type is not bool:
@@ -123,7 +124,7 @@ class Option:
             value = self.type(raw)
         except (TypeError, ValueError):
             raise HdrfixError(
-                f"{source} must be {expected}, got {raw!r}", path, line, "fix it"
+                f"{source} must be {expected}, got {raw!r}", path, line, self.hint or "fix it"
             ) from None
         return self.checked(value, source, path, line)
 
@@ -136,7 +137,10 @@ class Option:
 
         if self.choices and value not in self.choices:
             raise HdrfixError(
-                f"{source} must be {' | '.join(self.choices)}, got {value!r}", path, line, "fix it"
+                f"{source} must be {' | '.join(self.choices)}, got {value!r}",
+                path,
+                line,
+                self.hint or "fix it",
             )
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return value
@@ -146,7 +150,10 @@ class Option:
         )
         if not (fits and low_ok):
             raise HdrfixError(
-                f"{source} must be {self.requirement()}, got {value!r}", path, line, "fix the value"
+                f"{source} must be {self.requirement()}, got {value!r}",
+                path,
+                line,
+                self.hint or "fix the value",
             )
         return value
 
@@ -158,6 +165,9 @@ class Option:
         return what + (
             " in float32 range (up to 3.4e38, not rounding to 0)" if self.type is float else ""
         )
+
+
+_KINDS: dict[Any, str] = {float: "a number", int: "a whole number", str: "text"}
 
 
 class Phase:

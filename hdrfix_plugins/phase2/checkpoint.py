@@ -106,7 +106,7 @@ def migrate_checkpoint(
     dest: Path,
     *,
     config: Path | None,
-    scale_init: float | None,
+    scale_init: float | str | None,
     weights_only: bool = False,
 ) -> MigrationReport:
     """Write ``dest``: ``src`` plus ``residual_output_scale`` for each PatchNetwork in it, and
@@ -168,7 +168,7 @@ def run_cli(
     src: Path,
     dest: Path,
     config: Path | None,
-    scale_init: float | None,
+    scale_init: float | str | None,
     weights_only: bool = False,
 ) -> list[str]:
     """What ``hdrfix migrate-checkpoint`` prints."""
@@ -191,13 +191,15 @@ def run_cli(
     return lines
 
 
-def scale_value(config: Path | None, scale_init: float | None) -> tuple[float, str]:
+def scale_value(config: Path | None, scale_init: float | str | None) -> tuple[float, str]:
     """``scale_init``, else ``log_delta_alpha * log_delta_abs_max`` from the config, else 6.0:
     the value the patched network starts from (phase2's ``_scale_init``), strictly read."""
     from hdrfix.kit.targets import SECTION
 
     if scale_init is not None:
-        return scale.given(scale_init), "--scale-init"
+        from hdrfix_plugins.phase2 import SCALE_INIT
+
+        return float(SCALE_INIT.convert(scale_init, "--scale-init")), "--scale-init"
     if config is None:
         return scale.DEFAULT_SCALE, "the default after phase1 (alpha 1.0 x abs_max 6.0)"
     alpha, abs_max = scale.mode_a_cap(_read_config(Path(config)), str(config))

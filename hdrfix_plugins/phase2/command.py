@@ -15,7 +15,9 @@ import click
     type=click.Path(dir_okay=False, path_type=Path),
     help="Training config to read log_delta_alpha * log_delta_abs_max from.",
 )
-@click.option("--scale-init", type=float, help="Value for residual_output_scale (overrides).")
+@click.option(  # text: phase2's Option converts and checks it, as it does --scale-init of apply
+    "--scale-init", metavar="FLOAT", help="Value for residual_output_scale (overrides)."
+)
 @click.option(
     "--weights-only",
     is_flag=True,
@@ -23,7 +25,7 @@ import click
     "were (resume with a fresh optimizer).",
 )
 def migrate_checkpoint(
-    src: Path, dest: Path, config: Path | None, scale_init: float | None, weights_only: bool
+    src: Path, dest: Path, config: Path | None, scale_init: str | None, weights_only: bool
 ) -> None:
     """Add phase2's residual_output_scale to a checkpoint so it loads with strict=True.
 

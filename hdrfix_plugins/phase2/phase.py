@@ -140,7 +140,7 @@ def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
     from hdrfix.kit.targets import DEFAULT_CONFIG, config_files
 
     if options.get("scale_init") is not None:
-        return scale.given(options["scale_init"]), "--scale-init"
+        return float(options["scale_init"]), "--scale-init"  # checked by its Option
     try:
         default = repo.canonical(DEFAULT_CONFIG)  # config_files gives real names
         configs = sorted(config_files(repo, options), key=lambda rel: rel != default)

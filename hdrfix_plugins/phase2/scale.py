@@ -5,24 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hdrfix.lang.errors import HdrfixError
-
 PARAM = "residual_output_scale"
 DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
 ALPHA, ABS_MAX = "log_delta_alpha", "log_delta_abs_max"
-
-
-def given(value: float) -> float:
-    """``--scale-init`` (of migrate-checkpoint too): a positive number a float32 holds, as the
-    parameter it starts is one."""
-    from hdrfix.halffloat import in_float32
-
-    value = float(value)
-    if not (in_float32(value) and value > 0):
-        raise HdrfixError(
-            f"--scale-init must be a positive number in float32 range (up to 3.4e38), got {value}"
-        )
-    return value
 
 
 def mode_a_cap(text: str, rel: str) -> tuple[Any, Any]:

@@ -13,8 +13,13 @@ class Phase3(Phase):
     summary = "residual-distribution loss on delta_log (histogram|moment|sparsity|none), weighted"
     requires = ("phase1",)
     options = (
-        # no KL: residuals are signed values, not a probability distribution (see the review)
-        Option("loss", f"residual distribution loss (default {DEFAULT_LOSS})", choices=LOSSES),
+        Option(
+            "loss",
+            f"residual distribution loss (default {DEFAULT_LOSS})",
+            choices=LOSSES,
+            hint="KL divergence is not offered: residuals are signed values, not a probability "
+            "distribution (see the review)",
+        ),
         Option("weight", f"weight of that loss (default {DEFAULT_WEIGHT})", float, at_least=0.0),
     )
     planner = "hdrfix_plugins.phase3.phase:plan"
