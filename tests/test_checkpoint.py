@@ -12,7 +12,7 @@ from conftest import FRAMEWORK, imported
 torch = pytest.importorskip("torch")
 
 from hdrfix.lang.errors import HdrfixError
-from hdrfix_plugins.phase2.checkpoint import NETWORK_KEYS, migrate_checkpoint, run_cli
+from hdrfix_plugins.phase2.checkpoint import NETWORK_KEYS, migrate_checkpoint, report_lines
 
 CONFIG = FRAMEWORK / "configs" / "colleague_training_config.yaml"
 PARAM = "residual_output_scale"
@@ -90,7 +90,7 @@ def test_scale_init_overrides_and_present_keys_stay(tmp_path: Path, network_clas
     state.update(_net_state(network_class, "ema.patch_network."))
     src, dest = tmp_path / "a.pt", tmp_path / "b.pt"
     torch.save(state, src)
-    lines = run_cli(src, dest, None, 2.5)
+    lines = report_lines(migrate_checkpoint(src, dest, config=None, scale_init=2.5))
     out = torch.load(dest, weights_only=True)
     assert float(out[f"patch_network.{PARAM}"]) == 3.0
     assert float(out[f"ema.patch_network.{PARAM}"]) == 2.5

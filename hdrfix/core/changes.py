@@ -13,16 +13,19 @@ from hdrfix.lang.sourcefile import SourceFile
 
 @dataclass(frozen=True)
 class FileChange:
+    """A file as read (``source``) and the text a run would give it."""
+
     source: SourceFile
     new_text: str
 
     @property
-    def rel(self) -> str:
-        return self.source.rel
+    def new_bytes(self) -> bytes:
+        """The new text in the file's own encoding (and BOM)."""
+        return self.source.encode(self.new_text)
 
     @property
-    def new_bytes(self) -> bytes:
-        return self.source.encode(self.new_text)
+    def rel(self) -> str:
+        return self.source.rel
 
     def diff(self) -> str:
         return unified_diff(self.rel, self.source.text, self.new_text)

@@ -17,6 +17,9 @@ from hdrfix.trial.ddp import Ranks
 from hdrfix.trial.logmode import residual_watch
 from hdrfix.trial.probe import Probe, Timer, recording
 
+Batch = dict[str, Any]
+Batches = Sequence[Batch]
+
 
 @dataclass
 class Outcome:
@@ -80,11 +83,7 @@ def _to(batch: dict[str, Any], device: str) -> dict[str, Any]:
 
 
 def plain_loop(
-    model: Any,
-    batches: Sequence[dict[str, Any]],
-    val_batch: dict[str, Any],
-    device: str,
-    outcome: Outcome,
+    model: Any, batches: Batches, val_batch: Batch, device: str, outcome: Outcome
 ) -> None:
     probe, timer = outcome.probe, Timer(outcome.probe)
     model.to(device)
@@ -142,8 +141,8 @@ def lightning_optimisers(model: Any, package: str, notes: list[str]) -> None:
 
 def lightning_run(
     model: Any,
-    batches: Sequence[dict[str, Any]],
-    val_batch: dict[str, Any],
+    batches: Batches,
+    val_batch: Batch,
     device: str,
     outcome: Outcome,
     parallel: Parallel | None = None,

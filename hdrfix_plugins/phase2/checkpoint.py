@@ -164,17 +164,8 @@ def migrate_checkpoint(
     )
 
 
-def run_cli(
-    src: Path,
-    dest: Path,
-    config: Path | None,
-    scale_init: float | str | None,
-    weights_only: bool = False,
-) -> list[str]:
-    """What ``hdrfix migrate-checkpoint`` prints."""
-    r = migrate_checkpoint(
-        Path(src), Path(dest), config=config, scale_init=scale_init, weights_only=weights_only
-    )
+def report_lines(r: MigrationReport) -> list[str]:
+    """What ``hdrfix migrate-checkpoint`` prints of a migration."""
     layout = "Lightning checkpoint" if r.layout == "lightning" else "state_dict"
     lines = [f"{r.src} -> {r.dest} ({layout}, {len(r.prefixes)} PatchNetwork(s))"]
     lines += [f"  added   {key} = [{r.value!r}]" for key in r.added]

@@ -32,7 +32,10 @@ def migrate_checkpoint(
     For a Lightning checkpoint the optimizer's state gets the new parameter too (zero moments,
     its group's step), so Trainer.fit(ckpt_path=...) resumes; lr_schedulers stay as they were.
     DDP/DataParallel checkpoints (keys under module.) are read as they are."""
-    from hdrfix_plugins.phase2.checkpoint import run_cli
+    from hdrfix_plugins.phase2 import checkpoint
 
-    for line in run_cli(src, dest, config, scale_init, weights_only):
+    report = checkpoint.migrate_checkpoint(
+        src, dest, config=config, scale_init=scale_init, weights_only=weights_only
+    )
+    for line in checkpoint.report_lines(report):
         click.echo(line)

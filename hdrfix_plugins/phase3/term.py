@@ -127,17 +127,17 @@ def plan_term(
     if stepwise is not None:
         fresh["target_delta"] = stepwise.targets[0].id  # type: ignore[attr-defined]
     switch = f"self.{enable} and " if enable else ""
-    fields = dict(
-        q=quote,
-        enable=switch,
-        loss_key=LOSS_KEY,
-        torch=site.torch,
-        delta=use.residual,
-        log_img=use.log_image,
-        target_log=target_log,
-        dist=dist,
+    fields = {
+        "q": quote,
+        "enable": switch,
+        "loss_key": LOSS_KEY,
+        "torch": site.torch,
+        "delta": use.residual,
+        "log_img": use.log_image,
+        "target_log": target_log,
+        "dist": dist,
         **fresh,
-    )
+    }
     term = cst.parse_statement(
         (TERM_HEAD + ("" if stepwise is not None else TARGET) + TERM).format(**fields)
     )

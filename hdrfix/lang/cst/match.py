@@ -15,22 +15,16 @@ def unparen(node: cst.BaseExpression) -> cst.BaseExpression:
 
 def call_name(node: cst.CSTNode) -> str | None:
     """``torch.tanh(x)`` and ``tanh(x)`` are both ``tanh``; ``x.clamp(...)`` is ``clamp``."""
-    if not isinstance(node, cst.Call):
-        return None
-    func = node.func
-    if isinstance(func, cst.Name):
-        return func.value
+    func = node.func if isinstance(node, cst.Call) else None
     if isinstance(func, cst.Attribute):
         return func.attr.value
-    return None
+    return func.value if isinstance(func, cst.Name) else None
 
 
 def call_owner(node: cst.Call) -> str | None:
     """``torch`` for ``torch.exp(...)``: the alias under which the file imported torch."""
-    func = node.func
-    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-        return func.value.value
-    return None
+    owner = node.func.value if isinstance(node.func, cst.Attribute) else None
+    return owner.value if isinstance(owner, cst.Name) else None
 
 
 def name_of(node: cst.CSTNode) -> str | None:
