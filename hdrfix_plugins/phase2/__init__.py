@@ -9,24 +9,19 @@ This module is the phase's declaration, light enough for ``--help`` and ``hdrfix
 - ``checkpoint`` and ``command`` the migration (torch only there).
 """
 
-from hdrfix.core.plugin import Option, Phase
+from hdrfix.core.plugin import Phase
 from hdrfix_plugins.phase2 import scale
 from hdrfix_plugins.phase2.command import migrate_checkpoint
-
-# Also migrate-checkpoint's --scale-init: one check for the value wherever it is given.
-SCALE_INIT = Option(
-    "scale_init", "initial residual_output_scale (default alpha * abs_max)", float, above=0.0
-)
 
 
 class Phase2(Phase):
     name = "phase2"
     summary = "learnable residual_output_scale: PatchNetwork returns tanh * scale, Mode A uses it"
     requires = ("phase1",)
-    options = (SCALE_INIT,)
+    options = (scale.SCALE_INIT,)
     commands = (migrate_checkpoint,)
     network_parameters = (scale.PARAM,)
     planner = "hdrfix_plugins.phase2.phase:plan"
 
 
-__all__ = ["SCALE_INIT", "Phase2"]
+__all__ = ["Phase2"]

@@ -188,9 +188,7 @@ def scale_value(config: Path | None, scale_init: float | str | None) -> tuple[fl
     from hdrfix.kit.targets import SECTION
 
     if scale_init is not None:
-        from hdrfix_plugins.phase2 import SCALE_INIT
-
-        return float(SCALE_INIT.convert(scale_init, "--scale-init")), "--scale-init"
+        return float(scale.SCALE_INIT.convert(scale_init, "--scale-init")), "--scale-init"
     if config is None:
         return scale.DEFAULT_SCALE, "the default after phase1 (alpha 1.0 x abs_max 6.0)"
     alpha, abs_max = scale.mode_a_cap(_read_config(Path(config)), str(config))

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from hdrfix.core.plugin import Option
+
 PARAM = "residual_output_scale"
 DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
 ALPHA, ABS_MAX = "log_delta_alpha", "log_delta_abs_max"
+# phase2's option, and migrate-checkpoint's --scale-init: one check wherever the value is given
+SCALE_INIT = Option(
+    "scale_init", "initial residual_output_scale (default alpha * abs_max)", float, above=0.0
+)
 
 
 def mode_a_cap(text: str, rel: str) -> tuple[Any, Any]:
