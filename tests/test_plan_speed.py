@@ -58,16 +58,16 @@ def test_line_opcodes_are_a_diff_of_the_whole_texts():
 
 def test_a_short_lived_command_runs_without_the_cycle_collector(monkeypatch):
     """Off while the command runs, on again after it (a caller's process keeps collecting)."""
-    from hdrfix.core import plugin
+    from hdrfix import phase_flags
 
     seen: list[bool] = []
-    real_discover = plugin.discover
+    real_discover = phase_flags.discover
 
     def watching(*args, **kwargs):
         seen.append(gc.isenabled())
         return real_discover(*args, **kwargs)
 
-    monkeypatch.setattr("hdrfix.core.plugin.discover", watching)
+    monkeypatch.setattr("hdrfix.phase_flags.discover", watching)  # what commands call
     assert gc.isenabled()
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0, result.output
