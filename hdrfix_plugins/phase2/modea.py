@@ -254,10 +254,10 @@ def _reads_cap_cst(value: cst.CSTNode) -> bool:
     """Whether an expression reads a cap attribute or a config key of that name."""
     import libcst as cst
 
-    from hdrfix.lang.cst.match import find_all, string_value
+    from hdrfix.lang.cst.match import contains, string_value
 
-    attrs = (a.attr.value for a in find_all(value, cst.Attribute) if isinstance(a, cst.Attribute))
-    strings = (string_value(s) for s in find_all(value, cst.SimpleString))
+    attrs = (a.attr.value for a in contains(value, cst.Attribute) if isinstance(a, cst.Attribute))
+    strings = (string_value(s) for s in contains(value, cst.SimpleString))
     return any(a in CAP_ATTRS for a in attrs) or any(v in CAP_ATTRS for v in strings)
 
 
@@ -268,7 +268,7 @@ def _cap_test(
     expression reads the cap at all (directly or through a local assigned from it)."""
     import libcst as cst
 
-    from hdrfix.lang.cst.match import assignments, find_all, loaded_names, name_of, unparen
+    from hdrfix.lang.cst.match import assignments, contains, loaded_names, name_of, unparen
 
     cap_locals = {a.target for a in assignments(fn.body) if _reads_cap_cst(a.value)}
 
@@ -284,7 +284,7 @@ def _cap_test(
         return (
             isinstance(bare, cst.Call)
             and _reads_cap_cst(bare)
-            and not find_all(bare, cst.BinaryOperation)
+            and not contains(bare, cst.BinaryOperation)
         )
 
     def touches_cap(node: cst.BaseExpression) -> bool:

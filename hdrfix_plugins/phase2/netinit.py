@@ -14,7 +14,7 @@ from hdrfix.lang.cst.match import (
     attr_of_self,
     call_name,
     code_of,
-    find_all,
+    contains,
     small_statements,
     sub_suites,
 )
@@ -32,17 +32,17 @@ class Unrecognised(Exception):
 
 def has_scale_parameter(init: cst.FunctionDef) -> bool:
     """``self.residual_output_scale = …`` or ``register_parameter("residual_output_scale", …)``."""
-    for node in find_all(init, cst.AssignTarget):
+    for node in contains(init, cst.AssignTarget):
         if attr_of_self(node.target) == SCALE_ATTR:  # type: ignore[attr-defined]
             return True
-    for node in find_all(init, cst.AnnAssign):
+    for node in contains(init, cst.AnnAssign):
         if attr_of_self(node.target) == SCALE_ATTR:  # type: ignore[attr-defined]
             return True
     return any(
         call_name(c) == "register_parameter"
         and c.args  # type: ignore[attr-defined]
         and SCALE_ATTR in code_of(c.args[0].value)  # type: ignore[attr-defined]
-        for c in find_all(init, cst.Call)
+        for c in contains(init, cst.Call)
     )
 
 

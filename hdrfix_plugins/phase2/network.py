@@ -30,6 +30,7 @@ from hdrfix.lang.cst.match import (
     Place,
     attr_of_self,
     call_name,
+    contains,
     find_all,
     loaded_names,
     name_of,
@@ -173,7 +174,7 @@ def _returns_nothing(stmt: cst.Return) -> bool:
 
 def is_scaled_tanh(node: cst.CSTNode) -> bool:
     """Whether ``node`` holds ``tanh(...) * self.residual_output_scale`` (in any product order)."""
-    for op in find_all(node, cst.BinaryOperation):
+    for op in contains(node, cst.BinaryOperation):
         assert isinstance(op, cst.BinaryOperation)
         if isinstance(op.operator, cst.Multiply):
             factors = product_factors(op)

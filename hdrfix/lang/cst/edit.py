@@ -11,6 +11,8 @@ from typing import Any
 
 import libcst as cst
 
+from hdrfix.lang.cst.match import children
+
 
 @dataclass
 class FunctionEdit:
@@ -45,9 +47,7 @@ class FunctionEdit:
 
     def apply(self, fn: cst.FunctionDef) -> cst.FunctionDef:
         targets = set(self.after) | set(self.replace) | set(self.before)
-        paths = _Paths(targets)
-        fn.visit(paths)
-        transformer = _Apply(self, paths.on_path)
+        transformer = _Apply(self, _on_paths(fn, targets))
         result = fn.visit(transformer)
         missing = (set(self.after) | set(self.replace) | set(self.before)) - transformer.applied
         if missing:
@@ -56,23 +56,19 @@ class FunctionEdit:
         return result
 
 
-class _Paths(cst.CSTVisitor):
+def _on_paths(fn: cst.FunctionDef, targets: set[int]) -> set[int]:
     """The ids of every node on the way from the function to an edited node: the only subtrees
-    the transformer needs to rebuild (rebuilding every node costs more than the whole plan)."""
-
-    def __init__(self, targets: set[int]) -> None:
-        self.targets = targets
-        self.stack: list[int] = []
-        self.on_path: set[int] = set()
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.stack.append(id(node))
-        if id(node) in self.targets:
-            self.on_path.update(self.stack)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+    the transformer needs to rebuild (rebuilding every node costs more than the whole plan).
+    Read from the nodes' fields: a libcst visitor would rebuild the whole function to find them."""
+    on_path: set[int] = set()
+    stack: list[tuple[cst.CSTNode, tuple[int, ...]]] = [(fn, ())]
+    while stack:
+        node, above = stack.pop()
+        here = (*above, id(node))
+        if id(node) in targets:
+            on_path.update(here)
+        stack.extend((child, here) for child in children(node))
+    return on_path
 
 
 class _Apply(cst.CSTTransformer):
