@@ -60,14 +60,19 @@ def _on_paths(fn: cst.FunctionDef, targets: set[int]) -> set[int]:
     """The ids of every node on the way from the function to an edited node: the only subtrees
     the transformer needs to rebuild (rebuilding every node costs more than the whole plan).
     Read from the nodes' fields: a libcst visitor would rebuild the whole function to find them."""
-    on_path: set[int] = set()
-    stack: list[tuple[cst.CSTNode, tuple[int, ...]]] = [(fn, ())]
+    parent: dict[int, int] = {}
+    stack: list[cst.CSTNode] = [fn]
     while stack:
-        node, above = stack.pop()
-        here = (*above, id(node))
-        if id(node) in targets:
-            on_path.update(here)
-        stack.extend((child, here) for child in children(node))
+        node = stack.pop()
+        for child in children(node):
+            parent[id(child)] = id(node)
+            stack.append(child)
+    on_path: set[int] = set()
+    for target in targets:
+        key: int | None = target
+        while key is not None and key not in on_path:
+            on_path.add(key)
+            key = parent.get(key)
     return on_path
 
 

@@ -82,7 +82,9 @@ def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """The nodes held by ``node``'s fields (libcst nodes are dataclasses)."""
+    """The nodes held by ``node``'s fields (libcst nodes are dataclasses), except whitespace,
+    comments and punctuation: no question hdrfix asks is about those, and they are most of
+    the fields."""
     out: list[cst.CSTNode] = []
     for name in _fields(type(node)):
         value = getattr(node, name)
@@ -100,8 +102,36 @@ _NODES: dict[type, bool] = {}
 def _fields(kind: type) -> tuple[str, ...]:
     names = _FIELDS.get(kind)
     if names is None:
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+        every = (f.name for f in dataclasses.fields(kind))
+        names = _FIELDS[kind] = tuple(
+            n for n in every if not n.startswith("whitespace") and n not in _LAYOUT
+        )
     return names
+
+
+# Fields that hold only layout: whitespace, comments, blank lines, brackets and separators.
+_LAYOUT = frozenset(
+    {
+        "lpar",
+        "rpar",
+        "lbracket",
+        "rbracket",
+        "lbrace",
+        "rbrace",
+        "leading_lines",
+        "lines_after_decorators",
+        "header",
+        "footer",
+        "trailing_whitespace",
+        "comma",
+        "semicolon",
+        "colon",
+        "equal",
+        "dot",
+        "star",
+        "newline",
+    }
+)
 
 
 def _is_node(kind: type) -> bool:
