@@ -14,12 +14,26 @@ and in the framework, right after the residual is computed (Mode A or Mode B), a
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from typing import Any
 
+import libcst as cst
+
 from hdrfix.core.plugin import Phase, PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix.kit.configedit import plan_values, section_value
+from hdrfix.kit.logdomain import assigned_after, common_anchor
+from hdrfix.kit.readpath import section_notes
+from hdrfix.kit.sitepatch import Unhandled, plan_sites
+from hdrfix.kit.targets import config_files
+from hdrfix.lang import yamledit
+from hdrfix.lang.astmatch import walrus_value
+from hdrfix.lang.cst.edit import FunctionEdit
+from hdrfix.lang.cst.index import cst_index
+from hdrfix.lang.flow import loads
 from hdrfix_plugins.phase1 import DEFAULT_CLAMP
+from hdrfix_plugins.phase1.clampstate import clamp_state, upstream
 
 VALUES = {
     "log_delta_abs_max": 6.0,
@@ -32,10 +46,6 @@ SCHEDULE = "loss.weight_schedule"  # when enabled, it overwrites the supervision
 
 def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
     """The plan of phase1 (declared in ``hdrfix_plugins.phase1``)."""
-    from hdrfix.kit.configedit import plan_values, section_value
-    from hdrfix.kit.readpath import section_notes
-    from hdrfix.kit.sitepatch import plan_sites
-    from hdrfix.kit.targets import config_files
 
     plan = PhasePlan(phase.name)
     configs = config_files(repo, options)
@@ -51,7 +61,6 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
 
 def _config_notes(repo: Repo, rel: str, section_value: Any) -> list[str]:
     """What the new values mean in this config, where that is not what they say."""
-    from hdrfix.lang import yamledit
 
     notes = []
     if section_value(repo, rel, "log_supervision_enable") is False:
@@ -86,25 +95,15 @@ class _ClampSite:
         self.bound = bound
 
     def done(self, pyfile, analysis, site) -> bool:
-        from hdrfix_plugins.phase1.clampstate import clamp_state
-
         return clamp_state(analysis, pyfile, site, self.bound).clamped
 
     def notes(self, pyfile, analysis, site) -> list[str]:
         """Hand clamps that do not count (one-sided, wider than asked, after the use...)."""
-        from hdrfix_plugins.phase1.clampstate import clamp_state
 
         ignored = clamp_state(analysis, pyfile, site, self.bound).ignored
         return [f"{why}: not trusted as the clamp, hdrfix adds its own" for why in ignored]
 
     def edit(self, pyfile, analysis, site):
-        import libcst as cst
-
-        from hdrfix.kit.logdomain import assigned_after
-        from hdrfix.kit.sitepatch import Unhandled
-        from hdrfix.lang.cst.edit import FunctionEdit
-        from hdrfix.lang.cst.index import cst_index
-
         r, b = site.residual, self.bound
         if site.numpy and not site.torch:
             code = f"{r} = {site.numpy}.clip({r}, -{b!r}, {b!r})"
@@ -129,11 +128,6 @@ def _covering_anchor(flow, site):
     the anchor (``except RuntimeError: delta_log = torch.zeros_like(log_img)`` around the Mode A
     / Mode B ``if``), the statement holding that one too: a clamp after the anchor alone would
     leave that path unclamped. Rescales (``delta_log = delta_log * mask``) are not sources."""
-    import ast
-
-    from hdrfix.kit.logdomain import common_anchor
-    from hdrfix.lang.flow import loads
-    from hdrfix_plugins.phase1.clampstate import upstream
 
     r = site.residual
     inside = {id(n) for n in ast.walk(site.anchor)}
@@ -155,10 +149,6 @@ def _covering_anchor(flow, site):
 def _walrus_before_its_uses(site) -> None:
     """``if (d := <Mode A>) ...:`` with the reconstruction inside that ``if``: no statement
     after the ``if`` comes before that use, so the site is listed rather than half clamped."""
-    import ast
-
-    from hdrfix.kit.sitepatch import Unhandled
-    from hdrfix.lang.astmatch import walrus_value
 
     for root in site.roots:
         if not isinstance(root, ast.If) or walrus_value(root, site.residual) is None:

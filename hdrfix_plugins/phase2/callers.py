@@ -13,6 +13,8 @@ import ast
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from hdrfix.lang.astmatch import assigned_value, call_name
+
 if TYPE_CHECKING:
     from hdrfix.kit.logdomain import Analysis
     from hdrfix.lang.flow import Flow, Node
@@ -23,7 +25,6 @@ WHOLE = None
 
 def used_elements(analyses: Iterable[Analysis]) -> set[int | None]:
     """The tuple positions (``None``: the whole value) the sites' predictions come from."""
-    from hdrfix.lang.astmatch import assigned_value, call_name
 
     found: set[int | None] = set()
     for site, flows in ((s, a.flows) for a in analyses for s in a.sites):

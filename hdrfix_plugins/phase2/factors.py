@@ -15,15 +15,14 @@ from typing import Any
 
 from hdrfix.core.plugin import PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix.kit.logdomain import analyse
+from hdrfix.kit.targets import site_files
+from hdrfix.lang.astmatch import assigned_value
+from hdrfix.lang.flow import Flow
+from hdrfix_plugins.phase2.modea import is_mode_a
 
 
 def note_rebound_factors(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
-    from hdrfix.kit.logdomain import analyse
-    from hdrfix.kit.targets import site_files
-    from hdrfix.lang.astmatch import assigned_value
-    from hdrfix.lang.flow import Flow
-    from hdrfix_plugins.phase2.modea import is_mode_a
-
     for rel in site_files(repo, options).patched:
         pyfile = repo.python(rel)
         for site in analyse(pyfile).sites:

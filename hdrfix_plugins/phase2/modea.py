@@ -7,14 +7,32 @@ cap>``. Mode A that reaches no reconstruction hdrfix sees is listed, never left 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hdrfix.core.plugin import PhasePlan
+import libcst as cst
+
+from hdrfix.core.plugin import Item, PhasePlan
 from hdrfix.core.repo import Repo
-
-if TYPE_CHECKING:
-    import libcst as cst
+from hdrfix.kit.logdomain import analyse
+from hdrfix.kit.sitepatch import Unhandled
+from hdrfix.kit.targets import site_files
+from hdrfix.lang.astmatch import assigned_value
+from hdrfix.lang.cst.edit import FunctionEdit
+from hdrfix.lang.cst.index import cst_index
+from hdrfix.lang.cst.match import (
+    as_factor,
+    assignments,
+    code_of,
+    contains,
+    join_product,
+    loaded_names,
+    name_of,
+    product_factors,
+    string_value,
+    unparen,
+)
 
 #: The trainer attributes that make up Mode A's cap; the network's scale replaces them.
 CAP_ATTRS = frozenset({"log_delta_alpha", "log_delta_abs_max"})
@@ -33,10 +51,6 @@ class ModeASite:
         return not has_mode_a(pyfile, site)
 
     def edit(self, pyfile, analysis, site):
-        from hdrfix.kit.sitepatch import Unhandled
-        from hdrfix.lang.cst.edit import FunctionEdit
-        from hdrfix.lang.cst.match import as_factor, code_of, join_product, product_factors
-
         found = _mode_a(pyfile, site)
         if found is None:
             raise Unhandled(
@@ -73,7 +87,6 @@ class ModeASite:
 def _tanh_argument(tanh):
     """What a tanh is applied to: ``torch.tanh(x)`` and ``F.tanh(x)`` take it as their one
     argument, the method form ``x.tanh()`` is called on it."""
-    import libcst as cst
 
     if len(tanh.args) == 1 and tanh.args[0].keyword is None and not tanh.args[0].star:
         return tanh.args[0].value
@@ -83,10 +96,6 @@ def _tanh_argument(tanh):
 
 
 def _is_number(node) -> bool:
-    import libcst as cst
-
-    from hdrfix.lang.cst.match import unparen
-
     node = unparen(node)
     if isinstance(node, cst.UnaryOperation):
         node = node.expression
@@ -101,7 +110,6 @@ def has_mode_a(pyfile, site) -> bool:
     chain, the tanh applied where the prediction is made) counts too: it is not migrated,
     and ``edit`` says why it cannot do it.
     """
-    from hdrfix.lang.astmatch import assigned_value
 
     fn = pyfile.node(site.ref)
     for root in site.roots:
@@ -115,7 +123,6 @@ def has_mode_a(pyfile, site) -> bool:
 
 def _branches(value):
     """The values an expression can take: both arms of ``a if c else b``, else itself."""
-    import ast
 
     if isinstance(value, ast.IfExp):
         return [*_branches(value.body), *_branches(value.orelse)]
@@ -123,8 +130,6 @@ def _branches(value):
 
 
 def _reads_cap(fn, value) -> bool:
-    import ast
-
     cap_locals = _cap_locals(fn)
     return any(
         (isinstance(n, ast.Attribute) and n.attr in CAP_ATTRS)
@@ -135,7 +140,6 @@ def _reads_cap(fn, value) -> bool:
 
 def is_mode_a(fn, value) -> bool:
     """``value`` multiplies a tanh by a cap (alpha, abs_max, or a local computed from them)."""
-    import ast
 
     from hdrfix.lang.astmatch import call_name
 
@@ -162,7 +166,6 @@ _CAP_LOCALS: dict[int, tuple[object, frozenset[str]]] = {}
 
 def _cap_locals(fn) -> frozenset[str]:
     """Locals of ``fn`` assigned from the cap's attributes or config keys (once per function)."""
-    import ast
 
     cached = _CAP_LOCALS.get(id(fn))
     if cached is not None and cached[0] is fn:
@@ -189,11 +192,6 @@ def _cap_locals(fn) -> frozenset[str]:
 def stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
     """Mode A outside every site (a method that computes the residual but reconstructs
     nothing hdrfix can see) would keep the old formula while its siblings change: listed."""
-    import ast
-
-    from hdrfix.core.plugin import Item
-    from hdrfix.kit.logdomain import analyse
-    from hdrfix.kit.targets import site_files
 
     for rel in site_files(repo, options).patched:
         pyfile = repo.python(rel)
@@ -222,8 +220,6 @@ def stray_mode_a(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> Non
 def _mode_a(pyfile, site):
     """(Mode A's value, its tanh factor, the cap test), or None when no root is Mode A: after
     phase2, or where the site has Mode B alone."""
-    from hdrfix.lang.astmatch import assigned_value
-    from hdrfix.lang.cst.index import cst_index
     from hdrfix.lang.cst.match import call_name, product_factors
 
     index = cst_index(pyfile, site.ref)
@@ -240,10 +236,6 @@ def _mode_a(pyfile, site):
 
 
 def _cst_branches(value):
-    import libcst as cst
-
-    from hdrfix.lang.cst.match import unparen
-
     bare = unparen(value)  # a new node: only for the test, the edit swaps the original
     if isinstance(bare, cst.IfExp):
         return [*_cst_branches(bare.body), *_cst_branches(bare.orelse)]
@@ -252,9 +244,6 @@ def _cst_branches(value):
 
 def _reads_cap_cst(value: cst.CSTNode) -> bool:
     """Whether an expression reads a cap attribute or a config key of that name."""
-    import libcst as cst
-
-    from hdrfix.lang.cst.match import contains, string_value
 
     attrs = (a.attr.value for a in contains(value, cst.Attribute) if isinstance(a, cst.Attribute))
     strings = (string_value(s) for s in contains(value, cst.SimpleString))
@@ -266,9 +255,6 @@ def _cap_test(
 ) -> tuple[Callable[[cst.BaseExpression], bool], Callable[[cst.BaseExpression], bool]]:
     """Whether a factor of Mode A is part of its cap (see :class:`ModeASite`), and whether an
     expression reads the cap at all (directly or through a local assigned from it)."""
-    import libcst as cst
-
-    from hdrfix.lang.cst.match import assignments, contains, loaded_names, name_of, unparen
 
     cap_locals = {a.target for a in assignments(fn.body) if _reads_cap_cst(a.value)}
 

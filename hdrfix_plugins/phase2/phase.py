@@ -22,9 +22,14 @@ from typing import Any
 
 from hdrfix.core.plugin import Phase, PhasePlan
 from hdrfix.core.repo import Repo
+from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.sitepatch import plan_sites
+from hdrfix.kit.targets import DEFAULT_CONFIG, NETWORK_CLASS, config_files, network_file, site_files
+from hdrfix.lang.cst.lines import FunctionLines
 from hdrfix.lang.errors import HdrfixError
+from hdrfix_plugins.phase2 import network as net
 from hdrfix_plugins.phase2 import scale
+from hdrfix_plugins.phase2.callers import used_elements
 from hdrfix_plugins.phase2.factors import note_rebound_factors
 from hdrfix_plugins.phase2.modea import ModeASite, stray_mode_a
 
@@ -60,10 +65,6 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
 
 
 def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
-    from hdrfix.kit.targets import NETWORK_CLASS, network_file
-    from hdrfix.lang.cst.lines import FunctionLines
-    from hdrfix_plugins.phase2 import network as net
-
     rel = network_file(repo, options)
     pyfile = repo.python(rel)
     torch, nn = net.torch_names(pyfile.tree, rel)
@@ -126,9 +127,6 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
 def _used_element(repo: Repo, options: Mapping[str, Any]) -> int | None:
     """The tuple element of the network's output that Mode A consumes, where the callers
     unpack or index it (all the same way); ``None`` when they use it whole or disagree."""
-    from hdrfix.kit.logdomain import analyse
-    from hdrfix.kit.targets import site_files
-    from hdrfix_plugins.phase2.callers import used_elements
 
     files = site_files(repo, options)
     found = used_elements(analyse(repo.python(rel)) for rel in files.patched + files.others)
@@ -137,7 +135,6 @@ def _used_element(repo: Repo, options: Mapping[str, Any]) -> int | None:
 
 def _scale_init(repo: Repo, options: Mapping[str, Any]) -> tuple[float, str]:
     """``--scale-init``, else alpha * abs_max from the config (as phase1 left it), else 6.0."""
-    from hdrfix.kit.targets import DEFAULT_CONFIG, config_files
 
     if options.get("scale_init") is not None:
         return float(options["scale_init"]), "--scale-init"  # checked by its Option

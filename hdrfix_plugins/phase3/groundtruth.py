@@ -25,6 +25,8 @@ import ast
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from hdrfix.lang.astmatch import LOG_CALLS, call_name
+
 if TYPE_CHECKING:
     from hdrfix.kit.logdomain import Use
     from hdrfix.lang.flow import Flow
@@ -56,7 +58,6 @@ def stepwise_ground_truth(flow: Flow, use: Use) -> ast.Assign | None:
 def _is_log(flow: Flow, name: str, at, depth: int) -> bool:
     """Whether every assignment of ``name`` reaching ``at`` computes a log (directly, or from
     a name that does)."""
-    from hdrfix.lang.astmatch import LOG_CALLS, call_name
 
     defs = [d for d in flow.defs_of(name, at) if d is not flow.entry]
     if not defs or depth == 0:

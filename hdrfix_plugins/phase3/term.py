@@ -6,15 +6,33 @@ goes where what it reads is assigned on every path (see :func:`plan_term`).
 
 from __future__ import annotations
 
+import ast
 from typing import TYPE_CHECKING
 
+import libcst as cst
+
 from hdrfix.core.plugin import PhasePlan
-from hdrfix_plugins.phase3.groundtruth import stepwise_ground_truth
+from hdrfix.kit.logdomain import analyse, common_anchor
+from hdrfix.lang.assigned import violations
+from hdrfix.lang.cst.edit import FunctionEdit
+from hdrfix.lang.cst.index import cst_index
+from hdrfix.lang.cst.lines import FunctionLines
+from hdrfix.lang.cst.match import (
+    assignments,
+    attr_of_self,
+    find_all,
+    fresh_name,
+    name_of,
+    product_factors,
+    statement_holding,
+    string_value,
+    unparen,
+)
+from hdrfix.lang.errors import HdrfixError
+from hdrfix_plugins.phase3.groundtruth import first_safe_place, stepwise_ground_truth
 from hdrfix_plugins.phase3.keys import LOSS_KEY, WEIGHT_KEY
 
 if TYPE_CHECKING:
-    import libcst as cst
-
     from hdrfix.lang.cst.match import Assignment
     from hdrfix.lang.pyfile import FunctionRef, PyFile
 
@@ -66,14 +84,6 @@ def plan_term(
     ``norm_type``); and the weighted add after the log-supervision add (or, without one,
     before the ``return`` of the loss), both under the log supervision's enable switch.
     """
-    import libcst as cst
-
-    from hdrfix.kit.logdomain import analyse
-    from hdrfix.lang.cst.edit import FunctionEdit
-    from hdrfix.lang.cst.index import cst_index
-    from hdrfix.lang.cst.lines import FunctionLines
-    from hdrfix.lang.cst.match import assignments, fresh_name
-    from hdrfix.lang.errors import HdrfixError
 
     fn = pyfile.cst(ref)
     lines = FunctionLines(ref, fn)
@@ -163,9 +173,6 @@ def plan_term(
 def _beside_ground_truth(pyfile, ref, flow, gt, use, edit_after):
     """Where the term reads the step's own ground truth: the first statement of its block
     after which the edited step reads nothing that some path leaves unbound."""
-    from hdrfix.lang.assigned import violations
-    from hdrfix.lang.errors import HdrfixError
-    from hdrfix_plugins.phase3.groundtruth import first_safe_place
 
     before = pyfile.text()
 
@@ -191,7 +198,6 @@ def _beside_ground_truth(pyfile, ref, flow, gt, use, edit_after):
 def _after_residual(flow, use):
     """The smallest statement holding every assignment of the residual that reaches the
     reconstruction, in their block: after it the residual is final."""
-    from hdrfix.kit.logdomain import common_anchor
 
     defs = [d.stmt for d in flow.defs_of(use.residual, use.node) if d is not flow.entry]
     return common_anchor(flow, defs)
@@ -209,7 +215,6 @@ def _top_level(flow, stmt):
 
 def _without_grad(flow, stmt) -> bool:
     """Whether ``stmt`` runs inside ``with torch.no_grad():`` / ``torch.inference_mode():``."""
-    import ast
 
     from hdrfix.lang.astmatch import call_name
 
@@ -228,7 +233,6 @@ def _without_grad(flow, stmt) -> bool:
 def _gt_target(flow, use) -> str | None:
     """The target's log, from the ground-truth residual the step computes for its log
     supervision (``gt_delta_log = <target log> - log_img``), as source text."""
-    import ast
 
     from hdrfix.lang.astmatch import LOG_CALLS, call_name
 
@@ -249,9 +253,6 @@ def _gt_target(flow, use) -> str | None:
 
 def _weighted_add(a: Assignment, weights: set[str | None]) -> bool:
     """``X = X + self.<w> * ...`` with ``w`` one of ``weights``."""
-    import libcst as cst
-
-    from hdrfix.lang.cst.match import attr_of_self, name_of, product_factors, unparen
 
     value = unparen(a.value)
     if not (
@@ -268,7 +269,6 @@ def _supervision_term(
 ) -> tuple[cst.CSTNode, str] | None:
     """(the statement after which the term is added, the loss name) from the log-supervision
     add: the ``if`` directly holding it (its enable switch), or the add's own line."""
-    import libcst as cst
 
     for a in assigns:
         if not _weighted_add(a, weights):
@@ -282,10 +282,6 @@ def _supervision_term(
 
 def _loss_return(fn: cst.FunctionDef) -> tuple[cst.CSTNode, str]:
     """Fallback: before ``return {'loss': X, ...}``."""
-    import libcst as cst
-
-    from hdrfix.lang.cst.match import find_all, name_of, statement_holding, string_value
-    from hdrfix.lang.errors import HdrfixError
 
     for ret in find_all(fn, cst.Return):
         assert isinstance(ret, cst.Return)
@@ -315,9 +311,6 @@ def _target_log(fn, assigns, use, index) -> str | None:
     The target is the second argument of the first call taking the prediction (the name
     assigned from the ``exp``) first, e.g. ``self._recon_terms(prediction, target_rgb, ...)``.
     """
-    import ast
-
-    import libcst as cst
 
     from hdrfix.lang.cst.match import call_name, call_owner, code_of, find_all, name_of, unparen
 
