@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from hdrfix.lang.flow import Flow, loads
+from hdrfix.lang.flow import Flow
+from hdrfix.lang.names import loads
 
 
 def _flow(src: str) -> tuple[Flow, list[ast.stmt]]:

@@ -12,8 +12,9 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from hdrfix.lang.flow import BUILTINS, Flow, Node, header_parts, module_names
+from hdrfix.lang.flow import Flow, Node
 from hdrfix.lang.lines import line_opcodes
+from hdrfix.lang.names import BUILTINS, header_parts, module_names
 from hdrfix.lang.pyfile import parse_tree
 
 

@@ -53,7 +53,7 @@ def sum_of_names(node: ast.AST | None) -> tuple[str, str] | None:
 
 def own_expressions(stmt: ast.AST) -> list[ast.AST]:
     """What a statement evaluates itself: all of a simple one, the header of a compound one."""
-    from hdrfix.lang.flow import header_parts
+    from hdrfix.lang.names import header_parts
 
     if isinstance(stmt, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
         return header_parts(stmt)

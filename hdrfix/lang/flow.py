@@ -12,15 +12,18 @@ same condition are not assumed to agree.
 from __future__ import annotations
 
 import ast
-import builtins
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from hdrfix.lang.names import (
+    binds,
+    header_binds,
+    header_parts,
+    loads,
+    reads_of,
+    stores,
+    walk_scope,
+)
 from hdrfix.lang.readfirst import bound_before, surely_read
-
-SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-BUILTINS = frozenset(dir(builtins))
 
 
 @dataclass(eq=False)
@@ -41,90 +44,6 @@ class Node:
         return getattr(self.stmt, "lineno", 0)
 
 
-def header_parts(stmt: ast.AST) -> list[ast.AST]:
-    """The expressions a compound statement evaluates before entering its blocks."""
-    if isinstance(stmt, (ast.If, ast.While)):
-        return [stmt.test]
-    if isinstance(stmt, (ast.For, ast.AsyncFor)):
-        return [stmt.iter]
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return [i.context_expr for i in stmt.items]
-    if isinstance(stmt, ast.Match):
-        return [stmt.subject]
-    return []
-
-
-def loads(node: ast.AST) -> set[str]:
-    """Names an expression (or simple statement) reads when it runs.
-
-    Lambdas and nested definitions read later, not here; a comprehension's own targets are
-    not reads.
-    """
-    found: set[str] = set()
-    _loads(node, found, frozenset())
-    return found
-
-
-def _loads(node: ast.AST, found: set[str], bound: frozenset[str]) -> None:
-    if isinstance(node, ast.Name):
-        if isinstance(node.ctx, ast.Load) and node.id not in bound:
-            found.add(node.id)
-        return
-    if isinstance(node, ast.Lambda):
-        for default in node.args.defaults + [d for d in node.args.kw_defaults if d]:
-            _loads(default, found, bound)
-        return
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        for dec in node.decorator_list:
-            _loads(dec, found, bound)
-        return
-    if isinstance(node, COMPREHENSIONS):
-        inner = set(bound)
-        for gen in node.generators:
-            _loads(gen.iter, found, frozenset(inner))
-            inner |= stores(gen.target)
-            for cond in gen.ifs:
-                _loads(cond, found, frozenset(inner))
-        elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-        for elt in elts:
-            _loads(elt, found, frozenset(inner))
-        return
-    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-        found.add(node.target.id)
-    for child in ast.iter_child_nodes(node):
-        _loads(child, found, bound)
-
-
-def stores(node: ast.AST) -> set[str]:
-    """Names a target (or a whole simple statement) binds, walrus targets included."""
-    found: set[str] = set()
-    for sub in _walk_scope(node):
-        if isinstance(sub, COMPREHENSIONS):
-            # ``:=`` in a comprehension binds in the function around it (PEP 572)
-            found |= {n.target.id for n in ast.walk(sub) if isinstance(n, ast.NamedExpr)}
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            found.add(sub.id)
-        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-            for alias in sub.names:
-                if alias.name != "*":
-                    found.add(alias.asname or alias.name.split(".")[0])
-        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.add(sub.name)
-    return found
-
-
-def _walk_scope(node: ast.AST, enter: bool = False) -> Iterator[ast.AST]:
-    """``ast.walk`` that does not enter nested scopes (their names are their own); ``enter``
-    walks the body of ``node`` itself when it is a function."""
-    stack = [node]
-    while stack:
-        sub = stack.pop()
-        yield sub
-        if (sub is not node or not enter) and isinstance(sub, SCOPES + COMPREHENSIONS):
-            continue
-        stack.extend(ast.iter_child_nodes(sub))
-
-
 class Flow:
     """The control-flow graph of one function and the two analyses on it."""
 
@@ -143,7 +62,7 @@ class Flow:
         self._block(fn.body, [self.entry], fn)
         declared = {
             name
-            for sub in _walk_scope(fn, enter=True)
+            for sub in walk_scope(fn, enter=True)
             if isinstance(sub, (ast.Global, ast.Nonlocal))
             for name in sub.names
         }
@@ -177,9 +96,9 @@ class Flow:
             return self._branching(stmt, preds)
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             names = set().union(*(stores(i.optional_vars) for i in stmt.items if i.optional_vars))
-            names |= _header_binds(stmt)
+            names |= header_binds(stmt)
             head = self._node(
-                stmt, preds, reads=_reads_of(header_parts(stmt)), writes=names, header=True
+                stmt, preds, reads=reads_of(header_parts(stmt)), writes=names, header=True
             )
             self._guards.append(id(stmt))  # its context manager may swallow a failed read
             try:
@@ -190,7 +109,7 @@ class Flow:
             return self._try(stmt, preds)  # type: ignore[arg-type]
         if isinstance(stmt, ast.Match):
             head = self._node(
-                stmt, preds, reads=loads(stmt.subject), writes=_header_binds(stmt), header=True
+                stmt, preds, reads=loads(stmt.subject), writes=header_binds(stmt), header=True
             )
             # no case may match, unless the last matches anything (``case _:``, ``case x:``)
             last = stmt.cases[-1]
@@ -200,7 +119,7 @@ class Flow:
                 caught = self._node(case, [head], writes=stores(case.pattern))
                 exits += self._block(case.body, [caught], stmt)
             return exits
-        node = self._node(stmt, preds, reads=loads(stmt), writes=_binds(stmt))
+        node = self._node(stmt, preds, reads=loads(stmt), writes=binds(stmt))
         if isinstance(stmt, ast.Delete):
             node.deletes = {t.id for t in stmt.targets if isinstance(t, ast.Name)}
         if isinstance(stmt, (ast.Return, ast.Raise)):
@@ -217,8 +136,8 @@ class Flow:
         head = self._node(
             stmt,
             preds,
-            reads=_reads_of(header_parts(stmt)),
-            writes=_header_binds(stmt),
+            reads=reads_of(header_parts(stmt)),
+            writes=header_binds(stmt),
             header=True,
         )
         if isinstance(stmt, ast.If):
@@ -346,62 +265,3 @@ class Flow:
         if assigned is None:  # unreachable code reads nothing
             return set()
         return {n for n in node.reads if n in self.locals and n not in assigned}
-
-
-def _header_binds(stmt: ast.AST) -> set[str]:
-    """Names a compound statement's header binds with ``:=`` (``if (d := f(x)) is not None``):
-    they are assigned there, before either arm runs, like any other assignment."""
-    return set().union(*(stores(p) for p in header_parts(stmt))) if header_parts(stmt) else set()
-
-
-def _reads_of(parts: list[ast.AST]) -> set[str]:
-    return set().union(*(loads(p) for p in parts)) if parts else set()
-
-
-def _binds(stmt: ast.stmt) -> set[str]:
-    if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
-        return set()  # ``x: int`` declares, it does not assign
-    updated = in_place_target(stmt)
-    return stores(stmt) | ({updated} if updated else set())
-
-
-#: Methods that change the object they are called on (besides torch's ``*_`` in-place ones).
-MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
-
-
-def in_place_target(stmt: ast.AST) -> str | None:
-    """``x`` for ``x.clamp_(...)``, ``x.mul_(m)``, ``x.append(v)``: the statement gives ``x`` a
-    new value, so the analyses treat it as an assignment of ``x`` that reads ``x`` (and ``v``)."""
-    call = stmt.value if isinstance(stmt, ast.Expr) else None
-    if (
-        isinstance(call, ast.Call)
-        and isinstance(call.func, ast.Attribute)
-        and isinstance(call.func.value, ast.Name)
-        and (
-            (call.func.attr.endswith("_") and not call.func.attr.startswith("_"))
-            or call.func.attr in MUTATORS
-        )
-    ):
-        return call.func.value.id
-    return None
-
-
-def module_names(tree: ast.Module) -> set[str]:
-    """Names a module binds at its top level (imports, definitions, assignments)."""
-    names: set[str] = set()
-    for stmt in tree.body:
-        names |= _top_binds(stmt)
-    return names
-
-
-def _top_binds(stmt: ast.stmt) -> set[str]:
-    if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-        found = stores(stmt.target) if isinstance(stmt, ast.For) else set()
-        blocks = [stmt.body, getattr(stmt, "orelse", [])]
-        if isinstance(stmt, ast.Try):
-            blocks += [h.body for h in stmt.handlers] + [stmt.finalbody]
-        for block in blocks:
-            for inner in block:
-                found |= _top_binds(inner)
-        return found
-    return stores(stmt)

@@ -173,7 +173,7 @@ def _network_attrs(root: Path, rel: str, class_name: str) -> tuple[tuple[str, ..
     residual's name per method of the class."""
     from hdrfix.core.repo import Repo
     from hdrfix.kit.logdomain.analysis import analyse
-    from hdrfix.lang.flow import loads
+    from hdrfix.lang.names import loads
 
     pyfile = Repo(root).python(rel)
     attrs: list[str] = []

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from hdrfix.kit.logdomain import Analysis, Site, callee, callers, index_in, returned
 from hdrfix.kit.logdomain.calls import loop_source
 from hdrfix.lang.astmatch import ClampCall, assigned_value, clamp_of, walrus_value
-from hdrfix.lang.flow import Flow, Node, in_place_target, loads
+from hdrfix.lang.flow import Flow, Node
+from hdrfix.lang.names import in_place_target, loads
 
 if TYPE_CHECKING:
     from hdrfix.lang.pyfile import FunctionRef, PyFile

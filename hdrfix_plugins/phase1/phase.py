@@ -31,7 +31,7 @@ from hdrfix.lang import yamledit
 from hdrfix.lang.astmatch import walrus_value
 from hdrfix.lang.cst.edit import FunctionEdit
 from hdrfix.lang.cst.index import cst_index
-from hdrfix.lang.flow import loads
+from hdrfix.lang.names import loads
 from hdrfix_plugins.phase1 import DEFAULT_CLAMP
 from hdrfix_plugins.phase1.clampstate import clamp_state, upstream
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from hdrfix.lang.cst.match import find_all, loaded_names, name_of, small_statements, sub_suites
-from hdrfix.lang.flow import MUTATORS
+from hdrfix.lang.names import MUTATORS
 
 
 def builds_list(value: cst.BaseExpression) -> bool:

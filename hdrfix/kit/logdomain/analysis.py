@@ -20,7 +20,7 @@ from hdrfix.lang.astmatch import (
     target_name,
     walrus_value,
 )
-from hdrfix.lang.flow import loads
+from hdrfix.lang.names import loads
 
 if TYPE_CHECKING:
     from hdrfix.lang.pyfile import FunctionRef, PyFile

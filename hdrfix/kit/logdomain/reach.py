@@ -30,7 +30,8 @@ from hdrfix.kit.logdomain.exps import Exponential, exponentials
 from hdrfix.kit.logdomain.prefilter import may_exponentiate
 from hdrfix.kit.logdomain.uses import _UseFinder
 from hdrfix.lang.astmatch import LOG_CALLS, call_name, own_expressions
-from hdrfix.lang.flow import COMPREHENSIONS, Flow, Node
+from hdrfix.lang.flow import Flow, Node
+from hdrfix.lang.names import COMPREHENSIONS
 
 if TYPE_CHECKING:
     from hdrfix.lang.pyfile import FunctionRef

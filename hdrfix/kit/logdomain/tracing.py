@@ -18,7 +18,8 @@ from hdrfix.lang.astmatch import (
     own_expressions,
     walrus_value,
 )
-from hdrfix.lang.flow import Flow, Node, in_place_target, loads
+from hdrfix.lang.flow import Flow, Node
+from hdrfix.lang.names import in_place_target, loads
 
 if TYPE_CHECKING:
     from hdrfix.lang.pyfile import FunctionRef, PyFile
