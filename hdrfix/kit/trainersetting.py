@@ -146,7 +146,7 @@ def plan_reads(
     settings = find_settings(init)
     if settings is None:
         return False
-    lines = FunctionLines(ref, init)
+    lines = FunctionLines(ref, init, pyfile)
     missing = []
     for read in reads:
         what = f"{class_name}.__init__ reads {read.key}"

@@ -86,7 +86,7 @@ def plan_term(
     """
 
     fn = pyfile.cst(ref)
-    lines = FunctionLines(ref, fn)
+    lines = FunctionLines(ref, fn, pyfile)
     what = f"{ref.qualname}: add {WEIGHT_KEY} * residual-distribution loss"
     assigns = list(assignments(fn.body))
     added = next((a for a in assigns if _weighted_add(a, {WEIGHT_KEY})), None)
