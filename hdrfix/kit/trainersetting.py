@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
-from hdrfix.lang.cst.match import attr_of_self, code_of, find_all, statements, string_value
+from hdrfix.lang.cst.match import (
+    attr_of_self,
+    code_of,
+    contains,
+    find_all,
+    statements,
+    string_value,
+)
 
 if TYPE_CHECKING:
     from hdrfix.core.plugin import PhasePlan
@@ -53,9 +60,10 @@ class Settings:
 
 
 def _gets(node: cst.CSTNode) -> list[tuple[cst.BaseExpression, str]]:
-    """``(mapping, key)`` for each ``mapping.get('key', ...)`` inside ``node``."""
+    """``(mapping, key)`` for each ``mapping.get('key', ...)`` inside ``node``, in no particular
+    order within ``node`` (its callers ask which mappings and keys, not which comes first)."""
     found = []
-    for call in find_all(node, cst.Call):
+    for call in contains(node, cst.Call):
         assert isinstance(call, cst.Call)
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "get" and call.args:
