@@ -1,6 +1,7 @@
-"""A statement's line, read from the ``ast`` statement it pairs with, is the line libcst's
-position metadata gives: on every statement of every function of the fixture and its variants
-(CRLF, one-line ``if``, continuation lines and decorators included)."""
+"""libcst questions answered without libcst's own walk, checked against it on every function
+of the fixture and its variants (CRLF, one-line ``if``, continuation lines and decorators
+included): a statement's line, read from the ``ast`` statement it pairs with, is the line
+libcst's position metadata gives, and the field walk finds the nodes libcst's walk finds."""
 
 from __future__ import annotations
 
@@ -42,3 +43,36 @@ def test_paired_lines_are_the_metadata_lines(root: Path) -> None:
                 compared += 1
     if root == FRAMEWORK:
         assert compared > 300  # the fixture's trainer alone has hundreds of statements
+
+
+KINDS = (
+    cst.Name,
+    cst.Call,
+    cst.Attribute,
+    cst.Arg,
+    cst.SimpleString,
+    cst.BinaryOperation,
+    cst.AssignTarget,
+    cst.AnnAssign,
+    cst.Return,
+)
+
+
+@pytest.mark.parametrize("root", TREES, ids=lambda p: p.name)
+def test_the_field_walk_finds_what_libcst_walk_finds(root: Path) -> None:
+    """``contains`` skips layout fields (whitespace, comments, brackets) and reads fields
+    instead of visiting: on every function, for every kind a phase asks about, it finds the
+    same nodes as libcst's own walk, only not in its order."""
+    from hdrfix.lang.cst.match import contains, find_all
+
+    for path in _python_files(root):
+        source = SourceFile.read(root, path.relative_to(root).as_posix())
+        try:
+            pyfile = PyFile.parse(source)
+        except Exception:
+            continue
+        for ref in pyfile.functions:
+            fn = pyfile.cst(ref)
+            for kind in KINDS:
+                fast = {id(n) for n in contains(fn, kind)}
+                assert fast == {id(n) for n in find_all(fn, kind)}, (path, ref.qualname, kind)
