@@ -10,7 +10,6 @@ files) and finding a file's real name (:meth:`hdrfix.core.repo.Repo.canonical`) 
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 from dataclasses import dataclass
 
@@ -95,20 +94,29 @@ def _git_listed(root: str) -> list[str] | None:
 
 
 def _existing(root: str, names: list[str]) -> tuple[list[str], list[str]]:
-    """Those of ``names`` that are files, one ``lstat`` each (a ``stat`` more for a link)."""
-    prefix = os.path.join(root, "")
-    files, links = [], []
+    """Those of ``names`` that are files: each folder's entries read at once, whose types say
+    which are files and links (an ``lstat`` per file took three times as long)."""
+    by_folder: dict[str, list[str]] = {}
     for name in names:
-        path = prefix + name
+        folder, _, base = name.rpartition("/")
+        by_folder.setdefault(folder, []).append(base)
+    files, links = [], []
+    for folder, bases in by_folder.items():
         try:
-            mode = os.lstat(path).st_mode
+            with os.scandir(os.path.join(root, folder) if folder else root) as found:
+                entries = {entry.name: entry for entry in found}
         except OSError:
-            continue
-        if stat.S_ISREG(mode):
-            files.append(name)
-        elif stat.S_ISLNK(mode) and os.path.isfile(path):
-            files.append(name)
-            links.append(name)
+            continue  # gone, or no longer a folder: nothing in it is there
+        for base in bases:
+            entry = entries.get(base)
+            name = f"{folder}/{base}" if folder else base
+            try:
+                if entry is not None and entry.is_file():
+                    files.append(name)
+                    if entry.is_symlink():
+                        links.append(name)
+            except OSError:
+                continue
     return files, links
 
 
