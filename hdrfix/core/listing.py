@@ -2,9 +2,9 @@
 
 A run on a repository of thousands of files spends its time here, not in its parsers: each
 file is listed and read once, and a listing already knows which names are links, so that no
-file needs a ``stat`` of its own (a walk's directory entries say which entries are plain
-files) and finding a file's real name (:meth:`hdrfix.core.repo.Repo.canonical`) needs no
-``lstat`` per file.
+file needs a ``stat`` of its own (a folder's directory entries say which are plain files,
+whether the names come from a walk or from git) and finding a file's real name
+(:meth:`hdrfix.core.repo.Repo.canonical`) needs no ``lstat`` per file.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ class Repo:
     _raw: dict[str, bytes] = field(default_factory=dict)
     _kept: int = 0
     _prefix: str = field(init=False, default="")  # the root, ending in a separator
+    _unreal: set[str] | None = None  # listed folders reached through a link
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -71,12 +72,17 @@ class Repo:
     def _real_listed(self, suffixes: tuple[str, ...]) -> list[str]:
         """The real names of the listed files, each once, in order: :meth:`canonical` of each,
         but a file the listing found plain in a real folder is its own real name (no ``lstat``
-        per file)."""
+        per file), and where all are, the listing is its own answer."""
+        names = self.files(suffixes)
         links = self._listed().links
+        if self._unreal is None:
+            folders = {rel.rpartition("/")[0] for rel in self._listed().files}
+            self._unreal = {f for f in folders if self._real_folder(f) != (f or ".")}
+        if not links and not self._unreal:
+            return names
         real = set()
-        for rel in self.files(suffixes):
-            folder = rel.rpartition("/")[0]
-            if rel not in links and self._real_folder(folder) == (folder or "."):
+        for rel in names:
+            if rel not in links and rel.rpartition("/")[0] not in self._unreal:
                 real.add(rel)
             else:
                 real.add(self.canonical(rel))
@@ -113,9 +119,12 @@ class Repo:
         once, by its canonical name, and read once in the run (see :meth:`_bytes`)."""
         tests = [_test(n) for n in needles]
         found = []
+        kept = self._raw
         for rel in self._real_listed(suffixes):
             try:
-                raw = self._bytes(rel)
+                raw = kept.get(rel)
+                if raw is None:
+                    raw = self._bytes(rel)
             except FileNotFoundError:
                 continue  # gone since the listing
             except OSError:
