@@ -106,20 +106,6 @@ LATER = """Not measured here (each takes minutes; see the issue's table for the 
     `time .venv/bin/pytest -q -p no:cacheprovider`"""
 
 
-def byte_compiled() -> str:
-    """hdrfix's modules compiled to bytecode first, as an installed wheel has them: where
-    PYTHONDONTWRITEBYTECODE is set (as on the machine the issue measured on), an editable
-    install compiled some 80 modules from source in every run, 60-70 ms that no user's install
-    pays, and every row but the floors carried them."""
-    import compileall
-
-    for package in ("hdrfix", "hdrfix_plugins"):
-        compileall.compile_dir(ROOT / package, quiet=1)
-    return "hdrfix's bytecode compiled first" + (
-        " (PYTHONDONTWRITEBYTECODE is set here)" if sys.flags.dont_write_bytecode else ""
-    )
-
-
 def ratio_row(what: str, ours: float, floor: float, peak: float, floor_name: str, goal: float):
     ratio = ours / floor
     verdict = "met" if ratio <= goal else "not met"
@@ -136,7 +122,6 @@ def main() -> None:
         "--codemod", action="store_true", help="also time libcst's no-op codemod on the last repo"
     )
     args = parser.parse_args()
-    compiled = byte_compiled()
     hdrfix = [PY, "-m", "hdrfix"]
     rows = []
     t, floor, m = against([*hdrfix, "--help"], [PY, "-c", "import click"], args.runs)
@@ -205,7 +190,7 @@ def main() -> None:
             t_lib, _ = timed([*codemod, "--hide-progress", "-j", "2", "."], repo)
             rows.append((f"libcst no-op codemod, {args.files[-1]} files", t_lib, 0, ""))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, median of {args.runs} runs")
-    print(f"load average before/after: {LOAD_BEFORE} / {os.getloadavg()[0]:.2f}; {compiled}\n")
+    print(f"load average before/after: {LOAD_BEFORE} / {os.getloadavg()[0]:.2f}\n")
     print("| what | wall s | peak MB | against its floor |\n|---|---|---|---|")
     for what, t, m, note in rows:
         print(f"| {what} | {t:.3f} | {m:.0f} | {note} |")
