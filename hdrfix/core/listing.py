@@ -102,23 +102,14 @@ def _existing(root: str, names: list[str]) -> tuple[list[str], list[str]]:
     for name in names:
         folder, _, base = name.rpartition("/")
         by_folder.setdefault(folder, []).append(base)
-    files, links = [], []
+    files: list[str] = []
+    links: list[str] = []
     for folder, bases in by_folder.items():
-        try:
-            with os.scandir(os.path.join(root, folder) if folder else root) as found:
-                entries = {entry.name: entry for entry in found}
-        except OSError:
-            continue  # gone, or no longer a folder: nothing in it is there
+        entries = {entry.name: entry for entry in _entries(root, folder)}
         for base in bases:
             entry = entries.get(base)
-            name = f"{folder}/{base}" if folder else base
-            try:
-                if entry is not None and entry.is_file():
-                    files.append(name)
-                    if entry.is_symlink():
-                        links.append(name)
-            except OSError:
-                continue
+            if entry is not None:
+                _add_file(entry, f"{folder}/{base}" if folder else base, files, links)
     return files, links
 
 
@@ -130,20 +121,39 @@ def _walk(root: str) -> tuple[list[str], list[str]]:
     folders = [""]
     while folders:
         folder = folders.pop()
-        try:
-            entries = list(os.scandir(os.path.join(root, folder) if folder else root))
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in _entries(root, folder):
             name = entry.name if not folder else f"{folder}/{entry.name}"
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS and not entry.name.endswith(".egg-info"):
-                        folders.append(name)
-                elif entry.is_file():
-                    files.append(name)
-                    if entry.is_symlink():
-                        links.append(name)
-            except OSError:
-                continue
+            if _is_folder(entry):
+                if entry.name not in SKIP_DIRS and not entry.name.endswith(".egg-info"):
+                    folders.append(name)
+            else:
+                _add_file(entry, name, files, links)
     return files, links
+
+
+def _entries(root: str, folder: str) -> list[os.DirEntry[str]]:
+    """A folder's entries; none where it cannot be read (gone, no longer a folder, denied)."""
+    try:
+        with os.scandir(os.path.join(root, folder) if folder else root) as found:
+            return list(found)
+    except OSError:
+        return []
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _add_file(entry: os.DirEntry[str], name: str, files: list[str], links: list[str]) -> None:
+    """``name`` to ``files`` if the entry is a file or a link to one, and then to ``links`` if
+    it is a link."""
+    try:
+        if entry.is_file():
+            files.append(name)
+            if entry.is_symlink():
+                links.append(name)
+    except OSError:
+        pass
