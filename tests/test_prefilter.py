@@ -10,6 +10,7 @@ import pytest
 from conftest import FRAMEWORK, ROOT, copy_tree
 
 from hdrfix.core.engine import plan_run
+from hdrfix.core.listing import read_bytes
 from hdrfix.core.plugin import discover
 from hdrfix.core.repo import Repo
 from hdrfix.kit.logdomain import analyse
@@ -123,13 +124,12 @@ def test_each_file_is_read_once_in_a_run(tmp_path, monkeypatch):
         reads.append(Path(self).resolve().relative_to(root.resolve()).as_posix())
         return real_read_bytes(self)
 
-    def counting_open(path, mode="r", *args, **kwargs):
-        if "b" in mode:
-            reads.append(Path(path).resolve().relative_to(root.resolve()).as_posix())
-        return open(path, mode, *args, **kwargs)
+    def counting_read(path):
+        reads.append(Path(path).resolve().relative_to(root.resolve()).as_posix())
+        return read_bytes(path)
 
     monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
-    monkeypatch.setattr("hdrfix.core.repo.open", counting_open, raising=False)
+    monkeypatch.setattr("hdrfix.core.repo.read_bytes", counting_read)
     include = {"include": ["src/npu/networks/patch_inpainting.py"]}
     monkeypatch.chdir(root)
     plan_run(Repo(root), ["phase1", "phase2"], discover(), include)

@@ -14,7 +14,6 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from hdrfix.core.commit import _INTENT_TMP, INTENT, _Intent, recover, refuse_tracked
 from hdrfix.core.safepath import state_dir
 from hdrfix.lang.errors import HdrfixError
 
@@ -22,6 +21,7 @@ from hdrfix.lang.errors import HdrfixError
 def recover_interrupted(root: Path, kinds: Callable[[list[str]], tuple[str, ...]]) -> str | None:
     """:func:`recover` under the lock, touching nothing when no commit was interrupted.
     ``kinds`` gives the suffixes the named phases write (all installed phases' for none)."""
+    from hdrfix.core.commit import _INTENT_TMP, _Intent, recover, refuse_tracked
     from hdrfix.core.lock import repo_lock
 
     if not interrupted(root):
@@ -37,7 +37,10 @@ def recover_interrupted(root: Path, kinds: Callable[[list[str]], tuple[str, ...]
 
 
 def interrupted(root: Path) -> bool:
-    state_dir(root)
+    if not state_dir(root).exists():
+        return False  # the usual case, told without loading the commit machinery
+    from hdrfix.core.commit import _INTENT_TMP, INTENT
+
     return os.path.lexists(root / INTENT) or os.path.lexists(root / _INTENT_TMP)
 
 
@@ -46,6 +49,8 @@ def refuse_if_interrupted(root: Path, command: str) -> None:
     finished, and the run stops (exit 2: the files are neither before nor after)."""
     if not interrupted(root):
         return
+    from hdrfix.core.commit import INTENT, _Intent
+
     intent = _Intent.load(root)
     what = "a commit of hdrfix" if intent is None else f"`hdrfix {intent.action}`"
     raise HdrfixError(

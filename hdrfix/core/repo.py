@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hdrfix.core.listing import Listing, list_files, read_bytes
 from hdrfix.lang.errors import HdrfixError
 from hdrfix.lang.pyfile import PyFile
 from hdrfix.lang.sourcefile import SourceFile, real_rel
@@ -18,39 +18,13 @@ Needle = bytes | tuple[bytes, ...] | Callable[[bytes], bool]
 KEEP_BYTES = 256 * 1024 * 1024
 
 
-def _passes(raw: bytes, needle: Needle) -> bool:
+def _test(needle: Needle) -> Callable[[bytes], bool]:
+    """The needle as one function of the bytes, decided once rather than at every file."""
     if isinstance(needle, bytes):
-        return needle in raw
+        return lambda raw: needle in raw
     if isinstance(needle, tuple):
-        return any(n in raw for n in needle)
-    return needle(raw)
-
-
-# Folders that never hold the user's framework code, whatever .gitignore says.
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".hdrfix",
-        ".venv",
-        "venv",
-        "env",
-        ".env",
-        "node_modules",
-        "__pycache__",
-        "build",
-        "dist",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".hypothesis",
-        "site-packages",
-        ".eggs",
-    }
-)
+        return lambda raw: any(n in raw for n in needle)
+    return needle
 
 
 @dataclass
@@ -65,14 +39,17 @@ class Repo:
     _sources: dict[str, SourceFile] = field(default_factory=dict)
     _py: dict[str, PyFile] = field(default_factory=dict)
     _texts: dict[str, str] = field(default_factory=dict)
-    _listing: list[str] | None = None
+    _listing: Listing | None = None
     _canonical: dict[str, str] = field(default_factory=dict)
     _folders: dict[str, str | None] = field(default_factory=dict)
     _raw: dict[str, bytes] = field(default_factory=dict)
     _kept: int = 0
+    _prefix: str = field(init=False, default="")  # the root, ending in a separator
+    _unreal: set[str] | None = None  # listed folders reached through a link
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        self._prefix = os.path.join(os.fspath(self.root), "")
         if not self.root.is_dir():
             raise HdrfixError(
                 "repository folder not found",
@@ -85,12 +62,33 @@ class Repo:
         """The listed names that are files on disk: a link and its target both, as a copy of the
         repo needs them. Not there (deleted but still in git's index, a dangling link) means not
         listed: such a name is nobody's target and must not stop a run."""
+        return [rel for rel in self._listed().files if rel.endswith(suffixes)]
+
+    def _listed(self) -> Listing:
         if self._listing is None:
-            root = os.fspath(self.root)
-            self._listing = sorted(
-                p for p in _list_files(self.root) if os.path.isfile(os.path.join(root, p))
-            )
-        return [rel for rel in self._listing if rel.endswith(suffixes)]
+            self._listing = list_files(os.fspath(self.root))
+        return self._listing
+
+    def _real_listed(self, suffixes: tuple[str, ...]) -> list[str]:
+        """The real names of the listed files, each once, in order: :meth:`canonical` of each,
+        but a file the listing found plain in a real folder is its own real name (no ``lstat``
+        per file), and where all are, the listing is its own answer."""
+        names = self.files(suffixes)
+        links = self._listed().links
+        if self._unreal is None:
+            folders = {rel.rpartition("/")[0] for rel in self._listed().files}
+            self._unreal = {f for f in folders if self._real_folder(f) != (f or ".")}
+        if not links and not self._unreal:
+            return names
+        real = set()
+        for rel in names:
+            if rel not in links and rel.rpartition("/")[0] not in self._unreal:
+                real.add(rel)
+            else:
+                real.add(self.canonical(rel))
+        # The real file's suffix decides, as it decides how the file is decoded and checked: a
+        # `.py` link to a `.txt` file is no Python file.
+        return sorted(r for r in real if r.endswith(suffixes))
 
     def canonical(self, rel: str) -> str:
         """The name of the real file ``rel`` leads to, so that a file reached through a symlink is
@@ -119,19 +117,23 @@ class Repo:
         """Files whose bytes pass every needle (bytes: contained; a tuple: one of its needles
         contained; a function: true of the bytes): a cheap filter before any parse. Each file
         once, by its canonical name, and read once in the run (see :meth:`_bytes`)."""
-        # The real file's suffix decides, as it decides how the file is decoded and checked: a
-        # `.py` link to a `.txt` file is no Python file.
-        real = {self.canonical(rel) for rel in self.files(suffixes)}
+        tests = [_test(n) for n in needles]
         found = []
-        for rel in sorted(r for r in real if r.endswith(suffixes)):
+        kept = self._raw
+        for rel in self._real_listed(suffixes):
             try:
-                raw = self._bytes(rel)
+                raw = kept.get(rel)
+                if raw is None:
+                    raw = self._bytes(rel)
             except FileNotFoundError:
                 continue  # gone since the listing
             except OSError:
                 found.append(rel)  # an unreadable file is reported if it turns out a target
                 continue
-            if all(_passes(raw, n) for n in needles):
+            for test in tests:
+                if not test(raw):
+                    break
+            else:
                 found.append(rel)
         return found
 
@@ -143,8 +145,7 @@ class Repo:
             return self._sources[rel].raw
         raw = self._raw.get(rel)
         if raw is None:
-            with open(os.path.join(self.root, rel), "rb") as file:
-                raw = file.read()
+            raw = read_bytes(self._prefix + rel)
             if self._kept + len(raw) <= KEEP_BYTES:
                 self._raw[rel] = raw
                 self._kept += len(raw)
@@ -193,29 +194,3 @@ class Repo:
             source = self.source(rel)
             if new != source.text:
                 yield source, new
-
-
-def _list_files(root: Path) -> Iterable[str]:
-    """Files git would consider (tracked or not ignored); a plain walk outside git."""
-    if (root / ".git").exists():
-        try:
-            out = subprocess.run(
-                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                cwd=root,
-                capture_output=True,
-                check=True,
-                timeout=60,
-            ).stdout
-            listed = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
-            return [p for p in listed if not SKIP_DIRS.intersection(p.split("/")[:-1])]
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return _walk(root)
-
-
-def _walk(root: Path) -> Iterator[str]:
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
-        rel_folder = os.path.relpath(folder, root)
-        for name in names:
-            yield name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")

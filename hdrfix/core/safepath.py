@@ -72,7 +72,7 @@ def out_of_reach(rel: str, kinds: tuple[str, ...], writer: str) -> str | None:
     Phases find their files in hdrfix's listing, which never enters a virtual environment,
     ``site-packages``, ``node_modules`` or a build folder: a record naming
     ``.venv/.../sitecustomize.py`` would otherwise run code at every interpreter start."""
-    from hdrfix.core.repo import SKIP_DIRS
+    from hdrfix.core.listing import SKIP_DIRS
 
     folders = rel.split("/")[:-1]
     skipped = [f for f in folders if f in SKIP_DIRS or f.endswith(".egg-info")]

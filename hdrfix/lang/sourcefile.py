@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
 import os
 import tokenize
@@ -14,6 +13,8 @@ from hdrfix.lang.errors import HdrfixError
 
 
 def sha256(data: bytes) -> str:
+    import hashlib  # OpenSSL's start-up is a few ms of every run; a dry-run hashes nothing
+
     return hashlib.sha256(data).hexdigest()
 
 
