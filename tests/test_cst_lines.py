@@ -19,8 +19,26 @@ from hdrfix.lang.sourcefile import SourceFile
 TREES = [FRAMEWORK, *sorted(p for p in (FRAMEWORK.parent / "variants").iterdir() if p.is_dir())]
 
 
+def _first_copies() -> dict[Path, list[Path]]:
+    """Per tree, its Python files whose text no earlier tree has: the variants copy the
+    fixture's network and helpers, and each text is checked once."""
+    seen: set[bytes] = set()
+    out: dict[Path, list[Path]] = {}
+    for root in TREES:
+        out[root] = []
+        for path in sorted(root.rglob("*.py")):
+            key = path.name.encode() + b"\0" + path.read_bytes()
+            if "__pycache__" not in path.parts and key not in seen:
+                seen.add(key)
+                out[root].append(path)
+    return out
+
+
+FILES = _first_copies()
+
+
 def _python_files(root: Path) -> list[Path]:
-    return [p for p in sorted(root.rglob("*.py")) if "__pycache__" not in p.parts]
+    return FILES[root]
 
 
 @pytest.mark.parametrize("root", TREES, ids=lambda p: p.name)
