@@ -457,6 +457,35 @@ def test_run_leaves_the_process_as_it_was():
     assert not list(FRAMEWORK.rglob("*.hdrfix-tmp"))
 
 
+def test_deterministic_switch_does_not_load_the_compiler():
+    """``torch.use_deterministic_algorithms`` imports inductor and dynamo (1.6 s a process
+    here); validate sets torch's flag without them, and turns it on and back off all the same."""
+    code = (
+        "import sys, torch\n"
+        "from hdrfix.validate.threads import torch_settings\n"
+        "with torch_settings('cpu', 1):\n"
+        "    inside = torch.are_deterministic_algorithms_enabled()\n"
+        "print(inside, torch.are_deterministic_algorithms_enabled(),"
+        " 'torch._inductor.config' in sys.modules, 'torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "False", "False", "False"]
+
+
+def test_deterministic_switch_keeps_a_loaded_compiler_in_step(monkeypatch):
+    """Where inductor is loaded already, its config hears of the switch: the public call."""
+    from hdrfix.validate import threads
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "torch._inductor.config", object())
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append(a))
+    with threads.torch_settings("cpu", 1):
+        pass
+    assert calls == [(True,), (torch.are_deterministic_algorithms_enabled(),)]
+
+
 # --- variants ------------------------------------------------------------------------------
 
 

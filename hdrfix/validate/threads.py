@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,14 +89,31 @@ def torch_settings(device: str, threads: int = 1) -> Iterator[None]:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         # bilinear upsampling has no deterministic CUDA backward: warn (silenced), don't fail
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _deterministic(True, warn_only=True)
     else:
-        torch.use_deterministic_algorithms(True)
+        _deterministic(True)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*deterministic.*")
             yield
     finally:
         torch.set_num_threads(before)
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        _deterministic(deterministic, warn_only=warn_only)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+
+
+def _deterministic(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms``, without importing inductor when nothing has.
+
+    Since torch 2.x that function imports ``torch._inductor.config`` (and with it dynamo) only
+    to copy the flag into inductor's config: 1.6 s here, in every process that trains a
+    variant, for a compiler validate never uses. The flag itself is torch's own switch; where
+    inductor is loaded already (the user's code compiled something), the public call keeps
+    its config in step."""
+    import torch
+
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
