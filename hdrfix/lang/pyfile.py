@@ -236,7 +236,7 @@ def _parse_function(
         segment += newline
     source = f"{_WRAPPER}{newline}{segment}" if ref.indent else segment
     try:
-        module = cst.parse_module(source)
+        module = _cst_parsed(source)
     except cst.ParserSyntaxError as exc:
         raise HdrfixError(
             f"libcst cannot parse {ref.qualname}: {exc.message}",
@@ -245,6 +245,16 @@ def _parse_function(
             "report this file's shape to hdrfix",
         ) from None
     return module, _function_of(module)
+
+
+@functools.lru_cache(maxsize=64)
+def _cst_parsed(source: str) -> cst.Module:
+    """libcst's parse of one function's text, once per text in a process: each phase of a run
+    indexes the file anew, and its check re-reads the functions it did not edit. libcst
+    trees are immutable, so sharing one between indexes is safe (an edit builds new nodes)."""
+    import libcst as cst
+
+    return cst.parse_module(source)
 
 
 def _function_of(module: cst.Module) -> cst.FunctionDef:
