@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from hdrfix.lang.flow import Flow, Node
+from hdrfix.lang.flow import Node, flow_of
 from hdrfix.lang.lines import line_opcodes
 from hdrfix.lang.names import BUILTINS, header_parts, module_names
 from hdrfix.lang.pyfile import parse_tree
@@ -59,7 +59,7 @@ def violations(old: str, new: str) -> list[Violation]:
     inherited = _unassigned_reads_in(old, [r for r, _ in rewritten]) if rewritten else {}
     found: list[Violation] = []
     for fn, outer in _functions(tree, touched):
-        flow = Flow(fn)
+        flow = flow_of(fn)
         free = known | (_all_bound(outer) if outer is not fn else set())
         for node in flow.nodes[1:]:
             span = _span(node)
@@ -107,7 +107,7 @@ def _unassigned_reads_in(text: str, ranges: list[range]) -> dict[int, set[str]]:
         mine = [r for r in ranges if fn.lineno <= r.start <= end]
         if not mine:
             continue
-        flow = Flow(fn)
+        flow = flow_of(fn)
         for node in flow.nodes[1:]:
             span = _span(node)
             for r in mine:

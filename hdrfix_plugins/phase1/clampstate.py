@@ -10,6 +10,7 @@ from hdrfix.kit.logdomain import Analysis, Site, callee, callers, index_in, retu
 from hdrfix.kit.logdomain.calls import loop_source
 from hdrfix.lang.astmatch import ClampCall, assigned_value, clamp_of, walrus_value
 from hdrfix.lang.flow import Flow, Node
+from hdrfix.lang.flow import flow_of as graph_of
 from hdrfix.lang.names import in_place_target, loads
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def clamp_state(analysis: Analysis, pyfile: PyFile, site: Site, bound: float) ->
 
     def flow_of(ref: FunctionRef) -> Flow:
         if ref.qualname not in analysis.flows:
-            analysis.flows[ref.qualname] = Flow(pyfile.node(ref))
+            analysis.flows[ref.qualname] = graph_of(pyfile.node(ref))
         return analysis.flows[ref.qualname]
 
     def _callers_clamped(ref: FunctionRef, param: str) -> bool:

@@ -18,7 +18,7 @@ from hdrfix.core.repo import Repo
 from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.targets import site_files
 from hdrfix.lang.astmatch import assigned_value
-from hdrfix.lang.flow import Flow
+from hdrfix.lang.flow import Flow, flow_of
 from hdrfix_plugins.phase2.modea import is_mode_a
 
 
@@ -33,7 +33,7 @@ def note_rebound_factors(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]
                 if value is None or not is_mode_a(fn, value):
                     continue  # Mode B, or already rewritten: phase2 changes nothing there
                 factors = _factors(value)
-                flow = flow or Flow(fn)
+                flow = flow or flow_of(fn)
                 for name in _names(factors):
                     defs = _distinct(flow.defs_of(name, flow.node_of(root)), name)
                     if len(defs) > 1:

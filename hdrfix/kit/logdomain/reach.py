@@ -30,7 +30,7 @@ from hdrfix.kit.logdomain.exps import Exponential, exponentials
 from hdrfix.kit.logdomain.prefilter import may_exponentiate
 from hdrfix.kit.logdomain.uses import _UseFinder
 from hdrfix.lang.astmatch import LOG_CALLS, call_name, own_expressions
-from hdrfix.lang.flow import Flow, Node
+from hdrfix.lang.flow import Flow, Node, flow_of
 from hdrfix.lang.names import COMPREHENSIONS
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class _ReachFinder(_UseFinder):
         for stmt in flow.statements():
             node = flow.node_of(stmt)
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                inner = Flow(stmt)
+                inner = flow_of(stmt)
                 self._outer[id(inner)] = (flow, node)
                 self._check_body(ref, inner, handled, listed, memo)
                 continue

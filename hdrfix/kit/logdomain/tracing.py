@@ -18,7 +18,7 @@ from hdrfix.lang.astmatch import (
     own_expressions,
     walrus_value,
 )
-from hdrfix.lang.flow import Flow, Node
+from hdrfix.lang.flow import Flow, Node, flow_of
 from hdrfix.lang.names import in_place_target, loads
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class _Tracer:
 
     def flow(self, ref: FunctionRef) -> Flow:
         if ref.qualname not in self.flows:
-            self.flows[ref.qualname] = Flow(self.pyfile.node(ref))
+            self.flows[ref.qualname] = flow_of(self.pyfile.node(ref))
         return self.flows[ref.qualname]
 
     def _unhandled(self, line: int, qualname: str, why: str) -> None:
