@@ -12,7 +12,7 @@ same condition are not assumed to agree.
 from __future__ import annotations
 
 import ast
-from collections import OrderedDict
+import functools
 from dataclasses import dataclass, field
 
 from hdrfix.lang.names import (
@@ -268,24 +268,12 @@ class Flow:
         return {n for n in node.reads if n in self.locals and n not in assigned}
 
 
-_FLOWS: OrderedDict[int, tuple[ast.AST, Flow]] = OrderedDict()
-_KEPT = 256
-
-
+@functools.lru_cache(maxsize=256)
 def flow_of(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Flow:
     """The :class:`Flow` of ``fn``, built once per node in a process.
 
     ``ast`` trees are parsed once per text (``pyfile.parse_tree``), so every phase of a run, and
     each check of its edits, meets the same function nodes and asked for their graphs again. A
     graph is only read once built (its analyses fill in lazily, the same whatever asks first).
-    The node is kept with its graph, so its id cannot be reused while the entry lives."""
-    key = id(fn)
-    hit = _FLOWS.get(key)
-    if hit is not None and hit[0] is fn:
-        _FLOWS.move_to_end(key)
-        return hit[1]
-    flow = Flow(fn)
-    _FLOWS[key] = (fn, flow)
-    if len(_FLOWS) > _KEPT:
-        _FLOWS.popitem(last=False)
-    return flow
+    ``ast`` nodes hash and compare by identity, and the cache holds the node it is keyed by."""
+    return Flow(fn)
