@@ -45,6 +45,43 @@ def test_three_hundred_levels_of_nesting_exit_2_naming_the_file(framework: Path)
     assert snapshot(framework) == before
 
 
+@pytest.mark.parametrize(
+    "holder",
+    [
+        "note: '{brackets}'\n",  # in a quoted string
+        "note: |\n  {brackets}\n",  # in a block scalar
+        "# {brackets}\n",  # in a comment
+        "note: [" + "[" * 200 + "]" * 200 + ", '{brackets}']\n",  # deep, not too deep
+    ],
+)
+def test_brackets_that_nest_nothing_are_no_reason_to_refuse(framework: Path, holder) -> None:
+    """Nesting past 500 levels is refused from the text up to where a count of its brackets
+    passes 500, before anything parses the whole text; brackets in strings and comments count
+    there too, so only a parser's confirmation refuses."""
+    config = framework / CONFIG
+    brackets = "[{" * 400
+    config.write_text(
+        holder.format(brackets=brackets) + config.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    result = hdrfix("apply", "phase1", "--repo", framework)
+    assert result.code == 0, result.err
+    assert brackets in config.read_text(encoding="utf-8")
+    assert "log_delta_abs_max: 6.0" in config.read_text(encoding="utf-8")
+
+
+def test_the_refusal_of_deep_flow_names_the_line_where_it_passes_the_limit(framework: Path):
+    """A count of brackets decides which prefix is parsed; the line is the parser's: the 501st
+    level opens on line 4 here, after 300 levels on line 3."""
+    deep = "[" * 300 + "\n" + "[" * 300 + "]" * 600
+    text = f"normalization:\n  log_delta_abs_max: 16.0\n  x: {deep}\n"
+    (framework / "configs/deep.yaml").write_text(text, encoding="utf-8")
+    result = hdrfix("apply", "phase1", "--repo", framework)
+    assert result.code == 2
+    assert result.err.startswith(
+        "hdrfix: error: configs/deep.yaml:4: mappings and sequences nest more than 500 levels"
+    ), result.err
+
+
 def test_sweep_with_a_merged_defaults_anchor_is_applied(framework: Path) -> None:
     # 300 merges of a 34-key anchor expand to over 20 000 nodes, but only about 12 times the
     # nodes written: a sweep, not an alias bomb.

@@ -5,6 +5,7 @@ nesting too deep to parse, and turning ruamel's errors into one-line errors at t
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import OrderedDict
 from typing import Any, Final
 
@@ -77,6 +78,7 @@ _SHARED = _Parses(chars=8 * 1024 * 1024)
 
 
 def _parsed(text: str, path: str) -> tuple[Any, ...]:
+    _refuse_deep_flow(text, path)
     _check_aliases(text, path)
     try:
         return tuple(YAML(typ="rt").load_all(text))
@@ -162,8 +164,45 @@ def _check_aliases(text: str, path: str) -> None:
         )
 
 
-def _too_deep(text: str, path: str) -> YamlEditError:
-    """The error for a stream nested too deeply for ruamel, at the line where it is deepest."""
+def _refuse_deep_flow(text: str, path: str) -> None:
+    """Refuse flow collections nested past DEPTH_LIMIT before anything scans the whole text.
+
+    ruamel's scanner looks ahead up to 1,024 characters for a simple key in flow context and,
+    at each token, checks every open flow level: a line of 20,000 ``[`` costs it seconds
+    (quadratic), and every parse of the text paid that before the depth was noticed. The
+    parser reads left to right, so its events for a prefix are those of the whole text up to
+    there: the prefix that a count of brackets says is too deep is parsed alone, and the
+    refusal only stands where the parser confirms it (brackets in strings and comments are
+    counted too, so the count alone proves nothing)."""
+    cut = _bracket_cut(text)
+    if cut is not None:
+        deepest, line = _deepest(text[:cut])
+        if deepest > DEPTH_LIMIT:
+            raise _deep_error(deepest, line, path)
+
+
+def _bracket_cut(text: str) -> int | None:
+    """The offset just past the first flow opener that a count of brackets alone puts more
+    than DEPTH_LIMIT levels deep, or None."""
+    if text.count("[") + text.count("{") <= DEPTH_LIMIT:
+        return None
+    depth = 0
+    for match in _BRACKET.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > DEPTH_LIMIT:
+                return match.end()
+        elif depth:
+            depth -= 1
+    return None
+
+
+_BRACKET: Final = re.compile(r"[\[\]{}]")
+
+
+def _deepest(text: str) -> tuple[int, int]:
+    """How deep the parser's events nest (DEPTH_LIMIT + 1 at most: deeper is no more refused,
+    only slower to find), and the line where they first nest that deep."""
     depth = deepest = 0
     line = 1
     with contextlib.suppress(YAMLError):  # a syntax error further on can wait for its turn
@@ -173,9 +212,22 @@ def _too_deep(text: str, path: str) -> YamlEditError:
                 if depth > deepest:
                     deepest, line = depth, event.start_mark.line + 1
                 if depth > DEPTH_LIMIT:
-                    break  # deeper is no more refused, only slower to find
+                    break
             elif isinstance(event, CollectionEndEvent):
                 depth -= 1
+    return deepest, line
+
+
+def _too_deep(text: str, path: str) -> YamlEditError:
+    """The error for a stream nested too deeply for ruamel, at the line where it is deepest."""
+    cut = _bracket_cut(text)
+    deepest, line = _deepest(text[:cut]) if cut is not None else (0, 1)
+    if deepest <= DEPTH_LIMIT:  # the brackets misled: the whole stream, then
+        deepest, line = _deepest(text)
+    return _deep_error(deepest, line, path)
+
+
+def _deep_error(deepest: int, line: int, path: str) -> YamlEditError:
     more = "more than " if deepest > DEPTH_LIMIT else ""
     return YamlEditError(
         f"mappings and sequences nest {more}{min(deepest, DEPTH_LIMIT)} levels deep, too deep "
