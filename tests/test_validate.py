@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -247,8 +248,10 @@ def test_progress_line_on_a_terminal(tmp_path, monkeypatch):
 
 def test_progress_lines_without_a_terminal(tmp_path, monkeypatch):
     from hdrfix.validate import cli as validate_cli
+    from hdrfix.validate import progress
 
     monkeypatch.setattr(validate_cli, "PROGRESS_INTERVAL_S", 0)  # a line at every step
+    monkeypatch.setattr(progress, "PACE_AFTER_S", 0)  # the time left, however fast the run
     result = hdrfix(
         "validate", "--variants", "base,bound", "--steps", "3", *TINY, "--report", tmp_path
     )
@@ -437,6 +440,7 @@ def test_threads_come_from_what_the_machine_gives(tmp_path, monkeypatch):
 
 
 def test_run_leaves_the_process_as_it_was():
+    frozen = gc.get_freeze_count()
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     before = {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")}
@@ -452,9 +456,58 @@ def test_run_leaves_the_process_as_it_was():
             sys.modules["cv2"] = opencv
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
+    assert gc.get_freeze_count() == frozen  # what was frozen for the run is thawed
     assert {n for n in sys.modules if n.split(".")[0] in ("train", "src", "tools")} == before
     assert sys.path == path
     assert not list(FRAMEWORK.rglob("*.hdrfix-tmp"))
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_the_collector_spares_old_objects_and_still_frees_the_run_s_cycles():
+    """Objects from before the run are frozen, out of the collector's walk; a cycle the run
+    makes is still freed by a collection inside, and the old objects are thawed after."""
+    import weakref
+
+    from hdrfix.validate.gcfreeze import collector_spared
+
+    assert gc.get_freeze_count() == 0
+    old = _Cycle()
+    with collector_spared() as spare_more:
+        assert gc.get_freeze_count() > 0 and gc.is_tracked(old)
+        new = _Cycle()
+        gone = weakref.ref(new)
+        del new
+        assert gc.collect() >= 1 and gone() is None
+        kept = _Cycle()
+        kept_ref = weakref.ref(kept)
+        frozen = gc.get_freeze_count()
+        spare_more()  # kept is frozen from here: a collection no longer frees it
+        assert gc.get_freeze_count() > frozen
+        del kept
+        gc.collect()
+        assert kept_ref() is not None
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert kept_ref() is None  # thawed, and freed at the next collection
+    del old
+
+
+def test_the_collector_keeps_a_freeze_the_process_made_itself():
+    from hdrfix.validate.gcfreeze import collector_spared
+
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        with collector_spared() as spare_more:
+            spare_more()
+            assert gc.get_freeze_count() == mine
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
 
 
 def test_deterministic_switch_does_not_load_the_compiler():

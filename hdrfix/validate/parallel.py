@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hdrfix.validate.gcfreeze import collector_spared
 from hdrfix.validate.importing import isolated_imports
 from hdrfix.validate.threads import torch_settings
 
@@ -85,11 +86,16 @@ def train_job(job: Job, on_step: OnStep | None) -> dict[str, Any]:
     from hdrfix.validate.training import build, initial_state, train_step, train_variant
 
     s = job.settings
-    with isolated_imports(job.tops), torch_settings(s.device, s.torch_threads):
+    with (
+        collector_spared() as spare_more,
+        isolated_imports(job.tops),
+        torch_settings(s.device, s.torch_threads),
+    ):
         batches = _shared_batches(s)
         init = initial_state(s, job.user, job.tops, batches)
         built = build(s, job.prepared, job.user, job.tops, init, batches)
         batches.generate()
+        spare_more()  # what building the variant imported (the compiler, with Adam)
         # one step of a throwaway copy: the process's one-time costs (allocator growth,
         # kernel caches) land on no variant's step time or memory
         spare = copy.deepcopy(built.model)

@@ -18,6 +18,8 @@ from typing import TextIO
 
 #: Seconds between redraws of the line on a terminal.
 REDRAW_S = 0.2
+#: The time left is shown once the steps have run this long: a shorter pace says little.
+PACE_AFTER_S = 0.5
 
 
 def clock_text(seconds: float) -> str:
@@ -90,7 +92,7 @@ class Progress:
 
     def _left(self, now: float) -> str:
         paced = self.done - self.counted
-        if self.first is None or paced <= 0 or now - self.first < 0.5:
+        if self.first is None or paced <= 0 or now - self.first < PACE_AFTER_S:
             return ""
         left = (self.total - self.done) * (now - self.first) / paced
         return f", about {clock_text(left)} left"

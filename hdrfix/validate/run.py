@@ -49,6 +49,7 @@ import torch
 
 from hdrfix.patchedcopy import copy_sources
 from hdrfix.validate.fixture import FIXTURE_NETWORK, FIXTURE_PACKAGES
+from hdrfix.validate.gcfreeze import collector_spared
 from hdrfix.validate.importing import isolated_imports
 from hdrfix.validate.metrics import (
     DEFINITIONS,
@@ -167,7 +168,12 @@ def run(
         scratch_log.touch()
         began = False  # the log goes to the report folder once the input proved good
         try:
-            with logged_here(scratch_log), session(timing, registry) as ses:
+            with (
+                collector_spared() as spare_more,
+                logged_here(scratch_log),
+                session(timing, registry) as ses,
+            ):
+                spare_more()  # what building the variants imported (the compiler, with Adam)
                 jobs = jobs_for(settings, ses.prepared, ses.user, ses.tops)
                 began = True
                 variants = train_all(jobs, workers, on_step, scratch_log)
