@@ -120,14 +120,18 @@ def exponentials(
 
 
 def _walk(node, aliases, e_names, in_lambda: bool, called: set[int]) -> Iterator[Exponential]:
-    if _alias_assignment(node, aliases):
-        return  # ``e = torch.exp`` names the exp; its calls are the exponentials
-    found = _exponential(node, aliases, e_names, called)
-    if found is not None:
-        yield Exponential(node, found[0], in_lambda)
-    inner = in_lambda or isinstance(node, ast.Lambda)
-    for child in ast.iter_child_nodes(node):
-        yield from _walk(child, aliases, e_names, inner, called)
+    """Parents before children, in source order (a stack, not recursion: each level of nested
+    generators cost every node below it one more resumption)."""
+    stack = [(node, in_lambda)]
+    while stack:
+        node, in_lambda = stack.pop()
+        if _alias_assignment(node, aliases):
+            continue  # ``e = torch.exp`` names the exp; its calls are the exponentials
+        found = _exponential(node, aliases, e_names, called)
+        if found is not None:
+            yield Exponential(node, found[0], in_lambda)
+        inner = in_lambda or isinstance(node, ast.Lambda)
+        stack.extend((child, inner) for child in reversed(list(ast.iter_child_nodes(node))))
 
 
 def _exponential(node, aliases, e_names, called: set[int]):

@@ -26,7 +26,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from hdrfix.kit.logdomain.calls import callers, loop_source, yielded_or_returned
-from hdrfix.kit.logdomain.exps import Exponential, exponentials
+from hdrfix.kit.logdomain.exps import Exponential
 from hdrfix.kit.logdomain.prefilter import may_exponentiate
 from hdrfix.kit.logdomain.uses import _UseFinder
 from hdrfix.lang.astmatch import LOG_CALLS, call_name, own_expressions
@@ -72,7 +72,7 @@ class _ReachFinder(_UseFinder):
                 self._check_body(ref, inner, handled, listed, memo)
                 continue
             for expr in own_expressions(stmt):
-                for exp in exponentials(expr, *self.exp_names):
+                for exp in self.exponentials(expr):
                     if id(exp.node) in handled or exp.line in listed:
                         continue
                     why = self._why(ref, flow, node, expr, exp, memo)

@@ -22,6 +22,7 @@ from hdrfix.lang.flow import Flow, Node, flow_of
 from hdrfix.lang.names import in_place_target, loads
 
 if TYPE_CHECKING:
+    from hdrfix.kit.logdomain.exps import Exponential
     from hdrfix.lang.pyfile import FunctionRef, PyFile
 
 
@@ -41,6 +42,8 @@ class _Tracer:
         self.flows: dict[str, Flow] = {}
         self.unhandled: list[Unhandled] = []
         self._exp_names: tuple[frozenset[str], frozenset[str]] | None = None
+        # the exponentials of each expression: the uses and the check of every exp read them
+        self._exps: dict[int, list[Exponential]] = {}
 
     def flow(self, ref: FunctionRef) -> Flow:
         if ref.qualname not in self.flows:

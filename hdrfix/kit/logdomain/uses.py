@@ -8,7 +8,7 @@ import ast
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.kit.logdomain.exps import exp_names, exponentials
+from hdrfix.kit.logdomain.exps import Exponential, exp_names, exponentials
 from hdrfix.kit.logdomain.model import Use
 from hdrfix.kit.logdomain.tracing import _Trace, _Tracer
 from hdrfix.lang.astmatch import (
@@ -36,7 +36,7 @@ class _UseFinder(_Tracer):
         for stmt in flow.statements():
             node = flow.node_of(stmt)
             for expr in own_expressions(stmt):
-                for exp in exponentials(expr, *self.exp_names):
+                for exp in self.exponentials(expr):
                     arg = exp.argument
                     if arg is None:
                         continue  # listed by the check of every exponential
@@ -45,6 +45,13 @@ class _UseFinder(_Tracer):
                             self._unhandled(exp.line, ref.qualname, "exp of a sum inside a lambda")
                         continue
                     yield from self._use(ref, flow, node, exp.node, arg)
+
+    def exponentials(self, expr: ast.AST) -> list[Exponential]:
+        """The exponentials in ``expr``, found once per analysis."""
+        found = self._exps.get(id(expr))
+        if found is None:
+            found = self._exps[id(expr)] = list(exponentials(expr, *self.exp_names))
+        return found
 
     @property
     def exp_names(self) -> tuple[frozenset[str], frozenset[str]]:
