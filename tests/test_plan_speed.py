@@ -73,3 +73,29 @@ def test_a_short_lived_command_runs_without_the_cycle_collector(monkeypatch):
     assert result.exit_code == 0, result.output
     assert seen and not any(seen)
     assert gc.isenabled()
+
+
+def test_a_file_s_analysis_is_shared_by_every_checkout_holding_the_same_text(tmp_path, monkeypatch):
+    """The analysis of a text is made of the text alone: a second checkout of the same files in
+    the same process (a test session, a tool driving hdrfix) analyses nothing again."""
+    from hdrfix.kit.logdomain import analysis
+
+    runs: Counter[str] = Counter()
+    real_run = analysis._Analyser.run
+
+    def counting(self):
+        runs[self.pyfile.source.text] += 1
+        return real_run(self)
+
+    monkeypatch.setattr(analysis._Analyser, "run", counting)
+    seen = []
+    for name in ("first", "second"):
+        root = copy_tree(FRAMEWORK, tmp_path / name)
+        trainer = root / "train" / "patch_training_framework.py"
+        # a text no earlier test analysed (the cache lives as long as the process)
+        trainer.write_text(trainer.read_text() + f"\n# {tmp_path.name}\n")
+        result = CliRunner().invoke(main, ["status", "--repo", str(root)])
+        assert result.exit_code == 0, result.output
+        seen.append(sum(runs.values()))
+    assert seen[0] > 0 and seen[1] == seen[0], seen
+    assert set(runs.values()) == {1}

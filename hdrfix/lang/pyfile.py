@@ -188,14 +188,16 @@ def _parsed(text: str) -> ast.Module:
 
 
 def _analyses_of(source: SourceFile, text: str) -> dict[tuple[str, str], tuple[object, object]]:
-    """The analyses made of this very text of this file in this run, shared by every index of
-    it: a phase's check of its edits analyses the file as it will read, and the next phase
-    indexes that same text again (each entry is still checked against the tree it was made of)."""
-    return _shared(str(source.root), source.rel, text)
+    """The analyses made of this very text of this file in this process, shared by every index
+    of it: a phase's check of its edits analyses the file as it will read, and the next phase
+    indexes that same text again (each entry is still checked against the tree it was made of).
+    An entry is made of the text alone (the file's ``ast``, its sites, its libcst index), so
+    another checkout holding the same file shares it too."""
+    return _shared(source.rel, text)
 
 
 @functools.lru_cache(maxsize=32)
-def _shared(root: str, rel: str, text: str) -> dict[tuple[str, str], tuple[object, object]]:
+def _shared(rel: str, text: str) -> dict[tuple[str, str], tuple[object, object]]:
     return {}
 
 
