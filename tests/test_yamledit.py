@@ -662,3 +662,19 @@ def test_property_only_changed_values_change(cfg: Config) -> None:
 
     # And a second run changes nothing.
     assert set_values(new, "cfg.yaml", "normalization", cfg.values) == new
+
+
+@pytest.mark.parametrize("first", [1, 1.0, True, -0.0])
+def test_values_equal_in_python_are_written_as_themselves_in_one_process(first):
+    """Edits are shared across a process by their input; 1, 1.0 and True are equal keys in
+    Python, and 0.0 equals -0.0: each is still written as itself, whichever came first."""
+    text = "normalization:\n  a: 5\n"
+    yamledit.set_values(text, "c.yaml", "normalization", {"a": first})
+    for value, written in (
+        (1, "a: 1\n"),
+        (1.0, "a: 1.0\n"),
+        (True, "a: true\n"),
+        (0.0, "a: 0.0\n"),
+    ):
+        new = yamledit.set_values(text, "c.yaml", "normalization", {"a": value}, along=[])
+        assert new == "normalization:\n  " + written, (first, value, new)

@@ -4,6 +4,7 @@ verify the result.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -12,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from hdrfix.lang.yamledit.edits import _insertions, _value_edits
 from hdrfix.lang.yamledit.loading import YamlEditError, load_all
-from hdrfix.lang.yamledit.narrow import _narrow, _shifted
+from hdrfix.lang.yamledit.narrow import LARGE, _narrow, _shifted
 from hdrfix.lang.yamledit.queries import MISSING, get
 from hdrfix.lang.yamledit.sharing import Occurrence, occurrences, others, readers, sharers
 from hdrfix.lang.yamledit.tokens import _apply, _Edit, _Tokens
@@ -49,6 +50,40 @@ def set_values(
     for key, value in values.items():
         if not isinstance(value, (bool, int, float, str)):
             raise TypeError(f"{key}: expected bool, int, float or str, got {type(value).__name__}")
+    if len(text) > LARGE:
+        return _set_in_entry(text, path, section, values, add_missing, holding, along)
+    # 1 == 1.0 == True as keys of the cache: the types and spellings tell them apart
+    spelled = tuple((type(v).__name__, repr(v)) for v in values.values())
+    items = tuple(values.items())
+    return _set_cached(text, path, section, items, spelled, add_missing, holding, tuple(along))
+
+
+@functools.lru_cache(maxsize=64)
+def _set_cached(
+    text: str,
+    path: str,
+    section: str,
+    items: tuple[tuple[str, Scalar], ...],
+    spelled: tuple[tuple[str, str], ...],
+    add_missing: bool,
+    holding: str | None,
+    along: tuple[str, ...],
+) -> str:
+    """The edit of a text of ordinary size, made once per process: every phase of a run, and
+    every run of a test session, sets the same values in the same configs. Errors are not
+    kept (they are raised again)."""
+    return _set_in_entry(text, path, section, dict(items), add_missing, holding, along)
+
+
+def _set_in_entry(
+    text: str,
+    path: str,
+    section: str,
+    values: dict[str, Scalar],
+    add_missing: bool,
+    holding: str | None,
+    along: tuple[str, ...],
+) -> str:
     start, end, lines = _narrow(text, path, section)
     part = text[start:end]
     sections = {tuple(p.split(".")) for p in (section, *along)}
