@@ -1,7 +1,7 @@
 """A commit interrupted at any instant: the next command leaves the repo as before or as after.
 
-The kill is real: a subprocess runs ``hdrfix apply`` and SIGKILLs itself at a chosen replace,
-so nothing of the dying process (no ``finally``, no ``atexit``) gets to tidy up.
+The kill is real: a child process runs ``hdrfix apply`` and SIGKILLs itself at a chosen
+replace, so nothing of the dying process (no ``finally``, no ``atexit``) gets to tidy up.
 """
 
 from __future__ import annotations
@@ -21,22 +21,46 @@ from conftest import FRAMEWORK, hdrfix, snapshot
 from hdrfix.core import commit
 
 SWEEP = 12  # extra configs, so that a kill lands among many replaces
-KILL_AT_REPLACE = textwrap.dedent(
+# A fork server: it imports hdrfix and plans a dry-run of a repository like the ones killed once,
+# then forks a child per request. Each child runs ``hdrfix apply`` and SIGKILLs itself at the
+# chosen replace: the kill is as real as from a fresh interpreter (no ``finally``, no ``atexit``),
+# without starting Python and importing hdrfix and libcst for each of the 21 kills (most of this
+# module's time when each kill was a new process).
+KILLING_FORK_SERVER = textwrap.dedent(
     """
-    import os, signal, sys
-    from hdrfix.core import commit
+    import contextlib, io, json, os, signal, sys
     from hdrfix.cli import main
+    from hdrfix.core import commit
 
-    at, calls, real = int(sys.argv[1]), [], commit.replace
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.suppress(SystemExit):
+            main(["apply", "phase1", "--dry-run", "--repo", sys.argv[1]])
 
-    def killing(tmp, target):
-        calls.append(target)
-        if len(calls) == at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        real(tmp, target)
+    def apply_killed_at(at, args, log):
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        calls, real = [], commit.replace
 
-    commit.replace = killing
-    main(sys.argv[2:])
+        def killing(tmp, target):
+            calls.append(target)
+            if len(calls) == at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(tmp, target)
+
+        commit.replace = killing
+        try:
+            main(args)
+        except SystemExit as exc:
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        os._exit(0)
+
+    for line in sys.stdin:
+        at, args, log = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            apply_killed_at(at, args, log)
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
     """
 )
 
@@ -72,22 +96,36 @@ def states(tmp_path_factory) -> tuple[dict[str, bytes], dict[str, bytes], int]:
     return before, after, replaced
 
 
-def kill_at(root: Path, at: int) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", KILL_AT_REPLACE, str(at), "apply", "phase1", "--repo", str(root)],
-        capture_output=True,
-        timeout=120,
+@pytest.fixture(scope="module")
+def fork_server(tmp_path_factory):
+    warm = sweep_repo(tmp_path_factory.mktemp("warm") / "fw")
+    server = subprocess.Popen(
+        [sys.executable, "-c", KILLING_FORK_SERVER, str(warm)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    yield server
+    server.stdin.close()
+    server.wait(timeout=60)
+
+
+def kill_at(server: subprocess.Popen, root: Path, at: int) -> None:
+    log = root.parent / f"killed-at-{at}.log"
+    args = ["apply", "phase1", "--repo", str(root)]
+    server.stdin.write(json.dumps([at, args, str(log)]) + "\n")
+    server.stdin.flush()
+    code = int(server.stdout.readline())
+    assert code == -signal.SIGKILL, log.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_a_kill_at_a_random_replace_is_rolled_back_or_forward(seed, states, tmp_path):
+def test_a_kill_at_a_random_replace_is_rolled_back_or_forward(seed, states, fork_server, tmp_path):
     before, after, replaced = states
     assert replaced == SWEEP + 3 + 1  # the sweep, two configs, the trainer, the journal
     at = random.Random(seed).randint(1, replaced)
     root = sweep_repo(tmp_path / "fw")
-    kill_at(root, at)
+    kill_at(fork_server, root, at)
     assert (root / commit.INTENT).exists()  # the dead run left its intent
 
     result = hdrfix("recover", "--repo", root)  # (apply and revert also recover first)
@@ -103,10 +141,10 @@ def test_a_kill_at_a_random_replace_is_rolled_back_or_forward(seed, states, tmp_
     assert not (root / commit.INTENT).exists()
 
 
-def test_after_a_recovered_kill_revert_is_byte_identical_to_before(states, tmp_path):
+def test_after_a_recovered_kill_revert_is_byte_identical_to_before(states, fork_server, tmp_path):
     before, _, replaced = states
     root = sweep_repo(tmp_path / "fw")
-    kill_at(root, replaced // 2)
+    kill_at(fork_server, root, replaced // 2)
     applied = hdrfix("apply", "phase1", "--repo", root)
     assert applied.code == 0 and "rolled forward" in applied.err
     assert "already applied" in applied.err  # the recovered commit is the whole apply
