@@ -10,6 +10,7 @@ import ast
 import textwrap
 
 import pytest
+from conftest import FRAMEWORK
 
 from hdrfix.lang.flow import Flow
 from hdrfix.lang.names import loads
@@ -372,3 +373,64 @@ def test_in_place_calls_assign() -> None:
             probe(x)
         """
     assert defs(src, "x") == [3]
+
+
+DECLARING = """
+def f(x):
+    global a
+    if x:
+        nonlocal_like = 1
+        try:
+            global b
+        except ValueError:
+            global c
+        else:
+            global d
+        finally:
+            global e
+    for i in x:
+        while i:
+            with open(i) as h:
+                global g
+        else:
+            global h2
+    match x:
+        case 1:
+            global m
+    def inner():
+        global not_f_s
+    class K:
+        global not_f_s_either
+    return [y for y in x]
+"""
+
+
+def test_the_declared_names_are_those_a_walk_of_every_node_finds():
+    """Global and nonlocal are found by walking statement lists only: the same names as a walk
+    of every node of the function's own scope, on every function of the fixture and its
+    variants, and on one declaring names in every kind of block."""
+    from hdrfix.lang.flow import _declared
+    from hdrfix.lang.names import walk_scope
+
+    def every_node(fn):
+        return {
+            name
+            for sub in walk_scope(fn, enter=True)
+            if isinstance(sub, (ast.Global, ast.Nonlocal))
+            for name in sub.names
+        }
+
+    trees = [ast.parse(DECLARING)]
+    for path in sorted(FRAMEWORK.parent.rglob("*.py")):
+        try:
+            trees.append(ast.parse(path.read_text(encoding="utf-8")))
+        except SyntaxError:
+            continue  # the variant with a syntax error
+    compared = 0
+    for tree in trees:
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert _declared(fn) == every_node(fn), fn.name
+                compared += 1
+    assert compared > 100
+    assert _declared(trees[0].body[0]) == {"a", "b", "c", "d", "e", "g", "h2", "m"}

@@ -16,13 +16,13 @@ import functools
 from dataclasses import dataclass, field
 
 from hdrfix.lang.names import (
+    SCOPES,
     binds,
     header_binds,
     header_parts,
     loads,
     reads_of,
     stores,
-    walk_scope,
 )
 from hdrfix.lang.readfirst import bound_before, surely_read
 
@@ -45,6 +45,22 @@ class Node:
         return getattr(self.stmt, "lineno", 0)
 
 
+def _declared(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """The names ``fn`` declares ``global`` or ``nonlocal``. Those are statements: only the
+    statement lists are walked (a walk of every expression node was a tenth of a cold plan),
+    and not those of nested functions and classes, whose declarations are their own."""
+    names: set[str] = set()
+    stack: list[ast.AST] = list(fn.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+        elif not isinstance(node, SCOPES):
+            for block in ("body", "orelse", "finalbody", "handlers", "cases"):
+                stack.extend(getattr(node, block, ()))
+    return names
+
+
 class Flow:
     """The control-flow graph of one function and the two analyses on it."""
 
@@ -61,13 +77,7 @@ class Flow:
         self._loops: list[tuple[Node, list[Node]]] = []
         self._guards: list[int] = []
         self._block(fn.body, [self.entry], fn)
-        declared = {
-            name
-            for sub in walk_scope(fn, enter=True)
-            if isinstance(sub, (ast.Global, ast.Nonlocal))
-            for name in sub.names
-        }
-        self.locals = (set().union(*(n.writes for n in self.nodes)) | params) - declared
+        self.locals = (set().union(*(n.writes for n in self.nodes)) | params) - _declared(fn)
         self._assigned: dict[int, frozenset[str]] | None = None
         self._statements: list[ast.stmt] | None = None
         self._reaching: dict[int, frozenset[tuple[int, str]]] | None = None
