@@ -484,8 +484,10 @@ def test_the_collector_spares_old_objects_and_still_frees_the_run_s_cycles():
         assert gc.collect() >= 1 and gone() is None
         kept = _Cycle()
         kept_ref = weakref.ref(kept)
+        garbage = weakref.ref(_Cycle())  # a cycle no one holds when spare_more is called
         frozen = gc.get_freeze_count()
         spare_more()  # kept is frozen from here: a collection no longer frees it
+        assert garbage() is None  # garbage is collected, not frozen for the whole run
         assert gc.get_freeze_count() > frozen
         del kept
         gc.collect()

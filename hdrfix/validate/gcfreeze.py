@@ -21,13 +21,20 @@ from collections.abc import Callable, Iterator
 def collector_spared() -> Iterator[Callable[[], None]]:
     """Inside, the collector sees only the objects made inside; the context gives a function
     that spares what exists at the time it is called as well (call it once the imports a
-    build makes are done). A process that froze objects of its own keeps its choice: then
-    nothing is frozen or unfrozen here."""
+    build makes are done). That function collects first: garbage frozen with the rest would
+    stay for the whole run, and the first variant's memory then read 10 MiB below the others'
+    (46 against 56 MiB with `validate`'s defaults). A process that froze objects of its own
+    keeps its choice: then nothing is frozen or unfrozen here."""
     if gc.get_freeze_count():
         yield lambda: None
         return
     gc.freeze()
     try:
-        yield gc.freeze
+        yield _collected_then_frozen
     finally:
         gc.unfreeze()
+
+
+def _collected_then_frozen() -> None:
+    gc.collect()
+    gc.freeze()
