@@ -7,6 +7,7 @@ after resuming is the one the untouched trainer gives when it resumes from its o
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import pytest
 from conftest import FRAMEWORK, VARIANTS, copy_tree, hdrfix, imported
 
 torch = pytest.importorskip("torch")
-pl = pytest.importorskip("pytorch_lightning")
+# found, not imported: importing Lightning (about 2 s) at collection cost every worker that
+# runs none of these tests
+if importlib.util.find_spec("pytorch_lightning") is None:
+    pytest.skip("pytorch_lightning is not installed", allow_module_level=True)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,23 +27,27 @@ CONFIG = "configs/colleague_training_config.yaml"
 STEPS = 2  # one epoch of two batches, then one more epoch after resuming
 
 
-class Seen(pl.Callback):
-    """What the resumed run starts from: its global step, the optimizer's state per parameter
-    name, and the loss of each step."""
+def _seen():
+    """A Lightning callback that records what the resumed run starts from: its global step,
+    the optimizer's state per parameter name, and the loss of each step."""
+    import pytorch_lightning as pl
 
-    def __init__(self) -> None:
-        self.start_step: int | None = None
-        self.moments: dict[str, dict] = {}
-        self.losses: list[float] = []
+    class Seen(pl.Callback):
+        def __init__(self) -> None:
+            self.start_step: int | None = None
+            self.moments: dict[str, dict] = {}
+            self.losses: list[float] = []
 
-    def on_train_start(self, trainer, module) -> None:
-        self.start_step = trainer.global_step
-        optimizer = trainer.optimizers[0]
-        for name, param in module.named_parameters():
-            self.moments[name] = {k: v.clone() for k, v in optimizer.state[param].items()}
+        def on_train_start(self, trainer, module) -> None:
+            self.start_step = trainer.global_step
+            optimizer = trainer.optimizers[0]
+            for name, param in module.named_parameters():
+                self.moments[name] = {k: v.clone() for k, v in optimizer.state[param].items()}
 
-    def on_train_batch_end(self, trainer, module, outputs, *args) -> None:
-        self.losses.append(float(outputs["loss"]))
+        def on_train_batch_end(self, trainer, module, outputs, *args) -> None:
+            self.losses.append(float(outputs["loss"]))
+
+    return Seen()
 
 
 def _batches() -> list[dict]:
@@ -51,12 +59,14 @@ def _batches() -> list[dict]:
 def _fit(
     module, config: dict, epochs: int, ckpt_path: Path | None = None, save: Path | None = None
 ):
+    import pytorch_lightning as pl
+
     torch.manual_seed(0)
     config = {**config, "network": {**config["network"], "base_channels": 4}}
     model = module.PatchFrameInterpolationTrainer(
         config["network"], config["training"], None, config
     )
-    seen = Seen()
+    seen = _seen()
     trainer = pl.Trainer(
         max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

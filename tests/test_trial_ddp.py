@@ -5,6 +5,7 @@ rank): every cell starts two processes.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
@@ -15,7 +16,10 @@ from conftest import FRAMEWORK, VARIANTS, copy_tree, hdrfix, plugin_dir
 from test_trial import QUICK, cells
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("pytorch_lightning")
+# found, not imported: importing Lightning (about 2 s) at collection cost every worker that
+# runs none of these tests; `hdrfix trial` imports it where it is needed
+if importlib.util.find_spec("pytorch_lightning") is None:
+    pytest.skip("pytorch_lightning is not installed", allow_module_level=True)
 if sys.platform == "win32":  # pragma: no cover - Lightning forks its ranks
     pytest.skip("DDP ranks are started by fork, which Windows lacks", allow_module_level=True)
 
