@@ -50,16 +50,14 @@ def set_values(
     for key, value in values.items():
         if not isinstance(value, (bool, int, float, str)):
             raise TypeError(f"{key}: expected bool, int, float or str, got {type(value).__name__}")
-    if len(text) > LARGE:
-        return _set_in_entry(text, path, section, values, add_missing, holding, along)
     # 1 == 1.0 == True as keys of the cache: the types and spellings tell them apart
     spelled = tuple((type(v).__name__, repr(v)) for v in values.values())
-    items = tuple(values.items())
-    return _set_cached(text, path, section, items, spelled, add_missing, holding, tuple(along))
+    args = (text, path, section, tuple(values.items()), spelled, add_missing, holding, tuple(along))
+    return _edited.__wrapped__(*args) if len(text) > LARGE else _edited(*args)
 
 
 @functools.lru_cache(maxsize=64)
-def _set_cached(
+def _edited(
     text: str,
     path: str,
     section: str,
@@ -69,24 +67,13 @@ def _set_cached(
     holding: str | None,
     along: tuple[str, ...],
 ) -> str:
-    """The edit of a text of ordinary size, made once per process: every phase of a run, and
-    every run of a test session, sets the same values in the same configs. Errors are not
-    kept (they are raised again)."""
-    return _set_in_entry(text, path, section, dict(items), add_missing, holding, along)
-
-
-def _set_in_entry(
-    text: str,
-    path: str,
-    section: str,
-    values: dict[str, Scalar],
-    add_missing: bool,
-    holding: str | None,
-    along: tuple[str, ...],
-) -> str:
+    """The edit, made once per process for a text of ordinary size (a large one is not kept):
+    every phase of a run, and every run of a test session, sets the same values in the same
+    configs. Errors are not kept (they are raised again)."""
     start, end, lines = _narrow(text, path, section)
     part = text[start:end]
     sections = {tuple(p.split(".")) for p in (section, *along)}
+    values = dict(items)
     new = _shifted(
         lines, lambda: _set_values(part, path, section, values, add_missing, holding, sections)
     )
