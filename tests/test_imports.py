@@ -1,5 +1,6 @@
 """`--help`, `list`, `status` and `apply` never import torch; `--help` and `list` not libcst,
-and not the phases' planning code: they read each phase's declaration alone."""
+and not the phases' planning code: they read each phase's declaration alone; phase1's dry-run
+of the fixture not libcst."""
 
 from __future__ import annotations
 
@@ -47,6 +48,12 @@ PLANNERS = (
 @pytest.mark.parametrize("args", [["--help"], ["list"]])
 def test_help_and_list_import_neither_torch_nor_libcst(args: list[str]) -> None:
     assert imported_by(*args) == []
+
+
+def test_phase1_plans_the_fixture_without_libcst(framework: Path) -> None:
+    """Its clamps are spliced as text where the layout is plain (hdrfix.lang.splice): importing
+    libcst alone was a third of the dry-run."""
+    assert imported_by("apply", "phase1", "--dry-run", "--repo", str(framework)) == []
 
 
 def test_status_and_apply_do_not_import_torch(framework: Path) -> None:

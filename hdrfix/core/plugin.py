@@ -56,7 +56,10 @@ class PhasePlan:
     phase: str
     items: list[Item] = field(default_factory=list)
     text_edits: dict[str, str] = field(default_factory=dict)
-    function_edits: list[tuple[str, FunctionRef, cst.FunctionDef]] = field(default_factory=list)
+    # a function's new node, or its new text (whole lines: hdrfix.lang.splice)
+    function_edits: list[tuple[str, FunctionRef, cst.FunctionDef | str]] = field(
+        default_factory=list
+    )
     notes: list[str] = field(default_factory=list)
     not_patched: list[Item] = field(default_factory=list)
     # Shapes that look like a target but that the phase does not edit: never skipped silently.

@@ -11,55 +11,106 @@ with ``['data']['normalization']``, and edits there may never reach the trainer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ast
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import libcst as cst
-
-from hdrfix.lang.cst.match import assignments, call_name, string_value, unparen
+from hdrfix.lang.astmatch import call_name
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo
 
 _HOPS = 32  # names assigned from names: a bound on the walk, not a limit anyone meets
 
+#: The key by which a trainer's ``__init__`` shows where it reads the section hdrfix edits.
+MARKER = "log_delta_abs_max"
 
-def keys_followed(init: cst.FunctionDef, mapping: cst.BaseExpression) -> tuple[str, ...]:
+
+def settings_mapping(init: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.expr | None:
+    """What ``init`` reads the section holding :data:`MARKER` from (``norm_cfg`` in
+    ``self.x = float(norm_cfg.get('log_delta_abs_max', 0.0))``); None if it does not."""
+    for stmt in _statements(init.body):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        else:
+            continue
+        if not (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+        ):
+            continue
+        for call in ast.walk(value):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "get"
+                and call.args
+                and _string(call.args[0]) == MARKER
+            ):
+                return call.func.value
+    return None
+
+
+def keys_followed(
+    init: ast.FunctionDef | ast.AsyncFunctionDef, mapping: ast.expr
+) -> tuple[str, ...]:
     """The literal keys ``init`` follows to ``mapping`` (``('data', 'normalization')``), from
     the first name it cannot follow further (a parameter); () where a key is not a literal."""
-    assigned: dict[str, list[cst.BaseExpression]] = {}
-    for a in assignments(init.body):
-        assigned.setdefault(a.target, []).append(a.value)
+    assigned: dict[str, list[ast.expr]] = {}
+    for stmt in _statements(init.body):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0]
+            if isinstance(target, ast.Name):
+                assigned.setdefault(target.id, []).append(stmt.value)
     keys: list[str] = []
-    node: cst.BaseExpression = mapping
+    node: ast.expr = mapping
     for _ in range(_HOPS):
-        node = unparen(node)
-        if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or):
-            node = node.left  # ``x or {}``
-        elif call_name(node) == "get" and isinstance(node, cst.Call) and node.args:
-            key = string_value(node.args[0].value)
-            if key is None or not isinstance(node.func, cst.Attribute):
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            node = node.values[0]  # ``x or {}``
+        elif call_name(node) == "get" and isinstance(node, ast.Call) and node.args + node.keywords:
+            # a key given by keyword is read as given by position
+            first = node.args[0] if node.args else node.keywords[0].value
+            key = _string(first)
+            if key is None or not isinstance(node.func, ast.Attribute):
                 return ()
             keys.append(key)
             node = node.func.value
-        elif isinstance(node, cst.Subscript) and len(node.slice) == 1:
-            index = node.slice[0].slice
-            key = string_value(index.value) if isinstance(index, cst.Index) else None
+        elif isinstance(node, ast.Subscript):
+            key = _string(node.slice)
             if key is None:
                 return ()
             keys.append(key)
             node = node.value
-        elif isinstance(node, cst.Name) and len(assigned.get(node.value, [])) == 1:
-            node = assigned[node.value][0]
+        elif isinstance(node, ast.Name) and len(assigned.get(node.id, [])) == 1:
+            node = assigned[node.id][0]
         else:
             break
     return tuple(reversed(keys))
 
 
+def _statements(block: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of a block and of its nested blocks (not nested functions or classes),
+    each before those inside it."""
+    for stmt in block:
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            yield from _statements(getattr(stmt, name, []))
+        for handler in getattr(stmt, "handlers", []):
+            yield from _statements(handler.body)
+
+
+def _string(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
 def section_notes(repo: Repo, options: Mapping[str, Any], configs: list[str]) -> list[str]:
     """A note per config whose sections all disagree with where the trainer reads them."""
     from hdrfix.kit.targets import framework_file, sections_of
-    from hdrfix.kit.trainersetting import find_settings
     from hdrfix.lang.errors import HdrfixError
 
     try:
@@ -71,9 +122,9 @@ def section_notes(repo: Repo, options: Mapping[str, Any], configs: list[str]) ->
     for ref in pyfile.functions:
         if ref.name != "__init__" or ref.class_name is None:
             continue
-        init = pyfile.cst(ref)
-        settings = find_settings(init)
-        keys = keys_followed(init, settings.mapping) if settings else ()
+        init = pyfile.node(ref)
+        mapping = settings_mapping(init)
+        keys = keys_followed(init, mapping) if mapping is not None else ()
         if not keys:
             continue
         shown = "".join(f"[{k!r}]" for k in keys)

@@ -22,6 +22,7 @@ from hdrfix.lang.errors import HdrfixError
 if TYPE_CHECKING:
     from hdrfix.kit.logdomain import Analysis, Site
     from hdrfix.lang.cst.edit import FunctionEdit
+    from hdrfix.lang.inserts import Inserts
     from hdrfix.lang.pyfile import FunctionRef, PyFile
 
 
@@ -38,7 +39,7 @@ class SitePatcher(Protocol):
 
     def edit(
         self, pyfile: PyFile, analysis: Analysis, site: Site
-    ) -> list[tuple[FunctionRef, FunctionEdit]]: ...
+    ) -> list[tuple[FunctionRef, FunctionEdit | Inserts]]: ...
 
 
 def plan_sites(
@@ -84,7 +85,7 @@ def _plan_file(
                 plan.notes.append(note)
             continue
         plan.unhandled.append(Item(rel, unhandled.line, listed, False))
-    edits: dict[str, tuple[FunctionRef, FunctionEdit]] = {}
+    edits: dict[str, tuple[FunctionRef, FunctionEdit | Inserts]] = {}
     todo: list[tuple[Site, list[str]]] = []
     for site in analysis.sites:
         line, where = _place(patcher, site)
@@ -105,12 +106,12 @@ def _plan_file(
         todo.append((site, [ref.qualname for ref, _ in planned]))
         for ref, edit in planned:
             if ref.qualname in edits:
-                edits[ref.qualname][1].merge(edit)
+                edits[ref.qualname][1].merge(edit)  # type: ignore[arg-type]  # one patcher, one kind
             else:
                 edits[ref.qualname] = (ref, edit)
     if not edits:
         return
-    new_fns = {q: (ref, edit.apply(pyfile.cst(ref))) for q, (ref, edit) in edits.items()}
+    new_fns = {q: (ref, edit.applied(pyfile, ref)) for q, (ref, edit) in edits.items()}
     _verify(plan, rel, pyfile, new_fns, todo, patcher)
     plan.function_edits.extend((rel, ref, fn) for ref, fn in new_fns.values())
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
+from hdrfix.kit.readpath import MARKER
 from hdrfix.lang.cst.match import (
     attr_of_self,
     code_of,
@@ -39,8 +40,6 @@ from hdrfix.lang.cst.match import (
 if TYPE_CHECKING:
     from hdrfix.core.plugin import PhasePlan
     from hdrfix.core.repo import Repo
-
-MARKER = "log_delta_abs_max"
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ class PyFile:
     tree: ast.Module
     functions: list[FunctionRef]
     classes: dict[str, ast.ClassDef]
-    _cst: dict[str, tuple[cst.Module, cst.FunctionDef]] = field(default_factory=dict)
-    _edited: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    starts: list[int]  # of each line of the text: ``starts[n - 1]`` is line n
+    _cst: dict[str, tuple[str, cst.Module, cst.FunctionDef]] = field(default_factory=dict)
+    _edited: dict[str, cst.FunctionDef | str] = field(default_factory=dict)
     _rendered: dict[str, tuple[cst.FunctionDef, str]] = field(default_factory=dict)
     # Analyses of a function (e.g. its log-domain sites), valid while its node is the same object.
     analyses: dict[tuple[str, str], tuple[object, object]] = field(default_factory=dict)
@@ -83,7 +84,7 @@ class PyFile:
                     functions.append(_ref(item, node.name, text, starts))
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.append(_ref(node, None, text, starts))
-        return cls(source, tree, functions, classes, analyses=_analyses_of(source, text))
+        return cls(source, tree, functions, classes, starts, analyses=_analyses_of(source, text))
 
     def node(self, ref: FunctionRef) -> ast.FunctionDef | ast.AsyncFunctionDef:
         """The ``ast`` node of a function, as the file stands now."""
@@ -112,23 +113,34 @@ class PyFile:
 
     def cst(self, ref: FunctionRef) -> cst.FunctionDef:
         """The function as libcst sees it now: edited by an earlier phase, or parsed once."""
-        if ref.qualname in self._edited:
-            return self._edited[ref.qualname]
-        if ref.qualname not in self._cst:
-            segment = self.segment(ref)
-            newline = newline_of(self.source.text)
-            if _cr_only(segment):
-                segment, newline = segment.replace("\r", "\n"), "\n"
-            self._cst[ref.qualname] = _parse_function(segment, ref, self.rel, newline)
-        return self._cst[ref.qualname][1]
+        edited = self._edited.get(ref.qualname)
+        if isinstance(edited, str):
+            return self._parsed(ref, edited)[1]
+        if edited is not None:
+            return edited
+        return self._parsed(ref, self.segment(ref))[1]
 
-    def replace(self, ref: FunctionRef, node: libcst.FunctionDef) -> None:
+    def _parsed(self, ref: FunctionRef, segment: str) -> tuple[libcst.Module, libcst.FunctionDef]:
+        """libcst's module and function for one text of a function, kept while it is current."""
+        cached = self._cst.get(ref.qualname)
+        if cached is None or cached[0] != segment:
+            newline = newline_of(self.source.text)
+            text = segment
+            if _cr_only(text):
+                text, newline = text.replace("\r", "\n"), "\n"
+            cached = (segment, *_parse_function(text, ref, self.rel, newline))
+            self._cst[ref.qualname] = cached
+        return cached[1], cached[2]
+
+    def replace(self, ref: FunctionRef, node: libcst.FunctionDef | str) -> None:
+        """Edit a function: a libcst node, or its new text (whole lines, as the span it
+        replaces: :mod:`hdrfix.lang.splice`)."""
         self._edited[ref.qualname] = node
 
     def is_edited(self, ref: FunctionRef) -> bool:
         return ref.qualname in self._edited
 
-    def reparsed(self, edits: dict[str, libcst.FunctionDef]) -> PyFile:
+    def reparsed(self, edits: dict[str, libcst.FunctionDef | str]) -> PyFile:
         """The file as it would read with ``edits`` (qualname -> function) on top of this
         run's, indexed anew; this file is left as it is."""
         import dataclasses
@@ -156,17 +168,22 @@ class PyFile:
             if node is None:
                 continue
             parts.append(self.source.text[pos : ref.start])
-            cached = self._rendered.get(ref.qualname)
-            if cached is None or cached[0] is not node:
-                code = _render_function(self._cst[ref.qualname][0], node)
-                if _cr_only(self.segment(ref)):
-                    code = code.replace("\n", "\r")
-                cached = (node, code)
-                self._rendered[ref.qualname] = cached
-            parts.append(cached[1])
+            parts.append(node if isinstance(node, str) else self._render(ref, node))
             pos = ref.end
         parts.append(self.source.text[pos:])
         return "".join(parts)
+
+    def _render(self, ref: FunctionRef, node: libcst.FunctionDef) -> str:
+        cached = self._rendered.get(ref.qualname)
+        if cached is None or cached[0] is not node:
+            # the module of whichever text was parsed last: its indent and newline are the
+            # function's own either way
+            code = _render_function(self._cst[ref.qualname][1], node)
+            if _cr_only(self.segment(ref)):
+                code = code.replace("\n", "\r")
+            cached = (node, code)
+            self._rendered[ref.qualname] = cached
+        return cached[1]
 
 
 def parse_tree(text: str, rel: str = "<unknown>") -> ast.Module:

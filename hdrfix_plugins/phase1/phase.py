@@ -18,8 +18,6 @@ import ast
 from collections.abc import Mapping
 from typing import Any
 
-import libcst as cst
-
 from hdrfix.core.plugin import Phase, PhasePlan
 from hdrfix.core.repo import Repo
 from hdrfix.kit.configedit import plan_values, section_value
@@ -29,8 +27,7 @@ from hdrfix.kit.sitepatch import Unhandled, plan_sites
 from hdrfix.kit.targets import config_files
 from hdrfix.lang import yamledit
 from hdrfix.lang.astmatch import walrus_value
-from hdrfix.lang.cst.edit import FunctionEdit
-from hdrfix.lang.cst.index import cst_index
+from hdrfix.lang.inserts import Inserts
 from hdrfix.lang.names import loads
 from hdrfix_plugins.phase1 import DEFAULT_CLAMP
 from hdrfix_plugins.phase1.clampstate import clamp_state, upstream
@@ -112,13 +109,12 @@ class _ClampSite:
         else:
             raise Unhandled("this file does not import torch (add `import torch`)")
         _walrus_before_its_uses(site)
-        index = cst_index(pyfile, site.ref)
         flow = analysis.flows[site.ref.qualname]
         for anchors in ([_covering_anchor(flow, site)], site.roots):
             if all(assigned_after(flow, a, r) is not False for a in anchors):
-                edit = FunctionEdit()
+                edit = Inserts()
                 for anchor in anchors:
-                    edit.insert_after(index.stmt(anchor), cst.parse_statement(code))
+                    edit.insert_after(anchor, code)
                 return [(site.ref, edit)]
         raise Unhandled(f"{r} is not assigned on every path where a clamp could go")
 

@@ -7,11 +7,14 @@ same tree land together and none shifts another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
 from hdrfix.lang.cst.match import children
+
+if TYPE_CHECKING:
+    from hdrfix.lang.pyfile import FunctionRef, PyFile
 
 
 @dataclass
@@ -44,6 +47,11 @@ class FunctionEdit:
         for anchor, stmts in other.before.values():
             self.insert_before(anchor, *stmts)
         self.replace.update(other.replace)
+
+    def applied(self, pyfile: PyFile, ref: FunctionRef) -> cst.FunctionDef:
+        """The edited function as it stands in ``pyfile`` (the interface of
+        :class:`hdrfix.lang.inserts.Inserts`)."""
+        return self.apply(pyfile.cst(ref))
 
     def apply(self, fn: cst.FunctionDef) -> cst.FunctionDef:
         targets = set(self.after) | set(self.replace) | set(self.before)
