@@ -6,7 +6,6 @@ Heavy modules (libcst, torch) are imported inside the commands that need them, s
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable
@@ -22,6 +21,12 @@ from hdrfix.targetoptions import repo_option, target_options
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo
+
+
+def _json(value: Any, indent: int) -> str:
+    import json  # only for --format json: 2 ms of every other start-up
+
+    return json.dumps(value, indent=indent)
 
 
 def _use_color() -> bool:
@@ -102,7 +107,7 @@ def list_cmd(ctx: click.Context, fmt: str) -> None:
         from hdrfix.render import phases_json
 
         ordered = resolve(sorted(phases), phases, with_deps=False)
-        click.echo(json.dumps(phases_json([phases[n] for n in ordered]), indent=2))
+        click.echo(_json(phases_json([phases[n] for n in ordered]), indent=2))
         return
     rows = [
         (name, ", ".join(phases[name].requires) or "-", phases[name].summary)
@@ -184,7 +189,7 @@ def apply(
         commit_run(the_repo.root, run, "apply " + " ".join(p.phase for p in run.plans))
     mode = "check" if check else "dry-run" if dry_run else "apply"
     if fmt == "json":
-        click.echo(json.dumps(render.run_json(run, mode), indent=2))
+        click.echo(_json(render.run_json(run, mode), indent=2))
     else:
         if dry_run:
             for change in run.changes:
@@ -222,7 +227,7 @@ def status(
     if phases:
         entries = [e for e in entries if set(e["phases"]) & set(phases)]
     if fmt == "json":
-        click.echo(json.dumps(render.status_json(plans, entries, states), indent=2))
+        click.echo(_json(render.status_json(plans, entries, states), indent=2))
     else:
         for line in render.status_lines(plans, entries, states):
             click.echo(shown(line))
@@ -263,7 +268,7 @@ def revert(
         assert plan.journal is not None  # set whenever there is something to do
         commit(root, plan.changes + [plan.journal], " ".join(["revert", *phases]))
     if fmt == "json":
-        click.echo(json.dumps(render.revert_json(plan, dry_run), indent=2))
+        click.echo(_json(render.revert_json(plan, dry_run), indent=2))
         return
     if plan.nothing:
         _say(ctx, [plan.nothing])

@@ -80,3 +80,57 @@ def test_an_added_key_is_reported_at_its_own_line(framework):
     assert hdrfix("apply", "bound", "--repo", framework).code == 0
     text = (framework / path).read_text(encoding="utf-8").splitlines()
     assert text[int(line) - 1].strip() == "log_output_max: 11.089865684509277"
+
+
+WIDTHS = """
+import os, shutil, sys
+from hdrfix.cligroup import help_width
+for columns in (None, "0", "abc", "30", "60", "79", "81", "200"):
+    if columns is None:
+        os.environ.pop("COLUMNS", None)
+    else:
+        os.environ["COLUMNS"] = columns
+    size = shutil.get_terminal_size().columns
+    clicks, clicks_wide = (max(min(size, most) - 2, 50) for most in (80, 120))
+    print(columns, help_width(None), clicks, help_width(120), clicks_wide)
+"""
+
+
+def test_help_is_as_wide_as_click_would_make_it():
+    """hdrfix works out click's help width itself, to spare importing shutil."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", WIDTHS], capture_output=True, text=True, check=True)
+    rows = [line.split() for line in out.stdout.splitlines()]
+    assert len(rows) == 8
+    for columns, ours, clicks, ours_wide, clicks_wide in rows:
+        assert (ours, ours_wide) == (clicks, clicks_wide), columns
+    assert [r[1] for r in rows if r[0] == "200"] == ["78"]
+    assert [r[3] for r in rows if r[0] == "60"] == ["58"]
+
+
+RUNNER = """
+import sys
+from click.testing import CliRunner
+from hdrfix.cli import main
+result = CliRunner().invoke(main, sys.argv[2:], prog_name="hdrfix", terminal_width=int(sys.argv[1]))
+print(result.output, end="")
+"""
+
+
+def test_help_wraps_at_the_width_of_the_terminal():
+    """What a terminal of 60 columns shows is what click lays out at its width for 60 (58)."""
+    import os
+    import subprocess
+    import sys
+
+    def run(*args: str, **env: str) -> str:
+        return subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, env={**os.environ, **env}
+        ).stdout
+
+    for args in (["--help"], ["apply", "--help"]):
+        shown = run("-m", "hdrfix", *args, COLUMNS="60")
+        assert shown == run("-c", RUNNER, "58", *args)
+        assert shown != run("-c", RUNNER, "78", *args)

@@ -23,7 +23,12 @@ def test_the_same_entry_points_as_importlib_metadata(tmp_path, monkeypatch):
     first, second = tmp_path / "first", tmp_path / "second"
     (first / "my_phase_pkg").mkdir(parents=True)
     (first / "my_phase_pkg" / "__init__.py").write_text("class Holder:\n    Phase = 42\n")
-    fake_distribution(first, "My.Phase_Pkg", f"[{GROUP}]\nMine = my_phase_pkg:Holder.Phase\n")
+    fake_distribution(
+        first,
+        "My.Phase_Pkg",
+        f"[console_scripts]\nmine = my_phase_pkg:main\n\n[{GROUP}]\n# a comment\n"
+        f"  Mine = my_phase_pkg:Holder.Phase  \n\n[other.group]\nMine2 = x:y\n",
+    )
     # the same distribution again, later on sys.path: shadowed, as in importlib.metadata
     fake_distribution(second, "my_phase.pkg", f"[{GROUP}]\nother = nowhere:Nothing\n")
     fake_distribution(second, "unrelated", "[console_scripts]\nx = y:z\n")

@@ -10,7 +10,6 @@ whether the names come from a walk or from git) and finding a file's real name
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 
 # Folders that never hold the user's framework code, whatever .gitignore says.
@@ -81,6 +80,8 @@ def read_bytes(path: str) -> bytes:
 
 
 def _git_listed(root: str) -> list[str] | None:
+    import subprocess  # 3 ms to import, and only a git checkout asks git
+
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

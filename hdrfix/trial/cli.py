@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -212,6 +211,8 @@ def trial(ctx: click.Context, repo: Path, fmt: str, **kwargs: Any) -> None:
     result = run(settings, registry, on_cell=lines, on_start=lines.start)
     written = table.write(result, report_dir)
     if fmt == "json":
+        import json
+
         click.echo(json.dumps(table.as_json(result), indent=2, default=str))
     else:
         for line in table.table(result) + [""] + table.footer(result):
