@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hdrfix.kit.logdomain import analyse
+from hdrfix.lang.errors import HdrfixError
 from hdrfix.lang.inserts import Inserts
 from hdrfix.lang.pyfile import PyFile
 from hdrfix.lang.sourcefile import SourceFile
@@ -174,3 +175,41 @@ def test_any_lines_after_the_anchor_read_the_same_either_way(after, then, traili
         # declined only after a compound anchor, for a line indented deeper than it
         assert not simple
         assert any(len(line) - len(line.lstrip(" \t")) > 8 for line in after)
+
+
+@pytest.mark.parametrize(
+    "header", ["import torch\n\n\nclass T:\r\n", "import torch\r\n\r\n\r\nclass T:\n"]
+)
+def test_a_method_whose_line_endings_are_not_the_files_first_goes_to_libcst(header):
+    """libcst parses a method under a line ended by the file's first newline, and takes its
+    newline from there (an adversarial review found this)."""
+    newline = "\r\n" if header.endswith("T:\r\n") else "\n"
+    body = "    def step(self, x, log_img, pred):\n        delta_log = torch.tanh(pred) * 9.0\n"
+    body += "        return torch.exp(log_img + delta_log)\n"
+    [(by_text, by_libcst)] = both_ways(header + body.replace("\n", newline))
+    assert by_text is None
+    assert "torch.clamp(" in by_libcst
+
+
+@pytest.mark.parametrize("where", ["\n    \\\n", "\n    y = 1\n    \\\n"])
+def test_a_line_holding_only_a_continuation_goes_to_libcst(where):
+    """libcst drops such a line; the splice would keep it, so the two would differ."""
+    text = "import torch\n\n\ndef f(x, log_img, pred):\n    delta_log = torch.tanh(pred) * 9.0"
+    text += where + "    return torch.exp(log_img + delta_log)\n"
+    [(by_text, by_libcst)] = both_ways(text)
+    assert by_text is None
+    assert "torch.clamp(" in by_libcst
+
+
+def test_a_function_libcst_cannot_parse_is_not_spliced_either():
+    """Where libcst refuses the function, the run says so (exit 2), as before the splice."""
+    text = (
+        "import torch\n\n\ndef f(x, log_img, pred):\n\\\n    delta_log = torch.tanh(pred) * 9.0\n"
+    )
+    text += "    return torch.exp(log_img + delta_log)\n"
+    pyfile = _pyfile(text)
+    analysis = analyse(pyfile)
+    [site] = analysis.sites
+    [(ref, edit)] = CLAMP.edit(pyfile, analysis, site)
+    with pytest.raises(HdrfixError, match="libcst cannot parse f"):
+        edit.applied(pyfile, ref)

@@ -14,7 +14,9 @@ those, and a test checks the two ways against each other on every shape the suit
   line indented deeper than the anchor comes before the next line of code: libcst's inner
   block owns the lines up to the last of those (its footer), and the new statements would go
   below them. Lines indented no deeper belong to the statement after, as new lines do here;
-- one kind of line ending throughout the function, the file's own, and a final one;
+- one kind of line ending throughout the function, and the file's first one (libcst takes a
+  method's from the line it is parsed under, made with that one), and a final one;
+- no line holding only a ``\\`` continuation (libcst drops such a line, or fails to parse);
 - an indent of spaces only or tabs only (two strings that Python takes as the same indent
   would render as the block's first one).
 """
@@ -25,7 +27,11 @@ import ast
 import re
 from collections.abc import Sequence
 
+from hdrfix.lang.lines import newline_of
+
 _TAIL = re.compile(r"[ \t\f]*(#[^\r\n]*)?(\r\n|\r|\n)?\Z")
+# A line holding only a continuation: libcst drops it, or cannot parse the function at all.
+_LONE_BACKSLASH = re.compile(r"^[ \t\f]*\\\r?$", re.MULTILINE)
 
 
 def insert_after(
@@ -39,7 +45,7 @@ def insert_after(
     start, end = span
     segment = text[start:end]
     newline = _one_newline(segment)
-    if newline is None:
+    if newline is None or newline != newline_of(text) or _LONE_BACKSLASH.search(segment):
         return None
     placed: list[tuple[int, str]] = []
     for anchor, codes in inserts:
