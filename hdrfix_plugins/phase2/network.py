@@ -20,7 +20,6 @@ so one bound on a shared residual covers every return that reads it.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
 import libcst as cst
@@ -39,7 +38,6 @@ from hdrfix.lang.cst.match import (
     sub_suites,
     unparen,
 )
-from hdrfix.lang.errors import HdrfixError
 from hdrfix_plugins.phase2 import levels
 from hdrfix_plugins.phase2.netinit import (  # noqa: F401  (phase2 and tests use them from here)
     Unrecognised,
@@ -52,30 +50,6 @@ SHAPES = (
     "`return <name>` with <name> assigned in forward, `return <name>, <reconstructed>` "
     "and `return <call>(...)`"
 )
-
-
-def torch_names(tree: ast.Module, rel: str) -> tuple[str, str]:
-    """How the module spells ``torch`` and ``torch.nn`` (``import torch.nn as nn`` and the like)."""
-    torch = nn = None
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name == "torch":
-                    torch = alias.asname or "torch"
-                elif alias.name == "torch.nn":
-                    if alias.asname:
-                        nn = alias.asname
-                    else:
-                        torch = torch or "torch"
-        elif isinstance(node, ast.ImportFrom) and node.module == "torch" and not node.level:
-            nn = next((a.asname or a.name for a in node.names if a.name == "nn"), nn)
-    if torch is None:
-        raise HdrfixError(
-            "the network file does not `import torch`",
-            rel,
-            hint="add `import torch` at its top, then run hdrfix again",
-        )
-    return torch, nn or f"{torch}.nn"
 
 
 # -- forward -------------------------------------------------------------------------------------

@@ -25,13 +25,12 @@ from hdrfix.core.repo import Repo
 from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.sitepatch import plan_sites
 from hdrfix.kit.targets import DEFAULT_CONFIG, NETWORK_CLASS, config_files, network_file, site_files
-from hdrfix.lang.cst.lines import FunctionLines
 from hdrfix.lang.errors import HdrfixError
-from hdrfix_plugins.phase2 import network as net
-from hdrfix_plugins.phase2 import scale
+from hdrfix_plugins.phase2 import netread, scale
 from hdrfix_plugins.phase2.callers import used_elements
 from hdrfix_plugins.phase2.factors import note_rebound_factors
 from hdrfix_plugins.phase2.modea import ModeASite, stray_mode_a
+from hdrfix_plugins.phase2.scale import PARAM as SCALE_ATTR
 
 
 def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
@@ -65,9 +64,11 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
 
 
 def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
+    """The scale parameter in ``__init__`` and the bound in ``forward``: found done with
+    ``ast`` (so an applied repository is checked without libcst), else planned with libcst."""
     rel = network_file(repo, options)
     pyfile = repo.python(rel)
-    torch, nn = net.torch_names(pyfile.tree, rel)
+    torch, nn = netread.torch_names(pyfile.tree, rel)
     refs = {m: pyfile.function(f"{NETWORK_CLASS}.{m}") for m in ("__init__", "forward")}
     for method, ref in refs.items():
         if ref is None:
@@ -80,32 +81,54 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
     init, forward = refs["__init__"], refs["forward"]
     assert init is not None and forward is not None
 
-    init_fn = pyfile.cst(init)
-    what = f"{NETWORK_CLASS}.__init__: {net.SCALE_ATTR} parameter"
-    if net.has_scale_parameter(init_fn):
+    what = f"{NETWORK_CLASS}.__init__: {SCALE_ATTR} parameter"
+    if netread.has_scale_parameter(pyfile.node(init), pyfile.source.text):
         plan.done(rel, init.line, what)
     else:
-        value, source = _scale_init(repo, options)
-        plan.todo(rel, init.line, what)
-        try:
-            edit = net.add_scale_parameter(init_fn, torch, nn, value)
-        except net.Unrecognised as exc:
-            one_line = exc.node is init_fn
-            raise HdrfixError(
-                f"{NETWORK_CLASS}.__init__: {exc.why}",
-                rel,
-                init.line if one_line else FunctionLines(init, init_fn).line(exc.node),
-                hint="give it an indented body" if one_line else "nothing was written",
-            ) from None
-        plan.function_edits.append((rel, init, edit.apply(init_fn)))
-        plan.notes.append(
-            f"{net.SCALE_ATTR} starts at {value!r} ({source}); checkpoints saved "
-            "before phase2 need `hdrfix migrate-checkpoint IN OUT` to load"
-        )
+        _plan_init(plan, repo, options, rel, init, torch, nn, what)
+
+    what = f"{NETWORK_CLASS}.forward: tanh * {SCALE_ATTR}"
+    element = _used_element(repo, options)
+    if netread.forward_covered(pyfile.node(forward), element):
+        plan.done(rel, forward.line, what)
+    else:
+        _plan_forward(plan, rel, forward, pyfile, torch, element, what)
+
+
+def _plan_init(plan, repo, options, rel, init, torch, nn, what) -> None:
+    from hdrfix.lang.cst.lines import FunctionLines
+    from hdrfix_plugins.phase2 import network as net
+
+    init_fn = repo.python(rel).cst(init)
+    if net.has_scale_parameter(init_fn):
+        plan.done(rel, init.line, what)
+        return
+    value, source = _scale_init(repo, options)
+    plan.todo(rel, init.line, what)
+    try:
+        edit = net.add_scale_parameter(init_fn, torch, nn, value)
+    except net.Unrecognised as exc:
+        one_line = exc.node is init_fn
+        raise HdrfixError(
+            f"{NETWORK_CLASS}.__init__: {exc.why}",
+            rel,
+            init.line if one_line else FunctionLines(init, init_fn).line(exc.node),
+            hint="give it an indented body" if one_line else "nothing was written",
+        ) from None
+    plan.function_edits.append((rel, init, edit.apply(init_fn)))
+    plan.notes.append(
+        f"{SCALE_ATTR} starts at {value!r} ({source}); checkpoints saved "
+        "before phase2 need `hdrfix migrate-checkpoint IN OUT` to load"
+    )
+
+
+def _plan_forward(plan, rel, forward, pyfile, torch, element, what) -> None:
+    from hdrfix.lang.cst.lines import FunctionLines
+    from hdrfix_plugins.phase2 import network as net
 
     forward_fn = pyfile.cst(forward)
     try:
-        bounded = net.bound_forward(forward_fn, torch, _used_element(repo, options))
+        bounded = net.bound_forward(forward_fn, torch, element)
     except net.Unrecognised as exc:
         line = FunctionLines(forward, forward_fn).line(exc.node)
         raise HdrfixError(
@@ -114,9 +137,8 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
             rel,
             line,
             hint=f"looked for {net.SHAPES}; write `torch.tanh(<residual>) * "
-            f"self.{net.SCALE_ATTR}` there by hand",
+            f"self.{SCALE_ATTR}` there by hand",
         ) from None
-    what = f"{NETWORK_CLASS}.forward: tanh * {net.SCALE_ATTR}"
     if bounded.done:
         plan.done(rel, forward.line, what)
     else:

@@ -10,6 +10,8 @@ from hdrfix.core.plugin import Option
 PARAM = "residual_output_scale"
 DEFAULT_SCALE = 6.0  # log_delta_alpha 1.0 x log_delta_abs_max 6.0, as phase1 leaves the config
 ALPHA, ABS_MAX = "log_delta_alpha", "log_delta_abs_max"
+#: The trainer attributes that make up Mode A's cap; the network's scale replaces them.
+CAP_ATTRS = frozenset({ALPHA, ABS_MAX})
 # phase2's option, and migrate-checkpoint's --scale-init: one check wherever the value is given
 SCALE_INIT = Option(
     "scale_init", "initial residual_output_scale (default alpha * abs_max)", float, above=0.0

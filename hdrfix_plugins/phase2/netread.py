@@ -1,0 +1,163 @@
+"""Reading ``PatchNetwork`` with ``ast``: how its file spells torch, and whether phase2 is
+already in it. ``--check`` and ``status`` of a repository phase2 was applied to thus answer
+without libcst (importing it is 0.15 s, half of such a run).
+
+These questions only ever answer *yes* where the libcst planners
+(:func:`hdrfix_plugins.phase2.netinit.has_scale_parameter`,
+:func:`hdrfix_plugins.phase2.network.bound_forward`) would find nothing to do; a *no* sends the
+run to them, which plan the edit or say what they do not recognise, as before. The same
+structural rules, read off ``ast`` nodes: a product's factors with its parentheses ignored,
+small statements in source order through if/loop/with/try blocks but not into nested
+functions, classes or ``match``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from hdrfix.lang.astmatch import call_name
+from hdrfix.lang.errors import HdrfixError
+from hdrfix_plugins.phase2.scale import PARAM as SCALE_ATTR
+
+
+def torch_names(tree: ast.Module, rel: str) -> tuple[str, str]:
+    """How the module spells ``torch`` and ``torch.nn`` (``import torch.nn as nn`` and the like)."""
+    torch = nn = None
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "torch":
+                    torch = alias.asname or "torch"
+                elif alias.name == "torch.nn":
+                    if alias.asname:
+                        nn = alias.asname
+                    else:
+                        torch = torch or "torch"
+        elif isinstance(node, ast.ImportFrom) and node.module == "torch" and not node.level:
+            nn = next((a.asname or a.name for a in node.names if a.name == "nn"), nn)
+    if torch is None:
+        raise HdrfixError(
+            "the network file does not `import torch`",
+            rel,
+            hint="add `import torch` at its top, then run hdrfix again",
+        )
+    return torch, nn or f"{torch}.nn"
+
+
+def has_scale_parameter(init: ast.FunctionDef | ast.AsyncFunctionDef, text: str) -> bool:
+    """``self.residual_output_scale = ...`` (annotated or not) or
+    ``self.register_parameter("residual_output_scale", ...)`` anywhere in ``init``."""
+    for node in ast.walk(init):
+        if isinstance(node, ast.Assign) and any(map(_is_scale, node.targets)):
+            return True
+        if isinstance(node, ast.AnnAssign) and _is_scale(node.target):
+            return True
+        if isinstance(node, ast.Call) and call_name(node) == "register_parameter" and node.args:
+            first = node.args[0]
+            if all(_before(first, k.value) for k in node.keywords):
+                segment = ast.get_source_segment(text, first) or ""
+                if SCALE_ATTR in segment:
+                    return True
+    return False
+
+
+def forward_covered(fn: ast.FunctionDef | ast.AsyncFunctionDef, element: int | None) -> bool:
+    """Whether every ``return`` of a value hands out a residual that went through
+    ``tanh(...) * self.residual_output_scale`` (written there, or computed from a name that
+    was), ``element`` naming the residual in a returned tuple (the first by default)."""
+    scaled: set[str] = set()
+    returns = 0
+    for small in _smalls(fn.body):
+        if isinstance(small, ast.Assign) and len(small.targets) == 1:
+            target = small.targets[0]
+            if isinstance(target, ast.Name):
+                if _scaled_tanh(small.value) or _loaded(small.value) & scaled:
+                    scaled.add(target.id)
+                else:
+                    scaled.discard(target.id)
+        elif isinstance(small, ast.Return) and not _returns_nothing(small):
+            returns += 1
+            head = _head(small, element or 0)
+            if head is None or not (_scaled_tanh(head) or _loaded(head) & scaled):
+                return False
+    return returns > 0
+
+
+def _is_scale(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+        and node.attr == SCALE_ATTR
+    )
+
+
+def _before(a: ast.expr, b: ast.expr) -> bool:
+    return (a.lineno, a.col_offset) < (b.lineno, b.col_offset)
+
+
+def _smalls(block: list[ast.stmt]) -> Iterator[ast.stmt]:
+    for stmt in block:
+        if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While)):
+            yield from _smalls(stmt.body)
+            yield from _smalls(stmt.orelse)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            yield from _smalls(stmt.body)
+        elif isinstance(stmt, ast.Try):
+            yield from _smalls(stmt.body)
+            for handler in stmt.handlers:
+                yield from _smalls(handler.body)
+            yield from _smalls(stmt.orelse)
+            yield from _smalls(stmt.finalbody)
+        elif not _compound(stmt):
+            yield stmt
+
+
+def _compound(stmt: ast.stmt) -> bool:
+    return hasattr(stmt, "body") or hasattr(stmt, "cases")
+
+
+def _returns_nothing(stmt: ast.Return) -> bool:
+    value = stmt.value
+    return value is None or (isinstance(value, ast.Constant) and value.value is None)
+
+
+def _head(stmt: ast.Return, element: int) -> ast.expr | None:
+    """The residual a return hands out; None for a tuple without that element."""
+    value = stmt.value
+    if isinstance(value, ast.Tuple):
+        elements = value.elts
+        if len(elements) <= element or any(
+            isinstance(e, ast.Starred) for e in elements[: element + 1]
+        ):
+            return None
+        return elements[element]
+    return value
+
+
+def _scaled_tanh(node: ast.AST) -> bool:
+    for op in ast.walk(node):
+        if isinstance(op, ast.BinOp) and isinstance(op.op, ast.Mult):
+            factors = _factors(op)
+            if any(call_name(f) == "tanh" for f in factors) and any(map(_is_scale, factors)):
+                return True
+    return False
+
+
+def _factors(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _factors(node.left) + _factors(node.right)
+    return [node]
+
+
+def _loaded(node: ast.AST) -> set[str]:
+    """Every name in an expression, as libcst's ``loaded_names`` counts them: the names bound
+    inside it (a comprehension's, a lambda's parameters) too, not attributes or keywords."""
+    names = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            names.add(n.id)
+        elif isinstance(n, ast.arg):
+            names.add(n.arg)
+    return names
