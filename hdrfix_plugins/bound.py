@@ -65,9 +65,10 @@ class Bound(Phase):
     def plan(self, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         from hdrfix.kit.configedit import plan_values
         from hdrfix.kit.readpath import section_notes
+        from hdrfix.kit.settingplan import plan_reads
+        from hdrfix.kit.settingreads import Read, kept_values
         from hdrfix.kit.sitepatch import plan_sites
         from hdrfix.kit.targets import config_files, framework_file, sites_in
-        from hdrfix.kit.trainersetting import Read, kept_values, plan_reads
 
         ceiling = options.get("ceiling")  # checked by its Option
         value = log_ceiling(float(ceiling or DEFAULT_CEILING))

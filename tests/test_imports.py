@@ -75,6 +75,17 @@ def test_phase1_plans_the_fixture_without_libcst(framework: Path) -> None:
     assert imported_by("apply", "phase1", "--dry-run", "--repo", str(framework)) == []
 
 
+def test_an_applied_repository_is_checked_without_libcst(framework: Path) -> None:
+    """status and --check find every phase done with ast: the pre-commit case."""
+    everything = ("phase1", "phase2", "phase3", "bound")
+    include = ("--include", "src/npu/networks/patch_inpainting.py")
+    assert hdrfix("apply", *everything, *include, "--repo", framework).code == 0
+    check = ["apply", *everything, "--check", *include, "--repo", str(framework)]
+    assert "libcst" not in imported_by(*check)
+    assert "libcst" not in imported_by("status", "--repo", str(framework))
+    assert hdrfix(*check).code == 0
+
+
 def test_status_and_apply_do_not_import_torch(framework: Path) -> None:
     assert "torch" not in imported_by("status", "--repo", str(framework))
     assert "torch" not in imported_by("apply", "phase1", "phase2", "--repo", str(framework))

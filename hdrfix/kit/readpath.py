@@ -12,46 +12,16 @@ with ``['data']['normalization']``, and edits there may never reach the trainer.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hdrfix.kit.settingreads import all_statements, settings_mapping
 from hdrfix.lang.astmatch import call_name
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo
 
 _HOPS = 32  # names assigned from names: a bound on the walk, not a limit anyone meets
-
-#: The key by which a trainer's ``__init__`` shows where it reads the section hdrfix edits.
-MARKER = "log_delta_abs_max"
-
-
-def settings_mapping(init: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.expr | None:
-    """What ``init`` reads the section holding :data:`MARKER` from (``norm_cfg`` in
-    ``self.x = float(norm_cfg.get('log_delta_abs_max', 0.0))``); None if it does not."""
-    for stmt in _statements(init.body):
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            target, value = stmt.targets[0], stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            target, value = stmt.target, stmt.value
-        else:
-            continue
-        if not (
-            isinstance(target, ast.Attribute)
-            and isinstance(target.value, ast.Name)
-            and target.value.id == "self"
-        ):
-            continue
-        for call in ast.walk(value):
-            if (
-                isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Attribute)
-                and call.func.attr == "get"
-                and call.args
-                and _string(call.args[0]) == MARKER
-            ):
-                return call.func.value
-    return None
 
 
 def keys_followed(
@@ -60,7 +30,7 @@ def keys_followed(
     """The literal keys ``init`` follows to ``mapping`` (``('data', 'normalization')``), from
     the first name it cannot follow further (a parameter); () where a key is not a literal."""
     assigned: dict[str, list[ast.expr]] = {}
-    for stmt in _statements(init.body):
+    for stmt in all_statements(init.body):
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target = stmt.targets[0]
             if isinstance(target, ast.Name):
@@ -91,19 +61,6 @@ def keys_followed(
     return tuple(reversed(keys))
 
 
-def _statements(block: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Every statement of a block and of its nested blocks (not nested functions or classes),
-    each before those inside it."""
-    for stmt in block:
-        yield stmt
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        for name in ("body", "orelse", "finalbody"):
-            yield from _statements(getattr(stmt, name, []))
-        for handler in getattr(stmt, "handlers", []):
-            yield from _statements(handler.body)
-
-
 def _string(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
@@ -123,7 +80,7 @@ def section_notes(repo: Repo, options: Mapping[str, Any], configs: list[str]) ->
         if ref.name != "__init__" or ref.class_name is None:
             continue
         init = pyfile.node(ref)
-        mapping = settings_mapping(init)
+        mapping = settings_mapping(pyfile, init)
         keys = keys_followed(init, mapping) if mapping is not None else ()
         if not keys:
             continue

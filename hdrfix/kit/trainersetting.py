@@ -21,13 +21,13 @@ A setting counts as read when ``__init__`` assigns ``self.<key>`` at all (by han
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from hdrfix.kit.readpath import MARKER
+from hdrfix.kit.settingreads import MARKER, Read
 from hdrfix.lang.cst.match import (
     attr_of_self,
     code_of,
@@ -39,16 +39,7 @@ from hdrfix.lang.cst.match import (
 
 if TYPE_CHECKING:
     from hdrfix.core.plugin import PhasePlan
-    from hdrfix.core.repo import Repo
-
-
-@dataclass(frozen=True)
-class Read:
-    """``self.<key> = <cast>(<mapping>.get('<key>', <default>))``."""
-
-    key: str
-    cast: str  # "float", "str", "int", "bool"
-    default: float | str
+    from hdrfix.lang.pyfile import FunctionRef, PyFile
 
 
 @dataclass(frozen=True)
@@ -135,20 +126,19 @@ def read_statement(settings: Settings, read: Read) -> cst.BaseStatement:
     )
 
 
-def plan_reads(
-    plan: PhasePlan, repo: Repo, rel: str, class_name: str, reads: Sequence[Read]
+def plan_missing_reads(
+    plan: PhasePlan,
+    pyfile: PyFile,
+    rel: str,
+    ref: FunctionRef,
+    class_name: str,
+    reads: Sequence[Read],
 ) -> bool:
-    """One item per read in ``class_name.__init__``, and the edit adding the missing ones.
-
-    Returns False (and plans nothing) when the class has no ``__init__`` reading the section.
-    """
+    """:func:`hdrfix.kit.settingplan.plan_reads` where a read is missing: one item per read,
+    and the edit adding the missing ones after the last read of the section."""
     from hdrfix.lang.cst.edit import FunctionEdit
     from hdrfix.lang.cst.lines import FunctionLines
 
-    pyfile = repo.python(rel)
-    ref = pyfile.function(f"{class_name}.__init__")
-    if ref is None:
-        return False
     init = pyfile.cst(ref)
     settings = find_settings(init)
     if settings is None:
@@ -167,24 +157,3 @@ def plan_reads(
         edit = FunctionEdit().insert_after(settings.anchor, *missing)
         plan.function_edits.append((rel, ref, edit.apply(init)))
     return True
-
-
-def kept_values(
-    repo: Repo, rel: str, values: Mapping[str, Any], keep: Mapping[str, Callable[[Any], bool]]
-) -> dict[str, Any]:
-    """``values`` for one config, except that a key of ``keep`` whose current value passes its
-    test keeps that value.
-
-    A setting the user chose (``--loss moment`` once) must not turn the phase back to pending
-    when it is checked later without that option; only an option given now overrides it.
-    """
-    from hdrfix.kit.configedit import section_value
-
-    result = dict(values)
-    if not keep:
-        return result
-    for key, valid in keep.items():
-        current = section_value(repo, rel, key)  # one value for every target document
-        if current is not None and valid(current):
-            result[key] = current
-    return result

@@ -45,8 +45,9 @@ from hdrfix.core.repo import Repo
 from hdrfix.halffloat import in_float32
 from hdrfix.kit.configedit import plan_values, section_value
 from hdrfix.kit.logdomain import analyse
+from hdrfix.kit.settingplan import plan_reads
+from hdrfix.kit.settingreads import Read, all_statements, kept_values, settings_mapping
 from hdrfix.kit.targets import config_files, framework_file
-from hdrfix.kit.trainersetting import Read, attr_reading, find_settings, kept_values, plan_reads
 from hdrfix.lang.errors import HdrfixError
 from hdrfix.lang.pyfile import FunctionRef, PyFile
 from hdrfix_plugins.phase3.keys import (
@@ -58,7 +59,6 @@ from hdrfix_plugins.phase3.keys import (
     SUPERVISION_WEIGHT_KEY,
     WEIGHT_KEY,
 )
-from hdrfix_plugins.phase3.term import plan_term
 
 
 def _valid_loss(value: Any) -> bool:
@@ -102,8 +102,7 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
     for ref in _training_steps(repo, rel):
         assert ref.class_name is not None
         init_ref = _init_of(pyfile, ref.class_name)
-        settings = find_settings(pyfile.cst(init_ref)) if init_ref else None
-        if init_ref is None or settings is None:
+        if init_ref is None or settings_mapping(pyfile, pyfile.node(init_ref)) is None:
             raise HdrfixError(
                 f"{ref.qualname}: its class's __init__ does not read "
                 "log_delta_abs_max from a settings mapping",
@@ -122,13 +121,55 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
                 owner,
                 [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)],
             )
-        weights = {
-            SUPERVISION_WEIGHT_KEY,
-            attr_reading(pyfile.cst(init_ref), SUPERVISION_WEIGHT_KEY),
-        }
-        enable = attr_reading(pyfile.cst(init_ref), SUPERVISION_ENABLE_KEY)
+        added = _weighted_add_line(pyfile.node(ref))
+        if added is not None:
+            plan.done(rel, added, f"{ref.qualname}: add {WEIGHT_KEY} * residual-distribution loss")
+            continue
+        from hdrfix.kit.trainersetting import attr_reading, find_settings
+        from hdrfix_plugins.phase3.term import plan_term
+
+        init = pyfile.cst(init_ref)
+        settings = find_settings(init)
+        assert settings is not None  # read as settings_mapping reads it
+        weights = {SUPERVISION_WEIGHT_KEY, attr_reading(init, SUPERVISION_WEIGHT_KEY)}
+        enable = attr_reading(init, SUPERVISION_ENABLE_KEY)
         plan_term(plan, rel, pyfile, ref, settings.quote, weights, enable)
     return plan
+
+
+def _weighted_add_line(step: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
+    """The line of the step's ``X = X + self.<weight> * ...``: the term is in. Read with
+    ``ast``, as :func:`hdrfix_plugins.phase3.term.plan_term` reads it with libcst (which a run
+    that finds the term there does not import)."""
+    for stmt in all_statements(step.body):
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+            continue
+        target, value = stmt.targets[0], stmt.value
+        if (
+            isinstance(target, ast.Name)
+            and isinstance(value, ast.BinOp)
+            and isinstance(value.op, ast.Add)
+            and isinstance(value.left, ast.Name)
+            and value.left.id == target.id
+            and any(_is_weight(f) for f in _factors(value.right))
+        ):
+            return stmt.lineno
+    return None
+
+
+def _factors(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _factors(node.left) + _factors(node.right)
+    return [node]
+
+
+def _is_weight(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+        and node.attr == WEIGHT_KEY
+    )
 
 
 def _training_steps(repo: Repo, rel: str) -> list[FunctionRef]:
