@@ -112,6 +112,23 @@ def link_out(repo: Path, rel: str, outside: Path) -> bytes:
     return outside.read_bytes()
 
 
+def fixture_sources(*needles: str) -> list[Path]:
+    """The fixtures' Python files that parse (one variant is a syntax error on purpose) and
+    hold any of ``needles``."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "fixtures").rglob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            ast.parse(text)
+        except SyntaxError:
+            continue
+        if any(n in text for n in needles):
+            found.append(path)
+    return found
+
+
 def copy_tree(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
     return dest

@@ -5,12 +5,11 @@ chosen to split the two (one-line suites, ``;``, keyword keys, nested functions,
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import libcst as cst
 import pytest
-from conftest import ROOT
+from conftest import fixture_sources
 
 from hdrfix.kit.settingreads import assigned_line, settings_mapping
 from hdrfix.kit.trainersetting import assigning, find_settings
@@ -58,16 +57,8 @@ def _pyfile(text: str) -> PyFile:
 
 
 def _trainers() -> list[str]:
-    found = []
-    for path in sorted((ROOT / "fixtures").rglob("*.py")):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            ast.parse(text)
-        except SyntaxError:
-            continue
-        if "def __init__" in text or "def training_step" in text:
-            found.append(text)
-    return found + SHAPES
+    paths = fixture_sources("def __init__", "def training_step")
+    return [p.read_text(encoding="utf-8") for p in paths] + SHAPES
 
 
 def _cst_line(pyfile: PyFile, ref, node) -> int:

@@ -3,10 +3,10 @@ same edit, on every layout around the anchor; layouts where they might not go to
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from conftest import fixture_sources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,17 +116,7 @@ def test_tabs_are_spliced_with_the_anchors_own_indent():
 
 
 def _fixture_files() -> list[Path]:
-    """Every fixture file with an exponential that Python can read (one is a syntax error)."""
-    found = []
-    for path in sorted((ROOT / "fixtures").rglob("*.py")):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            ast.parse(text)
-        except SyntaxError:
-            continue
-        if "exp(" in text:
-            found.append(path)
-    return found
+    return fixture_sources("exp(")
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,21 @@ def call_name(node: ast.AST) -> str | None:
     return None
 
 
+def product_factors(node: ast.AST) -> list[ast.AST]:
+    """``a * (b * c) * d`` -> ``[a, b, c, d]``: a product's factors (``ast`` keeps no
+    parentheses, so they are ignored, as libcst's ``product_factors`` ignores them)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return product_factors(node.left) + product_factors(node.right)
+    return [node]
+
+
+def attr_of_self(node: ast.AST) -> str | None:
+    """``x`` for ``self.x``."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.attr if node.value.id == "self" else None
+    return None
+
+
 def call_owner(node: ast.Call) -> str | None:
     func = node.func
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):

@@ -17,7 +17,7 @@ from hdrfix.core.plugin import PhasePlan
 from hdrfix.core.repo import Repo
 from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.targets import site_files
-from hdrfix.lang.astmatch import assigned_value
+from hdrfix.lang.astmatch import assigned_value, product_factors
 from hdrfix.lang.flow import Flow, flow_of
 from hdrfix_plugins.phase2.modea import is_mode_a
 
@@ -32,7 +32,7 @@ def note_rebound_factors(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]
                 value = assigned_value(root, site.residual)
                 if value is None or not is_mode_a(fn, value):
                     continue  # Mode B, or already rewritten: phase2 changes nothing there
-                factors = _factors(value)
+                factors = product_factors(value)
                 flow = flow or flow_of(fn)
                 for name in _names(factors):
                     defs = _distinct(flow.defs_of(name, flow.node_of(root)), name)
@@ -43,12 +43,6 @@ def note_rebound_factors(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]
                             f"{rel}: {site.ref.qualname}: Mode A keeps the factor `{name}`, "
                             f"which there can hold {shown}; check that it is the one you mean"
                         )
-
-
-def _factors(node: ast.AST) -> list[ast.AST]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        return _factors(node.left) + _factors(node.right)
-    return [node]
 
 
 def _names(factors: Iterable[ast.AST]) -> list[str]:

@@ -78,14 +78,9 @@ def _reads_cap(fn, value) -> bool:
 def is_mode_a(fn, value) -> bool:
     """``value`` multiplies a tanh by a cap (alpha, abs_max, or a local computed from them)."""
 
-    from hdrfix.lang.astmatch import call_name
+    from hdrfix.lang.astmatch import call_name, product_factors
 
-    def factors(node: ast.AST) -> list[ast.AST]:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-            return factors(node.left) + factors(node.right)
-        return [node]
-
-    parts = factors(value)
+    parts = product_factors(value)
     tanh = [f for f in parts if call_name(f) == "tanh"]
     if not tanh:
         return False

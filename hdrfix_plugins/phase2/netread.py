@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from hdrfix.lang.astmatch import call_name
+from hdrfix.lang.astmatch import attr_of_self, call_name, product_factors
 from hdrfix.lang.errors import HdrfixError
 from hdrfix_plugins.phase2.scale import PARAM as SCALE_ATTR
 
@@ -84,13 +84,8 @@ def forward_covered(fn: ast.FunctionDef | ast.AsyncFunctionDef, element: int | N
     return returns > 0
 
 
-def _is_scale(node: ast.expr) -> bool:
-    return (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "self"
-        and node.attr == SCALE_ATTR
-    )
+def _is_scale(node: ast.AST) -> bool:
+    return attr_of_self(node) == SCALE_ATTR
 
 
 def _before(a: ast.expr, b: ast.expr) -> bool:
@@ -139,16 +134,10 @@ def _head(stmt: ast.Return, element: int) -> ast.expr | None:
 def _scaled_tanh(node: ast.AST) -> bool:
     for op in ast.walk(node):
         if isinstance(op, ast.BinOp) and isinstance(op.op, ast.Mult):
-            factors = _factors(op)
+            factors = product_factors(op)
             if any(call_name(f) == "tanh" for f in factors) and any(map(_is_scale, factors)):
                 return True
     return False
-
-
-def _factors(node: ast.expr) -> list[ast.expr]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        return _factors(node.left) + _factors(node.right)
-    return [node]
 
 
 def _loaded(node: ast.AST) -> set[str]:

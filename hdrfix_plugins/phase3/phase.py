@@ -48,6 +48,7 @@ from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.settingplan import plan_reads
 from hdrfix.kit.settingreads import Read, all_statements, kept_values, settings_mapping
 from hdrfix.kit.targets import config_files, framework_file
+from hdrfix.lang.astmatch import attr_of_self, product_factors
 from hdrfix.lang.errors import HdrfixError
 from hdrfix.lang.pyfile import FunctionRef, PyFile
 from hdrfix_plugins.phase3.keys import (
@@ -151,25 +152,10 @@ def _weighted_add_line(step: ast.FunctionDef | ast.AsyncFunctionDef) -> int | No
             and isinstance(value.op, ast.Add)
             and isinstance(value.left, ast.Name)
             and value.left.id == target.id
-            and any(_is_weight(f) for f in _factors(value.right))
+            and any(attr_of_self(f) == WEIGHT_KEY for f in product_factors(value.right))
         ):
             return stmt.lineno
     return None
-
-
-def _factors(node: ast.expr) -> list[ast.expr]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        return _factors(node.left) + _factors(node.right)
-    return [node]
-
-
-def _is_weight(node: ast.expr) -> bool:
-    return (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "self"
-        and node.attr == WEIGHT_KEY
-    )
 
 
 def _training_steps(repo: Repo, rel: str) -> list[FunctionRef]:
