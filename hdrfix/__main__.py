@@ -1,5 +1,5 @@
 """``python -m hdrfix``: the same command line as the ``hdrfix`` script."""
 
-from hdrfix.cli import main
+from hdrfix.cli import run
 
-main(prog_name="hdrfix")
+run()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hdrfix import __version__
-from hdrfix.cligroup import EXIT_BAD_INPUT, Group
+from hdrfix.cligroup import EXIT_BAD_INPUT, Group, run_program
 from hdrfix.lang.errors import shown
 from hdrfix.targetoptions import repo_option, target_options
 
@@ -315,3 +315,8 @@ def _register_trial() -> None:
 
 
 _register_trial()
+
+
+def run() -> None:
+    """The ``hdrfix`` script and ``python -m hdrfix``: :func:`main` as the program."""
+    run_program(main)

@@ -9,7 +9,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -78,6 +78,8 @@ class Group(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name, command, rest = super().resolve_command(ctx, args)
+        if name in SHORT_LIVED:
+            _short_lived[0] = True
         if name in SHORT_LIVED and gc.isenabled():
             # These commands parse the user's code and exit: the syntax trees they build live
             # until the end, and Python's cycle collector walked them again and again (a fifth
@@ -162,6 +164,39 @@ def help_width(max_width: int | None) -> int | None:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return max(min(columns or 80, max_width or 80) - 2, 50)
+
+
+_short_lived = [False]  # set once the command line names a short-lived command
+
+
+def run_program(main: click.Group) -> NoReturn:
+    """Run hdrfix as the program, and end a short-lived command without tearing the
+    interpreter down.
+
+    Python frees every object one by one at exit: after planning a repository that is the
+    syntax trees and YAML nodes of every file read, 15 ms of a 0.2 s ``--check`` here, spent
+    on memory the process is about to give back whole. So once such a command has returned
+    and its output is flushed, the process ends with ``os._exit``, where nothing else is
+    owed: no ``atexit`` handler registered (a plugin's, or a library's, keeps the normal
+    exit) and an exit code as a number. Files it wrote were closed by then (each write is a
+    ``with`` block, synced before the rename)."""
+    import atexit
+
+    try:
+        main(prog_name="hdrfix")
+        code: object = 0
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code
+    pending = getattr(atexit, "_ncallbacks", lambda: 1)()
+    if _short_lived[0] and pending == 0 and isinstance(code, int):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe: let the normal exit report it
+        else:
+            os._exit(code)
+    sys.exit(code)  # type: ignore[arg-type]
 
 
 def _is_program() -> bool:
