@@ -24,31 +24,37 @@ from hdrfix_plugins.phase3.term import _weighted_add
 KEYS = ["log_delta_abs_max", "log_epsilon", "residual_loss", "residual_loss_weight", "x"]
 
 INIT = "class T:\n    def __init__(self, config):\n        norm = config.get('n', {})\n"
+K = "'log_delta_abs_max'"
 SHAPES = [
-    INIT + "        self.log_delta_abs_max = float(norm.get('log_delta_abs_max', 0.0))\n",
-    INIT + "        if norm: self.log_delta_abs_max = norm.get('log_delta_abs_max')\n",
-    INIT + "        x = 1; self.log_delta_abs_max = norm.get('log_delta_abs_max')\n",
-    INIT + "        self.log_delta_abs_max: float = norm.get(key='log_delta_abs_max')\n",
+    INIT + f"        self.log_delta_abs_max = float(norm.get({K}, 0.0))\n",
+    INIT + f"        if norm: self.log_delta_abs_max = norm.get({K})\n",
+    INIT + f"        x = 1; self.log_delta_abs_max = norm.get({K})\n",
+    INIT + f"        self.log_delta_abs_max: float = norm.get(key={K})\n",
     INIT + "        self.log_delta_abs_max = norm.get('log_delta_' 'abs_max')\n",
-    INIT + "        def later():\n            self.x = norm.get('log_delta_abs_max')\n",
-    INIT + "        match norm:\n            case _:\n"
-    "                self.x = norm.get('log_delta_abs_max')\n",
-    INIT + "        try:\n            self.x = norm.get('log_delta_abs_max')\n"
+    INIT + f"        def later():\n            self.x = norm.get({K})\n",
+    INIT + f"        match norm:\n            case _:\n                self.x = norm.get({K})\n",
+    INIT + f"        try:\n            self.x = norm.get({K})\n"
     "        except* ValueError:\n            pass\n",
     INIT + "        try:\n            pass\n        except* ValueError:\n"
-    "            self.x = norm.get('log_delta_abs_max')\n",
+    f"            self.x = norm.get({K})\n",
     INIT + "        try:\n            self.x = 1\n        except KeyError: self.y = 2\n"
-    "        self.z = norm.get('log_delta_abs_max')\n",
-    INIT
-    + "        if norm:\n            pass\n        else: self.x = norm.get('log_delta_abs_max')\n",
+    f"        self.z = norm.get({K})\n",
+    INIT + f"        if norm:\n            pass\n        else: self.x = norm.get({K})\n",
     INIT + "        if norm:\n            pass\n        elif norm.get('a'):\n"
-    "            self.log_epsilon = norm.get('log_delta_abs_max')\n",
-    INIT + "        self.a = self.x = norm.get('log_delta_abs_max')\n",
-    INIT + "        self.x = norm.get(b'log_delta_abs_max')\n",
-    INIT + "        self.x = norm.get(*['log_delta_abs_max'])\n",
-    INIT + "        with open(norm) as f:\n            self.x = f.get('log_delta_abs_max')\n"
+    f"            self.log_epsilon = norm.get({K})\n",
+    INIT + f"        self.a = self.x = norm.get({K})\n",
+    INIT + f"        self.x = norm.get(b{K})\n",
+    INIT + f"        self.x = norm.get(*[{K}])\n",
+    INIT + f"        with open(norm) as f:\n            self.x = f.get({K})\n"
     "        self.residual_loss = str(norm.get('residual_loss', 'none'))\n",
-    INIT + "        (self.x) = norm.get('log_delta_abs_max')\n",
+    INIT + f"        (self.x) = norm.get({K})\n",
+    # found by an adversarial review: what line numbers alone do not show
+    INIT + f"        if norm: \\\n            self.log_delta_abs_max = norm.get({K})\n",
+    INIT + f"        x = (1,\n          2); self.log_delta_abs_max = norm.get({K})\n",
+    INIT + f"        x = 1; \\\n        self.log_delta_abs_max = norm.get({K})\n",
+    INIT + "        try:\n            pass\n        except E:\n            self.x = 1\n"
+    f"        else:\n            self.x = 2\n        self.y = norm.get({K})\n",
+    INIT + f"        # a note: \\\n        self.x = norm.get({K})\n",
 ]
 
 
@@ -93,6 +99,13 @@ STEPS = [
     f"                loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
     STEP + f"        try:\n            pass\n        except* E:\n"
     f"            loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    STEP + f"        x = (1,\n 2); loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    STEP + f"        x = 1; \\\n        loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    STEP
+    + f"        if b: \\\n            loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    STEP + f"        try:\n            pass\n        except E:\n"
+    f"            loss = loss + self.{WEIGHT_KEY} * a\n        else:\n"
+    f"            loss = loss + self.{WEIGHT_KEY} * b\n        return loss\n",
     STEP + f"        for i in b:\n            pass\n        else:\n"
     f"            loss = (loss + self.{WEIGHT_KEY} * d)\n        return loss\n",
 ]
@@ -107,7 +120,7 @@ def test_the_term_is_found_where_libcst_finds_it(text):
         fn = pyfile.cst(ref)
         added = next((a for a in assignments(fn.body) if _weighted_add(a, {WEIGHT_KEY})), None)
         theirs = None if added is None else _cst_line(pyfile, ref, added.chain[-1].stmt)
-        assert _weighted_add_line(pyfile.node(ref)) == theirs
+        assert _weighted_add_line(pyfile, pyfile.node(ref)) == theirs
 
 
 def test_the_shapes_hold_both_answers():
@@ -115,7 +128,7 @@ def test_the_shapes_hold_both_answers():
     mappings = [settings_mapping(p, p.node(r)) for p in map(_pyfile, SHAPES) for r in p.functions]
     assert any(m is None for m in mappings) and any(m is not None for m in mappings)
     terms = [
-        _weighted_add_line(p.node(r))
+        _weighted_add_line(p, p.node(r))
         for p in map(_pyfile, STEPS)
         for r in p.functions
         if r.name == "training_step"

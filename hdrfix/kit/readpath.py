@@ -15,22 +15,24 @@ import ast
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.kit.settingreads import all_statements, settings_mapping
+from hdrfix.kit.settingreads import placed_statements, settings_mapping
 from hdrfix.lang.astmatch import call_name
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo
+    from hdrfix.lang.pyfile import PyFile
 
 _HOPS = 32  # names assigned from names: a bound on the walk, not a limit anyone meets
 
 
 def keys_followed(
-    init: ast.FunctionDef | ast.AsyncFunctionDef, mapping: ast.expr
+    pyfile: PyFile, init: ast.FunctionDef | ast.AsyncFunctionDef, mapping: ast.expr
 ) -> tuple[str, ...]:
     """The literal keys ``init`` follows to ``mapping`` (``('data', 'normalization')``), from
     the first name it cannot follow further (a parameter); () where a key is not a literal."""
     assigned: dict[str, list[ast.expr]] = {}
-    for stmt in all_statements(init.body):
+    for placed in placed_statements(pyfile, init):
+        stmt = placed.stmt
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target = stmt.targets[0]
             if isinstance(target, ast.Name):
@@ -81,7 +83,7 @@ def section_notes(repo: Repo, options: Mapping[str, Any], configs: list[str]) ->
             continue
         init = pyfile.node(ref)
         mapping = settings_mapping(pyfile, init)
-        keys = keys_followed(init, mapping) if mapping is not None else ()
+        keys = keys_followed(pyfile, init, mapping) if mapping is not None else ()
         if not keys:
             continue
         shown = "".join(f"[{k!r}]" for k in keys)

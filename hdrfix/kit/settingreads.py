@@ -3,12 +3,15 @@ hdrfix edits, and whether it already reads a setting a phase adds.
 
 The questions ``status`` and ``--check`` ask of an applied repository: answered here without
 libcst (importing it is half of such a run). Adding a missing read is libcst's work
-(:mod:`hdrfix.kit.trainersetting`, which this falls back to): the answers here follow its
+(:mod:`hdrfix.kit.trainersetting`, reached through :mod:`hdrfix.kit.settingplan`): the answers here follow its
 rules exactly, so that the two never disagree on whether a read is there:
 
 - a statement counts where libcst sees a statement line: in the function's blocks and those of
-  its if/loop/with/try statements, not in nested functions or classes, nor in ``match`` or
-  ``try/except*``, nor after the ``:`` of a compound statement on its line;
+  its if/loop/with/try statements (a ``try``'s handlers before its ``else``), not in nested
+  functions or classes, nor in ``match`` or ``try/except*``, nor after the ``:`` of a compound
+  statement on its line; a statement after ``;`` goes by the line of the first on its line.
+  Tokens tell these apart: a backslash continuation or a statement spanning lines hides them
+  from line numbers (an adversarial review found both);
 - ``self.<key> = ...`` (one target) or ``self.<key>: T = ...`` assigns a setting;
 - the section is the mapping of a ``<mapping>.get('log_delta_abs_max', ...)`` call, its first
   argument (in source order) the key.
@@ -17,7 +20,7 @@ rules exactly, so that the two never disagree on whether a read is there:
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,30 +43,76 @@ class Read:
     default: float | str
 
 
-def statements(block: list[ast.stmt], text: str, starts: Sequence[int]) -> Iterator[ast.stmt]:
-    """Every statement of a block and of its nested blocks, each before those inside it, as
-    libcst's ``statements`` walks them (see the module's docstring). ``text`` and ``starts``
-    (its line offsets) tell a statement line from the rest of a compound's header line."""
-    leaders: dict[int, ast.stmt] = {}
-    for stmt in block:
-        leader = leaders.setdefault(stmt.lineno, stmt)
-        if not _begins_line(leader, text, starts):
-            continue  # ``if c: x = 1``: small statements after the compound's colon
-        yield stmt
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if type(stmt).__name__ == "TryStar":  # not a statement libcst's walk enters
-            continue
-        for name in ("body", "orelse", "finalbody"):
-            yield from statements(getattr(stmt, name, []), text, starts)
-        for handler in getattr(stmt, "handlers", []):
-            yield from statements(handler.body, text, starts)
+@dataclass(frozen=True)
+class Placed:
+    """A statement of a function as libcst holds it: ``line`` is the line libcst names it by
+    (a statement after ``;`` goes by the first of its line); ``suite`` says it follows a
+    compound statement's ``:`` on that line (``if c: x = 1``), where libcst has no statement
+    line."""
+
+    stmt: ast.stmt
+    line: int
+    suite: bool
 
 
-def _begins_line(stmt: ast.stmt, text: str, starts: Sequence[int]) -> bool:
-    start = starts[stmt.lineno - 1]
-    before = text[start : start + stmt.col_offset]  # ast counts UTF-8 bytes: exact for spaces
-    return not before.strip(" \t\f")
+def placed_statements(pyfile: PyFile, fn: _Function) -> list[Placed]:
+    """Every statement of ``fn``'s blocks and of their if/loop/with/try blocks, each before
+    those inside it, in libcst's order (a ``try``'s handlers before its ``else``), not those of
+    nested functions or classes, ``match`` or ``try/except*``. Made once per function node."""
+    cached = pyfile.analyses.get(("placed", f"{fn.lineno}:{fn.col_offset}"))
+    if cached is not None and cached[0] is fn:
+        return cached[1]  # type: ignore[return-value]
+    openings = _openings(pyfile, fn)
+    found: list[Placed] = []
+
+    def walk(block: list[ast.stmt]) -> None:
+        line, suite = 0, False
+        for stmt in block:
+            opening = openings.get((stmt.lineno, stmt.col_offset), "line")
+            if opening == "line":
+                line, suite = stmt.lineno, False
+            elif opening == "colon":
+                suite = True
+            found.append(Placed(stmt, stmt.lineno if suite else line or stmt.lineno, suite))
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if type(stmt).__name__ == "TryStar":  # not a statement libcst's walk enters
+                continue
+            walk(getattr(stmt, "body", []))
+            for handler in getattr(stmt, "handlers", []):
+                walk(handler.body)
+            walk(getattr(stmt, "orelse", []))
+            walk(getattr(stmt, "finalbody", []))
+
+    walk(fn.body)
+    pyfile.analyses[("placed", f"{fn.lineno}:{fn.col_offset}")] = (fn, found)
+    return found
+
+
+def _openings(pyfile: PyFile, fn: _Function) -> dict[tuple[int, int], str]:
+    """How each token of ``fn`` is reached, keyed by line and UTF-8 column (``ast``'s):
+    after ``;``, after ``:``, or at the start of a logical line. Read from tokens, since a
+    backslash continuation or a statement spanning lines hides that from line numbers."""
+    import io
+    import tokenize
+
+    first = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
+    starts, text = pyfile.starts, pyfile.source.text
+    last = fn.end_lineno or fn.lineno
+    segment = text[starts[first - 1] : starts[last] if last < len(starts) else len(text)]
+    skipped = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
+    openings: dict[tuple[int, int], str] = {}
+    previous = ""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(segment).readline):
+            row, column = token.start
+            key = (row + first - 1, len(token.line[:column].encode("utf-8")))
+            openings[key] = {";": "semicolon", ":": "colon"}.get(previous, "line")
+            if token.type not in skipped:
+                previous = token.string if token.type == tokenize.OP else ""
+    except (tokenize.TokenError, SyntaxError):
+        pass  # ast read the file: this does not happen; every statement then opens a line
+    return openings
 
 
 def settings_mapping(pyfile: PyFile, init: _Function) -> ast.expr | None:
@@ -83,13 +132,16 @@ def settings_mapping(pyfile: PyFile, init: _Function) -> ast.expr | None:
 
 def assigned_line(pyfile: PyFile, init: _Function, attr: str) -> int | None:
     """The line of the statement of ``init`` that assigns ``self.<attr>``, if any."""
-    return next((stmt.lineno for stmt, _ in _self_assigns(pyfile, init, attr)), None)
+    return next((placed.line for placed, _ in _self_assigns(pyfile, init, attr)), None)
 
 
 def _self_assigns(
     pyfile: PyFile, init: _Function, attr: str | None = None
-) -> Iterator[tuple[ast.stmt, ast.expr]]:
-    for stmt in statements(init.body, pyfile.source.text, pyfile.starts):
+) -> Iterator[tuple[Placed, ast.expr]]:
+    for placed in placed_statements(pyfile, init):
+        if placed.suite:
+            continue
+        stmt = placed.stmt
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target, value = stmt.targets[0], stmt.value
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
@@ -102,7 +154,7 @@ def _self_assigns(
             and target.value.id == "self"
             and attr in (None, target.attr)
         ):
-            yield stmt, value
+            yield placed, value
 
 
 def _first_argument_is(call: ast.Call, key: str, text: str) -> bool:
@@ -125,21 +177,6 @@ def _one_string(node: ast.expr, text: str) -> bool:
     except (tokenize.TokenError, SyntaxError):
         return False
     return sum(t.type == tokenize.STRING for t in tokens) == 1
-
-
-def all_statements(block: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Every statement as libcst's ``assignments`` walks them: :func:`statements`, and the
-    small statements after a compound's ``:`` too."""
-    for stmt in block:
-        yield stmt
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if type(stmt).__name__ == "TryStar":
-            continue
-        for name in ("body", "orelse", "finalbody"):
-            yield from all_statements(getattr(stmt, name, []))
-        for handler in getattr(stmt, "handlers", []):
-            yield from all_statements(handler.body)
 
 
 def kept_values(

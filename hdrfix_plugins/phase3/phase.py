@@ -46,7 +46,7 @@ from hdrfix.halffloat import in_float32
 from hdrfix.kit.configedit import plan_values, section_value
 from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.settingplan import plan_reads
-from hdrfix.kit.settingreads import Read, all_statements, kept_values, settings_mapping
+from hdrfix.kit.settingreads import Read, kept_values, placed_statements, settings_mapping
 from hdrfix.kit.targets import config_files, framework_file
 from hdrfix.lang.astmatch import attr_of_self, product_factors
 from hdrfix.lang.errors import HdrfixError
@@ -104,13 +104,7 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
         assert ref.class_name is not None
         init_ref = _init_of(pyfile, ref.class_name)
         if init_ref is None or settings_mapping(pyfile, pyfile.node(init_ref)) is None:
-            raise HdrfixError(
-                f"{ref.qualname}: its class's __init__ does not read "
-                "log_delta_abs_max from a settings mapping",
-                rel,
-                ref.line,
-                hint="phase3 adds its two settings next to that read",
-            )
+            raise _no_settings(ref, rel)
         owner = init_ref.class_name
         assert owner is not None
         if owner not in read_by:  # a subclass shares its base's __init__
@@ -122,7 +116,7 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
                 owner,
                 [Read(LOSS_KEY, "str", "none"), Read(WEIGHT_KEY, "float", 0.0)],
             )
-        added = _weighted_add_line(pyfile.node(ref))
+        added = _weighted_add_line(pyfile, pyfile.node(ref))
         if added is not None:
             plan.done(rel, added, f"{ref.qualname}: add {WEIGHT_KEY} * residual-distribution loss")
             continue
@@ -131,18 +125,30 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
 
         init = pyfile.cst(init_ref)
         settings = find_settings(init)
-        assert settings is not None  # read as settings_mapping reads it
+        if settings is None:  # settings_mapping reads as libcst does; should they ever differ
+            raise _no_settings(ref, rel)
         weights = {SUPERVISION_WEIGHT_KEY, attr_reading(init, SUPERVISION_WEIGHT_KEY)}
         enable = attr_reading(init, SUPERVISION_ENABLE_KEY)
         plan_term(plan, rel, pyfile, ref, settings.quote, weights, enable)
     return plan
 
 
-def _weighted_add_line(step: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
+def _no_settings(ref: FunctionRef, rel: str) -> HdrfixError:
+    return HdrfixError(
+        f"{ref.qualname}: its class's __init__ does not read "
+        "log_delta_abs_max from a settings mapping",
+        rel,
+        ref.line,
+        hint="phase3 adds its two settings next to that read",
+    )
+
+
+def _weighted_add_line(pyfile: PyFile, step: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
     """The line of the step's ``X = X + self.<weight> * ...``: the term is in. Read with
     ``ast``, as :func:`hdrfix_plugins.phase3.term.plan_term` reads it with libcst (which a run
     that finds the term there does not import)."""
-    for stmt in all_statements(step.body):
+    for placed in placed_statements(pyfile, step):
+        stmt = placed.stmt
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
             continue
         target, value = stmt.targets[0], stmt.value
@@ -154,7 +160,7 @@ def _weighted_add_line(step: ast.FunctionDef | ast.AsyncFunctionDef) -> int | No
             and value.left.id == target.id
             and any(attr_of_self(f) == WEIGHT_KEY for f in product_factors(value.right))
         ):
-            return stmt.lineno
+            return placed.line
     return None
 
 
