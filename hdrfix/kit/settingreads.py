@@ -3,8 +3,9 @@ hdrfix edits, and whether it already reads a setting a phase adds.
 
 The questions ``status`` and ``--check`` ask of an applied repository: answered here without
 libcst (importing it is half of such a run). Adding a missing read is libcst's work
-(:mod:`hdrfix.kit.trainersetting`, reached through :mod:`hdrfix.kit.settingplan`): the answers here follow its
-rules exactly, so that the two never disagree on whether a read is there:
+(:mod:`hdrfix.kit.trainersetting`, reached through :mod:`hdrfix.kit.settingplan`): the
+answers here follow its rules exactly, so that the two never disagree on whether a read is
+there:
 
 - a statement counts where libcst sees a statement line: in the function's blocks and those of
   its if/loop/with/try statements (a ``try``'s handlers before its ``else``), not in nested
