@@ -177,18 +177,15 @@ def run_program(main: click.Group) -> NoReturn:
     syntax trees and YAML nodes of every file read, 15 ms of a 0.2 s ``--check`` here, spent
     on memory the process is about to give back whole. So once such a command has returned
     and its output is flushed, the process ends with ``os._exit``, where nothing else is
-    owed: no ``atexit`` handler registered (a plugin's, or a library's, keeps the normal
-    exit) and an exit code as a number. Files it wrote were closed by then (each write is a
+    owed (:func:`_nothing_owed`: a plugin's ``atexit`` handler or thread keeps the normal
+    exit) and the exit code is a number. Files it wrote were closed by then (each write is a
     ``with`` block, synced before the rename)."""
-    import atexit
-
     try:
         main(prog_name="hdrfix")
         code: object = 0
     except SystemExit as exc:
         code = 0 if exc.code is None else exc.code
-    pending = getattr(atexit, "_ncallbacks", lambda: 1)()
-    if _short_lived[0] and pending == 0 and isinstance(code, int):
+    if _short_lived[0] and isinstance(code, int) and _nothing_owed():
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -197,6 +194,19 @@ def run_program(main: click.Group) -> NoReturn:
         else:
             os._exit(code)
     sys.exit(code)  # type: ignore[arg-type]
+
+
+def _nothing_owed() -> bool:
+    """No ``atexit`` handler, no thread a normal exit would wait for (a plugin's), and both
+    standard streams there to flush (a closed one is None: the normal exit knows what to do)."""
+    import atexit
+
+    if getattr(atexit, "_ncallbacks", lambda: 1)() or sys.stdout is None or sys.stderr is None:
+        return False
+    threading = sys.modules.get("threading")
+    return threading is None or (
+        threading.active_count() == 1 and not getattr(threading, "_threading_atexits", [None])
+    )
 
 
 def _is_program() -> bool:

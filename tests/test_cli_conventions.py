@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import hdrfix
 
 from hdrfix.core.plugin import discover
@@ -148,6 +149,14 @@ class Witness:
 witness = Witness()
 if sys.argv[1] == "with-handler":
     atexit.register(lambda: sys.stderr.write("handler ran\\n"))
+if sys.argv[1] == "with-thread":
+    import threading, time
+
+    def late():
+        time.sleep(0.2)
+        sys.stderr.write("thread done\\n")
+
+    threading.Thread(target=late).start()
 sys.argv = ["hdrfix", *sys.argv[2:]]
 from hdrfix.cli import run
 
@@ -181,3 +190,24 @@ def test_an_atexit_handler_or_a_long_command_keeps_the_normal_exit(framework):
     assert "handler ran" in done.stderr and "torn down" in done.stderr
     helped = _ended("plain", "--help")
     assert helped.returncode == 0 and "torn down" in helped.stderr
+    waited = _ended("with-thread", "status", "--repo", str(framework))
+    assert waited.returncode == 0 and "thread done" in waited.stderr
+
+
+@pytest.mark.parametrize("fd", [1, 2])
+def test_a_closed_standard_stream_exits_as_before(framework, fd):
+    """A closed stdout or stderr is None in Python: nothing to flush, the normal exit says."""
+    import os
+    import subprocess
+    import sys
+
+    def run(*args: str) -> int:
+        return subprocess.run(
+            [sys.executable, "-m", "hdrfix", *args],
+            preexec_fn=lambda: os.close(fd),
+            stdout=subprocess.DEVNULL if fd == 2 else None,
+            stderr=subprocess.DEVNULL if fd == 1 else None,
+        ).returncode
+
+    assert run("status", "--repo", str(framework)) == 0
+    assert run("apply", "nope", "--repo", str(framework)) == 2

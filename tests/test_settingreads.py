@@ -55,6 +55,9 @@ SHAPES = [
     INIT + "        try:\n            pass\n        except E:\n            self.x = 1\n"
     f"        else:\n            self.x = 2\n        self.y = norm.get({K})\n",
     INIT + f"        # a note: \\\n        self.x = norm.get({K})\n",
+    # lone CR line endings: a line for ast, not for a reader split on LF only
+    (INIT + f"        if norm: self.log_delta_abs_max = norm.get({K})\n").replace("\n", "\r"),
+    INIT + f"        a = 1  # old line\r        if norm: self.log_delta_abs_max = norm.get({K})\n",
 ]
 
 

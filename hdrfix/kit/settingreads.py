@@ -105,7 +105,8 @@ def _openings(pyfile: PyFile, fn: _Function) -> dict[tuple[int, int], str]:
     openings: dict[tuple[int, int], str] = {}
     previous = ""
     try:
-        for token in tokenize.generate_tokens(io.StringIO(segment).readline):
+        # universal newlines: a lone CR ends a line for ast and line_starts too
+        for token in tokenize.generate_tokens(io.StringIO(segment, newline=None).readline):
             row, column = token.start
             key = (row + first - 1, len(token.line[:column].encode("utf-8")))
             openings[key] = {";": "semicolon", ":": "colon"}.get(previous, "line")
