@@ -23,42 +23,48 @@ from hdrfix_plugins.phase3.term import _weighted_add
 
 KEYS = ["log_delta_abs_max", "log_epsilon", "residual_loss", "residual_loss_weight", "x"]
 
+
+def under(head: str, *bodies: str) -> list[str]:
+    return [head + body for body in bodies]
+
+
 INIT = "class T:\n    def __init__(self, config):\n        norm = config.get('n', {})\n"
 K = "'log_delta_abs_max'"
-SHAPES = [
-    INIT + f"        self.log_delta_abs_max = float(norm.get({K}, 0.0))\n",
-    INIT + f"        if norm: self.log_delta_abs_max = norm.get({K})\n",
-    INIT + f"        x = 1; self.log_delta_abs_max = norm.get({K})\n",
-    INIT + f"        self.log_delta_abs_max: float = norm.get(key={K})\n",
-    INIT + "        self.log_delta_abs_max = norm.get('log_delta_' 'abs_max')\n",
-    INIT + f"        def later():\n            self.x = norm.get({K})\n",
-    INIT + f"        match norm:\n            case _:\n                self.x = norm.get({K})\n",
-    INIT + f"        try:\n            self.x = norm.get({K})\n"
+SHAPES = under(
+    INIT,
+    f"        self.log_delta_abs_max = float(norm.get({K}, 0.0))\n",
+    f"        if norm: self.log_delta_abs_max = norm.get({K})\n",
+    f"        x = 1; self.log_delta_abs_max = norm.get({K})\n",
+    f"        self.log_delta_abs_max: float = norm.get(key={K})\n",
+    "        self.log_delta_abs_max = norm.get('log_delta_' 'abs_max')\n",
+    f"        def later():\n            self.x = norm.get({K})\n",
+    f"        match norm:\n            case _:\n                self.x = norm.get({K})\n",
+    f"        try:\n            self.x = norm.get({K})\n"
     "        except* ValueError:\n            pass\n",
-    INIT + "        try:\n            pass\n        except* ValueError:\n"
+    "        try:\n            pass\n        except* ValueError:\n"
     f"            self.x = norm.get({K})\n",
-    INIT + "        try:\n            self.x = 1\n        except KeyError: self.y = 2\n"
+    "        try:\n            self.x = 1\n        except KeyError: self.y = 2\n"
     f"        self.z = norm.get({K})\n",
-    INIT + f"        if norm:\n            pass\n        else: self.x = norm.get({K})\n",
-    INIT + "        if norm:\n            pass\n        elif norm.get('a'):\n"
+    f"        if norm:\n            pass\n        else: self.x = norm.get({K})\n",
+    "        if norm:\n            pass\n        elif norm.get('a'):\n"
     f"            self.log_epsilon = norm.get({K})\n",
-    INIT + f"        self.a = self.x = norm.get({K})\n",
-    INIT + f"        self.x = norm.get(b{K})\n",
-    INIT + f"        self.x = norm.get(*[{K}])\n",
-    INIT + f"        with open(norm) as f:\n            self.x = f.get({K})\n"
+    f"        self.a = self.x = norm.get({K})\n",
+    f"        self.x = norm.get(b{K})\n",
+    f"        self.x = norm.get(*[{K}])\n",
+    f"        with open(norm) as f:\n            self.x = f.get({K})\n"
     "        self.residual_loss = str(norm.get('residual_loss', 'none'))\n",
-    INIT + f"        (self.x) = norm.get({K})\n",
+    f"        (self.x) = norm.get({K})\n",
     # found by an adversarial review: what line numbers alone do not show
-    INIT + f"        if norm: \\\n            self.log_delta_abs_max = norm.get({K})\n",
-    INIT + f"        x = (1,\n          2); self.log_delta_abs_max = norm.get({K})\n",
-    INIT + f"        x = 1; \\\n        self.log_delta_abs_max = norm.get({K})\n",
-    INIT + "        try:\n            pass\n        except E:\n            self.x = 1\n"
+    f"        if norm: \\\n            self.log_delta_abs_max = norm.get({K})\n",
+    f"        x = (1,\n          2); self.log_delta_abs_max = norm.get({K})\n",
+    f"        x = 1; \\\n        self.log_delta_abs_max = norm.get({K})\n",
+    "        try:\n            pass\n        except E:\n            self.x = 1\n"
     f"        else:\n            self.x = 2\n        self.y = norm.get({K})\n",
-    INIT + f"        # a note: \\\n        self.x = norm.get({K})\n",
-    # lone CR line endings: a line for ast, not for a reader split on LF only
-    (INIT + f"        if norm: self.log_delta_abs_max = norm.get({K})\n").replace("\n", "\r"),
-    INIT + f"        a = 1  # old line\r        if norm: self.log_delta_abs_max = norm.get({K})\n",
-]
+    f"        # a note: \\\n        self.x = norm.get({K})\n",
+    # a lone CR ends a line for ast, not for a reader that splits on LF only
+    f"        a = 1  # old line\r        if norm: self.log_delta_abs_max = norm.get({K})\n",
+)
+SHAPES.append((SHAPES[1]).replace("\n", "\r"))  # every line ended by a lone CR
 
 
 def _pyfile(text: str) -> PyFile:
@@ -89,29 +95,29 @@ def test_init_reads_as_libcst_reads_them(text):
 
 
 STEP = "class T:\n    def training_step(self, b):\n        loss = self.f(b)\n"
-STEPS = [
-    STEP + f"        loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
-    STEP + f"        if b: loss = loss + d * self.{WEIGHT_KEY}\n        return loss\n",
-    STEP + f"        x = 1; loss = loss + (2 * self.{WEIGHT_KEY}) * d\n        return loss\n",
-    STEP + f"        loss = loss + self.{WEIGHT_KEY} * d + 1\n        return loss\n",
-    STEP + f"        loss += self.{WEIGHT_KEY} * d\n        return loss\n",
-    STEP + f"        total = loss + self.{WEIGHT_KEY} * d\n        return total\n",
-    STEP + f"        def inner():\n            loss = loss + self.{WEIGHT_KEY} * d\n"
-    "        return loss\n",
-    STEP + "        match b:\n            case _:\n"
+STEPS = under(
+    STEP,
+    f"        loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    f"        if b: loss = loss + d * self.{WEIGHT_KEY}\n        return loss\n",
+    f"        x = 1; loss = loss + (2 * self.{WEIGHT_KEY}) * d\n        return loss\n",
+    f"        loss = loss + self.{WEIGHT_KEY} * d + 1\n        return loss\n",
+    f"        loss += self.{WEIGHT_KEY} * d\n        return loss\n",
+    f"        total = loss + self.{WEIGHT_KEY} * d\n        return total\n",
+    f"        def inner():\n            loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    "        match b:\n            case _:\n"
     f"                loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
-    STEP + f"        try:\n            pass\n        except* E:\n"
+    f"        try:\n            pass\n        except* E:\n"
     f"            loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
-    STEP + f"        x = (1,\n 2); loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
-    STEP + f"        x = 1; \\\n        loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    f"        x = (1,\n 2); loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
+    f"        x = 1; \\\n        loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
     STEP
     + f"        if b: \\\n            loss = loss + self.{WEIGHT_KEY} * d\n        return loss\n",
-    STEP + f"        try:\n            pass\n        except E:\n"
+    f"        try:\n            pass\n        except E:\n"
     f"            loss = loss + self.{WEIGHT_KEY} * a\n        else:\n"
     f"            loss = loss + self.{WEIGHT_KEY} * b\n        return loss\n",
-    STEP + f"        for i in b:\n            pass\n        else:\n"
+    f"        for i in b:\n            pass\n        else:\n"
     f"            loss = (loss + self.{WEIGHT_KEY} * d)\n        return loss\n",
-]
+)
 
 
 @pytest.mark.parametrize("text", _trainers() + STEPS, ids=range(len(_trainers() + STEPS)))
