@@ -528,3 +528,40 @@ def test_patched_framework_trains_and_learns_the_scale(framework: Path, torch) -
             assert torch.isfinite(out["loss"])
         assert float(scale.detach()) != 6.0
         assert float(model.last_log_branch["delta_log"].abs().max()) <= 8.0
+
+
+MODE_A_LINE = (
+    "                    delta_log = self.log_delta_alpha * torch.tanh(residual_pred_log) "
+    "* self.log_delta_abs_max * scale\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "noted"),
+    [
+        (
+            "                    delta_log = (\n"
+            "                        self.log_delta_alpha  # the cap's note\n"
+            "                        * torch.tanh(residual_pred_log)\n"
+            "                        * self.log_delta_abs_max * scale  # and its scale\n"
+            "                    )\n",
+            "(# the cap's note; # and its scale)",
+        ),
+        (MODE_A_LINE.replace("scale\n", "scale  # a trailing comment stays\n"), None),
+    ],
+)
+def test_comments_inside_mode_a_are_named_before_the_rewrite_drops_them(framework, written, noted):
+    trainer = framework / "train/patch_training_framework.py"
+    text = trainer.read_text()
+    assert MODE_A_LINE in text
+    trainer.write_text(text.replace(MODE_A_LINE, written, 1))
+    include = ("--include", "src/npu/networks/patch_inpainting.py")
+    result = hdrfix("apply", "phase1", "phase2", "--dry-run", *include, "--repo", framework)
+    assert result.code == 0, result.err
+    said = [line for line in result.err.splitlines() if "without the comments" in line]
+    if noted is None:
+        assert said == []
+        assert "delta_log = residual_pred_log * scale  # a trailing comment" in result.out
+    else:
+        assert len(said) == 1 and noted in said[0]
+        assert "PatchFrameInterpolationTrainer.training_step" in said[0]

@@ -37,6 +37,24 @@ class ModeASite:
 
         return edit(pyfile, site)
 
+    def notes(self, pyfile, analysis, site) -> list[str]:
+        """The rewrite replaces Mode A's whole expression: comments written inside it go with
+        it (a trailing comment of the line stays). Said, so that none goes unseen."""
+        fn = pyfile.node(site.ref)
+        comments = [
+            comment
+            for root in site.roots
+            if (value := assigned_value(root, site.residual)) is not None
+            and any(is_mode_a(fn, v) for v in _branches(value))
+            for comment in _comments_inside(pyfile, root, value)
+        ]
+        if not comments:
+            return []
+        return [
+            f"{pyfile.rel}: {site.ref.qualname}: phase2 rewrites Mode A without the comments "
+            f"written inside it ({'; '.join(comments)}); put back by hand any that still apply"
+        ]
+
 
 def has_mode_a(pyfile, site) -> bool:
     """Whether a root still holds Mode A, read from ``ast``: cheap, for ``status`` and
@@ -56,6 +74,34 @@ def has_mode_a(pyfile, site) -> bool:
         if any(is_mode_a(fn, v) or _reads_cap(fn, v) for v in _branches(value)):
             return True
     return False
+
+
+def _comments_inside(pyfile, root: ast.stmt, value: ast.expr) -> list[str]:
+    """The comments in ``root`` after its target: inside the value, or inside the parentheses
+    around it, which libcst's node holds and the rewrite replaces with it."""
+    import io
+    import tokenize
+
+    target = getattr(root, "target", None) or (getattr(root, "targets", None) or [value])[-1]
+    first = target.end_lineno or target.lineno
+    last = root.end_lineno or root.lineno
+    starts, text = pyfile.starts, pyfile.source.text
+    chunk = text[starts[first - 1] : starts[last] if last < len(starts) else len(text)]
+    lines = chunk.splitlines(keepends=True)
+
+    def at(row: int, col: int) -> tuple[int, int]:  # tokenize counts characters, ast bytes
+        return row, len(lines[row - 1][:col].encode("utf-8")) if row <= len(lines) else col
+
+    begin = (1, target.end_col_offset or 0)
+    end = (last - first + 1, root.end_col_offset or 0)
+    found = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(chunk, newline=None).readline):
+            if token.type == tokenize.COMMENT and begin < at(*token.start) < end:
+                found.append(token.string)
+    except (tokenize.TokenError, SyntaxError):
+        return []  # a chunk cut inside a bracket it does not close: say nothing
+    return found
 
 
 def _branches(value):
