@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from pathlib import Path
 
 import libcst as cst
 import pytest
 from conftest import ROOT
 
+from hdrfix.lang.pyfile import PyFile
+from hdrfix.lang.sourcefile import SourceFile
 from hdrfix_plugins.phase2 import netread
 from hdrfix_plugins.phase2.network import Unrecognised, bound_forward, has_scale_parameter
 
@@ -66,6 +69,12 @@ def _forwards() -> list[str]:
     return found
 
 
+def _covered(source: str, element: int | None) -> bool:
+    """The ast answer for the forward that ``source`` defines (its only top-level function)."""
+    pyfile = PyFile.parse(SourceFile(Path("."), "n.py", source.encode(), "utf-8", b"", source))
+    return netread.forward_covered(pyfile, pyfile.node(pyfile.functions[0]), element)
+
+
 def _cst_done(source: str, element: int | None) -> tuple[bool | None, str | None]:
     """libcst's answer (None where it refuses the shape) and the bounded forward's text."""
     fn = cst.parse_module(source).body[0]
@@ -80,24 +89,17 @@ def _cst_done(source: str, element: int | None) -> tuple[bool | None, str | None
 @pytest.mark.parametrize("element", [None, 1])
 @pytest.mark.parametrize("source", _forwards())
 def test_covered_by_ast_means_done_for_libcst_and_done_once_bounded(source, element):
-    fn = ast.parse(source).body[0]
-    assert isinstance(fn, ast.FunctionDef)
     done, bounded = _cst_done(source, element)
-    if netread.forward_covered(fn, element):
+    if _covered(source, element):
         assert done is True
     if bounded is not None:
-        new = ast.parse(bounded).body[0]
-        assert isinstance(new, ast.FunctionDef)
         assert _cst_done(bounded, element)[0] is True
-        assert netread.forward_covered(new, element), bounded
+        assert _covered(bounded, element), bounded
 
 
 def test_the_shapes_above_hold_both_answers():
     """Else the implications above would hold by never being put to the test."""
-    answers = {
-        netread.forward_covered(ast.parse(s).body[0], None)  # type: ignore[arg-type]
-        for s in _forwards()
-    }
+    answers = {_covered(s, None) for s in _forwards()}
     assert answers == {True, False}
     assert sum(_cst_done(s, None)[1] is not None for s in _forwards()) >= 10
 

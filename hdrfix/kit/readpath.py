@@ -15,8 +15,9 @@ import ast
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hdrfix.kit.settingreads import placed_statements, settings_mapping
+from hdrfix.kit.settingreads import settings_mapping
 from hdrfix.lang.astmatch import call_name
+from hdrfix.lang.stmtlines import placed_statements
 
 if TYPE_CHECKING:
     from hdrfix.core.repo import Repo

@@ -7,18 +7,21 @@ These questions only ever answer *yes* where the libcst planners
 :func:`hdrfix_plugins.phase2.network.bound_forward`) would find nothing to do; a *no* sends the
 run to them, which plan the edit or say what they do not recognise, as before. The same
 structural rules, read off ``ast`` nodes: a product's factors with its parentheses ignored,
-small statements in source order through if/loop/with/try blocks but not into nested
-functions, classes or ``match``.
+statements in libcst's order (:mod:`hdrfix.lang.stmtlines`).
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from hdrfix.lang.astmatch import attr_of_self, call_name, product_factors
 from hdrfix.lang.errors import HdrfixError
+from hdrfix.lang.stmtlines import placed_statements
 from hdrfix_plugins.phase2.scale import PARAM as SCALE_ATTR
+
+if TYPE_CHECKING:
+    from hdrfix.lang.pyfile import PyFile
 
 
 def torch_names(tree: ast.Module, rel: str) -> tuple[str, str]:
@@ -62,13 +65,16 @@ def has_scale_parameter(init: ast.FunctionDef | ast.AsyncFunctionDef, text: str)
     return False
 
 
-def forward_covered(fn: ast.FunctionDef | ast.AsyncFunctionDef, element: int | None) -> bool:
+def forward_covered(
+    pyfile: PyFile, fn: ast.FunctionDef | ast.AsyncFunctionDef, element: int | None
+) -> bool:
     """Whether every ``return`` of a value hands out a residual that went through
     ``tanh(...) * self.residual_output_scale`` (written there, or computed from a name that
     was), ``element`` naming the residual in a returned tuple (the first by default)."""
     scaled: set[str] = set()
     returns = 0
-    for small in _smalls(fn.body):
+    for placed in placed_statements(pyfile, fn):
+        small = placed.stmt
         if isinstance(small, ast.Assign) and len(small.targets) == 1:
             target = small.targets[0]
             if isinstance(target, ast.Name):
@@ -90,27 +96,6 @@ def _is_scale(node: ast.AST) -> bool:
 
 def _before(a: ast.expr, b: ast.expr) -> bool:
     return (a.lineno, a.col_offset) < (b.lineno, b.col_offset)
-
-
-def _smalls(block: list[ast.stmt]) -> Iterator[ast.stmt]:
-    for stmt in block:
-        if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While)):
-            yield from _smalls(stmt.body)
-            yield from _smalls(stmt.orelse)
-        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
-            yield from _smalls(stmt.body)
-        elif isinstance(stmt, ast.Try):
-            yield from _smalls(stmt.body)
-            for handler in stmt.handlers:
-                yield from _smalls(handler.body)
-            yield from _smalls(stmt.orelse)
-            yield from _smalls(stmt.finalbody)
-        elif not _compound(stmt):
-            yield stmt
-
-
-def _compound(stmt: ast.stmt) -> bool:
-    return hasattr(stmt, "body") or hasattr(stmt, "cases")
 
 
 def _returns_nothing(stmt: ast.Return) -> bool:

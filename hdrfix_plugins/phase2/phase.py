@@ -89,7 +89,7 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
 
     what = f"{NETWORK_CLASS}.forward: tanh * {SCALE_ATTR}"
     element = _used_element(repo, options)
-    if netread.forward_covered(pyfile.node(forward), element):
+    if netread.forward_covered(pyfile, pyfile.node(forward), element):
         plan.done(rel, forward.line, what)
     else:
         _plan_forward(plan, rel, forward, pyfile, torch, element, what)

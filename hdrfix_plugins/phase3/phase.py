@@ -46,11 +46,12 @@ from hdrfix.halffloat import in_float32
 from hdrfix.kit.configedit import plan_values, section_value
 from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.settingplan import plan_reads
-from hdrfix.kit.settingreads import Read, kept_values, placed_statements, settings_mapping
+from hdrfix.kit.settingreads import Read, kept_values, settings_mapping
 from hdrfix.kit.targets import config_files, framework_file
 from hdrfix.lang.astmatch import attr_of_self, product_factors
 from hdrfix.lang.errors import HdrfixError
 from hdrfix.lang.pyfile import FunctionRef, PyFile
+from hdrfix.lang.stmtlines import placed_statements
 from hdrfix_plugins.phase3.keys import (
     DEFAULT_LOSS,
     DEFAULT_WEIGHT,
