@@ -31,9 +31,6 @@ class Inserts:
         self.after[id(anchor)] = (anchor, existing + list(code))
         return self
 
-    def __bool__(self) -> bool:
-        return bool(self.after)
-
     def merge(self, other: Inserts) -> None:
         for anchor, code in other.after.values():
             self.insert_after(anchor, *code)
