@@ -51,7 +51,7 @@ def settings_mapping(pyfile: PyFile, init: _Function) -> ast.expr | None:
                 isinstance(call, ast.Call)
                 and isinstance(call.func, ast.Attribute)
                 and call.func.attr == "get"
-                and _first_argument_is(call, MARKER, pyfile.source.text)
+                and _first_argument_is(call, MARKER, pyfile)
             ):
                 return call.func.value
     return None
@@ -84,21 +84,25 @@ def _self_assigns(
             yield placed, value
 
 
-def _first_argument_is(call: ast.Call, key: str, text: str) -> bool:
+def _first_argument_is(call: ast.Call, key: str, pyfile: PyFile) -> bool:
     arguments = [*call.args, *(k.value for k in call.keywords)]
     if not arguments:
         return False
     first = min(arguments, key=lambda a: (a.lineno, a.col_offset))
-    return isinstance(first, ast.Constant) and first.value == key and _one_string(first, text)
+    return isinstance(first, ast.Constant) and first.value == key and _one_string(first, pyfile)
 
 
-def _one_string(node: ast.expr, text: str) -> bool:
+def _one_string(node: ast.expr, pyfile: PyFile) -> bool:
     """One string literal, not several written side by side (which libcst does not read as
     a key)."""
     import io
     import tokenize
 
-    segment = ast.get_source_segment(text, node) or ""
+    from hdrfix.lang.splice import source_span
+
+    # (``ast.get_source_segment`` splits the whole file into lines on every call)
+    start, end = source_span(pyfile.source.text, pyfile.starts, node)
+    segment = pyfile.source.text[start:end]
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(segment).readline))
     except (tokenize.TokenError, SyntaxError):
