@@ -105,15 +105,27 @@ def _plan_file(
         plan.todo(rel, line, label)
         todo.append((site, [ref.qualname for ref, _ in planned]))
         for ref, edit in planned:
-            if ref.qualname in edits:
-                edits[ref.qualname][1].merge(edit)  # type: ignore[arg-type]  # one patcher, one kind
-            else:
-                edits[ref.qualname] = (ref, edit)
+            held = edits.get(ref.qualname)
+            merged = edit if held is None else _merged(pyfile, ref, held[1], edit)
+            edits[ref.qualname] = (ref, merged)
     if not edits:
         return
     new_fns = {q: (ref, edit.applied(pyfile, ref)) for q, (ref, edit) in edits.items()}
     _verify(plan, rel, pyfile, new_fns, todo, patcher)
     plan.function_edits.extend((rel, ref, fn) for ref, fn in new_fns.values())
+
+
+def _merged(pyfile, ref, held, edit):
+    """Two sites' edits of one function as one: as text where both are, else through libcst
+    (a site whose layout needs libcst takes the function's other edits with it)."""
+    from hdrfix.lang.inserts import Inserts
+
+    if isinstance(held, Inserts) and not isinstance(edit, Inserts):
+        held = held.function_edit(pyfile, ref)
+    elif isinstance(edit, Inserts) and not isinstance(held, Inserts):
+        edit = edit.function_edit(pyfile, ref)
+    held.merge(edit)
+    return held
 
 
 #: The comment that acknowledges a listed line: the user has bounded it by hand, or judged it

@@ -24,6 +24,7 @@ those, and a test checks the two ways against each other on every shape the suit
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -32,6 +33,8 @@ from hdrfix.lang.lines import newline_of
 _TAIL = re.compile(r"[ \t\f]*(#[^\r\n]*)?(\r\n|\r|\n)?\Z")
 # A line holding only a continuation: libcst drops it, or cannot parse the function at all.
 _LONE_BACKSLASH = re.compile(r"^[ \t\f]*\\\r?$", re.MULTILINE)
+# ``=`` with blanks (and continuations) around it, no parenthesis: the value stands bare
+_EQUALS = re.compile(r"(?:[ \t\f]|\\\r?\n)*=(?:[ \t\f]|\\\r?\n)*")
 
 
 def insert_after(
@@ -39,15 +42,17 @@ def insert_after(
     starts: Sequence[int],
     span: tuple[int, int],
     inserts: Sequence[tuple[ast.stmt, Sequence[str]]],
+    values: Sequence[tuple[ast.Assign, str]] = (),
 ) -> str | None:
     """The function ``text[span[0]:span[1]]`` with each insert's statements (one line of code
-    each) on new lines after its anchor, at the anchor's indent; None where not plain."""
+    each) on new lines after its anchor, at the anchor's indent, and each assignment's value
+    replaced by its new code; None where not plain."""
     start, end = span
     segment = text[start:end]
     newline = _one_newline(segment)
     if newline is None or newline != newline_of(text) or _LONE_BACKSLASH.search(segment):
         return None
-    placed: list[tuple[int, str]] = []
+    placed: list[tuple[int, int, str]] = []
     for anchor, codes in inserts:
         at = _after(text, starts, end, anchor)
         if at is None:
@@ -55,16 +60,55 @@ def insert_after(
         indent = _indent(text, starts, anchor)
         if indent is None:
             return None
-        placed.append((at, "".join(f"{indent}{code}{newline}" for code in codes)))
+        placed.append((at, at, "".join(f"{indent}{code}{newline}" for code in codes)))
     # several anchors may end on one line only if one holds the other: refuse that shape
-    if len({at for at, _ in placed}) != len(placed):
+    if len({at for at, _, _ in placed}) != len(placed):
         return None
+    for root, code in values:
+        value_span = _bare_value(text, starts, root)
+        if value_span is None or "\\" in code:
+            return None  # a continuation inside the new value: libcst may keep it otherwise
+        placed.append((*value_span, code))
+    placed.sort()
+    if any(a[1] > b[0] for a, b in itertools.pairwise(placed)):
+        return None  # a value that holds another edit's place
     parts, pos = [], start
-    for at, new in sorted(placed):
+    for at, until, new in placed:
         parts += [text[pos:at], new]
-        pos = at
+        pos = until
     parts.append(text[pos:end])
     return "".join(parts)
+
+
+def source_span(text: str, starts: Sequence[int], node: ast.AST) -> tuple[int, int]:
+    """The character offsets of ``node``'s source (``ast`` counts columns in UTF-8 bytes)."""
+    return (
+        _offset(text, starts, node.lineno, node.col_offset),  # type: ignore[attr-defined]
+        _offset(text, starts, node.end_lineno, node.end_col_offset),  # type: ignore[attr-defined]
+    )
+
+
+def _offset(text: str, starts: Sequence[int], line: int, column: int) -> int:
+    """The character offset of ``ast``'s (line, UTF-8 column)."""
+    begin = starts[line - 1]
+    stop = starts[line] if line < len(starts) else len(text)
+    return begin + len(text[begin:stop].encode("utf-8")[:column].decode("utf-8", "replace"))
+
+
+def _bare_value(text: str, starts: Sequence[int], root: ast.Assign) -> tuple[int, int] | None:
+    """The span of ``name = <value>``'s value where no parenthesis opens before it: libcst holds
+    those parentheses on the value node, and a new value drops them; here they would stay."""
+    value, target = root.value, root.targets[-1]
+    if value.end_lineno is None or target.end_lineno is None or value.end_col_offset is None:
+        return None
+    between = text[
+        _offset(text, starts, target.end_lineno, target.end_col_offset or 0) : _offset(
+            text, starts, value.lineno, value.col_offset
+        )
+    ]
+    if not _EQUALS.fullmatch(between):
+        return None
+    return source_span(text, starts, value)
 
 
 def _one_newline(segment: str) -> str | None:

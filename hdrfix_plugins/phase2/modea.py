@@ -1,5 +1,6 @@
 """Mode A at a log-domain site: finding it (``ast``, for status and ``--check``, which thus
-never import libcst); :mod:`hdrfix_plugins.phase2.modea_rewrite` rewrites it with libcst.
+never import libcst); :mod:`hdrfix_plugins.phase2.modea_plain` rewrites it as text where that
+is certain, :mod:`hdrfix_plugins.phase2.modea_rewrite` with libcst elsewhere.
 
 Mode A is ``tanh(<prediction>) * <cap>`` with more factors perhaps; after phase2 the network
 returns the bounded residual, so Mode A becomes ``<prediction> * <the factors that are not the
@@ -33,6 +34,11 @@ class ModeASite:
         return not has_mode_a(pyfile, site)
 
     def edit(self, pyfile, analysis, site):
+        from hdrfix_plugins.phase2.modea_plain import plain_edit
+
+        planned = plain_edit(pyfile, site)
+        if planned is not None:
+            return [(site.ref, planned)]
         from hdrfix_plugins.phase2.modea_rewrite import edit
 
         return edit(pyfile, site)

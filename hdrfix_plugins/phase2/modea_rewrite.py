@@ -35,14 +35,16 @@ def edit(pyfile, site):
             "the tanh applied where the prediction is made); write "
             "`delta_log = residual_pred_log * scale` by hand"
         )
-    value, tanh, is_cap, touches_cap = found
+    value, factors, tanh, is_cap, touches_cap = found
     inner = _tanh_argument(tanh)
     if inner is None:
         raise Unhandled(
             f"Mode A's `{code_of(tanh)}` has no one argument to keep; write "
             "`delta_log = <the prediction> * <the factors that are not the cap>` by hand"
         )
-    factors = [f for f in product_factors(value) if f is not tanh]
+    # the factors the tanh was found among: ``unparen`` copies a parenthesised one, so a
+    # second ``product_factors`` would hold a tanh that ``is not`` this one (and keep it)
+    factors = [f for f in factors if f is not tanh]
     numbers = [f for f in factors if _is_number(f)]
     if numbers:
         raise Unhandled(
@@ -80,9 +82,9 @@ def _is_number(node) -> bool:
 
 
 def _mode_a(pyfile, site):
-    """(Mode A's value, its tanh factor, the cap test), or None when no root is Mode A: after
-    phase2, or where the site has Mode B alone."""
-    from hdrfix.lang.cst.match import call_name, product_factors
+    """(Mode A's value, its factors, its tanh factor, the cap test), or None when no root is
+    Mode A: after phase2, or where the site has Mode B alone."""
+    from hdrfix.lang.cst.match import call_name
 
     index = cst_index(pyfile, site.ref)
     is_cap, touches_cap = _cap_test(index.fn)
@@ -93,7 +95,7 @@ def _mode_a(pyfile, site):
             factors = product_factors(value)
             tanh = next((f for f in factors if call_name(f) == "tanh"), None)
             if tanh is not None and any(is_cap(f) for f in factors if f is not tanh):
-                return value, tanh, is_cap, touches_cap
+                return value, factors, tanh, is_cap, touches_cap
     return None
 
 

@@ -75,19 +75,30 @@ def forward_covered(
     returns = 0
     for placed in placed_statements(pyfile, fn):
         small = placed.stmt
-        if isinstance(small, ast.Assign) and len(small.targets) == 1:
-            target = small.targets[0]
-            if isinstance(target, ast.Name):
-                if _scaled_tanh(small.value) or _loaded(small.value) & scaled:
-                    scaled.add(target.id)
-                else:
-                    scaled.discard(target.id)
-        elif isinstance(small, ast.Return) and not _returns_nothing(small):
+        track_scaled(small, scaled)
+        if isinstance(small, ast.Return) and not returns_nothing(small):
             returns += 1
-            head = _head(small, element or 0)
-            if head is None or not (_scaled_tanh(head) or _loaded(head) & scaled):
+            head = returned_head(small, element or 0)
+            if head is None or not is_covered(head, scaled):
                 return False
     return returns > 0
+
+
+def track_scaled(small: ast.stmt, scaled: set[str]) -> None:
+    """A name is *scaled* once assigned a bounded value or anything computed from a scaled
+    name, and stops being scaled when assigned something else."""
+    if isinstance(small, ast.Assign) and len(small.targets) == 1:
+        target = small.targets[0]
+        if isinstance(target, ast.Name):
+            if is_covered(small.value, scaled):
+                scaled.add(target.id)
+            else:
+                scaled.discard(target.id)
+
+
+def is_covered(value: ast.expr, scaled: set[str]) -> bool:
+    """Whether ``value`` went through the bound: written there, or read from a scaled name."""
+    return scaled_tanh(value) or bool(loaded(value) & scaled)
 
 
 def _is_scale(node: ast.AST) -> bool:
@@ -98,12 +109,12 @@ def _before(a: ast.expr, b: ast.expr) -> bool:
     return (a.lineno, a.col_offset) < (b.lineno, b.col_offset)
 
 
-def _returns_nothing(stmt: ast.Return) -> bool:
+def returns_nothing(stmt: ast.Return) -> bool:
     value = stmt.value
     return value is None or (isinstance(value, ast.Constant) and value.value is None)
 
 
-def _head(stmt: ast.Return, element: int) -> ast.expr | None:
+def returned_head(stmt: ast.Return, element: int) -> ast.expr | None:
     """The residual a return hands out; None for a tuple without that element."""
     value = stmt.value
     if isinstance(value, ast.Tuple):
@@ -116,7 +127,7 @@ def _head(stmt: ast.Return, element: int) -> ast.expr | None:
     return value
 
 
-def _scaled_tanh(node: ast.AST) -> bool:
+def scaled_tanh(node: ast.AST) -> bool:
     for op in ast.walk(node):
         if isinstance(op, ast.BinOp) and isinstance(op.op, ast.Mult):
             factors = product_factors(op)
@@ -125,7 +136,7 @@ def _scaled_tanh(node: ast.AST) -> bool:
     return False
 
 
-def _loaded(node: ast.AST) -> set[str]:
+def loaded(node: ast.AST) -> set[str]:
     """Every name in an expression, as libcst's ``loaded_names`` counts them: the names bound
     inside it (a comprehension's, a lambda's parameters) too, not attributes or keywords."""
     names = set()

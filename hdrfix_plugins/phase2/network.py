@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from hdrfix.lang.astblocks import divergence
 from hdrfix.lang.cst.edit import FunctionEdit
 from hdrfix.lang.cst.match import (
     Place,
@@ -214,7 +215,7 @@ def _candidate(
         and name not in loaded_names(s.value)
     ]
     for producer, chain in reversed(producers):
-        depth = _divergence(chain, ret.chain)
+        depth = divergence(chain, ret.chain)
         if depth is None:
             continue
         per_element = levels.builds_list(producer.value)  # type: ignore[attr-defined]
@@ -225,20 +226,6 @@ def _candidate(
         last = max(i for i, (_, c) in enumerate(smalls) if any(p.stmt is anchor.stmt for p in c))
         return _NameBound(name, anchor.stmt, last, per_element)
     raise Unrecognised(ret.stmt, f"`{name}` is not assigned in forward before the return")
-
-
-def _divergence(producer: tuple[Place, ...], ret: tuple[Place, ...]) -> int | None:
-    """The depth at which a producer's statement precedes the return in a common block.
-
-    ``None`` when the producer cannot reach the return: it sits in a sibling branch, or after it.
-    """
-    for depth, (p, r) in enumerate(zip(producer, ret)):
-        if p.stmt is r.stmt:
-            continue
-        if p.block is r.block and p.index < r.index:
-            return depth
-        return None
-    return None
 
 
 def _past_postprocessing(anchor: Place, name: str, limit: int, is_list: bool) -> Place:

@@ -26,7 +26,7 @@ from hdrfix.kit.logdomain import analyse
 from hdrfix.kit.sitepatch import plan_sites
 from hdrfix.kit.targets import DEFAULT_CONFIG, NETWORK_CLASS, config_files, network_file, site_files
 from hdrfix.lang.errors import HdrfixError
-from hdrfix_plugins.phase2 import netread, scale
+from hdrfix_plugins.phase2 import netplain, netread, scale
 from hdrfix_plugins.phase2.callers import used_elements
 from hdrfix_plugins.phase2.factors import note_rebound_factors
 from hdrfix_plugins.phase2.modea import ModeASite, stray_mode_a
@@ -65,7 +65,8 @@ def plan(phase: Phase, repo: Repo, options: Mapping[str, Any]) -> PhasePlan:
 
 def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> None:
     """The scale parameter in ``__init__`` and the bound in ``forward``: found done with
-    ``ast`` (so an applied repository is checked without libcst), else planned with libcst."""
+    ``ast`` (so an applied repository is checked without libcst), else planned on ``ast`` where
+    the layout is plain (:mod:`~hdrfix_plugins.phase2.netplain`), else with libcst."""
     rel = network_file(repo, options)
     pyfile = repo.python(rel)
     torch, nn = netread.torch_names(pyfile.tree, rel)
@@ -96,14 +97,21 @@ def _plan_network(plan: PhasePlan, repo: Repo, options: Mapping[str, Any]) -> No
 
 
 def _plan_init(plan, repo, options, rel, init, torch, nn, what) -> None:
+    pyfile = repo.python(rel)
+    value, source = _scale_init(repo, options)
+    plain = netplain.init_inserts(pyfile, init, torch, nn, value)
+    if plain is not None:
+        plan.todo(rel, init.line, what)
+        plan.function_edits.append((rel, init, plain.applied(pyfile, init)))
+        plan.notes.append(_scale_note(value, source))
+        return
     from hdrfix.lang.cst.lines import FunctionLines
     from hdrfix_plugins.phase2 import network as net
 
-    init_fn = repo.python(rel).cst(init)
+    init_fn = pyfile.cst(init)
     if net.has_scale_parameter(init_fn):
         plan.done(rel, init.line, what)
         return
-    value, source = _scale_init(repo, options)
     plan.todo(rel, init.line, what)
     try:
         edit = net.add_scale_parameter(init_fn, torch, nn, value)
@@ -116,13 +124,22 @@ def _plan_init(plan, repo, options, rel, init, torch, nn, what) -> None:
             hint="give it an indented body" if one_line else "nothing was written",
         ) from None
     plan.function_edits.append((rel, init, edit.apply(init_fn)))
-    plan.notes.append(
+    plan.notes.append(_scale_note(value, source))
+
+
+def _scale_note(value: float, source: str) -> str:
+    return (
         f"{SCALE_ATTR} starts at {value!r} ({source}); checkpoints saved "
         "before phase2 need `hdrfix migrate-checkpoint IN OUT` to load"
     )
 
 
 def _plan_forward(plan, rel, forward, pyfile, torch, element, what) -> None:
+    plain = netplain.forward_inserts(pyfile, forward, torch, element)
+    if plain is not None:
+        plan.todo(rel, forward.line, what)
+        plan.function_edits.append((rel, forward, plain.applied(pyfile, forward)))
+        return
     from hdrfix.lang.cst.lines import FunctionLines
     from hdrfix_plugins.phase2 import network as net
 
