@@ -26,6 +26,9 @@ os.environ.setdefault("HDRFIX_STATE_HOME", tempfile.mkdtemp(prefix="hdrfix-state
 # validate and trial without --report write to the user's cache: one of this process's own
 # (each xdist worker imports this file: its own folders), never the tester's ~/.cache
 os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="hdrfix-cache-"))
+# every tree hdrfix builds from an edited text's tail is checked against a whole parse, in every
+# test that edits Python (hdrfix.lang.retree)
+os.environ.setdefault("HDRFIX_CHECK_RETREE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK = ROOT / "fixtures" / "framework"

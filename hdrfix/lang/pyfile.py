@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,10 +52,11 @@ class PyFile:
     analyses: dict[tuple[str, str], tuple[object, object]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, source: SourceFile) -> PyFile:
+    def parse(cls, source: SourceFile, tree: ast.Module | None = None) -> PyFile:
+        """The file indexed; ``tree``: its ``ast``, where the caller has it already."""
         text = source.text
         try:
-            tree = parse_tree(text, source.rel)
+            tree = tree or parse_tree(text, source.rel)
         except SyntaxError as exc:
             raise HdrfixError(
                 f"Python syntax error: {exc.msg}",
@@ -149,9 +151,21 @@ class PyFile:
         try:
             self._edited.update(edits)
             text = self.text()
+            first = min(
+                (r for r in self.functions if r.qualname in self._edited),
+                key=lambda r: r.start,
+                default=None,
+            )
         finally:
             self._edited = saved
-        return PyFile.parse(dataclasses.replace(self.source, text=text))
+        tree = _TREES.get(text)
+        if tree is None and first is not None:
+            from hdrfix.lang.retree import retree
+
+            tree = retree(self.tree, text, first.start, first.line, first.class_name)
+            if tree is not None:
+                _remember(text, tree)
+        return PyFile.parse(dataclasses.replace(self.source, text=text), tree)
 
     @property
     def edited(self) -> bool:
@@ -192,16 +206,27 @@ def parse_tree(text: str, rel: str = "<unknown>") -> ast.Module:
 
     Keyed by the text alone: the name only labels a syntax error, and every caller reports
     that under its own file name (a 3,000-line trainer costs 30-70 ms a parse here)."""
+    tree = _TREES.get(text)
+    if tree is not None:
+        _TREES.move_to_end(text)
+        return tree
     try:
-        return _parsed(text)
+        tree = ast.parse(text)
     except SyntaxError as exc:
         exc.filename = rel
         raise
+    _remember(text, tree)
+    return tree
 
 
-@functools.lru_cache(maxsize=32)
-def _parsed(text: str) -> ast.Module:
-    return ast.parse(text)
+#: The trees of the last texts parsed (or built by :mod:`hdrfix.lang.retree`), newest last.
+_TREES: OrderedDict[str, ast.Module] = OrderedDict()
+
+
+def _remember(text: str, tree: ast.Module) -> None:
+    _TREES[text] = tree
+    while len(_TREES) > 32:
+        _TREES.popitem(last=False)
 
 
 def _analyses_of(source: SourceFile, text: str) -> dict[tuple[str, str], tuple[object, object]]:

@@ -1,0 +1,105 @@
+"""The ``ast`` tree of a file whose functions were edited, parsed from the first edit on.
+
+An edit replaces whole functions, so everything before the first edited function is the same
+text at the same lines: its nodes are the old tree's own, and only the rest is parsed, with
+blank lines before it so that every line number is the file's. On a 3,000-line trainer whose
+sites sit near the end that is a few hundred lines instead of all of them, for each of a run's
+text versions; the nodes kept are the very objects the last analysis saw, so the flow graphs of
+unedited functions are reused too (:func:`hdrfix.lang.flow.flow_of` keys them by node).
+
+Why by hand: no parser offers incremental reparsing of Python to ``ast`` (libcst's parse is
+whole-module, and slower). The result must equal ``ast.parse`` of the whole text, positions
+included; where that is not certain (a nested class, a future import that changes the
+grammar, a tail that does not parse alone) this returns None and the caller parses the whole
+text. With ``HDRFIX_CHECK_RETREE`` set (the test suite sets it) every tree made here is
+compared with a whole parse, ``ast.dump`` with positions, and a difference is an error.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import os
+
+_Def = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def retree(
+    old: ast.Module,
+    text: str,
+    start: int,
+    line: int,
+    class_name: str | None,
+) -> ast.Module | None:
+    """The tree of ``text``, which equals the text ``old`` was parsed from before character
+    ``start``, where the first edited function begins (on ``line``, a method of top-level
+    class ``class_name`` or a top-level function)."""
+    if "barry_as_FLUFL" in text:
+        return None  # the one future import that changes what parses
+    tail = text[start:]
+    try:
+        if class_name is None:
+            tree = _function_tail(old, tail, line)
+        else:
+            tree = _method_tail(old, tail, line, class_name)
+    except SyntaxError:
+        return None  # the whole parse reports it, with its own line
+    if tree is not None and os.environ.get("HDRFIX_CHECK_RETREE"):
+        whole = ast.parse(text)
+        if ast.dump(tree, include_attributes=True) != ast.dump(whole, include_attributes=True):
+            raise AssertionError(f"retree differs from ast.parse after line {line}")
+    return tree
+
+
+def _index(body: list[ast.stmt], line: int, kinds: tuple[type, ...]) -> int | None:
+    """The position of the statement of ``kinds`` whose first line (decorators included)
+    is ``line``."""
+    for i, node in enumerate(body):
+        if isinstance(node, kinds) and _first_line(node) == line:
+            return i
+    return None
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
+def _function_tail(old: ast.Module, tail: str, line: int) -> ast.Module | None:
+    at = _index(old.body, line, _Def)
+    if at is None:
+        return None
+    parsed = ast.parse("\n" * (line - 1) + tail)
+    return ast.Module(body=old.body[:at] + parsed.body, type_ignores=[])
+
+
+def _method_tail(old: ast.Module, tail: str, line: int, class_name: str) -> ast.Module | None:
+    """The class is copied with its methods before the edit kept; the rest of its body and of
+    the module is parsed under a stand-in ``class`` line just above the tail (whose methods
+    are indented as the class's body is)."""
+    at_class = next(
+        (
+            i
+            for i, node in enumerate(old.body)
+            if isinstance(node, ast.ClassDef)
+            and node.name == class_name
+            and _first_line(node) < line <= (node.end_lineno or 0)
+        ),
+        None,
+    )
+    if at_class is None or line < 2:
+        return None
+    cls = old.body[at_class]
+    assert isinstance(cls, ast.ClassDef)
+    at = _index(cls.body, line, _Def)
+    if at is None:
+        return None
+    parsed = ast.parse("\n" * (line - 2) + "class _:\n" + tail)
+    stand_in = parsed.body[0]
+    if not isinstance(stand_in, ast.ClassDef):
+        return None
+    new_cls = copy.copy(cls)  # shallow: its header's nodes are the old ones, as its lines are
+    new_cls.body = cls.body[:at] + stand_in.body
+    new_cls.end_lineno = stand_in.end_lineno
+    new_cls.end_col_offset = stand_in.end_col_offset
+    return ast.Module(body=[*old.body[:at_class], new_cls, *parsed.body[1:]], type_ignores=[])
