@@ -156,6 +156,7 @@ class PatchNetwork(nn.Module):
         "        return self.head(x)\n",  # a call wrapped in place: libcst's
         "        r = self.head(x)\n        f = lambda t: t\n        return f(r)\n",
         "        r = self.head(x)\n        return torch.tanh(r) * self.residual_output_scale\n",
+        "        r = self.head(x)\n\x0c        return r\n",  # a form feed: libcst drops it
     ],
 )
 def test_named_forward_shapes_read_the_same_either_way(body):
@@ -208,6 +209,12 @@ class T:
         "torch.tanh(pred) * cap * scale  # capped",
         "torch.tanh(pred) * cap * (scale, 1)[0]",
         "torch.tanh(pred) * cap * (-scale)",
+        # strings joined side by side: libcst reads each literal alone, ast their joined value
+        "torch.tanh(pred) * cap * cfg['log_delta_alpha' 'x']",
+        "torch.tanh(pred) * cap * float(cfg.get('log_delta_alpha' '_x')) * scale",
+        # a factor across lines: libcst re-indents its later lines
+        "(torch.tanh(pred) * cap * (scale\n                + 1))",
+        "torch.tanh(pred) * cap * f(scale,\n                1)",
     ],
 )
 def test_named_mode_a_shapes_read_the_same_either_way(value):
@@ -265,3 +272,25 @@ def test_a_parenthesised_tanh_goes_with_the_cap_through_libcst_too():
     assert "delta_log: torch.Tensor = pred * scale\n" in _with(
         pyfile, ref, edit.apply(pyfile.cst(ref))
     )
+
+
+def test_a_cap_local_from_joined_strings_goes_to_libcst():
+    text = MODE.format(value="torch.tanh(pred) * c2 * cap * scale").replace(
+        "        cap = self", "        c2 = cfg['log_delta_alpha' 'x']\n        cap = self"
+    )
+    pyfile = _pyfile(text)
+    [site] = analyse(pyfile).sites
+    assert plain_edit(pyfile, site) is None
+    [(_, by_libcst)] = _mode_a_both_ways(text)
+    assert by_libcst is not None and "delta_log = pred * scale\n" in by_libcst
+
+
+def test_a_product_inside_the_tanh_written_across_lines_keeps_its_parentheses():
+    """Taken out of the tanh's brackets, ``pred\\n * 2`` would end the statement at its line
+    break: libcst's rewrite once wrote that, and the edit was refused as a syntax error."""
+    text = MODE.format(value="(torch.tanh(pred\n                * 2) * cap)")
+    [(by_text, by_libcst)] = _mode_a_both_ways(text)
+    assert by_text is None
+    assert by_libcst is not None
+    ast.parse(by_libcst)
+    assert "delta_log = (pred\n                * 2)\n" in by_libcst

@@ -16,7 +16,8 @@ those, and a test checks the two ways against each other on every shape the suit
   below them. Lines indented no deeper belong to the statement after, as new lines do here;
 - one kind of line ending throughout the function, and the file's first one (libcst takes a
   method's from the line it is parsed under, made with that one), and a final one;
-- no line holding only a ``\\`` continuation (libcst drops such a line, or fails to parse);
+- no line holding only a ``\\`` continuation (libcst drops such a line, or fails to parse), and
+  no form feed (libcst drops one that begins a line);
 - an indent of spaces only or tabs only (two strings that Python takes as the same indent
   would render as the block's first one).
 """
@@ -50,7 +51,12 @@ def insert_after(
     start, end = span
     segment = text[start:end]
     newline = _one_newline(segment)
-    if newline is None or newline != newline_of(text) or _LONE_BACKSLASH.search(segment):
+    if (
+        newline is None
+        or newline != newline_of(text)
+        or _LONE_BACKSLASH.search(segment)
+        or "\f" in segment
+    ):
         return None
     placed: list[tuple[int, int, str]] = []
     for anchor, codes in inserts:

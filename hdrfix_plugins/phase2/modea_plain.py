@@ -66,6 +66,8 @@ def _edit(pyfile, site) -> Inserts | None:
         if any(touches_cap(f) for f in kept):
             raise _Unsure
         code = " * ".join(_as_factor(pyfile, f) for f in [inner, *kept])
+        if "\n" in code or "\r" in code:
+            raise _Unsure  # libcst re-indents a factor's later lines (and needs parentheses)
         return Inserts().replace_value(root, code)
     return None
 
@@ -130,19 +132,22 @@ def _cap_test(pyfile, fn):
 
 
 def _reads_cap(pyfile, node: ast.AST) -> bool:
-    """A cap attribute, or a plain string literal naming one (libcst reads no other string:
-    an f-string's text, or literals written side by side, are not its plain strings)."""
+    """A cap attribute, or a string literal naming one. libcst reads each literal of
+    ``'a' 'b'`` alone and no f-string's text, ``ast`` only their joined value: a string that
+    holds a cap's name and is not one plain literal is left to libcst."""
     unsure = False
     for n in ast.walk(node):
         if isinstance(n, ast.Attribute) and n.attr in CAP_ATTRS:
             return True
-        if isinstance(n, ast.JoinedStr):
-            unsure = True
-        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in CAP_ATTRS:
+        if (
+            isinstance(n, ast.Constant)
+            and isinstance(n.value, str)
+            and any(cap in n.value for cap in CAP_ATTRS)
+        ):
             start, end = source_span(pyfile.source.text, pyfile.starts, n)
             if not _PLAIN_LITERAL.fullmatch(pyfile.source.text[start:end]):
                 unsure = True
-            else:
+            elif n.value in CAP_ATTRS:
                 return True
     if unsure:
         raise _Unsure

@@ -325,10 +325,13 @@ _ATOMS = (
 
 
 def as_factor(node: cst.BaseExpression) -> cst.BaseExpression:
-    """``node`` safe as an operand of ``*``: parenthesised unless it is an atom or a product."""
+    """``node`` safe as an operand of ``*``: parenthesised unless it is an atom or a product
+    on one line (a factor written across lines inside brackets it is taken out of, such as
+    ``tanh(pred\n * 2)``'s argument, would end the statement at its line break)."""
     node = unparen(node)
-    if isinstance(node, _ATOMS) or (
-        isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply)
-    ):
+    if (
+        isinstance(node, _ATOMS)
+        or (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply))
+    ) and "\n" not in code_of(node):
         return node
     return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
