@@ -5,6 +5,7 @@ differ the ``ast`` planner declines and libcst answers (with its refusal, where 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ def _with(pyfile: PyFile, ref, fn) -> str:
     return pyfile.reparsed({ref.qualname: fn}).text()
 
 
+@functools.cache  # the coverage test below reads the fixtures' results again
 def _network_both_ways(text: str, rel: str) -> list[tuple[str | None, str | None]]:
     """(the plain planner's file, libcst's file) for ``__init__`` and ``forward`` of every
     ``PatchNetwork`` edit; None where a planner declines, refuses or finds it done."""
@@ -72,6 +74,7 @@ def _network_both_ways(text: str, rel: str) -> list[tuple[str | None, str | None
     return out
 
 
+@functools.cache
 def _mode_a_both_ways(text: str, rel: str = "t.py") -> list[tuple[str | None, str | None]]:
     pyfile = _pyfile(text, rel)
     analysis = analyse(pyfile)
