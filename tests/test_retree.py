@@ -184,3 +184,59 @@ def test_any_added_statement_retrees_as_a_whole_parse(qualname, line, crlf):
     tree = retree(pyfile.tree, text, ref.start, ref.line, ref.class_name)
     assert tree is not None
     assert _dump(tree) == _dump(whole)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "class_name"),
+    [
+        # a decorator's expression on the line after its ``@``: the tail would begin inside it
+        ("@\\\ndeco\ndef f():\n    return 1\n", "@\\\ndeco\ndef f():\n    return 2\n", 2, None),
+        (
+            "@(\ndeco)\ndef f():\n    return 1\n",
+            "@(\nx = (deco)\ndef f():\n    return 1\n",
+            2,
+            None,
+        ),
+        (
+            "class A:\n    @\\\n    deco\n    def f(self):\n        return 1\n",
+            "class A:\n    @\\\n    deco\n    def f(self):\n        return 2\n",
+            3,
+            "A",
+        ),
+        # a method indented unlike the class body it follows: an error, or nested, in the file
+        (
+            "class A:\n    x = 1\n    def f(self):\n        return 1\n",
+            "class A:\n    x = 1\n  def f(self):\n    return 1\n",
+            3,
+            "A",
+        ),
+        (
+            "class A:\n    x = 1\n    def f(self):\n        return 1\n",
+            "class A:\n    x = 1\n\tdef f(self):\n\t\treturn 1\n",
+            3,
+            "A",
+        ),
+        (
+            "class A:\n    def g(self):\n        pass\n    def f(self):\n        return 1\n",
+            "class A:\n    def g(self):\n        pass\n"
+            "        def f(self):\n            return 1\n",
+            4,
+            "A",
+        ),
+        # a lone CR before the tail and a LF that begins it: one line break in the file
+        ("x = 1\rdef f():\n    return 1\n", "x = 1\r\ndef f():\n    return 1\n", 2, None),
+    ],
+)
+def test_tails_that_read_otherwise_in_the_file_are_parsed_whole(old, new, line, class_name):
+    from hdrfix.lang.lines import line_starts
+
+    start = line_starts(old)[line - 1]
+    assert old[:start] == new[:start]
+    assert retree(ast.parse(old), new, start, line, class_name) is None
+
+
+def test_a_reindented_method_is_not_taken_for_a_file_that_parses(monkeypatch):
+    monkeypatch.delenv("HDRFIX_CHECK_RETREE", raising=False)  # (its whole parse would raise)
+    pyfile = _pyfile("class A:\n    x = 1\n\n    def f(self):\n        return 1\n")
+    with pytest.raises(Exception, match="indent"):
+        pyfile.reparsed({"A.f": "  def f(self):\n    return 2\n"})

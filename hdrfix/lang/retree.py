@@ -20,8 +20,13 @@ from __future__ import annotations
 import ast
 import copy
 import os
+import re
 
 _Def = (ast.FunctionDef, ast.AsyncFunctionDef)
+# what a function's first line holds: a decorator, or its ``def``
+_STATEMENT_START = re.compile(r"[ \t\f]*(@|def\b|async\b)")
+_LEADING = re.compile(r"[ \t\f]*")
+_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def retree(
@@ -37,11 +42,15 @@ def retree(
     if "barry_as_FLUFL" in text:
         return None  # the one future import that changes what parses
     tail = text[start:]
+    if not _STATEMENT_START.match(tail) or (start and text[start - 1] == "\r" and tail[:1] == "\n"):
+        # a decorator's expression on the line after its ``@`` (the tail would begin inside
+        # it), or a ``\r`` before the tail that its ``\n`` would join into one line break
+        return None
     try:
         if class_name is None:
             tree = _function_tail(old, tail, line)
         else:
-            tree = _method_tail(old, tail, line, class_name)
+            tree = _method_tail(old, text, start, line, class_name)
     except SyntaxError:
         return None  # the whole parse reports it, with its own line
     if tree is not None and os.environ.get("HDRFIX_CHECK_RETREE"):
@@ -49,6 +58,19 @@ def retree(
         if ast.dump(tree, include_attributes=True) != ast.dump(whole, include_attributes=True):
             raise AssertionError(f"retree differs from ast.parse after line {line}")
     return tree
+
+
+def _indent(text: str, line: int) -> str:
+    """The blanks that begin line ``line`` of ``text``, lines counted as ``ast`` counts them
+    (``\\r\\n``, ``\\r`` or ``\\n`` ends one; ``str.splitlines`` knows more)."""
+    at = 0
+    for _ in range(line - 1):
+        found = _BREAK.search(text, at)
+        if found is None:
+            return ""
+        at = found.end()
+    blanks = _LEADING.match(text, at)
+    return blanks.group() if blanks else ""
 
 
 def _index(body: list[ast.stmt], line: int, kinds: tuple[type, ...]) -> int | None:
@@ -73,10 +95,17 @@ def _function_tail(old: ast.Module, tail: str, line: int) -> ast.Module | None:
     return ast.Module(body=old.body[:at] + parsed.body, type_ignores=[])
 
 
-def _method_tail(old: ast.Module, tail: str, line: int, class_name: str) -> ast.Module | None:
+def _method_tail(
+    old: ast.Module, text: str, start: int, line: int, class_name: str
+) -> ast.Module | None:
     """The class is copied with its methods before the edit kept; the rest of its body and of
-    the module is parsed under a stand-in ``class`` line just above the tail (whose methods
-    are indented as the class's body is)."""
+    the module is parsed under a stand-in ``class`` line just above the tail.
+
+    The stand-in lets the tail's first line set the class body's indent; in the file that
+    indent is set by the class's first statement. So where that statement comes before the
+    tail, the tail's first line must be indented with the very same characters (another
+    indent would nest the method, or be an error, in the file)."""
+    tail = text[start:]
     at_class = next(
         (
             i
@@ -93,6 +122,8 @@ def _method_tail(old: ast.Module, tail: str, line: int, class_name: str) -> ast.
     assert isinstance(cls, ast.ClassDef)
     at = _index(cls.body, line, _Def)
     if at is None:
+        return None
+    if at > 0 and _indent(text, cls.body[0].lineno) != _indent(tail, 1):
         return None
     parsed = ast.parse("\n" * (line - 2) + "class _:\n" + tail)
     stand_in = parsed.body[0]
