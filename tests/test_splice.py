@@ -3,6 +3,7 @@ same edit, on every layout around the anchor; layouts where they might not go to
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ def _pyfile(text: str, rel: str = "t.py") -> PyFile:
     return PyFile.parse(SourceFile(Path("."), rel, raw, "utf-8", b"", text))
 
 
+@functools.cache  # the coverage count below reads the fixtures' results again
 def both_ways(text: str, rel: str = "t.py") -> list[tuple[str | None, str]]:
     """Per function phase1 edits: the file as the splice writes it (None where it declines)
     and as libcst writes it."""
