@@ -1,6 +1,6 @@
 """`--help`, `list`, `status` and `apply` never import torch; `--help` and `list` not libcst,
-and not the phases' planning code: they read each phase's declaration alone; phase1's dry-run
-of the fixture not libcst."""
+and not the phases' planning code: they read each phase's declaration alone; a phase1 or
+phase1+phase2 dry-run of the fixture not libcst."""
 
 from __future__ import annotations
 
@@ -73,6 +73,20 @@ def test_phase1_plans_the_fixture_without_libcst(framework: Path) -> None:
     """Its clamps are spliced as text where the layout is plain (hdrfix.lang.splice): importing
     libcst alone was a third of the dry-run."""
     assert imported_by("apply", "phase1", "--dry-run", "--repo", str(framework)) == []
+
+
+def test_phase2_plans_the_fixture_without_libcst(framework: Path) -> None:
+    """The scale parameter, forward's bound and Mode A's new value are planned on ast and
+    written as text (netplain, modea_plain): libcst's import was a quarter of the dry-run on a
+    3,000-line trainer."""
+    exclude = ("--exclude", "src/npu/networks/patch_inpainting.py")
+    both = ("apply", "phase1", "phase2", "--dry-run", *exclude, "--repo", str(framework))
+    assert imported_by(*both) == []
+    result = hdrfix(*both)
+    assert result.code == 0
+    added = [line for line in result.out.splitlines() if line.startswith("+ ")]
+    assert any("self.residual_output_scale = nn.Parameter(" in line for line in added)
+    assert any("= torch.tanh(" in line and "* self.residual_output_scale" in line for line in added)
 
 
 def test_an_applied_repository_is_checked_without_libcst(framework: Path) -> None:
