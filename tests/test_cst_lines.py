@@ -96,3 +96,23 @@ def test_the_field_walk_finds_what_libcst_walk_finds(root: Path) -> None:
                 fast = {id(n) for n in contains(fn, kind)}
                 slow = {id(n) for n in walked if isinstance(n, kind)}
                 assert fast == slow, (path, ref.qualname, kind)
+
+
+def test_the_index_of_a_text_parsed_again_pairs_the_new_trees_statements():
+    """One text can have two ``ast`` trees in a process (its tree parsed again once the cache
+    of trees let it go) while its analyses and libcst's parse of a function are shared by text:
+    the index made for the first tree must not answer for the second (a KeyError, once, in a
+    long test run)."""
+    from hdrfix.lang import pyfile as pyfile_module
+
+    text = "class T:\n    def step(self, x):\n        if x:\n            x = 1\n        return x\n"
+    source = SourceFile(Path("."), "index_again.py", text.encode(), "utf-8", b"", text)
+    first = PyFile.parse(source)
+    ref = first.function("T.step")
+    first_if = first.node(ref).body[0]
+    assert isinstance(cst_index(first, ref).stmt(first_if), cst.If)
+    pyfile_module._TREES.pop(text)  # the tree cache lets it go; the analyses stay
+    second = PyFile.parse(source)
+    assert second.tree is not first.tree and second.analyses is first.analyses
+    second_if = second.node(second.function("T.step")).body[0]
+    assert isinstance(cst_index(second, ref).stmt(second_if), cst.If)

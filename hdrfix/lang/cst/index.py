@@ -13,10 +13,16 @@ if TYPE_CHECKING:
 
 
 def cst_index(pyfile: PyFile, ref: FunctionRef) -> CstIndex:
-    """The :class:`CstIndex` of a function, made once per parse of it."""
+    """The :class:`CstIndex` of a function, made once per pair of parses of it.
+
+    Both parses must be the ones it was made of: ``analyses`` is shared by every index of the
+    same text, and one text can have two ``ast`` trees in a process (parsed again once the
+    cache of trees let the first go), while libcst's parse of the function is shared by text.
+    Pairs keyed by another tree's nodes would find nothing."""
     fn = pyfile.cst(ref)
+    node = pyfile.node(ref)
     cached = pyfile.analyses.get(("cst_index", ref.qualname))
-    if cached is not None and cached[0] is fn:
+    if cached is not None and cached[0] is fn and cached[1].ast_fn is node:  # type: ignore[attr-defined]
         return cached[1]  # type: ignore[return-value]
     index = CstIndex(pyfile, ref)
     pyfile.analyses[("cst_index", ref.qualname)] = (fn, index)
