@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from hdrfix.lang.splice import insert_after
+from hdrfix.lang.splice import spliced
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -47,7 +47,7 @@ class Inserts:
         """The function with the edits in: its text where the layout is plain, else libcst's
         node."""
         if not pyfile.is_edited(ref):
-            text = insert_after(
+            text = spliced(
                 pyfile.source.text,
                 pyfile.starts,
                 (ref.start, ref.end),

@@ -9,10 +9,15 @@ unedited functions are reused too (:func:`hdrfix.lang.flow.flow_of` keys them by
 
 Why by hand: no parser offers incremental reparsing of Python to ``ast`` (libcst's parse is
 whole-module, and slower). The result must equal ``ast.parse`` of the whole text, positions
-included; where that is not certain (a nested class, a future import that changes the
-grammar, a tail that does not parse alone) this returns None and the caller parses the whole
-text. With ``HDRFIX_CHECK_RETREE`` set (the test suite sets it) every tree made here is
-compared with a whole parse, ``ast.dump`` with positions, and a difference is an error.
+included. Where that is not certain this returns None and the caller parses the whole text:
+a future import that changes the grammar; a tail that does not parse alone; a tail that does
+not begin at its ``@`` or ``def`` (a decorator's expression written on the line after its
+``@``); a method whose first line is indented unlike the class body before it (alone it would
+set the indent, in the file it nests or fails); a lone ``\\r`` before a tail that begins with
+``\\n`` (one line break in the file, two alone). The engine's check that an edited file still
+parses reads the tree made here, so each of these is a test. With ``HDRFIX_CHECK_RETREE`` set
+(the test suite sets it) every tree made here is compared with a whole parse, ``ast.dump``
+with positions, and a difference is an error.
 """
 
 from __future__ import annotations

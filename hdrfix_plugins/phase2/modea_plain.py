@@ -24,7 +24,7 @@ from hdrfix_plugins.phase2.scale import CAP_ATTRS
 _ATOMS = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.List, ast.Dict, ast.Set)
 # printed in new parentheses by libcst's ``as_factor``, and spanned by ``ast`` without its own
 _WRAPPED = (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.NamedExpr, ast.Await)
-_PLAIN_LITERAL = re.compile(r"[uU]?(?P<q>'|\")(?P<v>[A-Za-z_]+)(?P=q)")
+_PLAIN_LITERAL = re.compile(r"[uU]?(?P<q>'|\")[A-Za-z_]+(?P=q)")
 
 
 class _Unsure(Exception):
